@@ -1,0 +1,41 @@
+"""glmformula: R-style formula GLMs on pandas DataFrames.
+
+>>> import glmformula as gf
+>>> df = gf.datasets.load("insurance")
+>>> res = gf.glm("Claims ~ C(District) + Group + Age + offset(log(Holders))", data=df, family="poisson")
+>>> print(res.summary())
+"""
+
+from glmformula import datasets, families
+from glmformula.engine.irls import IRLSControl
+from glmformula.exceptions import (
+    BoundaryWarning,
+    ConvergenceWarning,
+    DataError,
+    FamilyError,
+    FitError,
+    FormulaError,
+    GLMFormulaError,
+    GLMWarning,
+    MissingColumnError,
+    NonIntegerResponseWarning,
+    PerfectSeparationWarning,
+    RankDeficiencyWarning,
+    ResponseError,
+    UnsafeFormulaError,
+)
+from glmformula.families.registry import get_family as family
+from glmformula.families.registry import get_link as link
+from glmformula.families.registry import register_family, register_link
+from glmformula.model import glm
+from glmformula.results.glm_results import GLMResults
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoundaryWarning", "ConvergenceWarning", "DataError", "FamilyError", "FitError", "FormulaError",
+    "GLMFormulaError", "GLMResults", "GLMWarning", "IRLSControl", "MissingColumnError",
+    "NonIntegerResponseWarning", "PerfectSeparationWarning", "RankDeficiencyWarning", "ResponseError",
+    "UnsafeFormulaError", "datasets", "families", "family", "glm", "link", "register_family",
+    "register_link",
+]

@@ -1,0 +1,55 @@
+"""Dense design matrix behind the narrow interface the IRLS engine uses.
+
+The engine only ever asks a design for
+
+* ``gram(w)``          X' diag(w) X           (p, p)
+* ``xtw(w, z)``        X' (w * z)             (p,)
+* ``dot(beta)``        X beta                 (n,)
+* ``weighted(w)``      sqrt(w) * X as a dense array, for rank detection by QR
+* ``select(columns)``  the design restricted to some columns
+
+so that a categorical-aware, sparse or chunked design can replace this one
+without touching the solver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class DenseDesign:
+    """An (n, p) float design held as one contiguous numpy array."""
+
+    def __init__(self, matrix: np.ndarray, column_names: list[str] | None = None):
+        self.matrix = np.ascontiguousarray(matrix, dtype=float)
+        if self.matrix.ndim != 2:
+            raise ValueError("a design matrix must be two-dimensional")
+        self.column_names = list(column_names) if column_names is not None else [
+            f"x{j}" for j in range(self.matrix.shape[1])
+        ]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    def gram(self, w: np.ndarray) -> np.ndarray:
+        weighted = self.matrix * w[:, None]
+        return self.matrix.T @ weighted
+
+    def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return self.matrix.T @ (w * z)
+
+    def dot(self, beta: np.ndarray) -> np.ndarray:
+        return self.matrix @ beta
+
+    def weighted(self, w: np.ndarray) -> np.ndarray:
+        return self.matrix * np.sqrt(w)[:, None]
+
+    def select(self, keep: np.ndarray) -> DenseDesign:
+        """The design restricted to the columns where the boolean mask ``keep`` is true."""
+        keep = np.asarray(keep, dtype=bool)
+        names = [name for name, kept in zip(self.column_names, keep) if kept]
+        return DenseDesign(self.matrix[:, keep], names)
+
+    def to_dense(self) -> np.ndarray:
+        return self.matrix

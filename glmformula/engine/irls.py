@@ -1,0 +1,242 @@
+"""Iteratively reweighted least squares with R's ``glm.fit`` semantics.
+
+One iteration, for the rows with positive weight::
+
+    z   = (eta - offset) + (y - mu) / mu_eta(eta)            working response
+    w   = prior_weights * mu_eta(eta)^2 / V(mu)              working weights
+    b   = argmin sum w (z - X b)^2                           weighted least squares
+    eta = X b + offset;  mu = g^{-1}(eta);  dev = sum d(y, mu)
+
+If the deviance is not finite, or eta/mu leave the family's valid range, the
+step is halved towards the previous coefficients (and a warning says so).
+Convergence: |dev - dev_old| / (|dev| + 0.1) < tol.  Aliased columns are found
+once, by R's ordered pivoting rule, on the first working weights.
+
+As in R, the reported working weights and the covariance belong to the last
+weighted least squares step (the weights at the start of the final iteration).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from glmformula.engine.linalg import SolveResult, aliased_columns, solve_wls
+from glmformula.exceptions import (
+    BoundaryWarning,
+    ConvergenceWarning,
+    FitError,
+    PerfectSeparationWarning,
+)
+from glmformula.families.base import Family
+
+logger = logging.getLogger("glmformula")
+
+
+@dataclass(frozen=True)
+class IRLSControl:
+    """Settings of the IRLS loop (R's ``glm.control``).
+
+    tol : convergence tolerance on the relative deviance change (R's epsilon).
+    maxiter : maximum number of iterations.
+    rank_tol : tolerance of the rank detection; default min(1e-7, tol / 1000) as R.
+    callback : called after each iteration with (iteration, deviance, elapsed seconds).
+    """
+
+    tol: float = 1e-8
+    maxiter: int = 25
+    rank_tol: float | None = None
+    callback: Callable[[int, float, float], None] | None = None
+
+    def __post_init__(self):
+        if not (np.isfinite(self.tol) and self.tol > 0):
+            raise ValueError(f"tol must be a positive number, got {self.tol!r}")
+        if int(self.maxiter) != self.maxiter or self.maxiter < 1:
+            raise ValueError(f"maxiter must be a positive integer, got {self.maxiter!r}")
+
+    @property
+    def effective_rank_tol(self) -> float:
+        return self.rank_tol if self.rank_tol is not None else min(1e-7, self.tol / 1000)
+
+
+@dataclass(frozen=True)
+class FitState:
+    """Result of ``irls``.  All arrays have length n (rows) or p (design columns).
+
+    params : (p,) coefficients, NaN where aliased.
+    aliased : (p,) bool mask of aliased columns.
+    rank : number of estimable coefficients.
+    eta, mu : (n,) linear predictor (including offset) and fitted mean.
+    working_weights : (n,) weights of the last WLS step (zero where unused).
+    working_residuals : (n,) (y - mu) / mu_eta(eta) at the final fit.
+    cov_unscaled : (p, p) (X'WX)^{-1}, NaN rows/columns where aliased.
+    deviance : sum of weighted unit deviances at the final fit.
+    n_iter, converged, boundary : loop diagnostics as R reports them.
+    """
+
+    params: np.ndarray
+    aliased: np.ndarray
+    rank: int
+    eta: np.ndarray
+    mu: np.ndarray
+    working_weights: np.ndarray
+    working_residuals: np.ndarray
+    cov_unscaled: np.ndarray
+    deviance: float
+    n_iter: int
+    converged: bool
+    boundary: bool
+
+
+def irls(
+    design,
+    y: np.ndarray,
+    family: Family,
+    *,
+    prior_weights: np.ndarray,
+    offset: np.ndarray,
+    mustart: np.ndarray,
+    control: IRLSControl = IRLSControl(),
+    start: np.ndarray | None = None,
+    warn: bool = True,
+) -> FitState:
+    """Fit a GLM by IRLS; see the module docstring for the algorithm."""
+    link = family.link
+    n_columns = design.shape[1]
+    began = time.perf_counter()
+
+    if start is not None:
+        start = np.asarray(start, dtype=float)
+        if start.shape != (n_columns,):
+            raise FitError(f"start has {start.size} values but the design has {n_columns} columns")
+        eta = design.dot(start) + offset
+    else:
+        eta = link.link(mustart)
+    mu = link.inverse(eta)
+    if not (link.valid_eta(eta) and family.valid_mu(mu)):
+        raise FitError(
+            f"cannot find valid starting values for the {family.name} family with the {link.name} link; "
+            "pass start= coefficients"
+        )
+    deviance_old = family.deviance(y, mu, prior_weights)
+    coefficients_old: np.ndarray | None = None
+    aliased: np.ndarray | None = None
+    kept_design = design
+    boundary = converged = False
+    coefficients = np.zeros(n_columns)
+    solve: SolveResult | None = None
+    working_weights = np.zeros_like(y)
+    n_iter = 0
+
+    for n_iter in range(1, control.maxiter + 1):
+        mu_eta = link.mu_eta(eta)
+        variance = family.variance(mu)
+        if np.any(~np.isfinite(variance[prior_weights > 0])) or np.any(variance[prior_weights > 0] == 0):
+            raise FitError(f"the variance function is 0 or not finite at iteration {n_iter}; the fit cannot continue")
+        good = (prior_weights > 0) & (mu_eta != 0)
+        if not good.any():
+            _warn(warn, f"no observations informative at iteration {n_iter}", ConvergenceWarning)
+            break
+        z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
+        working_weights = np.where(good, prior_weights * mu_eta**2 / np.where(good, variance, 1.0), 0.0)
+
+        if aliased is None:
+            aliased = aliased_columns(design.weighted(working_weights), control.effective_rank_tol)
+            kept_design = design.select(~aliased) if aliased.any() else design
+        solve = solve_wls(kept_design, working_weights, z)
+        if not np.all(np.isfinite(solve.coefficients)):
+            _warn(warn, f"non-finite coefficients at iteration {n_iter}", ConvergenceWarning)
+            break
+        coefficients = solve.coefficients
+        eta = kept_design.dot(coefficients) + offset
+        mu = link.inverse(eta)
+        deviance = family.deviance(y, mu, prior_weights)
+
+        if not np.isfinite(deviance):
+            coefficients, eta, mu, deviance = _halve_step(
+                "step size truncated due to divergence", lambda e, m, d: np.isfinite(d),
+                coefficients, coefficients_old, kept_design, offset, family, y, prior_weights, control, warn,
+            )
+            boundary = True
+        if not (link.valid_eta(eta) and family.valid_mu(mu)):
+            coefficients, eta, mu, deviance = _halve_step(
+                "step size truncated: out of bounds",
+                lambda e, m, d: link.valid_eta(e) and family.valid_mu(m),
+                coefficients, coefficients_old, kept_design, offset, family, y, prior_weights, control, warn,
+            )
+            boundary = True
+
+        if control.callback is not None:
+            control.callback(n_iter, deviance, time.perf_counter() - began)
+        logger.debug("IRLS iteration %d: deviance %.10g", n_iter, deviance)
+        if abs(deviance - deviance_old) / (abs(deviance) + 0.1) < control.tol:
+            converged = True
+            break
+        deviance_old = deviance
+        coefficients_old = coefficients
+
+    if solve is None:
+        raise FitError("IRLS could not take a single step: no row has positive weight")
+    if not converged:
+        _warn(
+            warn,
+            f"IRLS did not converge in {n_iter} iterations (tol={control.tol:g}); "
+            "increase maxiter or check the model",
+            ConvergenceWarning,
+        )
+    if boundary:
+        _warn(warn, "IRLS stopped at a boundary value (step-halving was needed)", BoundaryWarning)
+    if warn:
+        message = family.boundary_message(mu)
+        if message:
+            warnings.warn(message, PerfectSeparationWarning, stacklevel=3)
+
+    assert aliased is not None
+    params = np.full(n_columns, np.nan)
+    params[~aliased] = coefficients
+    cov = np.full((n_columns, n_columns), np.nan)
+    cov[np.ix_(~aliased, ~aliased)] = solve.unscaled_covariance()
+    mu_eta = link.mu_eta(eta)
+    return FitState(
+        params=params,
+        aliased=aliased,
+        rank=int((~aliased).sum()),
+        eta=eta,
+        mu=mu,
+        working_weights=working_weights,
+        working_residuals=(y - mu) / mu_eta,
+        cov_unscaled=cov,
+        deviance=float(family.deviance(y, mu, prior_weights)),
+        n_iter=n_iter,
+        converged=converged,
+        boundary=boundary,
+    )
+
+
+def _halve_step(message, acceptable, coefficients, coefficients_old, design, offset, family, y, weights, control, warn):
+    """Halve the step towards the previous coefficients until ``acceptable``."""
+    if coefficients_old is None:
+        raise FitError(
+            f"no valid set of coefficients has been found ({message} at the first step): "
+            "pass start= coefficients or try another link"
+        )
+    _warn(warn, message, BoundaryWarning)
+    link = family.link
+    for _ in range(control.maxiter):
+        coefficients = (coefficients + coefficients_old) / 2
+        eta = design.dot(coefficients) + offset
+        mu = link.inverse(eta)
+        deviance = family.deviance(y, mu, weights)
+        if acceptable(eta, mu, deviance):
+            return coefficients, eta, mu, deviance
+    raise FitError(f"{message}: halving the step {control.maxiter} times did not help; pass start= coefficients")
+
+
+def _warn(enabled: bool, message: str, category: type[Warning]) -> None:
+    if enabled:
+        warnings.warn(message, category, stacklevel=4)

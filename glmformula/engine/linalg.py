@@ -1,0 +1,97 @@
+"""Weighted least squares pieces of IRLS: rank detection and the WLS solve.
+
+Rank detection follows R's ``dqrdc2`` (the QR behind ``glm.fit``): columns are
+taken in order, and a column whose norm, after removing its projection on the
+columns kept before it, falls below ``tol`` times its original norm is
+*aliased* — dropped, its coefficient reported as NaN.  Unlike LAPACK's
+pivoted QR this keeps the user's column order, so the same columns are aliased
+as in R.
+
+The per-iteration solve uses the normal equations X'WX b = X'Wz on the kept
+columns, equilibrated to unit diagonal and factored by Cholesky (fast: one
+pass over the data).  When the equilibrated matrix is too ill-conditioned for
+the normal equations to be accurate, it falls back to a QR solve of
+sqrt(W) X b = sqrt(W) z, R's own path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+#: Beyond this condition number of the equilibrated X'WX, solve by QR instead.
+NORMAL_EQUATIONS_MAX_CONDITION = 1e7
+
+
+def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
+    """Boolean mask of columns R's ``dqrdc2`` would move to the end (aliased).
+
+    ``weighted_design`` is sqrt(w) X.  A column j is aliased when the norm of
+    its residual on the kept columns before it is below ``tol * ||x_j||``.
+    """
+    n_columns = weighted_design.shape[1]
+    norms = np.linalg.norm(weighted_design, axis=0)
+    norms = np.where(norms == 0, 1.0, norms)
+    aliased = np.zeros(n_columns, dtype=bool)
+    while True:
+        kept = np.flatnonzero(~aliased)
+        if kept.size == 0:
+            return aliased
+        r = linalg.qr(weighted_design[:, kept], mode="r", check_finite=False)[0]
+        diagonal = np.abs(np.diag(r)) if r.shape[0] >= kept.size else np.concatenate(
+            [np.abs(np.diag(r)), np.zeros(kept.size - r.shape[0])]
+        )
+        deficient = np.flatnonzero(diagonal < tol * norms[kept])
+        if deficient.size == 0:
+            return aliased
+        aliased[kept[deficient[0]]] = True
+
+
+class SolveResult:
+    """Coefficients of one WLS solve and a way to get (X'WX)^{-1} from it."""
+
+    __slots__ = ("coefficients", "_inverse")
+
+    def __init__(self, coefficients: np.ndarray, inverse):
+        self.coefficients = coefficients
+        self._inverse = inverse
+
+    def unscaled_covariance(self) -> np.ndarray:
+        """(X'WX)^{-1} for the weights of this solve."""
+        return self._inverse()
+
+
+def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
+    """Solve min_b sum w (z - X b)^2 for a full-rank design."""
+    gram = design.gram(w)
+    scale = np.sqrt(np.diag(gram))
+    scale = np.where(scale > 0, scale, 1.0)
+    equilibrated = gram / np.outer(scale, scale)
+    try:
+        factor = linalg.cho_factor(equilibrated, lower=False, check_finite=False)
+        diagonal = np.abs(np.diag(factor[0]))
+        well_conditioned = diagonal.min() > 0 and (diagonal.max() / diagonal.min()) ** 2 < NORMAL_EQUATIONS_MAX_CONDITION
+    except linalg.LinAlgError:
+        well_conditioned = False
+    if well_conditioned:
+        rhs = design.xtw(w, z) / scale
+        coefficients = linalg.cho_solve(factor, rhs, check_finite=False) / scale
+
+        def inverse() -> np.ndarray:
+            unit = linalg.cho_solve(factor, np.eye(len(scale)), check_finite=False)
+            return unit / np.outer(scale, scale)
+
+        return SolveResult(coefficients, inverse)
+    return _solve_qr(design, w, z)
+
+
+def _solve_qr(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
+    weighted = design.weighted(w)
+    q, r = linalg.qr(weighted, mode="economic", check_finite=False)
+    coefficients = linalg.solve_triangular(r, q.T @ (np.sqrt(w) * z), check_finite=False)
+
+    def inverse() -> np.ndarray:
+        r_inv = linalg.solve_triangular(r, np.eye(r.shape[0]), check_finite=False)
+        return r_inv @ r_inv.T
+
+    return SolveResult(coefficients, inverse)

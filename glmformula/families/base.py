@@ -1,0 +1,129 @@
+"""The ``Family`` contract: everything the IRLS loop needs to know about a
+distribution, so that the loop never asks which family it is fitting.
+
+A family *holds* a link (composition).  It owns
+
+* ``variance(mu)``              V(mu) in Var(Y) = phi V(mu) / w
+* ``unit_deviance(y, mu)``      d(y, mu); the deviance is sum(w d(y, mu))
+* ``initialize(y, weights)``    R's ``initialize``: checks the response and
+                                returns it with the starting mu (``mustart``)
+* ``valid_mu(mu)``              R's ``validmu``, used by step-halving
+* ``loglik(...)``               the log-likelihood behind R's ``family$aic``
+
+and declares whether its dispersion is fixed at 1 (``dispersion_fixed``) and
+how many dispersion parameters AIC counts (``n_dispersion_params``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from glmformula.exceptions import ResponseError
+from glmformula.families.links import Link
+
+
+@dataclass(frozen=True)
+class Response:
+    """The response as the family sees it after R's ``initialize`` step.
+
+    Attributes
+    ----------
+    y : (n,) float array; proportions for binomial families.
+    prior_weights : (n,) float array; for ``cbind`` responses multiplied by
+        the number of trials, as R does.
+    n_trials : (n,) float array of binomial totals (ones for other families).
+    mustart : (n,) float array of starting fitted means.
+    """
+
+    y: np.ndarray
+    prior_weights: np.ndarray
+    n_trials: np.ndarray
+    mustart: np.ndarray
+
+
+def y_log_y_over_mu(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """y * log(y / mu) with the convention 0 * log(0) = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+
+
+class Family:
+    """Base class of all families.  Subclasses set ``name`` and ``default_link``."""
+
+    name: str = "family"
+    default_link: str = "identity"
+    dispersion_fixed: bool = False
+    n_dispersion_params: int = 0
+    has_likelihood: bool = True
+
+    def __init__(self, link: str | Link | None = None):
+        from glmformula.families.registry import get_link
+
+        self.link: Link = get_link(self.default_link if link is None else link)
+
+    # -- distribution ------------------------------------------------------
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def unit_deviance(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def deviance_residuals(self, y, mu, weights) -> np.ndarray:
+        """R's ``dev.resids``: the weighted unit deviances w_i d(y_i, mu_i)."""
+        return weights * self.unit_deviance(y, mu)
+
+    def deviance(self, y, mu, weights) -> float:
+        return float(np.sum(self.deviance_residuals(y, mu, weights)))
+
+    def valid_mu(self, mu: np.ndarray) -> bool:
+        return bool(np.all(np.isfinite(mu)))
+
+    def initialize(self, y: np.ndarray, weights: np.ndarray) -> Response:
+        """Validate the response and choose starting values (R's ``mustart``)."""
+        y = self._as_vector(y)
+        return Response(y, weights, np.ones_like(y), y.copy())
+
+    def loglik(self, y, mu, weights, n_trials, deviance: float) -> float:
+        """Log-likelihood at the fit; NaN for families without one (quasi)."""
+        return float("nan")
+
+    def boundary_message(self, mu: np.ndarray) -> str | None:
+        """A warning text when fitted values sit on the boundary of the mean space."""
+        return None
+
+    # -- helpers -----------------------------------------------------------
+    @property
+    def link_name(self) -> str:
+        return self.link.name
+
+    def _as_vector(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ResponseError(
+                f"the {self.name} family takes a single response column; "
+                "cbind(successes, failures) is for the binomial families"
+            )
+        return y
+
+    def _refuse(self, mask: np.ndarray, what: str) -> None:
+        count = int(np.count_nonzero(mask))
+        if count:
+            raise ResponseError(
+                f"{self.name} family: {count} row(s) of the response are {what}"
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(link={self.link!r})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.link))

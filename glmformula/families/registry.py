@@ -1,0 +1,177 @@
+"""Name → object registries for families and links.
+
+``get_family`` accepts a ``Family`` instance, a registered name, or an R-style
+call string such as ``"binomial(link='probit')"``, ``"Gamma(link=log)"`` or
+``"quasi(variance='mu^2', link='log')"``.  Call strings are parsed with
+``ast`` and only literal arguments (or bare names, read as strings as in R)
+are accepted: nothing in them is evaluated.
+
+Users extend the registries with ``register_family`` and ``register_link``.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from glmformula.exceptions import FamilyError
+from glmformula.families import links as _links
+from glmformula.families.base import Family
+
+LinkFactory = Callable[..., _links.Link]
+
+_FAMILIES: dict[str, type[Family]] = {}
+_LINKS: dict[str, LinkFactory] = {}
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace(".", "_").replace("-", "_")
+
+
+def register_family(name: str, family_class: type[Family], aliases: tuple[str, ...] = ()) -> None:
+    """Make ``family_class`` available to ``gf.family(name)`` and ``gf.glm(family=name)``."""
+    if not (isinstance(family_class, type) and issubclass(family_class, Family)):
+        raise FamilyError(f"register_family needs a Family subclass, got {family_class!r}")
+    for key in (name, *aliases):
+        _FAMILIES[_normalise(key)] = family_class
+
+
+def register_link(name: str, factory: LinkFactory, aliases: tuple[str, ...] = ()) -> None:
+    """Make a link available by name; ``factory(**params)`` must return a ``Link``."""
+    if not callable(factory):
+        raise FamilyError(f"register_link needs a callable returning a Link, got {factory!r}")
+    for key in (name, *aliases):
+        _LINKS[_normalise(key)] = factory
+
+
+def family_names() -> list[str]:
+    return sorted({cls.name for cls in _FAMILIES.values()})
+
+
+def link_names() -> list[str]:
+    return sorted(_LINKS)
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> FamilyError:
+    close = difflib.get_close_matches(_normalise(name), known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return FamilyError(f"unknown {kind} {name!r}.{hint} Known names: {', '.join(known)}.")
+
+
+def _parse_call(text: str, kind: str) -> tuple[str, list[Any], dict[str, Any]]:
+    """Parse ``name`` or ``name(arg, key=value)`` with literal arguments only."""
+    head, paren, rest = text.strip().partition("(")
+    text = head.replace(".", "_") + paren + rest  # R's dotted names: negative.binomial(...)
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError as exc:
+        raise FamilyError(f"cannot read {kind} specification {text!r}: {exc.msg}") from None
+    if isinstance(node, ast.Name):
+        return node.id, [], {}
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        raise FamilyError(f"{kind} specification {text!r} must look like name(key=value, ...)")
+
+    def literal(arg: ast.expr) -> Any:
+        if isinstance(arg, ast.Name):
+            return arg.id
+        if isinstance(arg, ast.Call):  # nested link call such as power(0.5)
+            return ast.unparse(arg)
+        try:
+            return ast.literal_eval(arg)
+        except ValueError:
+            raise FamilyError(
+                f"{kind} specification {text!r}: argument {ast.unparse(arg)!r} is not a literal"
+            ) from None
+
+    args = [literal(a) for a in node.args]
+    kwargs = {kw.arg: literal(kw.value) for kw in node.keywords if kw.arg is not None}
+    return node.func.id, args, kwargs
+
+
+def get_link(spec: str | _links.Link, **params: Any) -> _links.Link:
+    """Return a ``Link`` from an instance, a name (``"logit"``, ``"1/mu^2"``) or a call (``"power(0.5)"``)."""
+    if isinstance(spec, _links.Link):
+        return spec
+    if not isinstance(spec, str):
+        raise FamilyError(f"a link is a name or a Link object, got {type(spec).__name__}")
+    if _normalise(spec) in _LINKS:
+        name, args = spec, []
+    else:
+        name, args, kw = _parse_call(spec, "link")
+        params = {**kw, **params}
+    factory = _LINKS.get(_normalise(name))
+    if factory is None:
+        raise _unknown("link", name, link_names())
+    try:
+        return factory(*args, **params)
+    except TypeError as exc:
+        raise FamilyError(f"link {name!r}: {exc}") from None
+
+
+def get_family(spec: str | Family, link: str | _links.Link | None = None, **params: Any) -> Family:
+    """Return a ``Family`` from an instance, a registered name or an R-style call string.
+
+    Examples: ``get_family("poisson")``, ``get_family("binomial", link="probit")``,
+    ``get_family("binomial(link='probit')")``, ``get_family("negative_binomial", theta=2)``,
+    ``get_family("tweedie(var_power=1.5)")``.
+    """
+    if isinstance(spec, Family):
+        if link is not None or params:
+            raise FamilyError("pass link and parameters to the family constructor, not beside an instance")
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Family):
+        return _construct(spec, spec.name, link, params)
+    if not isinstance(spec, str):
+        raise FamilyError(f"a family is a name or a Family object, got {type(spec).__name__}")
+    name, args, kwargs = _parse_call(spec, "family")
+    if args:
+        kwargs.setdefault("link", args[0])
+    if "link" in kwargs and link is not None:
+        raise FamilyError(f"family {spec!r} names a link and link={link!r} was also given")
+    if link is not None:
+        kwargs["link"] = link
+    family_class = _FAMILIES.get(_normalise(name))
+    if family_class is None:
+        raise _unknown("family", name, family_names())
+    return _construct(family_class, name, kwargs.pop("link", None), {**kwargs, **params})
+
+
+def _construct(family_class: type[Family], name: str, link: Any, params: dict[str, Any]) -> Family:
+    try:
+        return family_class(link, **params)
+    except TypeError as exc:
+        raise FamilyError(f"family {name!r} does not take these parameters: {exc}") from None
+
+
+def _register_builtins() -> None:
+    from glmformula.families import standard as s
+
+    register_link("identity", _links.Identity)
+    register_link("log", _links.Log)
+    register_link("logit", _links.Logit)
+    register_link("probit", _links.Probit)
+    register_link("cauchit", _links.Cauchit)
+    register_link("cloglog", _links.CLogLog)
+    register_link("loglog", _links.LogLog)
+    register_link("inverse", _links.Inverse, aliases=("1/mu",))
+    register_link("inverse_squared", _links.InverseSquared, aliases=("1/mu^2", "inverse_square"))
+    register_link("sqrt", _links.Sqrt)
+    register_link("power", _links.power)
+
+    register_family("gaussian", s.Gaussian, aliases=("normal",))
+    register_family("binomial", s.Binomial)
+    register_family("quasibinomial", s.QuasiBinomial)
+    register_family("poisson", s.Poisson)
+    register_family("quasipoisson", s.QuasiPoisson)
+    register_family("gamma", s.Gamma)
+    register_family("inverse_gaussian", s.InverseGaussian, aliases=("inverse.gaussian", "inversegaussian"))
+    register_family(
+        "negative_binomial", s.NegativeBinomial, aliases=("negative.binomial", "negbin", "nb")
+    )
+    register_family("tweedie", s.Tweedie)
+    register_family("quasi", s.Quasi)
+
+
+_register_builtins()

@@ -1,0 +1,420 @@
+"""The standard exponential-family distributions, with R's conventions.
+
+Variance functions, unit deviances, starting values and log-likelihoods follow
+R's ``stats::family`` objects (and MASS's ``negative.binomial``) so that
+deviance, AIC and log-likelihood agree with ``glm`` exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import special, stats
+
+from glmformula.exceptions import FamilyError, FitError, NonIntegerResponseWarning, ResponseError
+from glmformula.families.base import Family, Response, y_log_y_over_mu
+from glmformula.families.links import Link
+
+_BOUNDARY_EPS = 10 * np.finfo(float).eps
+
+
+def _warn_non_integer(values: np.ndarray, what: str) -> None:
+    count = int(np.count_nonzero(np.abs(values - np.round(values)) > 1e-3))
+    if count:
+        warnings.warn(
+            f"non-integer {what} in {count} row(s); the likelihood is evaluated "
+            "with its continuous extension",
+            NonIntegerResponseWarning,
+            stacklevel=4,
+        )
+
+
+class Gaussian(Family):
+    """Normal distribution: V(mu) = 1, d(y, mu) = (y - mu)^2."""
+
+    name = "gaussian"
+    default_link = "identity"
+    n_dispersion_params = 1
+
+    def variance(self, mu):
+        return np.ones_like(mu, dtype=float)
+
+    def unit_deviance(self, y, mu):
+        return (y - mu) ** 2
+
+    def initialize(self, y, weights):
+        y = self._as_vector(y)
+        if (self.link.name == "inverse" and np.any(y == 0)) or (
+            self.link.name == "log" and np.any(y <= 0)
+        ):
+            raise FitError(
+                f"gaussian family with {self.link.name} link: cannot find valid starting "
+                "values because the response has values <= 0; use another link or pass start="
+            )
+        return Response(y, weights, np.ones_like(y), y.copy())
+
+    def loglik(self, y, mu, weights, n_trials, deviance):
+        used = weights > 0
+        nobs = np.count_nonzero(used)
+        return float(
+            -0.5 * (nobs * (np.log(2 * np.pi * deviance / nobs) + 1) - np.sum(np.log(weights[used])))
+        )
+
+
+class Binomial(Family):
+    """Binomial proportions: V(mu) = mu (1 - mu).
+
+    The response may be 0/1 (or bool), a proportion with the number of trials
+    as prior weights, or two columns ``cbind(successes, failures)``; in that
+    case y becomes successes / trials and the weights are multiplied by the
+    trials, exactly as R's ``binomial()$initialize``.
+    """
+
+    name = "binomial"
+    default_link = "logit"
+    dispersion_fixed = True
+
+    def variance(self, mu):
+        return mu * (1.0 - mu)
+
+    def unit_deviance(self, y, mu):
+        return 2.0 * (y_log_y_over_mu(y, mu) + y_log_y_over_mu(1.0 - y, 1.0 - mu))
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
+
+    def initialize(self, y, weights):
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[1] == 2:
+            self._refuse(np.any(y < 0, axis=1), "negative counts in cbind(successes, failures)")
+            if self.dispersion_fixed:
+                _warn_non_integer(y, "counts in a binomial fit")
+            n_trials = y[:, 0] + y[:, 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                proportion = np.where(n_trials == 0, 0.0, y[:, 0] / np.where(n_trials == 0, 1, n_trials))
+            mustart = (n_trials * proportion + 0.5) / (n_trials + 1.0)
+            return Response(proportion, weights * n_trials, n_trials, mustart)
+        y = self._as_vector(y)
+        y = np.where(weights == 0, 0.0, y)
+        self._refuse((y < 0) | (y > 1), "outside [0, 1] (use cbind(successes, failures) for counts)")
+        if self.dispersion_fixed:
+            _warn_non_integer(weights * y, "numbers of successes (weights * y) in a binomial fit")
+        mustart = (weights * y + 0.5) / (weights + 1.0)
+        return Response(y, weights, np.ones_like(y), mustart)
+
+    def boundary_message(self, mu):
+        count = int(np.count_nonzero((mu > 1 - _BOUNDARY_EPS) | (mu < _BOUNDARY_EPS)))
+        if not count:
+            return None
+        return (
+            f"fitted probabilities numerically 0 or 1 occurred in {count} row(s): the data may be "
+            "(quasi-)separated, and estimates and standard errors of the separating terms are not reliable"
+        )
+
+    def loglik(self, y, mu, weights, n_trials, deviance):
+        m = n_trials if np.any(n_trials > 1) else weights
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(m > 0, weights / np.where(m > 0, m, 1.0), 0.0)
+            successes, trials = np.round(m * y), np.round(m)
+            logpmf = (
+                special.gammaln(trials + 1)
+                - special.gammaln(successes + 1)
+                - special.gammaln(trials - successes + 1)
+                + special.xlogy(successes, mu)
+                + special.xlog1py(trials - successes, -mu)
+            )
+        return float(np.sum(np.where(m > 0, factor * logpmf, 0.0)))
+
+
+class QuasiBinomial(Binomial):
+    """Binomial variance with a free dispersion parameter; no likelihood."""
+
+    name = "quasibinomial"
+    dispersion_fixed = False
+    has_likelihood = False
+
+    def loglik(self, y, mu, weights, n_trials, deviance):
+        return float("nan")
+
+
+class Poisson(Family):
+    """Poisson counts: V(mu) = mu, d(y, mu) = 2 (y log(y/mu) - (y - mu))."""
+
+    name = "poisson"
+    default_link = "log"
+    dispersion_fixed = True
+
+    def variance(self, mu):
+        return np.asarray(mu, dtype=float)
+
+    def unit_deviance(self, y, mu):
+        return 2.0 * (y_log_y_over_mu(y, mu) - (y - mu))
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def initialize(self, y, weights):
+        y = self._as_vector(y)
+        self._refuse(y < 0, "negative (counts must be >= 0)")
+        if self.dispersion_fixed:
+            _warn_non_integer(y, "counts in a poisson fit")
+        return Response(y, weights, np.ones_like(y), y + 0.1)
+
+    def boundary_message(self, mu):
+        count = int(np.count_nonzero(mu < _BOUNDARY_EPS))
+        return f"fitted rates numerically 0 occurred in {count} row(s)" if count else None
+
+    def loglik(self, y, mu, weights, n_trials, deviance):
+        logpmf = special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
+        return float(np.sum(weights * logpmf))
+
+
+class QuasiPoisson(Poisson):
+    """Poisson variance with a free dispersion parameter; no likelihood."""
+
+    name = "quasipoisson"
+    dispersion_fixed = False
+    has_likelihood = False
+
+    def loglik(self, y, mu, weights, n_trials, deviance):
+        return float("nan")
+
+
+class Gamma(Family):
+    """Gamma: V(mu) = mu^2, d(y, mu) = -2 (log(y/mu) - (y - mu)/mu)."""
+
+    name = "gamma"
+    default_link = "inverse"
+    n_dispersion_params = 1
+
+    def variance(self, mu):
+        return np.asarray(mu, dtype=float) ** 2
+
+    def unit_deviance(self, y, mu):
+        with np.errstate(divide="ignore"):
+            log_ratio = np.log(np.where(y == 0, 1.0, y / mu))
+        return -2.0 * (log_ratio - (y - mu) / mu)
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def initialize(self, y, weights):
+        y = self._as_vector(y)
+        self._refuse(y <= 0, "non-positive (the gamma family needs y > 0)")
+        return Response(y, weights, np.ones_like(y), y.copy())
+
+    def loglik(self, y, mu, weights, n_trials, deviance):
+        dispersion = deviance / np.sum(weights)
+        logpdf = stats.gamma.logpdf(y, a=1.0 / dispersion, scale=mu * dispersion)
+        return float(np.sum(weights * logpdf))
+
+
+class InverseGaussian(Family):
+    """Inverse Gaussian: V(mu) = mu^3, d(y, mu) = (y - mu)^2 / (y mu^2)."""
+
+    name = "inverse_gaussian"
+    default_link = "inverse_squared"
+    n_dispersion_params = 1
+
+    def variance(self, mu):
+        return np.asarray(mu, dtype=float) ** 3
+
+    def unit_deviance(self, y, mu):
+        return (y - mu) ** 2 / (y * mu**2)
+
+    def initialize(self, y, weights):
+        y = self._as_vector(y)
+        self._refuse(y <= 0, "non-positive (the inverse Gaussian family needs y > 0)")
+        return Response(y, weights, np.ones_like(y), y.copy())
+
+    def loglik(self, y, mu, weights, n_trials, deviance):
+        total = np.sum(weights)
+        dispersion = deviance / total
+        return float(-0.5 * (total * (np.log(dispersion * 2 * np.pi) + 1) + 3 * np.sum(np.log(y) * weights)))
+
+
+class NegativeBinomial(Family):
+    """Negative binomial with known theta: V(mu) = mu + mu^2 / theta.
+
+    d(y, mu) = 2 (y log(max(y, 1)/mu) - (y + theta) log((y + theta)/(mu + theta))),
+    as MASS's ``negative.binomial(theta)``.  The dispersion is fixed at 1.
+    """
+
+    name = "negative_binomial"
+    default_link = "log"
+    dispersion_fixed = True
+
+    def __init__(self, link: str | Link | None = None, theta: float | None = None):
+        super().__init__(link)
+        if theta is not None:
+            theta = float(theta)
+            if not np.isfinite(theta) or theta <= 0:
+                raise FamilyError(f"negative_binomial needs theta > 0, got {theta!r}")
+        self.theta = theta
+
+    def _theta(self) -> float:
+        if self.theta is None:
+            raise FamilyError(
+                "negative_binomial without theta: pass theta=... (e.g. "
+                "gf.family('negative_binomial', theta=2))"
+            )
+        return self.theta
+
+    def variance(self, mu):
+        return mu + mu**2 / self._theta()
+
+    def unit_deviance(self, y, mu):
+        theta = self._theta()
+        return 2.0 * (
+            y * np.log(np.maximum(y, 1.0) / mu) - (y + theta) * np.log((y + theta) / (mu + theta))
+        )
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def initialize(self, y, weights):
+        y = self._as_vector(y)
+        self._refuse(y < 0, "negative (counts must be >= 0)")
+        _warn_non_integer(y, "counts in a negative binomial fit")
+        return Response(y, weights, np.ones_like(y), y + (y == 0) / 6.0)
+
+    def loglik(self, y, mu, weights, n_trials, deviance):
+        theta = self._theta()
+        logpmf = (
+            special.gammaln(theta + y)
+            - special.gammaln(theta)
+            - special.gammaln(y + 1)
+            + theta * np.log(theta)
+            + special.xlogy(y, mu)
+            - (theta + y) * np.log(theta + mu)
+        )
+        return float(np.sum(weights * logpmf))
+
+    def __repr__(self) -> str:
+        return f"NegativeBinomial(link={self.link!r}, theta={self.theta!r})"
+
+    def __str__(self) -> str:
+        return self.name if self.theta is None else f"{self.name}(theta={self.theta:.6g})"
+
+
+class Tweedie(Family):
+    """Tweedie with variance power p: V(mu) = mu^p (p <= 0 or p >= 1).
+
+    d(y, mu) = 2 (y^{2-p}/((1-p)(2-p)) - y mu^{1-p}/(1-p) + mu^{2-p}/(2-p)),
+    with the Poisson (p = 1) and gamma (p = 2) limits.  The density has no
+    closed form, so the log-likelihood (and AIC) is NaN; the dispersion is
+    estimated.  The default link is log.
+    """
+
+    name = "tweedie"
+    default_link = "log"
+
+    def __init__(self, link: str | Link | None = None, var_power: float = 1.5):
+        super().__init__(link)
+        var_power = float(var_power)
+        if not np.isfinite(var_power) or 0 < var_power < 1:
+            raise FamilyError(f"tweedie var_power must be <= 0 or >= 1, got {var_power!r}")
+        self.var_power = var_power
+
+    def variance(self, mu):
+        return np.asarray(mu, dtype=float) ** self.var_power
+
+    def unit_deviance(self, y, mu):
+        p = self.var_power
+        if p == 0:
+            return (y - mu) ** 2
+        if p == 1:
+            return 2.0 * (y_log_y_over_mu(y, mu) - (y - mu))
+        if p == 2:
+            return 2.0 * ((y - mu) / mu - np.log(y / mu))
+        y_pos = np.maximum(y, 0.0)
+        return 2.0 * (
+            y_pos ** (2 - p) / ((1 - p) * (2 - p)) - y * mu ** (1 - p) / (1 - p) + mu ** (2 - p) / (2 - p)
+        )
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def initialize(self, y, weights):
+        y = self._as_vector(y)
+        if self.var_power >= 2:
+            self._refuse(y <= 0, f"non-positive (tweedie with var_power {self.var_power:g} needs y > 0)")
+        elif self.var_power >= 1:
+            self._refuse(y < 0, f"negative (tweedie with var_power {self.var_power:g} needs y >= 0)")
+        return Response(y, weights, np.ones_like(y), y + 0.1 * (y == 0))
+
+    def __repr__(self) -> str:
+        return f"Tweedie(link={self.link!r}, var_power={self.var_power:g})"
+
+    def __str__(self) -> str:
+        return f"tweedie(var_power={self.var_power:g})"
+
+
+_QUASI_VARIANCES = ("constant", "mu", "mu^2", "mu^3", "mu(1-mu)")
+
+
+class Quasi(Family):
+    """R's ``quasi(link, variance)``: a variance function and its deviance, no likelihood."""
+
+    name = "quasi"
+    default_link = "identity"
+    has_likelihood = False
+
+    def __init__(self, link: str | Link | None = None, variance: str = "constant"):
+        super().__init__(link)
+        normalised = str(variance).replace(" ", "")
+        if normalised not in _QUASI_VARIANCES:
+            raise FamilyError(
+                f"quasi variance {variance!r} is not known; choose one of {', '.join(_QUASI_VARIANCES)}"
+            )
+        self.variance_name = normalised
+
+    def variance(self, mu):
+        mu = np.asarray(mu, dtype=float)
+        return {
+            "constant": lambda: np.ones_like(mu),
+            "mu": lambda: mu,
+            "mu^2": lambda: mu**2,
+            "mu^3": lambda: mu**3,
+            "mu(1-mu)": lambda: mu * (1 - mu),
+        }[self.variance_name]()
+
+    def unit_deviance(self, y, mu):
+        kind = self.variance_name
+        if kind == "constant":
+            return (y - mu) ** 2
+        if kind == "mu":
+            return Poisson.unit_deviance(self, y, mu)
+        if kind == "mu^2":
+            with np.errstate(divide="ignore"):
+                log_ratio = np.log(np.where(y == 0, 1.0, y) / mu)
+            return np.maximum(-2.0 * (log_ratio - (y - mu) / mu), 0.0)
+        if kind == "mu^3":
+            return (y - mu) ** 2 / (y * mu**2)
+        return Binomial.unit_deviance(self, y, mu)
+
+    def valid_mu(self, mu):
+        finite = bool(np.all(np.isfinite(mu)))
+        if self.variance_name == "constant":
+            return finite
+        if self.variance_name == "mu(1-mu)":
+            return finite and bool(np.all((mu > 0) & (mu < 1)))
+        return finite and bool(np.all(mu > 0))
+
+    def initialize(self, y, weights):
+        y = self._as_vector(y)
+        if self.variance_name == "constant":
+            mustart = y.copy()
+        elif self.variance_name == "mu(1-mu)":
+            mustart = np.clip(y, 0.001, 0.999)
+        else:
+            mustart = y + 0.1 * (y == 0)
+        return Response(y, weights, np.ones_like(y), mustart)
+
+    def __repr__(self) -> str:
+        return f"Quasi(link={self.link!r}, variance={self.variance_name!r})"
+
+    def __str__(self) -> str:
+        return f"quasi(variance='{self.variance_name}')"
+

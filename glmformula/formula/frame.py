@@ -1,0 +1,403 @@
+"""The formula adapter: formula string + DataFrame → response, design, offset, weights.
+
+This is the only module that talks to formulaic.  It
+
+1. splits the formula (``parse``) and checks every Python snippet against the
+   allow-list (``safe_eval``) before anything is evaluated;
+2. finds the rows with missing values in any variable the model uses and drops
+   them (``na_action="drop"``, counted) or refuses (``"raise"``);
+3. evaluates response and offsets with the restricted evaluator and the
+   right-hand side with formulaic, translating formulaic's errors into ours;
+4. returns a ``ModelFrame`` whose ``FormulaSpec`` replays the same encoding
+   (levels, spline knots, polynomial bases, offsets) on new data.
+
+The caller's DataFrame is only read, never modified.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from glmformula.exceptions import DataError, FormulaError, MissingColumnError, ResponseError
+from glmformula.formula import safe_eval
+from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula
+
+NaAction = Literal["drop", "raise"]
+ArrayOrColumn = str | np.ndarray | pd.Series | list | None
+
+
+@dataclass(frozen=True)
+class FormulaSpec:
+    """Everything learned from the training data that prediction must replay.
+
+    ``model_spec`` is formulaic's spec for the right-hand side (levels,
+    transform state); ``offsets`` are the ``offset()`` expressions, evaluated
+    again on new data.
+    """
+
+    parsed: ParsedFormula
+    model_spec: Any
+    trusted: bool = False
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.model_spec.column_names)
+
+    @property
+    def term_slices(self) -> dict[str, slice]:
+        """Design columns of each term, keyed by the term's name (``'C(a):x'``)."""
+        return {str(term): sl for term, sl in self.model_spec.term_slices.items()}
+
+    def design(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Encode new data exactly as the training data were encoded."""
+        with _formulaic_errors(), np.errstate(all="ignore"):
+            matrix = self.model_spec.get_model_matrix(data, na_action="ignore")
+        return pd.DataFrame(matrix)
+
+    def offset(self, data: pd.DataFrame) -> np.ndarray:
+        return sum_offsets(self.parsed.offsets, data, len(data), self.trusted)
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    """Response, design, offset and prior weights for the rows the model uses.
+
+    Attributes
+    ----------
+    y : (n,) or (n, 2) float array; two columns for ``cbind``.
+    X : (n, p) float design matrix.
+    offset : (n,) float array (zeros when there is none).
+    weights : (n,) prior weights (ones when none were given).
+    row_labels : the caller's index labels of the n rows used.
+    n_dropped : rows dropped for missing values.
+    response_name : the response as written in the formula.
+    response_levels : for a two-level categorical response, its levels
+        (the second is the "success").
+    spec : the ``FormulaSpec`` that replays the encoding.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    offset: np.ndarray
+    weights: np.ndarray
+    row_labels: pd.Index
+    n_dropped: int
+    response_name: str
+    spec: FormulaSpec
+    response_levels: tuple[Any, ...] | None = None
+    has_offset: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.spec.column_names
+
+    @property
+    def has_intercept(self) -> bool:
+        return "Intercept" in self.column_names
+
+
+class _formulaic_errors:
+    """Context manager translating formulaic's exceptions into ``FormulaError``."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            return False
+        from formulaic.errors import FormulaicError
+
+        if isinstance(exc, FormulaicError):
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FormulaError(f"formulaic could not build the design: {message}") from None
+        return False
+
+
+def _formulaic_context() -> dict[str, Any]:
+    """What Python snippets in the formula may call, besides formulaic's transforms."""
+    return {name: func for name, func in safe_eval.MATH_FUNCTIONS.items() if name != "I"}
+
+
+def _as_dataframe(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except ValueError as exc:
+            raise DataError(f"cannot build a DataFrame from the dict given as data: {exc}") from None
+    elif hasattr(data, "to_pandas"):
+        frame = data.to_pandas()
+    else:
+        raise DataError(f"data must be a pandas DataFrame (or a dict of columns), got {type(data).__name__}")
+    if frame.columns.duplicated().any():
+        dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise DataError(f"data has duplicate column names: {', '.join(dupes)}; rename them first")
+    if len(frame) == 0:
+        raise DataError("data has no rows")
+    return frame
+
+
+def _external_vector(value: ArrayOrColumn, name: str, data: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+    """Resolve a ``weights=``/``offset=``/``exposure=`` argument to a float array."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        if value not in data.columns:
+            raise safe_eval.missing_name(value, [str(c) for c in data.columns])
+        column = value
+        raw = data[value]
+    else:
+        column = None
+        raw = value
+    try:
+        array = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be numeric") from None
+    if array.ndim != 1 or len(array) != len(data):
+        raise DataError(f"{name} has {array.size} values but data has {len(data)} rows; they must match")
+    return array, column
+
+
+def _referenced_columns(parsed: ParsedFormula, rhs_variables: set[str], data: pd.DataFrame) -> list[str]:
+    names: set[str] = set(rhs_variables)
+    for expr in (*parsed.response, *parsed.offsets):
+        names |= safe_eval.names_in(expr)
+    return [c for c in data.columns if c in names]
+
+
+def build_model_frame(
+    formula: str,
+    data: Any,
+    *,
+    weights: ArrayOrColumn = None,
+    offset: ArrayOrColumn = None,
+    exposure: ArrayOrColumn = None,
+    na_action: NaAction = "drop",
+    categorical_response: bool = False,
+    trusted: bool = False,
+) -> ModelFrame:
+    """Evaluate ``formula`` on ``data`` and return the model frame (see module doc)."""
+    if na_action not in ("drop", "raise"):
+        raise DataError(f"na_action must be 'drop' or 'raise', got {na_action!r}")
+    parsed = parse_formula(formula)
+    data = _as_dataframe(data)
+    columns = [str(c) for c in data.columns]
+    weight_values, weight_column = _external_vector(weights, "weights", data)
+    offset_values, offset_column = _external_vector(offset, "offset", data)
+    exposure_values, exposure_column = _external_vector(exposure, "exposure", data)
+
+    response_names = set().union(*(safe_eval.names_in(e) for e in parsed.response))
+    used_elsewhere = response_names | {c for c in (weight_column, offset_column, exposure_column) if c}
+    for expr in parsed.offsets:
+        used_elsewhere |= safe_eval.names_in(expr)
+    rhs = expand_dot(parsed.rhs, columns, used_elsewhere)
+    parsed = ParsedFormula(parsed.response, rhs, parsed.offsets, parsed.text)
+
+    rhs_formula = _check_rhs(rhs, set(columns), trusted)
+    for expr in (*parsed.response, *parsed.offsets):
+        if not trusted:
+            safe_eval.parse_checked(expr, set(columns), allow_transforms=False)
+
+    used = _referenced_columns(parsed, set(rhs_formula.required_variables), data)
+    complete = _complete_rows(data, used, na_action, {
+        "weights": weight_values, "offset": offset_values, "exposure": exposure_values,
+    })
+    subset = data.loc[complete].reset_index(drop=True) if not complete.all() else data.reset_index(drop=True)
+    if len(subset) == 0:
+        raise DataError(
+            f"no rows left after dropping {len(data)} rows with missing values in {', '.join(used) or 'the data'}"
+        )
+    labels = data.index[complete]
+
+    y, levels = _evaluate_response(parsed, subset, categorical_response, trusted)
+    offset_total = sum_offsets(parsed.offsets, subset, len(subset), trusted)
+    if offset_values is not None:
+        offset_total = offset_total + offset_values[complete]
+    if exposure_values is not None:
+        exposure_used = exposure_values[complete]
+        bad = exposure_used <= 0
+        if bad.any():
+            raise DataError(
+                f"exposure must be positive: {int(bad.sum())} row(s) are <= 0 "
+                f"(first rows: {_first_labels(labels, bad)})"
+            )
+        offset_total = offset_total + np.log(exposure_used)
+    _check_finite(offset_total, "offset", labels)
+    prior_weights = np.ones(len(subset)) if weight_values is None else weight_values[complete]
+    if np.any(prior_weights < 0):
+        raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
+    _check_finite(prior_weights, "weights", labels)
+
+    design, model_spec, kept = _materialise(rhs_formula, subset)
+    notes = []
+    if not kept.all():
+        count = int((~kept).sum())
+        warnings.warn(
+            f"{count} row(s) dropped because transforms in the formula produced missing values "
+            f"(e.g. log of a non-positive number); first rows: {_first_labels(labels, ~kept)}",
+            UserWarning,
+            stacklevel=3,
+        )
+        notes.append(f"{count} rows dropped: transforms produced missing values")
+        y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
+    _check_finite(y, f"response {_response_label(parsed)}", labels)
+    _check_design_finite(design, list(model_spec.column_names))
+
+    return ModelFrame(
+        y=y,
+        X=design,
+        offset=offset_total,
+        weights=prior_weights,
+        row_labels=labels,
+        n_dropped=len(data) - len(labels),
+        response_name=_response_label(parsed),
+        spec=FormulaSpec(parsed, model_spec, trusted),
+        response_levels=levels,
+        has_offset=bool(parsed.offsets) or offset_values is not None or exposure_values is not None,
+        notes=notes,
+    )
+
+
+def _response_label(parsed: ParsedFormula) -> str:
+    return f"cbind({', '.join(parsed.response)})" if parsed.is_cbind else parsed.response[0]
+
+
+def _check_rhs(rhs: str, columns: set[str], trusted: bool):
+    from formulaic import Formula
+    from formulaic.parser.types import Factor
+
+    with _formulaic_errors():
+        try:
+            rhs_formula = Formula(rhs)
+        except SyntaxError as exc:
+            raise FormulaError(f"cannot parse the right-hand side {rhs!r}: {exc}") from None
+    for term in rhs_formula:
+        for factor in term.factors:
+            if factor.eval_method == Factor.EvalMethod.PYTHON and not trusted:
+                safe_eval.parse_checked(factor.expr, columns, allow_transforms=True)
+            elif factor.eval_method == Factor.EvalMethod.LOOKUP and factor.expr not in columns:
+                raise safe_eval.missing_name(factor.expr, columns)
+    return rhs_formula
+
+
+def _complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
+    missing = np.zeros(len(data), dtype=bool)
+    counts: dict[str, int] = {}
+    for column in used:
+        column_missing = data[column].isna().to_numpy()
+        if column_missing.any():
+            counts[column] = int(column_missing.sum())
+            missing |= column_missing
+    for name, values in extra.items():
+        if values is not None:
+            extra_missing = np.isnan(values)
+            if extra_missing.any():
+                counts[name] = int(extra_missing.sum())
+                missing |= extra_missing
+    if counts and na_action == "raise":
+        detail = ", ".join(f"{name} ({count})" for name, count in counts.items())
+        raise DataError(
+            f"missing values in {detail}; drop those rows or use na_action='drop'"
+        )
+    return ~missing
+
+
+def _evaluate_response(parsed: ParsedFormula, data: pd.DataFrame, categorical: bool, trusted: bool):
+    levels = None
+    if parsed.is_cbind:
+        parts = [_numeric(safe_eval.evaluate(e, data, trusted=trusted), e, len(data)) for e in parsed.response]
+        return np.column_stack(parts), None
+    expr = parsed.response[0]
+    raw = safe_eval.evaluate(expr, data, trusted=trusted)
+    raw = np.broadcast_to(raw, (len(data),)) if np.ndim(raw) == 0 else raw
+    series = data[expr] if expr in data.columns else pd.Series(raw)
+    if series.dtype == bool or series.dtype.kind == "b":
+        return series.to_numpy(dtype=float), None
+    if not pd.api.types.is_numeric_dtype(series):
+        if not categorical:
+            raise ResponseError(
+                f"response {expr!r} is not numeric ({series.dtype}); "
+                "a two-level categorical response needs a binomial family"
+            )
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            present = [lvl for lvl in series.cat.categories if (series == lvl).any()]
+        else:
+            present = sorted(pd.unique(series.astype(str)))
+            series = series.astype(str)
+        if len(present) != 2:
+            raise ResponseError(
+                f"response {expr!r} has {len(present)} levels ({', '.join(map(str, present[:5]))}); "
+                "a categorical response for binomial must have exactly two"
+            )
+        levels = tuple(present)
+        return (series != present[0]).to_numpy(dtype=float), levels
+    return _numeric(raw, expr, len(data)), levels
+
+
+def _numeric(values: Any, expr: str, n: int) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ResponseError(f"response {expr!r} must be numeric") from None
+    if array.ndim == 0:
+        array = np.full(n, float(array))
+    return array
+
+
+def sum_offsets(exprs: tuple[str, ...], data: pd.DataFrame, n: int, trusted: bool) -> np.ndarray:
+    """Sum of the ``offset()`` expressions evaluated on ``data`` (zeros if none)."""
+    total = np.zeros(n)
+    for expr in exprs:
+        value = safe_eval.evaluate(expr, data, trusted=trusted)
+        try:
+            total = total + np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise FormulaError(f"offset({expr}) must be numeric") from None
+    return total
+
+
+def _materialise(rhs_formula, data: pd.DataFrame):
+    from formulaic import model_matrix
+
+    with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        matrix = model_matrix(rhs_formula, data, context=_formulaic_context(), na_action="drop")
+    kept = np.zeros(len(data), dtype=bool)
+    kept[np.asarray(matrix.index)] = True
+    try:
+        design = np.ascontiguousarray(matrix.to_numpy(dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"the design matrix is not numeric: {exc}") from None
+    return design, matrix.model_spec, kept
+
+
+def _check_finite(values: np.ndarray, what: str, labels: pd.Index) -> None:
+    bad = ~np.isfinite(values)
+    if bad.ndim > 1:
+        bad = bad.any(axis=1)
+    if bad.any():
+        raise DataError(
+            f"{what} is not finite (NaN or infinite) in {int(bad.sum())} row(s), "
+            f"first rows: {_first_labels(labels, bad)}; check for log(0) or division by zero"
+        )
+
+
+def _check_design_finite(design: np.ndarray, names: list[str]) -> None:
+    bad_columns = [names[j] for j in np.flatnonzero(~np.isfinite(design).all(axis=0))]
+    if bad_columns:
+        raise DataError(f"design column(s) {', '.join(bad_columns)} contain infinite values")
+
+
+def _first_labels(labels: pd.Index, mask: np.ndarray, limit: int = 5) -> str:
+    chosen = list(labels[np.asarray(mask)][:limit])
+    return ", ".join(map(str, chosen))
+
+
+__all__ = ["FormulaSpec", "ModelFrame", "build_model_frame", "MissingColumnError"]

@@ -1,0 +1,191 @@
+"""Split an R-style formula into response, offsets and right-hand side.
+
+formulaic parses the right-hand side; this module handles the parts of R's
+vocabulary it does not know, working on the text with a bracket-aware scan:
+
+* the response, including ``cbind(successes, failures)``;
+* top-level ``offset(expr)`` terms (any number, summed, no coefficient);
+* ``factor(x)`` / ``as.factor(x)``, spelled ``C(x)`` for formulaic;
+* ``^`` inside function calls (``I(x^2)``, ``log(x^2)``), which means power in
+  R but XOR in Python: it becomes ``**``.  Outside calls ``(a+b)^2`` keeps its
+  formula meaning (all interactions up to order 2);
+* ``.``, all columns not otherwise used, expanded against the data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from glmformula.exceptions import FormulaError
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*$")
+_R_FACTOR = re.compile(r"(?<![A-Za-z0-9_.])(?:as\.)?factor\s*\(")
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """The pieces of a formula.
+
+    Attributes
+    ----------
+    response : tuple of expressions; two for ``cbind(successes, failures)``.
+    rhs : right-hand side for formulaic, without offsets, in Python syntax.
+    offsets : expressions inside the ``offset()`` terms.
+    text : the formula as the user wrote it.
+    """
+
+    response: tuple[str, ...]
+    rhs: str
+    offsets: tuple[str, ...]
+    text: str
+
+    @property
+    def is_cbind(self) -> bool:
+        return len(self.response) == 2
+
+
+def _scan(text: str):
+    """Yield (index, char, depth, in_call) over ``text`` outside quotes.
+
+    ``depth`` counts open brackets; ``in_call`` is true inside the brackets of a
+    function call or a ``{...}`` block, where the text is Python.
+    """
+    stack: list[bool] = []  # per open bracket: does it open Python code?
+    quote: str | None = None
+    for index, char in enumerate(text):
+        if quote:
+            if char == quote:
+                quote = None
+            continue
+        if char in "'\"`":
+            quote = char
+            yield index, char, len(stack), any(stack)
+            continue
+        if char in "([{":
+            before = text[:index].rstrip()
+            opens_call = char == "{" or (char == "(" and bool(before) and (before[-1].isalnum() or before[-1] in "_."))
+            stack.append(opens_call or any(stack))
+            yield index, char, len(stack) - 1, any(stack[:-1])
+            continue
+        if char in ")]}":
+            if not stack:
+                raise FormulaError(f"unbalanced {char!r} at position {index} in formula {text!r}")
+            stack.pop()
+        yield index, char, len(stack), any(stack)
+    if quote:
+        raise FormulaError(f"unclosed quote {quote} in formula {text!r}")
+    if stack:
+        raise FormulaError(f"unbalanced brackets in formula {text!r}: a ')' is missing")
+
+
+def _split_top_level(text: str, separators: str) -> list[tuple[str, str]]:
+    """Split at top-level separator characters; return (separator before, piece) pairs."""
+    pieces: list[tuple[str, str]] = []
+    start, sign = 0, "+"
+    for index, char, depth, _ in _scan(text):
+        if depth == 0 and char in separators:
+            pieces.append((sign, text[start:index]))
+            start, sign = index + 1, char
+    pieces.append((sign, text[start:]))
+    return pieces
+
+
+def _call_argument(piece: str, name: str) -> str | None:
+    """If ``piece`` is exactly ``name(...)``, return what is inside the brackets."""
+    stripped = piece.strip()
+    match = re.match(rf"{re.escape(name)}\s*\(", stripped)
+    if not match or not stripped.endswith(")"):
+        return None
+    for index, char, depth, _ in _scan(stripped):
+        if char == ")" and depth == 0 and index != len(stripped) - 1:
+            return None  # e.g. offset(a) * b
+    return stripped[match.end() : -1].strip()
+
+
+def translate_python(text: str) -> str:
+    """R spellings to formulaic/Python ones: factor() → C(), ^ in calls → **."""
+    text = _R_FACTOR.sub("C(", text)
+    out = []
+    positions = {index: in_call for index, char, _, in_call in _scan(text) if char == "^"}
+    for index, char in enumerate(text):
+        out.append("**" if char == "^" and positions.get(index) else char)
+    return "".join(out)
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Split ``formula`` into its response, offsets and right-hand side."""
+    if not isinstance(formula, str):
+        raise FormulaError(f"the formula must be a string such as 'y ~ x', got {type(formula).__name__}")
+    if not formula.strip():
+        raise FormulaError("the formula is empty; write it as 'response ~ predictors'")
+    sides = _split_top_level(formula, "~")
+    if len(sides) != 2:
+        raise FormulaError(
+            f"formula {formula!r} needs exactly one '~' with the response on its left ('y ~ x')"
+        )
+    lhs, rhs = sides[0][1].strip(), sides[1][1].strip()
+    if not lhs:
+        raise FormulaError(f"formula {formula!r} has no response: write 'response ~ predictors'")
+    if not rhs:
+        raise FormulaError(f"formula {formula!r} has nothing right of '~'; use 'y ~ 1' for an intercept-only model")
+
+    response = _parse_response(lhs, formula)
+    terms, offsets = [], []
+    for sign, piece in _split_top_level(rhs, "+-"):
+        inner = _call_argument(piece, "offset")
+        if inner is not None:
+            if sign == "-":
+                raise FormulaError(f"'- offset(...)' in {formula!r}: write the offset with '+' and negate inside")
+            if not inner:
+                raise FormulaError(f"empty offset() in formula {formula!r}")
+            offsets.append(translate_python(inner))
+        else:
+            terms.append((sign, piece))
+    rhs_clean = "".join(f"{sign if i else ('-' if sign == '-' else '')}{piece}" for i, (sign, piece) in enumerate(terms))
+    if re.search(r"(?<![A-Za-z0-9_.])offset\s*\(", rhs_clean):
+        raise FormulaError(
+            f"offset() must be a term of its own ('... + offset(log(n))'), not part of an interaction, in {formula!r}"
+        )
+    if not rhs_clean.strip():
+        rhs_clean = "1"
+    return ParsedFormula(response, translate_python(rhs_clean).strip(), tuple(offsets), formula)
+
+
+def _parse_response(lhs: str, formula: str) -> tuple[str, ...]:
+    inner = _call_argument(lhs, "cbind")
+    if inner is None:
+        return (translate_python(lhs),)
+    parts = [piece.strip() for _, piece in _split_top_level(inner, ",")]
+    if len(parts) != 2 or not all(parts):
+        raise FormulaError(f"cbind() in {formula!r} takes exactly two columns: cbind(successes, failures)")
+    return tuple(translate_python(p) for p in parts)
+
+
+def expand_dot(rhs: str, columns: list[str], exclude: set[str]) -> str:
+    """Replace a top-level ``.`` by the sum of the data columns not in ``exclude``."""
+    tokens = list(_scan(rhs))
+    dots = [
+        index
+        for index, char, _, in_call in tokens
+        if char == "." and not in_call and not _part_of_name(rhs, index)
+    ]
+    if not dots:
+        return rhs
+    names = [c for c in columns if c not in exclude]
+    if not names:
+        raise FormulaError("'.' in the formula stands for no column: every column is already used")
+    expansion = "(" + " + ".join(c if _IDENTIFIER.match(c) and "." not in c else f"`{c}`" for c in names) + ")"
+    out, last = [], 0
+    for index in dots:
+        out.append(rhs[last:index])
+        out.append(expansion)
+        last = index + 1
+    out.append(rhs[last:])
+    return "".join(out)
+
+
+def _part_of_name(text: str, index: int) -> bool:
+    before = text[index - 1] if index > 0 else " "
+    after = text[index + 1] if index + 1 < len(text) else " "
+    return before.isalnum() or before in "_." or after.isalnum() or after == "_"

@@ -1,0 +1,109 @@
+"""``glm()``: the public entry point that wires formula, family, engine and results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from glmformula.design.dense import DenseDesign
+from glmformula.engine.irls import IRLSControl, irls
+from glmformula.exceptions import DataError, FitError, ResponseError
+from glmformula.families.base import Family
+from glmformula.families.registry import get_family
+from glmformula.families.standard import Binomial
+from glmformula.formula.frame import ArrayOrColumn, NaAction, build_model_frame
+from glmformula.results.glm_results import GLMResults, ModelData
+
+
+def glm(
+    formula: str,
+    data: Any,
+    family: str | Family = "gaussian",
+    *,
+    weights: ArrayOrColumn = None,
+    offset: ArrayOrColumn = None,
+    exposure: ArrayOrColumn = None,
+    na_action: NaAction = "drop",
+    scale: float | str = "pearson",
+    start: np.ndarray | None = None,
+    tol: float = 1e-8,
+    maxiter: int = 25,
+    control: IRLSControl | None = None,
+    trusted: bool = False,
+) -> GLMResults:
+    """Fit a generalized linear model from an R-style formula.
+
+    Parameters
+    ----------
+    formula : ``"response ~ terms"``, with R's vocabulary: ``offset(expr)``,
+        ``cbind(successes, failures)``, ``factor(x)``/``C(x)``, ``I(x^2)``,
+        ``a*b``, ``a:b``, ``a/b``, ``(a+b)^2``, ``poly``, ``bs``, ``cr``, ``.``, ``-1``.
+    data : pandas DataFrame (never modified).
+    family : a name (``"poisson"``), an R-style call (``"binomial(link='probit')"``)
+        or a ``Family`` object.
+    weights : prior weights, a column name or an array (binomial: trials for
+        a proportion response).
+    offset, exposure : a column name or an array; ``exposure`` adds log(exposure)
+        to the linear predictor and needs the log link.
+    na_action : ``"drop"`` rows with missing values (counted in the result) or ``"raise"``.
+    scale : dispersion for families that estimate it: ``"pearson"`` (default, as R),
+        ``"deviance"`` or a number.
+    start : starting coefficients, one per design column.
+    tol, maxiter : IRLS convergence tolerance and iteration limit (R's defaults),
+        or pass a complete ``control``.
+    trusted : evaluate arbitrary Python in the formula (only for formulas you wrote).
+    """
+    family = get_family(family)
+    if exposure is not None and family.link.name != "log":
+        raise DataError(f"exposure= needs the log link; the {family.name} family here uses {family.link.name}")
+    _check_scale(scale)
+    control = control or IRLSControl(tol=tol, maxiter=maxiter)
+    frame = build_model_frame(
+        formula, data, weights=weights, offset=offset, exposure=exposure, na_action=na_action,
+        categorical_response=isinstance(family, Binomial), trusted=trusted,
+    )
+    try:
+        response = family.initialize(frame.y, frame.weights)
+    except ResponseError as exc:
+        raise ResponseError(f"response {frame.response_name!r}: {exc}") from None
+    design = DenseDesign(frame.X, frame.column_names)
+    if design.shape[1] == 0:
+        raise FitError(f"formula {formula!r} has no terms and no intercept: there is nothing to estimate")
+    fit = irls(
+        design, response.y, family, prior_weights=response.prior_weights, offset=frame.offset,
+        mustart=response.mustart, control=control, start=start,
+    )
+    model_data = ModelData(
+        y=response.y, prior_weights=response.prior_weights, n_trials=response.n_trials,
+        offset=frame.offset, row_labels=frame.row_labels, n_dropped=frame.n_dropped,
+        response_name=frame.response_name, column_names=frame.column_names, spec=frame.spec,
+        has_intercept=frame.has_intercept, has_offset=frame.has_offset,
+    )
+    null_dev = null_deviance(design, model_data, family, fit.mu, control)
+    return GLMResults(formula, family, model_data, fit, null_dev, scale=scale)
+
+
+def null_deviance(design, data: ModelData, family: Family, mu: np.ndarray, control: IRLSControl) -> float:
+    """Deviance of the intercept-only model with the same offset and weights (as R).
+
+    Without an offset the intercept-only fit is the weighted mean of y; with an
+    offset it needs its own IRLS, started from the full model's fitted values.
+    """
+    y, weights = data.y, data.prior_weights
+    if not data.has_intercept:
+        return family.deviance(y, family.link.inverse(data.offset), weights)
+    if not data.has_offset:
+        weighted_mean = np.sum(weights * y) / np.sum(weights)
+        return family.deviance(y, np.full_like(y, weighted_mean), weights)
+    intercept = DenseDesign(np.ones((len(y), 1)), ["Intercept"])
+    fit = irls(intercept, y, family, prior_weights=weights, offset=data.offset, mustart=mu, control=control)
+    return fit.deviance
+
+
+def _check_scale(scale: float | str) -> None:
+    if isinstance(scale, str):
+        if scale not in ("pearson", "deviance"):
+            raise DataError(f"scale must be 'pearson', 'deviance' or a positive number, got {scale!r}")
+    elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+        raise DataError(f"scale must be 'pearson', 'deviance' or a positive number, got {scale!r}")
