@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.irls import IRLSControl, irls
-from glmformula.exceptions import DataError, FitError, ResponseError
+from glmformula.exceptions import DataError, FitError, RankDeficiencyWarning, ResponseError
 from glmformula.families.base import Family
 from glmformula.families.registry import get_family
 from glmformula.families.standard import Binomial
@@ -74,6 +75,14 @@ def glm(
         design, response.y, family, prior_weights=response.prior_weights, offset=frame.offset,
         mustart=response.mustart, control=control, start=start,
     )
+    if fit.aliased.any():
+        names = [name for name, flag in zip(frame.column_names, fit.aliased) if flag]
+        warnings.warn(
+            f"the design is rank deficient: {', '.join(names)} aliased (linearly dependent on earlier "
+            "columns); their coefficients are NaN and the degrees of freedom use the rank",
+            RankDeficiencyWarning,
+            stacklevel=2,
+        )
     model_data = ModelData(
         y=response.y, prior_weights=response.prior_weights, n_trials=response.n_trials,
         offset=frame.offset, row_labels=frame.row_labels, n_dropped=frame.n_dropped,

@@ -70,7 +70,8 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     try:
         factor = linalg.cho_factor(equilibrated, lower=False, check_finite=False)
         diagonal = np.abs(np.diag(factor[0]))
-        well_conditioned = diagonal.min() > 0 and (diagonal.max() / diagonal.min()) ** 2 < NORMAL_EQUATIONS_MAX_CONDITION
+        condition = (diagonal.max() / diagonal.min()) ** 2 if diagonal.min() > 0 else np.inf
+        well_conditioned = condition < NORMAL_EQUATIONS_MAX_CONDITION
     except linalg.LinAlgError:
         well_conditioned = False
     if well_conditioned:

@@ -2,8 +2,8 @@
 
 from glmformula.families.base import Family, Response
 from glmformula.families.links import (
-    CLogLog,
     Cauchit,
+    CLogLog,
     Identity,
     Inverse,
     InverseSquared,

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 from scipy import special, stats
 
-from glmformula.exceptions import FamilyError, FitError, NonIntegerResponseWarning, ResponseError
+from glmformula.exceptions import FamilyError, FitError, NonIntegerResponseWarning
 from glmformula.families.base import Family, Response, y_log_y_over_mu
 from glmformula.families.links import Link
 

@@ -142,7 +142,9 @@ def parse_formula(formula: str) -> ParsedFormula:
             offsets.append(translate_python(inner))
         else:
             terms.append((sign, piece))
-    rhs_clean = "".join(f"{sign if i else ('-' if sign == '-' else '')}{piece}" for i, (sign, piece) in enumerate(terms))
+    rhs_clean = "".join(
+        f"{sign if index else ('-' if sign == '-' else '')}{piece}" for index, (sign, piece) in enumerate(terms)
+    )
     if re.search(r"(?<![A-Za-z0-9_.])offset\s*\(", rhs_clean):
         raise FormulaError(
             f"offset() must be a term of its own ('... + offset(log(n))'), not part of an interaction, in {formula!r}"

@@ -21,7 +21,8 @@ class Summary:
     """A printable model summary.
 
     title : the line above the header.
-    header : list of (label, value) pairs, shown in two columns.
+    header : (label, value) pairs; the first ``header_split`` go in the left
+        column, the rest in the right one.
     table : coefficient table, one row per coefficient (NaN shown as blanks).
     notes : lines printed below the table.
     """
@@ -30,6 +31,7 @@ class Summary:
     header: list[tuple[str, str]]
     table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    header_split: int | None = None
 
     def _table_rows(self) -> list[list[str]]:
         rows = []
@@ -47,15 +49,15 @@ class Summary:
         )
         coef_lines = coef_text.splitlines()
         width = max(78, *(len(line) for line in coef_lines))
-        half = len(self.header) - len(self.header) // 2
+        half = self.header_split if self.header_split is not None else len(self.header) - len(self.header) // 2
         left, right = self.header[:half], self.header[half:]
         pair_width = (width - 3) // 2
         header_lines = []
-        for index, (label, value) in enumerate(left):
-            line = _pair(label, value, pair_width)
+        for index in range(max(len(left), len(right))):
+            line = _pair(*left[index], pair_width) if index < len(left) else " " * pair_width
             if index < len(right):
                 line += "   " + _pair(*right[index], pair_width)
-            header_lines.append(line)
+            header_lines.append(line.rstrip())
         rule, thin = "=" * width, "-" * width
         body = [coef_lines[0], thin, *coef_lines[2:]]
         parts = [self.title.center(width).rstrip(), rule, *header_lines, rule, *body, rule]
@@ -123,7 +125,7 @@ def glm_summary(results, alpha: float = 0.05) -> Summary:
         ("Method", "IRLS"),
         ("No. Iterations", str(results.n_iter)),
         ("Covariance Type", "nonrobust"),
-        ("Rows dropped (missing)", str(results.n_dropped)),
+        ("Rows dropped (NA)", str(results.n_dropped)),
         ("No. Observations", str(results.nobs)),
         ("Df Residuals", str(results.df_resid)),
         ("Df Model", str(results.df_model)),
@@ -144,4 +146,4 @@ def glm_summary(results, alpha: float = 0.05) -> Summary:
         notes.append(f"Warning: IRLS did not converge in {results.n_iter} iterations.")
     if not family.dispersion_fixed and not results.use_t:
         notes.append(f"Dispersion fixed at {results.scale:g} by the caller.")
-    return Summary("Generalized Linear Model Regression Results", header, table, notes)
+    return Summary("Generalized Linear Model Regression Results", header, table, notes, header_split=8)
