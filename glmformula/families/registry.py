@@ -76,7 +76,11 @@ def _parse_call(text: str, kind: str) -> tuple[str, list[Any], dict[str, Any]]:
     def literal(arg: ast.expr) -> Any:
         if isinstance(arg, ast.Name):
             return arg.id
-        if isinstance(arg, ast.Call):  # nested link call such as power(0.5)
+        if (
+            isinstance(arg, ast.Call)
+            and isinstance(arg.func, ast.Name)
+            and all(isinstance(a, ast.Constant) for a in [*arg.args, *(k.value for k in arg.keywords)])
+        ):  # a nested link call such as power(0.5), parsed again by get_link
             return ast.unparse(arg)
         try:
             return ast.literal_eval(arg)

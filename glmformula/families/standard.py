@@ -248,7 +248,10 @@ class NegativeBinomial(Family):
     def __init__(self, link: str | Link | None = None, theta: float | None = None):
         super().__init__(link)
         if theta is not None:
-            theta = float(theta)
+            try:
+                theta = float(theta)
+            except (TypeError, ValueError):
+                raise FamilyError(f"negative_binomial needs a numeric theta, got {theta!r}") from None
             if not np.isfinite(theta) or theta <= 0:
                 raise FamilyError(f"negative_binomial needs theta > 0, got {theta!r}")
         self.theta = theta
@@ -266,9 +269,10 @@ class NegativeBinomial(Family):
 
     def unit_deviance(self, y, mu):
         theta = self._theta()
-        return 2.0 * (
-            y * np.log(np.maximum(y, 1.0) / mu) - (y + theta) * np.log((y + theta) / (mu + theta))
-        )
+        with np.errstate(divide="ignore"):
+            return 2.0 * (
+                special.xlogy(y, np.maximum(y, 1.0) / mu) - (y + theta) * np.log((y + theta) / (mu + theta))
+            )
 
     def valid_mu(self, mu):
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
@@ -312,7 +316,10 @@ class Tweedie(Family):
 
     def __init__(self, link: str | Link | None = None, var_power: float = 1.5):
         super().__init__(link)
-        var_power = float(var_power)
+        try:
+            var_power = float(var_power)
+        except (TypeError, ValueError):
+            raise FamilyError(f"tweedie needs a numeric var_power, got {var_power!r}") from None
         if not np.isfinite(var_power) or 0 < var_power < 1:
             raise FamilyError(f"tweedie var_power must be <= 0 or >= 1, got {var_power!r}")
         self.var_power = var_power
@@ -329,9 +336,9 @@ class Tweedie(Family):
         if p == 2:
             return 2.0 * ((y - mu) / mu - np.log(y / mu))
         y_pos = np.maximum(y, 0.0)
-        return 2.0 * (
-            y_pos ** (2 - p) / ((1 - p) * (2 - p)) - y * mu ** (1 - p) / (1 - p) + mu ** (2 - p) / (2 - p)
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = np.where(y == 0, 0.0, y * mu ** (1 - p))
+        return 2.0 * (y_pos ** (2 - p) / ((1 - p) * (2 - p)) - cross / (1 - p) + mu ** (2 - p) / (2 - p))
 
     def valid_mu(self, mu):
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
