@@ -1,0 +1,191 @@
+"""The formula vocabulary: each R construct against an equivalent spelled out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import glmformula as gf
+from glmformula.formula.parse import parse_formula
+
+
+@pytest.fixture
+def mtcars():
+    return gf.datasets.load("mtcars")
+
+
+def assert_same_fit(a: gf.GLMResults, b: gf.GLMResults):
+    np.testing.assert_allclose(a.fittedvalues.to_numpy(), b.fittedvalues.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(a.deviance, b.deviance, rtol=1e-10)
+    assert a.df_resid == b.df_resid
+
+
+def test_parse_splits_response_offsets_and_rhs():
+    parsed = parse_formula("cbind(s, f) ~ a + offset(log(n)) + b:c + offset(z)")
+    assert parsed.response == ("s", "f")
+    assert parsed.offsets == ("log(n)", "z")
+    assert parsed.rhs.replace(" ", "") == "a+b:c"
+
+
+def test_power_inside_calls_becomes_python_power():
+    parsed = parse_formula("y ~ I(x^2) + (a + b)^2 + log(x^3)")
+    assert "I(x**2)" in parsed.rhs and "(a + b)^2" in parsed.rhs and "log(x**3)" in parsed.rhs
+
+
+def test_i_power_means_power(mtcars):
+    with_i = gf.glm("mpg ~ wt + I(wt^2)", mtcars)
+    by_hand = gf.glm("mpg ~ wt + wt2", mtcars.assign(wt2=mtcars.wt**2))
+    np.testing.assert_allclose(with_i.params.to_numpy(), by_hand.params.to_numpy(), rtol=1e-10)
+    assert_same_fit(gf.glm("mpg ~ wt + I(wt**2)", mtcars), with_i)
+
+
+def test_factor_is_c(mtcars):
+    a = gf.glm("mpg ~ factor(cyl) + wt", mtcars)
+    b = gf.glm("mpg ~ C(cyl) + wt", mtcars)
+    np.testing.assert_allclose(a.params.to_numpy(), b.params.to_numpy())
+    assert list(a.params.index) == ["Intercept", "C(cyl)[T.6]", "C(cyl)[T.8]", "wt"]
+
+
+def test_offsets_are_summed_and_equal_offset_argument(insurance):
+    two = gf.glm("Claims ~ Age + offset(log(Holders)) + offset(0.5 * District)", insurance, "poisson")
+    arg = gf.glm("Claims ~ Age", insurance, "poisson", offset=np.log(insurance.Holders) + 0.5 * insurance.District)
+    assert_same_fit(two, arg)
+    assert "log(Holders)" not in " ".join(two.params.index)
+
+
+def test_exposure_equals_log_offset(insurance):
+    a = gf.glm("Claims ~ Group + Age", insurance, "poisson", exposure="Holders")
+    b = gf.glm("Claims ~ Group + Age + offset(log(Holders))", insurance, "poisson")
+    np.testing.assert_allclose(a.params.to_numpy(), b.params.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(a.null_deviance, b.null_deviance, rtol=1e-12)
+
+
+def test_exposure_requires_log_link(insurance):
+    with pytest.raises(gf.DataError, match="log link"):
+        gf.glm("Claims ~ Age", insurance, "poisson(link=identity)", exposure="Holders")
+
+
+def test_cbind_equals_proportion_with_weights():
+    budworm = gf.datasets.load("budworm")
+    a = gf.glm("cbind(numdead, numalive) ~ sex + ldose", budworm, "binomial")
+    b = gf.glm("prop ~ sex + ldose", budworm, "binomial", weights="total")
+    np.testing.assert_allclose(a.params.to_numpy(), b.params.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(a.bse.to_numpy(), b.bse.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(a.llf, b.llf, rtol=1e-10)
+
+
+@pytest.mark.parametrize("encode", [lambda s: s == 1, lambda s: np.where(s == 1, "manual", "auto")])
+def test_bool_and_two_level_responses(mtcars, encode):
+    reference = gf.glm("am ~ wt", mtcars, "binomial")
+    res = gf.glm("am2 ~ wt", mtcars.assign(am2=encode(mtcars.am)), "binomial")
+    np.testing.assert_allclose(res.params.to_numpy(), reference.params.to_numpy(), rtol=1e-10)
+
+
+def test_categorical_response_uses_first_level_as_failure(mtcars):
+    cat = pd.Categorical(np.where(mtcars.am == 1, "manual", "auto"), categories=["manual", "auto"])
+    res = gf.glm("am2 ~ wt", mtcars.assign(am2=cat), "binomial")
+    reference = gf.glm("am ~ wt", mtcars, "binomial")
+    np.testing.assert_allclose(res.params.to_numpy(), -reference.params.to_numpy(), rtol=1e-8)
+
+
+def test_interaction_operators(mtcars):
+    star = gf.glm("mpg ~ wt * hp", mtcars)
+    spelled = gf.glm("mpg ~ wt + hp + wt:hp", mtcars)
+    np.testing.assert_allclose(star.params.to_numpy(), spelled.params.to_numpy())
+    cube = gf.glm("mpg ~ (wt + hp + qsec)^2", mtcars)
+    assert len(cube.params) == 1 + 3 + 3
+
+
+def test_nesting_operator():
+    quine = gf.datasets.load("quine")
+    nested = gf.glm("Days ~ Sex/Age", quine, "poisson")
+    spelled = gf.glm("Days ~ Sex + Sex:Age", quine, "poisson")
+    assert_same_fit(nested, spelled)
+    assert len(nested.params) == 2 + 2 * 3
+
+
+def test_no_intercept(mtcars):
+    for formula in ("mpg ~ wt - 1", "mpg ~ wt + 0", "mpg ~ 0 + wt"):
+        res = gf.glm(formula, mtcars)
+        assert list(res.params.index) == ["wt"]
+        assert res.df_null == 32
+    np.testing.assert_allclose(res.null_deviance, np.sum(mtcars.mpg**2))
+
+
+def test_dot_expands_to_unused_columns():
+    clotting = gf.datasets.load("clotting")
+    a = gf.glm("lot1 ~ .", clotting, "gamma")
+    b = gf.glm("lot1 ~ u + lot2", clotting, "gamma")
+    np.testing.assert_allclose(a.params.to_numpy(), b.params.to_numpy())
+
+
+def test_dot_excludes_weight_and_offset_columns(insurance):
+    res = gf.glm("Claims ~ .", insurance.drop(columns="District"), "poisson", exposure="Holders")
+    assert not any("Holders" in name for name in res.params.index)
+
+
+def test_math_transforms(mtcars):
+    res = gf.glm("mpg ~ log(wt) + sqrt(hp) + log1p(carb) + exp(drat / 10) + abs(qsec - 18)", mtcars)
+    by_hand = gf.glm(
+        "mpg ~ a + b + c + d + e",
+        pd.DataFrame({
+            "mpg": mtcars.mpg, "a": np.log(mtcars.wt), "b": np.sqrt(mtcars.hp), "c": np.log1p(mtcars.carb),
+            "d": np.exp(mtcars.drat / 10), "e": np.abs(mtcars.qsec - 18),
+        }),
+    )
+    np.testing.assert_allclose(res.params.to_numpy(), by_hand.params.to_numpy(), rtol=1e-10)
+
+
+def test_transformed_response(mtcars):
+    res = gf.glm("log(mpg) ~ wt", mtcars)
+    by_hand = gf.glm("lmpg ~ wt", mtcars.assign(lmpg=np.log(mtcars.mpg)))
+    np.testing.assert_allclose(res.params.to_numpy(), by_hand.params.to_numpy())
+
+
+def test_poly_spans_the_raw_polynomial(mtcars):
+    assert_same_fit(gf.glm("mpg ~ poly(wt, 3)", mtcars), gf.glm("mpg ~ wt + I(wt^2) + I(wt^3)", mtcars))
+
+
+@pytest.mark.parametrize("spline", ["bs(wt, df=4)", "cr(wt, df=4, constraints='center')"])
+def test_splines(mtcars, spline):
+    res = gf.glm(f"mpg ~ {spline}", mtcars)
+    assert len(res.params) == 5 and res.deviance < gf.glm("mpg ~ wt", mtcars).deviance
+
+
+def test_unconstrained_cr_basis_is_aliased_with_the_intercept(mtcars):
+    with pytest.warns(gf.RankDeficiencyWarning, match=r"cr\(wt, df=4\)\[4\]"):
+        res = gf.glm("mpg ~ cr(wt, df=4)", mtcars)
+    assert res.aliased == ["cr(wt, df=4)[4]"] and res.rank == 4
+
+
+def test_contrasts_change_parametrisation_not_fit(mtcars):
+    treatment = gf.glm("mpg ~ C(cyl)", mtcars)
+    for spelling in ("C(cyl, contr.sum)", "C(cyl, contr.helmert)", "C(cyl, contr.treatment(8))",
+                     "C(cyl, Treatment(reference=6))", "C(cyl, Sum)"):
+        assert_same_fit(gf.glm(f"mpg ~ {spelling}", mtcars), treatment)
+
+
+def test_treatment_reference_level(mtcars):
+    res = gf.glm("mpg ~ C(cyl, contr.treatment(8))", mtcars)
+    means = mtcars.groupby("cyl").mpg.mean()
+    assert res.params.iloc[0] == pytest.approx(means[8])
+    assert res.params.iloc[1] == pytest.approx(means[4] - means[8])
+
+
+def test_sum_contrast_intercept_is_mean_of_group_means(mtcars):
+    res = gf.glm("mpg ~ C(cyl, contr.sum)", mtcars)
+    assert res.params.iloc[0] == pytest.approx(mtcars.groupby("cyl").mpg.mean().mean())
+
+
+def test_backquoted_column_names(mtcars):
+    renamed = mtcars.rename(columns={"wt": "car weight"})
+    res = gf.glm("mpg ~ `car weight` + log(`car weight`)", renamed)
+    reference = gf.glm("mpg ~ wt + log(wt)", mtcars)
+    np.testing.assert_allclose(res.params.to_numpy(), reference.params.to_numpy())
+
+
+def test_intercept_only_model(mtcars):
+    res = gf.glm("mpg ~ 1", mtcars)
+    assert res.params.iloc[0] == pytest.approx(mtcars.mpg.mean())
+    assert res.deviance == pytest.approx(res.null_deviance)
