@@ -148,6 +148,8 @@ def irls(
         if aliased is None:
             aliased = aliased_columns(design.weighted(working_weights), control.effective_rank_tol)
             kept_design = design.select(~aliased) if aliased.any() else design
+            if start is not None:  # as R: step-halving may fall back to the given start
+                coefficients_old = start[~aliased]
         solve = solve_wls(kept_design, working_weights, z)
         if not np.all(np.isfinite(solve.coefficients)):
             _warn(warn, f"non-finite coefficients at iteration {n_iter}", ConvergenceWarning)
@@ -157,6 +159,7 @@ def irls(
         mu = link.inverse(eta)
         deviance = family.deviance(y, mu, prior_weights)
 
+        boundary = False  # as R: only a halving in the final iteration leaves the fit on the boundary
         if not np.isfinite(deviance):
             coefficients, eta, mu, deviance = _halve_step(
                 "step size truncated due to divergence", lambda e, m, d: np.isfinite(d),

@@ -1,0 +1,166 @@
+"""The IRLS engine: R's warnings, step-halving, rank detection, the WLS solve paths."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import glmformula as gf
+from glmformula.design.dense import DenseDesign
+from glmformula.engine import linalg
+
+
+def test_non_convergence_warns_and_is_reported():
+    mtcars = gf.datasets.load("mtcars")
+    with pytest.warns(gf.ConvergenceWarning, match="did not converge in 2 iterations"):
+        res = gf.glm("am ~ hp + wt", mtcars, "binomial", maxiter=2)
+    assert not res.converged and res.n_iter == 2
+    assert "did not converge" in str(res.summary())
+
+
+def test_perfect_separation_warns():
+    data = pd.DataFrame({"y": [0.0, 0, 0, 0, 1, 1, 1, 1], "x": [1.0, 2, 3, 4, 5, 6, 7, 8]})
+    with pytest.warns(gf.PerfectSeparationWarning, match=r"fitted probabilities numerically 0 or 1 occurred in \d+"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gf.ConvergenceWarning)
+            res = gf.glm("y ~ x", data, "binomial")
+    assert np.isfinite(res.params).all()
+
+
+def test_non_integer_counts_warn():
+    data = pd.DataFrame({"y": [0.5, 1.0, 2.0, 3.5, 4.0], "x": [1.0, 2, 3, 4, 5]})
+    with pytest.warns(gf.NonIntegerResponseWarning, match=r"non-integer counts in a poisson fit in 2 row"):
+        gf.glm("y ~ x", data, "poisson")
+    gf.glm("y ~ x", data, "quasipoisson")  # no warning: quasi families accept any non-negative y
+
+
+def test_non_integer_binomial_successes_warn():
+    data = pd.DataFrame({"p": [0.1, 0.5, 0.7], "n": [3.0, 4.0, 10.0], "x": [1.0, 2.0, 3.0]})
+    with pytest.warns(gf.NonIntegerResponseWarning, match="successes"):
+        gf.glm("p ~ x", data, "binomial", weights="n")
+
+
+def log_binomial_data(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 1, 60)
+    return pd.DataFrame({"x": x, "y": rng.binomial(1, np.exp(-1.2 + 1.15 * x)).astype(float)})
+
+
+def test_step_halving_matches_r():
+    """A log-binomial fit whose Fisher steps leave (0, 1) and are halved back, as R does.
+
+    R 4.2.2 on the same data (written to CSV from ``log_binomial_data(13)``):
+    ``glm(y ~ x, binomial(link = "log"), d, start = c(-1, 0))`` gives 7 iterations,
+    coefficients -0.862271418584, 0.671062370138, deviance 77.9106695569,
+    standard errors 0.2451601965, 0.3443693208 and ``boundary`` FALSE.
+    """
+    with pytest.warns(gf.BoundaryWarning, match="step size truncated: out of bounds"):
+        res = gf.glm("y ~ x", log_binomial_data(13), "binomial(link=log)", start=[-1.0, 0.0])
+    assert res.n_iter == 7 and not res._fit.boundary
+    np.testing.assert_allclose(res.params.to_numpy(), [-0.862271418584, 0.671062370138], rtol=1e-9)
+    np.testing.assert_allclose(res.deviance, 77.9106695569, rtol=1e-9)
+    np.testing.assert_allclose(res.bse.to_numpy(), [0.2451601965, 0.3443693208], rtol=1e-8)
+
+
+def test_first_step_out_of_bounds_without_start_is_an_error_as_in_r():
+    with pytest.raises(gf.FitError, match="no valid set of coefficients.*start="):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gf.NonIntegerResponseWarning)
+            gf.glm("y ~ x", log_binomial_data(3), "binomial(link=log)")
+
+
+def test_no_valid_start_gives_a_clear_error():
+    data = pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": [1.0, 2.0, 3.0]})
+    with pytest.raises(gf.FitError, match="starting values"):
+        gf.glm("y ~ x", data, "gamma", start=[-1.0, -1.0])
+
+
+def test_start_values_reach_the_same_fit():
+    dobson = gf.datasets.load("dobson")
+    default = gf.glm("counts ~ outcome + treatment", dobson, "poisson")
+    started = gf.glm("counts ~ outcome + treatment", dobson, "poisson", start=default.params.to_numpy() + 0.1)
+    np.testing.assert_allclose(started.params.to_numpy(), default.params.to_numpy(), atol=1e-7)
+
+
+def test_aliasing_follows_column_order_like_r():
+    """R's dqrdc2 keeps earlier columns: the later of two collinear columns is aliased."""
+    mtcars = gf.datasets.load("mtcars")
+    with pytest.warns(gf.RankDeficiencyWarning):
+        first = gf.glm("mpg ~ hpwt + hp + wt", mtcars)
+    assert first.aliased == ["wt"]
+    with pytest.warns(gf.RankDeficiencyWarning):
+        duplicated = gf.glm("mpg ~ C(cyl) + I(cyl == 4) + wt", mtcars)
+    assert duplicated.aliased == ["I(cyl == 4)"]
+    assert duplicated.df_resid == 32 - 4
+
+
+def test_aliased_columns_matches_a_sequential_projection():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 4))
+    x = np.column_stack([x[:, 0], x[:, 1], x[:, 0] - 2 * x[:, 1], x[:, 2], np.zeros(50), x[:, 3]])
+    assert linalg.aliased_columns(x, 1e-7).tolist() == [False, False, True, False, True, False]
+
+
+def test_ill_conditioned_design_uses_qr_and_matches_statsmodels():
+    """Raw polynomials of a large covariate: the normal equations would lose ~12 digits."""
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(5)
+    x = rng.uniform(1000, 1010, 80)
+    data = pd.DataFrame({"x": x, "y": rng.poisson(np.exp(1 + 0.01 * (x - 1005))).astype(float)})
+    design = DenseDesign(np.column_stack([np.ones(80), x, x**2]))
+    gram = design.gram(np.ones(80))
+    scale = np.sqrt(np.diag(gram))
+    assert np.linalg.cond(gram / np.outer(scale, scale)) > linalg.NORMAL_EQUATIONS_MAX_CONDITION
+    ours = gf.glm("y ~ x + I(x^2)", data, "poisson", tol=1e-12)
+    X = np.column_stack([np.ones(80), x, x**2])
+    theirs = sm.GLM(data.y, X, family=sm.families.Poisson()).fit(tol=1e-12)
+    np.testing.assert_allclose(ours.fittedvalues.to_numpy(), theirs.fittedvalues, rtol=1e-6)
+    np.testing.assert_allclose(ours.deviance, theirs.deviance, rtol=1e-8)
+
+
+def test_solve_paths_agree_on_a_well_conditioned_problem():
+    rng = np.random.default_rng(2)
+    X = np.column_stack([np.ones(100), rng.normal(size=(100, 3))])
+    w, z = rng.uniform(0.5, 2, 100), rng.normal(size=100)
+    design = DenseDesign(X)
+    cholesky = linalg.solve_wls(design, w, z)
+    qr = linalg._solve_qr(design, w, z)
+    np.testing.assert_allclose(cholesky.coefficients, qr.coefficients, rtol=1e-10)
+    np.testing.assert_allclose(cholesky.unscaled_covariance(), qr.unscaled_covariance(), rtol=1e-10)
+    np.testing.assert_allclose(cholesky.unscaled_covariance(), np.linalg.inv(X.T @ (w[:, None] * X)), rtol=1e-10)
+
+
+def test_zero_weight_rows_are_left_out_but_kept_in_fitted_values():
+    dobson = gf.datasets.load("dobson")
+    weights = np.ones(9)
+    weights[4] = 0
+    res = gf.glm("counts ~ outcome + treatment", dobson, "poisson", weights=weights)
+    dropped = gf.glm("counts ~ outcome + treatment", dobson.drop(index=4), "poisson")
+    np.testing.assert_allclose(res.params.to_numpy(), dropped.params.to_numpy(), rtol=1e-10)
+    assert res.nobs == 8 and res.df_resid == 8 - 5 and len(res.fittedvalues) == 9
+
+
+def test_progress_callback_receives_each_iteration():
+    seen = []
+    control = gf.IRLSControl(callback=lambda iteration, deviance, elapsed: seen.append((iteration, deviance)))
+    res = gf.glm("counts ~ outcome + treatment", gf.datasets.load("dobson"), "poisson", control=control)
+    assert [i for i, _ in seen] == list(range(1, res.n_iter + 1))
+    assert seen[-1][1] == pytest.approx(res.deviance)
+
+
+def test_invalid_control():
+    with pytest.raises(ValueError, match="maxiter"):
+        gf.IRLSControl(maxiter=0)
+    with pytest.raises(ValueError, match="tol"):
+        gf.IRLSControl(tol=-1)
+
+
+def test_refitting_is_bit_identical():
+    insurance = gf.datasets.load("insurance")
+    formula = "Claims ~ C(District) + Group + Age + offset(log(Holders))"
+    a, b = gf.glm(formula, insurance, "poisson"), gf.glm(formula, insurance, "poisson")
+    assert a.params.equals(b.params) and a.bse.equals(b.bse)
+    assert str(a.summary()) == str(b.summary())
