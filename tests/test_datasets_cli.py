@@ -1,0 +1,73 @@
+"""Bundled datasets and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import glmformula as gf
+from glmformula.cli import main
+
+
+@pytest.mark.parametrize("name", gf.datasets.names())
+def test_every_dataset_loads_and_is_described(name):
+    frame = gf.datasets.load(name)
+    info = gf.datasets.describe(name)
+    assert len(frame) > 0 and set(frame.columns) == set(info.columns)
+    assert info.source and info.classic_model
+    for column in frame.columns:
+        assert pd.api.types.is_numeric_dtype(frame[column]) or isinstance(frame[column].dtype, pd.CategoricalDtype)
+
+
+def test_loading_returns_a_fresh_copy():
+    first = gf.datasets.load("dobson")
+    first.loc[0, "counts"] = -1
+    assert gf.datasets.load("dobson").loc[0, "counts"] == 18
+
+
+def test_text_columns_are_sorted_categoricals_like_r():
+    group = gf.datasets.load("insurance").Group
+    assert list(group.cat.categories) == ["1-1.5l", "1.5-2l", "<1l", ">2l"]
+
+
+def test_unknown_dataset_lists_names():
+    with pytest.raises(gf.DataError, match="available: biochemists"):
+        gf.datasets.load("iris")
+
+
+def test_cli_demo(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "offset(log(Holders))" in out and "Generalized Linear Model Regression Results" in out
+
+
+def test_cli_fit_on_dataset(capsys):
+    assert main(["fit", "breaks ~ wool + tension", "--dataset", "warpbreaks", "--family", "poisson"]) == 0
+    assert "tension[T.M]" in capsys.readouterr().out
+
+
+def test_cli_fit_on_csv(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    gf.datasets.load("clotting").to_csv(path, index=False)
+    assert main(["fit", "lot1 ~ log(u)", "--data", str(path), "--family", "Gamma"]) == 0
+    assert "log(u)" in capsys.readouterr().out
+
+
+def test_cli_bad_input_is_one_line_without_traceback(capsys):
+    assert main(["fit", "Claims ~ Agee", "--dataset", "insurance", "--family", "poisson"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("glmformula: error: column 'Agee'") and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_cli_datasets(capsys):
+    assert main(["datasets"]) == 0
+    assert "quine" in capsys.readouterr().out
+
+
+def test_module_entry_point():
+    result = subprocess.run([sys.executable, "-m", "glmformula", "datasets"], capture_output=True, text=True)
+    assert result.returncode == 0 and "insurance" in result.stdout
