@@ -127,15 +127,20 @@ class Binomial(Family):
         return float(np.sum(np.where(m > 0, factor * logpmf, 0.0)))
 
 
-class QuasiBinomial(Binomial):
-    """Binomial variance with a free dispersion parameter; no likelihood."""
+class _QuasiLikelihood:
+    """Mixin turning a family into its quasi version: free dispersion, no likelihood."""
 
-    name = "quasibinomial"
     dispersion_fixed = False
     has_likelihood = False
 
     def loglik(self, y, mu, weights, n_trials, deviance):
         return float("nan")
+
+
+class QuasiBinomial(_QuasiLikelihood, Binomial):
+    """Binomial variance with a free dispersion parameter; no likelihood."""
+
+    name = "quasibinomial"
 
 
 class Poisson(Family):
@@ -170,15 +175,10 @@ class Poisson(Family):
         return float(np.sum(weights * logpmf))
 
 
-class QuasiPoisson(Poisson):
+class QuasiPoisson(_QuasiLikelihood, Poisson):
     """Poisson variance with a free dispersion parameter; no likelihood."""
 
     name = "quasipoisson"
-    dispersion_fixed = False
-    has_likelihood = False
-
-    def loglik(self, y, mu, weights, n_trials, deviance):
-        return float("nan")
 
 
 class Gamma(Family):
@@ -313,6 +313,7 @@ class Tweedie(Family):
 
     name = "tweedie"
     default_link = "log"
+    has_likelihood = False
 
     def __init__(self, link: str | Link | None = None, var_power: float = 1.5):
         super().__init__(link)
