@@ -114,7 +114,9 @@ def test_matches_statsmodels(pair, n, p, seed, weighted):
     precision = 10 * np.sqrt(TOL * (abs(theirs.deviance) + 0.1))
     difference = np.abs(ours.params.to_numpy() - theirs.params.to_numpy())
     assert np.all(difference <= precision * theirs.bse.to_numpy() + 1e-10), difference / theirs.bse.to_numpy()
-    np.testing.assert_allclose(ours.bse.to_numpy(), theirs.bse.to_numpy(), rtol=1e-5)
+    # R's standard errors use the working weights of the last step, statsmodels' those at the final
+    # estimate; the two differ by the size of the last step, bounded like the estimates above.
+    np.testing.assert_allclose(ours.bse.to_numpy(), theirs.bse.to_numpy(), rtol=precision)
     np.testing.assert_allclose(ours.deviance, theirs.deviance, rtol=1e-8)
     np.testing.assert_allclose(ours.pearson_chi2, theirs.pearson_chi2, rtol=precision)
     if family_name in ("binomial", "poisson", "negative_binomial"):
