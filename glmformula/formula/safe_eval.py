@@ -108,6 +108,9 @@ def parse_checked(expr: str, columns: set[str], *, allow_transforms: bool) -> tu
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise FormulaError(f"cannot parse {expr!r} in the formula: {exc.msg}") from None
+    for original in aliases.values():
+        if original not in columns:
+            raise missing_name(original, columns)
     known_functions = set(MATH_FUNCTIONS) | (FORMULAIC_TRANSFORMS if allow_transforms else set())
     for node in ast.walk(tree):
         _check_node(node, expr, columns | set(aliases), known_functions)
