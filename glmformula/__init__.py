@@ -36,6 +36,20 @@ __all__ = [
     "BoundaryWarning", "ConvergenceWarning", "DataError", "FamilyError", "FitError", "FormulaError",
     "GLMFormulaError", "GLMResults", "GLMWarning", "IRLSControl", "MissingColumnError",
     "NonIntegerResponseWarning", "PerfectSeparationWarning", "RankDeficiencyWarning", "ResponseError",
-    "UnsafeFormulaError", "datasets", "families", "family", "glm", "link", "register_family",
-    "register_link",
+    "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
+    "register_link", "table",
 ]
+
+
+def anova(*models: GLMResults, test: str | None = None):
+    """R's ``anova(m0, m1, ...)`` for nested models (F tests use the largest model's dispersion)."""
+    from glmformula.results.anova import compare_models
+
+    return compare_models(list(models), test)
+
+
+def table(models: list[GLMResults], labels: list[str] | None = None):
+    """Models side by side (coefficients with standard errors, N, deviance, AIC, dispersion)."""
+    from glmformula.report.summary import models_table
+
+    return models_table(models, labels)

@@ -14,7 +14,7 @@ from glmformula.families.base import Family
 from glmformula.families.registry import get_family
 from glmformula.families.standard import Binomial
 from glmformula.formula.frame import ArrayOrColumn, NaAction, build_model_frame
-from glmformula.results.glm_results import GLMResults, ModelData
+from glmformula.results.glm_results import FitCall, GLMResults, ModelData
 
 
 def glm(
@@ -31,6 +31,8 @@ def glm(
     tol: float = 1e-8,
     maxiter: int = 25,
     control: IRLSControl | None = None,
+    cov_type: str = "nonrobust",
+    cluster: Any = None,
     trusted: bool = False,
 ) -> GLMResults:
     """Fit a generalized linear model from an R-style formula.
@@ -53,6 +55,8 @@ def glm(
     start : starting coefficients, one per design column.
     tol, maxiter : IRLS convergence tolerance and iteration limit (R's defaults),
         or pass a complete ``control``.
+    cov_type : "nonrobust" (default), "HC0"-"HC3" or "cluster" (with ``cluster=`` a
+        column name or array of group labels); ``res.with_cov()`` switches later.
     trusted : evaluate arbitrary Python in the formula (only for formulas you wrote).
     """
     family = get_family(family)
@@ -87,13 +91,16 @@ def glm(
         y=response.y, prior_weights=response.prior_weights, n_trials=response.n_trials,
         offset=frame.offset, row_labels=frame.row_labels, n_dropped=frame.n_dropped,
         response_name=frame.response_name, column_names=frame.column_names, spec=frame.spec,
-        has_intercept=frame.has_intercept, has_offset=frame.has_offset,
+        has_intercept=frame.has_intercept, has_offset=frame.has_offset, design=design,
     )
-    null_dev = null_deviance(design, model_data, family, fit.mu, control)
-    return GLMResults(formula, family, model_data, fit, null_dev, scale=scale)
+    null_dev = null_deviance(model_data, family, fit.mu, control)
+    call = FitCall(data=data, weights=weights, offset=offset, exposure=exposure, na_action=na_action,
+                   control=control, trusted=trusted)
+    return GLMResults(formula, family, model_data, fit, null_dev, call=call, scale=scale, cov_type=cov_type,
+                      cluster=cluster)
 
 
-def null_deviance(design, data: ModelData, family: Family, mu: np.ndarray, control: IRLSControl) -> float:
+def null_deviance(data: ModelData, family: Family, mu: np.ndarray, control: IRLSControl) -> float:
     """Deviance of the intercept-only model with the same offset and weights (as R).
 
     Without an offset the intercept-only fit is the weighted mean of y; with an

@@ -89,6 +89,10 @@ class Family:
         """Log-likelihood at the fit; NaN for families without one (quasi)."""
         return float("nan")
 
+    def anscombe(self, x: np.ndarray) -> np.ndarray:
+        """A(x) = integral of V(t)^{-1/3} dt, the transform behind Anscombe residuals."""
+        raise ValueError(f"Anscombe residuals are not available for the {self.name} family")
+
     def boundary_message(self, mu: np.ndarray) -> str | None:
         """A warning text when fitted values sit on the boundary of the mean space."""
         return None

@@ -37,6 +37,9 @@ class Gaussian(Family):
     default_link = "identity"
     n_dispersion_params = 1
 
+    def anscombe(self, x):
+        return np.asarray(x, dtype=float)
+
     def variance(self, mu):
         return np.ones_like(mu, dtype=float)
 
@@ -74,6 +77,9 @@ class Binomial(Family):
     name = "binomial"
     default_link = "logit"
     dispersion_fixed = True
+
+    def anscombe(self, x):
+        return special.betainc(2 / 3, 2 / 3, x) * special.beta(2 / 3, 2 / 3)
 
     def variance(self, mu):
         return mu * (1.0 - mu)
@@ -150,6 +156,9 @@ class Poisson(Family):
     default_link = "log"
     dispersion_fixed = True
 
+    def anscombe(self, x):
+        return 1.5 * np.asarray(x, dtype=float) ** (2 / 3)
+
     def variance(self, mu):
         return np.asarray(mu, dtype=float)
 
@@ -188,6 +197,9 @@ class Gamma(Family):
     default_link = "inverse"
     n_dispersion_params = 1
 
+    def anscombe(self, x):
+        return 3.0 * np.asarray(x, dtype=float) ** (1 / 3)
+
     def variance(self, mu):
         return np.asarray(mu, dtype=float) ** 2
 
@@ -216,6 +228,9 @@ class InverseGaussian(Family):
     name = "inverse_gaussian"
     default_link = "inverse_squared"
     n_dispersion_params = 1
+
+    def anscombe(self, x):
+        return np.log(x)
 
     def variance(self, mu):
         return np.asarray(mu, dtype=float) ** 3
@@ -263,6 +278,10 @@ class NegativeBinomial(Family):
                 "gf.family('negative_binomial', theta=2))"
             )
         return self.theta
+
+    def anscombe(self, x):
+        x = np.asarray(x, dtype=float)
+        return 1.5 * x ** (2 / 3) * special.hyp2f1(1 / 3, 2 / 3, 5 / 3, -x / self._theta())
 
     def variance(self, mu):
         return mu + mu**2 / self._theta()
@@ -324,6 +343,11 @@ class Tweedie(Family):
         if not np.isfinite(var_power) or 0 < var_power < 1:
             raise FamilyError(f"tweedie var_power must be <= 0 or >= 1, got {var_power!r}")
         self.var_power = var_power
+
+    def anscombe(self, x):
+        exponent = 1 - self.var_power / 3
+        x = np.asarray(x, dtype=float)
+        return np.log(x) if exponent == 0 else x**exponent / exponent
 
     def variance(self, mu):
         return np.asarray(mu, dtype=float) ** self.var_power

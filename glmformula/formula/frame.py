@@ -43,6 +43,10 @@ class FormulaSpec:
     parsed: ParsedFormula
     model_spec: Any
     trusted: bool = False
+    offset_column: str | None = None
+    exposure_column: str | None = None
+    offset_array: bool = False
+    exposure_array: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -54,13 +58,34 @@ class FormulaSpec:
         return {str(term): sl for term, sl in self.model_spec.term_slices.items()}
 
     def design(self, data: pd.DataFrame) -> pd.DataFrame:
-        """Encode new data exactly as the training data were encoded."""
-        with _formulaic_errors(), np.errstate(all="ignore"):
+        """Encode new data exactly as the training data were encoded.
+
+        Unseen levels and missing values are found and reported by the caller
+        (prediction); formulaic's own warnings about them are silenced here.
+        """
+        with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"formulaic\.")
             matrix = self.model_spec.get_model_matrix(data, na_action="ignore")
         return pd.DataFrame(matrix)
 
-    def offset(self, data: pd.DataFrame) -> np.ndarray:
-        return sum_offsets(self.parsed.offsets, data, len(data), self.trusted)
+    def offset(self, data: pd.DataFrame, offset: ArrayOrColumn = None, exposure: ArrayOrColumn = None) -> np.ndarray:
+        """The offset for new data: ``offset()`` terms, plus the offset/exposure columns or given arrays."""
+        total = sum_offsets(self.parsed.offsets, data, len(data), self.trusted)
+        for name, given, column, was_array, transform in (
+            ("offset", offset, self.offset_column, self.offset_array, lambda v: v),
+            ("exposure", exposure, self.exposure_column, self.exposure_array, np.log),
+        ):
+            if given is None and column is not None:
+                given = column
+            if given is None:
+                if was_array:
+                    raise DataError(f"the model was fitted with an {name} array: pass {name}= for the new data")
+                continue
+            values, _ = _external_vector(given, name, data)
+            if name == "exposure" and np.any(values <= 0):
+                raise DataError(f"exposure must be positive: {int(np.sum(values <= 0))} row(s) are <= 0")
+            total = total + transform(values)
+        return total
 
 
 @dataclass(frozen=True)
@@ -258,7 +283,11 @@ def build_model_frame(
         row_labels=labels,
         n_dropped=len(data) - len(labels),
         response_name=_response_label(parsed),
-        spec=FormulaSpec(parsed, model_spec, trusted),
+        spec=FormulaSpec(
+            parsed, model_spec, trusted, offset_column=offset_column, exposure_column=exposure_column,
+            offset_array=offset_values is not None and offset_column is None,
+            exposure_array=exposure_values is not None and exposure_column is None,
+        ),
         response_levels=levels,
         has_offset=bool(parsed.offsets) or offset_values is not None or exposure_values is not None,
         notes=notes,

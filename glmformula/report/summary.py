@@ -1,19 +1,24 @@
 """Summaries as data (header pairs + a coefficient table) plus renderers.
 
-``Summary`` knows nothing about GLMs: it holds a title, two columns of
-(label, value) header pairs, a coefficient DataFrame and notes, and renders them
-with tabulate.  ``glm_summary`` fills one from a ``GLMResults``.  Nothing in
-a summary depends on the clock, so the same fit always prints the same text.
+``Summary`` knows nothing about GLMs: it holds a title, (label, value) header
+pairs, a table and notes, and renders them with tabulate as text, markdown,
+HTML or LaTeX.  ``glm_summary`` fills one from a ``GLMResults`` in the layout
+of statsmodels or of R's ``summary.glm``.  Nothing in a summary depends on the
+clock, so the same fit always prints the same text.
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
+
+Style = Literal["statsmodels", "r"]
+SIGNIFICANCE_NOTE = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
 
 
 @dataclass(frozen=True)
@@ -22,9 +27,11 @@ class Summary:
 
     title : the line above the header.
     header : (label, value) pairs; the first ``header_split`` go in the left
-        column, the rest in the right one.
-    table : coefficient table, one row per coefficient (NaN shown as blanks).
+        column of the text layout, the rest in the right one.
+    table : one row per coefficient; numbers are formatted, NaN shown blank,
+        a first-column NaN row shown as "(aliased)"; text columns are kept.
     notes : lines printed below the table.
+    style : "statsmodels" or "r" (the plain-text layout).
     """
 
     title: str
@@ -32,45 +39,52 @@ class Summary:
     table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     header_split: int | None = None
+    style: Style = "statsmodels"
 
-    def _table_rows(self) -> list[list[str]]:
+    # -- cells ---------------------------------------------------------------
+    def _rows(self, formatter) -> list[list[str]]:
         rows = []
         for name, row in self.table.iterrows():
-            if np.isnan(row.iloc[0]):
+            first = row.iloc[0]
+            if isinstance(first, float) and np.isnan(first):
                 rows.append([str(name), "(aliased)"] + [""] * (len(row) - 1))
             else:
-                rows.append([str(name)] + [_format_number(value) for value in row])
+                rows.append([str(name)] + [value if isinstance(value, str) else formatter(value) for value in row])
         return rows
 
+    def _headers(self) -> list[str]:
+        return ["", *map(str, self.table.columns)]
+
+    # -- renderers -----------------------------------------------------------
     def as_text(self) -> str:
-        coef_text = tabulate(
-            self._table_rows(), headers=["", *self.table.columns], tablefmt="simple",
-            disable_numparse=True, colalign=("left",) + ("right",) * len(self.table.columns),
-        )
-        coef_lines = coef_text.splitlines()
-        width = max(78, *(len(line) for line in coef_lines))
-        half = self.header_split if self.header_split is not None else len(self.header) - len(self.header) // 2
-        left, right = self.header[:half], self.header[half:]
-        pair_width = (width - 3) // 2
-        header_lines = []
-        for index in range(max(len(left), len(right))):
-            line = _pair(*left[index], pair_width) if index < len(left) else " " * pair_width
-            if index < len(right):
-                line += "   " + _pair(*right[index], pair_width)
-            header_lines.append(line.rstrip())
-        rule, thin = "=" * width, "-" * width
-        body = [coef_lines[0], thin, *coef_lines[2:]]
-        parts = [self.title.center(width).rstrip(), rule, *header_lines, rule, *body, rule]
-        parts += self.notes
-        return "\n".join(parts)
+        return _text_r(self) if self.style == "r" else _text_statsmodels(self)
+
+    def as_markdown(self) -> str:
+        header = tabulate(self.header, headers=["", ""], tablefmt="github", disable_numparse=True)
+        table = tabulate(self._rows(_format_number), headers=self._headers(), tablefmt="github",
+                         disable_numparse=True)
+        notes = "\n".join(f"*{note}*" for note in self.notes)
+        return f"**{self.title}**\n\n{header}\n\n{table}\n" + (f"\n{notes}\n" if notes else "")
 
     def as_html(self) -> str:
         header = "".join(
             f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" for label, value in self.header
         )
-        coef = tabulate(self._table_rows(), headers=["", *self.table.columns], tablefmt="html", disable_numparse=True)
+        rows = [[html.escape(cell) for cell in row] for row in self._rows(_format_number)]
+        table = tabulate(rows, headers=[html.escape(h) for h in self._headers()], tablefmt="unsafehtml",
+                         disable_numparse=True)
         notes = "".join(f"<p>{html.escape(note)}</p>" for note in self.notes)
-        return f"<div><h4>{html.escape(self.title)}</h4><table>{header}</table>{coef}{notes}</div>"
+        return f"<div><h4>{html.escape(self.title)}</h4><table>{header}</table>{table}{notes}</div>"
+
+    def as_latex(self) -> str:
+        header = tabulate(self.header, tablefmt="latex_booktabs", disable_numparse=True)
+        table = tabulate(self._rows(_format_number), headers=self._headers(), tablefmt="latex_booktabs",
+                         disable_numparse=True)
+        notes = "".join(f"\n\\par {_latex_escape(note)}" for note in self.notes)
+        return (
+            "\\begin{table}[ht]\n\\centering\n"
+            f"\\caption{{{_latex_escape(self.title)}}}\n{header}\n\n{table}{notes}\n\\end{{table}}"
+        )
 
     def _repr_html_(self) -> str:
         return self.as_html()
@@ -80,6 +94,41 @@ class Summary:
 
     def __repr__(self) -> str:
         return self.as_text()
+
+
+def _latex_escape(text: str) -> str:
+    for char, replacement in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
+                              ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}")):
+        text = text.replace(char, replacement)
+    return text
+
+
+def _text_statsmodels(summary: Summary) -> str:
+    coef_text = tabulate(
+        summary._rows(_format_number), headers=summary._headers(), tablefmt="simple", disable_numparse=True,
+        colalign=("left",) + ("right",) * len(summary.table.columns),
+    )
+    coef_lines = coef_text.splitlines()
+    width = max(78, *(len(line) for line in coef_lines))
+    split = summary.header_split if summary.header_split is not None else (len(summary.header) + 1) // 2
+    left, right = summary.header[:split], summary.header[split:]
+    pair_width = (width - 3) // 2
+    header_lines = []
+    for index in range(max(len(left), len(right))):
+        line = _pair(*left[index], pair_width) if index < len(left) else " " * pair_width
+        if index < len(right):
+            line += "   " + _pair(*right[index], pair_width)
+        header_lines.append(line.rstrip())
+    rule, thin = "=" * width, "-" * width
+    body = [coef_lines[0], thin, *coef_lines[2:]]
+    return "\n".join([summary.title.center(width).rstrip(), rule, *header_lines, rule, *body, rule, *summary.notes])
+
+
+def _text_r(summary: Summary) -> str:
+    table = tabulate(summary._rows(_format_r), headers=summary._headers(), tablefmt="plain", disable_numparse=True,
+                     colalign=("left",) + ("right",) * len(summary.table.columns))
+    lines = [f"{label}{': ' if label else ''}{value}" for label, value in summary.header]
+    return "\n".join(["", *lines, "", "Coefficients:", table, *summary.notes])
 
 
 def _pair(label: str, value: str, width: int) -> str:
@@ -96,27 +145,54 @@ def _format_number(value: float) -> str:
     return f"{value:.4f}"
 
 
+def _format_r(value: float) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "NA"
+    return f"{value:.4g}" if abs(value) >= 1e-4 or value == 0 else f"{value:.3e}"
+
+
 def _fmt(value: float, digits: int = 4) -> str:
     if value is None or not np.isfinite(value):
         return "nan"
     return f"{value:.{digits}f}" if abs(value) < 1e7 else f"{value:.6g}"
 
 
-def glm_summary(results, alpha: float = 0.05) -> Summary:
-    """Build the statsmodels-style summary of a ``GLMResults``."""
+def significance_stars(p_values: pd.Series) -> pd.Series:
+    """R's significance codes: *** < 0.001 < ** < 0.01 < * < 0.05 < . < 0.1."""
+    bins = [-np.inf, 0.001, 0.01, 0.05, 0.1, np.inf]
+    codes = pd.cut(p_values, bins=bins, labels=["***", "**", "*", ".", ""], right=False)
+    return codes.astype(object).where(p_values.notna(), "")
+
+
+def _ratio_name(results) -> str:
+    link = results.family.link.name
+    return {"log": "rate ratio", "logit": "odds ratio"}.get(link, f"exp(coef) ({link} link)")
+
+
+def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp: bool = False,
+                stars: bool = False) -> Summary:
+    """Build the summary of a ``GLMResults`` (see ``GLMResults.summary``)."""
+    if style not in ("statsmodels", "r"):
+        raise ValueError(f"style must be 'statsmodels' or 'r', got {style!r}")
+    if style == "r":
+        return _r_summary(results, exp=exp, stars=stars, alpha=alpha)
     family = results.family
     statistic = "t" if results.use_t else "z"
     intervals = results.conf_int(alpha)
+    coef_label = "exp(coef)" if exp else "coef"
+    transform = np.exp if exp else (lambda v: v)
     table = pd.DataFrame(
         {
-            "coef": results.params,
+            coef_label: transform(results.params),
             "std err": results.bse,
             statistic: results.tvalues,
             f"P>|{statistic}|": results.pvalues,
-            f"[{alpha / 2:g}": intervals.iloc[:, 0],
-            f"{1 - alpha / 2:g}]": intervals.iloc[:, 1],
+            f"[{alpha / 2:g}": transform(intervals.iloc[:, 0]),
+            f"{1 - alpha / 2:g}]": transform(intervals.iloc[:, 1]),
         }
     )
+    if stars:
+        table[""] = significance_stars(results.pvalues)
     header = [
         ("Dep. Variable", results.model_data.response_name),
         ("Model", "GLM"),
@@ -124,7 +200,7 @@ def glm_summary(results, alpha: float = 0.05) -> Summary:
         ("Link Function", family.link.name),
         ("Method", "IRLS"),
         ("No. Iterations", str(results.n_iter)),
-        ("Covariance Type", "nonrobust"),
+        ("Covariance Type", results.cov_type),
         ("Rows dropped (NA)", str(results.n_dropped)),
         ("No. Observations", str(results.nobs)),
         ("Df Residuals", str(results.df_resid)),
@@ -136,6 +212,16 @@ def glm_summary(results, alpha: float = 0.05) -> Summary:
         ("Pearson chi2", _fmt(results.pearson_chi2)),
         ("AIC", _fmt(results.aic)),
     ]
+    notes = _common_notes(results)
+    if exp:
+        notes.insert(0, f"Coefficients and intervals exponentiated: {_ratio_name(results)}s; "
+                        "std err, statistics and p-values are for the coefficients on the link scale.")
+    if stars:
+        notes.append(SIGNIFICANCE_NOTE)
+    return Summary("Generalized Linear Model Regression Results", header, table, notes, header_split=8)
+
+
+def _common_notes(results) -> list[str]:
     notes = []
     if results.aliased:
         notes.append(
@@ -144,6 +230,77 @@ def glm_summary(results, alpha: float = 0.05) -> Summary:
         )
     if not results.converged:
         notes.append(f"Warning: IRLS did not converge in {results.n_iter} iterations.")
-    if not family.dispersion_fixed and not results.use_t:
-        notes.append(f"Dispersion fixed at {results.scale:g} by the caller.")
-    return Summary("Generalized Linear Model Regression Results", header, table, notes, header_split=8)
+    if results.cov_type != "nonrobust":
+        notes.append(f"Standard errors are {results.cov_type} robust (sandwich) estimates.")
+    return notes
+
+
+def _r_summary(results, exp: bool, stars: bool, alpha: float) -> Summary:
+    family = results.family
+    statistic = "t" if results.use_t else "z"
+    table = pd.DataFrame(
+        {
+            "Estimate": results.params,
+            "Std. Error": results.bse,
+            f"{statistic} value": results.tvalues,
+            f"Pr(>|{statistic}|)": results.pvalues,
+        }
+    )
+    if exp:
+        intervals = results.conf_int(alpha)
+        table.insert(1, "exp(Estimate)", np.exp(results.params))
+        table[f"{100 * alpha / 2:g} %"] = np.exp(intervals.iloc[:, 0])
+        table[f"{100 * (1 - alpha / 2):g} %"] = np.exp(intervals.iloc[:, 1])
+    if stars:
+        table[""] = significance_stars(results.pvalues)
+    table.index = ["(Intercept)" if name == "Intercept" else name for name in table.index]
+    dispersion = (
+        f"(Dispersion parameter for {family.name} family taken to be {results.scale:g})"
+    )
+    notes = []
+    if stars:
+        notes += ["---", SIGNIFICANCE_NOTE]
+    notes += [
+        "",
+        dispersion,
+        "",
+        f"    Null deviance: {results.null_deviance:.4f}  on {results.df_null}  degrees of freedom",
+        f"Residual deviance: {results.deviance:.4f}  on {results.df_resid}  degrees of freedom",
+    ]
+    if results.n_dropped:
+        notes.append(f"  ({results.n_dropped} observations deleted due to missingness)")
+    notes += [f"AIC: {results.aic:.5g}" if np.isfinite(results.aic) else "AIC: NA", "",
+              f"Number of Fisher Scoring iterations: {results.n_iter}"]
+    notes += [n for n in _common_notes(results) if not n.startswith("Warning")]
+    header = [("Call", f"glm(formula = {results.formula}, family = {family.name}(link = \"{family.link.name}\"))")]
+    return Summary("Call", header, table, notes, style="r")
+
+
+def models_table(models: list, labels: list[str] | None = None) -> Summary:
+    """Models side by side: each coefficient with its standard error below, then N, deviance, AIC, dispersion."""
+    labels = labels or [f"({i})" for i in range(1, len(models) + 1)]
+    if len(labels) != len(models):
+        raise ValueError("give one label per model")
+    names: list[str] = []
+    for model in models:
+        names += [name for name in model.params.index if name not in names]
+    rows: dict[str, list[str]] = {}
+    for name in names:
+        rows[name] = [_cell(model.params.get(name)) for model in models]
+        rows[f"{name} "] = [f"({_format_number(model.bse[name])})" if name in model.bse.index
+                            and np.isfinite(model.bse[name]) else "" for model in models]
+    rows["N"] = [str(model.nobs) for model in models]
+    rows["Family"] = [f"{model.family}({model.family.link.name})" for model in models]
+    rows["Deviance"] = [_fmt(model.deviance) for model in models]
+    rows["AIC"] = [_fmt(model.aic) for model in models]
+    rows["Dispersion"] = [_fmt(model.scale) for model in models]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=labels)
+    header = [(label, model.formula) for label, model in zip(labels, models)]
+    return Summary("Model comparison", header, table, ["Standard errors in parentheses."],
+                   header_split=len(header))
+
+
+def _cell(value) -> str:
+    if value is None or not np.isfinite(value):
+        return "(aliased)" if value is not None else ""
+    return _format_number(value)

@@ -11,23 +11,36 @@ Names follow statsmodels (``params``, ``bse``, ``pvalues``, ``conf_int``,
 * z tests when phi is fixed, t tests on df_resid when it is estimated;
 * AIC = -2 llf + 2 (rank + number of dispersion parameters), as R's
   ``family$aic`` + 2 rank; BIC with log(nobs) in place of 2.
+
+Prediction, analysis of deviance, robust covariances, influence and profile
+intervals live in their own modules; the methods here only delegate to them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import math
+import warnings
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from glmformula.engine.irls import FitState
+from glmformula.design.dense import DenseDesign
+from glmformula.engine.irls import FitState, IRLSControl
+from glmformula.exceptions import DataError
 from glmformula.families.base import Family
 from glmformula.formula.frame import FormulaSpec
+from glmformula.results import anova as _anova
+from glmformula.results import covariance as _covariance
+from glmformula.results.influence import influence as _influence
+from glmformula.results.prediction import predict as _predict
+from glmformula.results.profile import profile_conf_int
 
-ResidualType = Literal["deviance", "pearson", "working", "response"]
+ResidualType = Literal["deviance", "pearson", "working", "response", "anscombe", "partial"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,20 @@ class ModelData:
     spec: FormulaSpec | None
     has_intercept: bool
     has_offset: bool
+    design: DenseDesign
+
+
+@dataclass(frozen=True)
+class FitCall:
+    """The arguments of the ``glm()`` call, kept to refit related models (add1, with_cov clusters)."""
+
+    data: Any
+    weights: Any = None
+    offset: Any = None
+    exposure: Any = None
+    na_action: str = "drop"
+    control: IRLSControl = field(default_factory=IRLSControl)
+    trusted: bool = False
 
 
 class GLMResults:
@@ -67,14 +94,59 @@ class GLMResults:
         data: ModelData,
         fit: FitState,
         null_deviance: float,
+        *,
+        call: FitCall,
         scale: float | str = "pearson",
+        cov_type: _covariance.CovType = "nonrobust",
+        cluster: Any = None,
     ):
         self.formula = formula
         self.family = family
         self.model_data = data
         self._fit = fit
         self.null_deviance = float(null_deviance)
+        self.call = call
         self._scale_option = scale
+        _covariance.validate_cov_type(cov_type)
+        self.cov_type = cov_type
+        self._cluster = self._cluster_labels(cluster) if cov_type == "cluster" else None
+
+    @property
+    def control(self) -> IRLSControl:
+        return self.call.control
+
+    @property
+    def term_slices(self) -> dict[str, slice]:
+        """Design columns of each formula term (``"1"`` is the intercept)."""
+        if self.model_data.spec is None:
+            return {name: slice(j, j + 1) for j, name in enumerate(self._names)}
+        return self.model_data.spec.term_slices
+
+    def _cluster_labels(self, cluster: Any) -> np.ndarray:
+        if cluster is None:
+            raise DataError("cov_type='cluster' needs cluster= (a column name or an array of group labels)")
+        rows = self.model_data.row_labels
+        if isinstance(cluster, str):
+            source = self.call.data
+            if not isinstance(source, pd.DataFrame) or cluster not in source.columns:
+                raise DataError(f"cluster column {cluster!r} is not in the data")
+            return source.loc[rows, cluster].to_numpy()
+        values = np.asarray(cluster)
+        if len(values) == len(rows):
+            return values
+        if isinstance(self.call.data, pd.DataFrame) and len(values) == len(self.call.data):
+            return values[self.call.data.index.get_indexer(rows)]
+        raise DataError(f"cluster has {len(values)} values but the model uses {len(rows)} rows")
+
+    def with_cov(self, cov_type: _covariance.CovType, cluster: Any = None) -> GLMResults:
+        """The same fit with another covariance type (no refitting)."""
+        other = copy.copy(self)
+        for name in ("bse", "tvalues", "pvalues", "_cov"):
+            other.__dict__.pop(name, None)
+        _covariance.validate_cov_type(cov_type)
+        other.cov_type = cov_type
+        other._cluster = other._cluster_labels(cluster) if cov_type == "cluster" else None
+        return other
 
     # -- estimates ---------------------------------------------------------
     @cached_property
@@ -94,13 +166,23 @@ class GLMResults:
     def rank(self) -> int:
         return self._fit.rank
 
+    @cached_property
+    def _cov(self) -> np.ndarray:
+        fit = self._fit
+        if self.cov_type == "nonrobust":
+            return fit.cov_unscaled * self.scale
+        return _covariance.sandwich(
+            self.model_data.design.matrix, fit.working_weights, fit.working_residuals, fit.cov_unscaled,
+            self.cov_type, self._cluster,
+        )
+
     def cov_params(self) -> pd.DataFrame:
-        """Covariance matrix of the estimates: scale * (X'WX)^{-1}."""
-        return pd.DataFrame(self._fit.cov_unscaled * self.scale, index=self._names, columns=self._names)
+        """Covariance of the estimates: scale * (X'WX)^{-1}, or the sandwich of ``cov_type``."""
+        return pd.DataFrame(self._cov, index=self._names, columns=self._names)
 
     @cached_property
     def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self._fit.cov_unscaled) * self.scale), index=self._names, name="std err")
+        return pd.Series(np.sqrt(np.diag(self._cov)), index=self._names, name="std err")
 
     @cached_property
     def tvalues(self) -> pd.Series:
@@ -120,10 +202,18 @@ class GLMResults:
             p = 2 * stats.norm.sf(statistic)
         return pd.Series(p, index=self._names, name="P>|t|" if self.use_t else "P>|z|")
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald intervals params ± q * bse, q from t(df_resid) when the scale is estimated, else normal."""
+    def conf_int(self, alpha: float = 0.05, method: Literal["wald", "profile"] = "wald") -> pd.DataFrame:
+        """Confidence intervals at level 1 - alpha.
+
+        ``"wald"``: params ± q bse, q from t(df_resid) when the scale is estimated, else normal;
+        ``"profile"``: profile-likelihood intervals (see ``glmformula.results.profile``).
+        """
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+        if method == "profile":
+            return profile_conf_int(self, alpha)
+        if method != "wald":
+            raise ValueError(f"method must be 'wald' or 'profile', got {method!r}")
         q = stats.t.ppf(1 - alpha / 2, self.df_resid) if self.use_t else stats.norm.ppf(1 - alpha / 2)
         lower, upper = self.params - q * self.bse, self.params + q * self.bse
         return pd.DataFrame({f"{alpha / 2:g}": lower, f"{1 - alpha / 2:g}": upper}, index=self._names)
@@ -236,16 +326,133 @@ class GLMResults:
             values = self._fit.working_residuals
         elif type == "response":
             values = d.y - mu
+        elif type == "anscombe":
+            values = np.sqrt(d.prior_weights) * (self.family.anscombe(d.y) - self.family.anscombe(mu)) / (
+                self.family.variance(mu) ** (1 / 6)
+            )
+        elif type == "partial":
+            return self._partial_residuals()
         else:
-            raise ValueError(f"unknown residual type {type!r}; choose deviance, pearson, working or response")
+            raise ValueError(
+                f"unknown residual type {type!r}; choose deviance, pearson, working, response, anscombe or partial"
+            )
         return pd.Series(values, index=d.row_labels, name=f"resid_{type}")
 
+    def _partial_residuals(self) -> pd.DataFrame:
+        """Working residuals plus each term's centred contribution (R's ``residuals(fit, "partial")``)."""
+        X = self.model_data.design.matrix
+        beta = np.nan_to_num(self.params.to_numpy())
+        centred = X - X.mean(axis=0) if self.model_data.has_intercept else X
+        columns = {}
+        for name, columns_of_term in self.term_slices.items():
+            if name != "1":
+                columns[name] = self._fit.working_residuals + centred[:, columns_of_term] @ beta[columns_of_term]
+        return pd.DataFrame(columns, index=self.model_data.row_labels)
+
+    # -- questions to the model -----------------------------------------------
+    def predict(self, newdata: Any = None, type: Literal["response", "link"] = "response",  # noqa: A002
+                se: bool = False, level: float = 0.95, offset: Any = None, exposure: Any = None,
+                unseen: Literal["error", "nan"] = "error"):
+        """Predicted means (``type="response"``) or linear predictors (``"link"``).
+
+        ``newdata=None`` predicts the fitted rows.  With ``se=True`` a DataFrame with
+        ``fit``, ``se``, ``lower``, ``upper`` (interval at ``level`` built on the link scale).
+        Categorical levels not seen in fitting raise an error naming the column and level,
+        or give NaN with ``unseen="nan"``.  See ``glmformula.results.prediction``.
+        """
+        return _predict(self, newdata, type=type, se=se, level=level, offset=offset, exposure=exposure,
+                        unseen=unseen)
+
+    def anova(self, test: _anova.Test = None) -> pd.DataFrame:
+        """R's sequential analysis of deviance; ``test`` is "Chisq"/"LRT", "F", "Rao" or None."""
+        return _anova.sequential_anova(self, test)
+
+    def drop1(self, scope: list[str] | None = None, test: _anova.Test = None) -> pd.DataFrame:
+        """R's ``drop1``: deviance and AIC after dropping each term (marginal terms by default)."""
+        return _anova.drop1(self, scope, test)
+
+    def add1(self, scope: str | list[str], test: _anova.Test = None) -> pd.DataFrame:
+        """R's ``add1``: deviance and AIC after adding each term of ``scope`` (``"~ x + z"`` or a list)."""
+        return _anova.add1(self, scope, test)
+
+    def wald_test_terms(self) -> pd.DataFrame:
+        """A joint Wald test for each term (all columns of a categorical at once)."""
+        return _anova.wald_test_terms(self)
+
+    def influence(self) -> pd.DataFrame:
+        """Hat values, Cook's distances, standardised and studentised residuals, dfbetas (R's definitions)."""
+        return _influence(self)
+
+    def _refit_formula(self, formula: str) -> GLMResults:
+        from glmformula.model import glm
+
+        call = self.call
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return glm(formula, call.data, self.family, weights=call.weights, offset=call.offset,
+                       exposure=call.exposure, na_action=call.na_action, scale=self._scale_option,
+                       control=call.control, trusted=call.trusted)
+
+    # -- export -------------------------------------------------------------
+    def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
+        """A tidy coefficient table: term, estimate, std_error, statistic, p_value, conf_low, conf_high."""
+        intervals = self.conf_int(alpha)
+        return pd.DataFrame({
+            "term": self._names,
+            "estimate": self.params.to_numpy(),
+            "std_error": self.bse.to_numpy(),
+            "statistic": self.tvalues.to_numpy(),
+            "p_value": self.pvalues.to_numpy(),
+            "conf_low": intervals.iloc[:, 0].to_numpy(),
+            "conf_high": intervals.iloc[:, 1].to_numpy(),
+        })
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything a report needs, as JSON-serialisable Python values (NaN as None)."""
+        def number(value: float) -> float | None:
+            value = float(value)
+            return value if math.isfinite(value) else None
+
+        def series(values: pd.Series) -> dict[str, float | None]:
+            return {str(k): number(v) for k, v in values.items()}
+
+        return {
+            "formula": self.formula,
+            "family": self.family.name,
+            "link": self.family.link.name,
+            "nobs": self.nobs,
+            "n_dropped": self.n_dropped,
+            "df_resid": self.df_resid,
+            "df_model": self.df_model,
+            "params": series(self.params),
+            "bse": series(self.bse),
+            "pvalues": series(self.pvalues),
+            "conf_int": {str(k): [number(lo), number(hi)] for k, (lo, hi) in self.conf_int().iterrows()},
+            "aliased": self.aliased,
+            "deviance": number(self.deviance),
+            "null_deviance": number(self.null_deviance),
+            "pearson_chi2": number(self.pearson_chi2),
+            "scale": number(self.scale),
+            "llf": number(self.llf),
+            "aic": number(self.aic),
+            "bic": number(self.bic),
+            "converged": self.converged,
+            "n_iter": self.n_iter,
+            "cov_type": self.cov_type,
+        }
+
     # -- reporting ---------------------------------------------------------
-    def summary(self, alpha: float = 0.05):
-        """A ``Summary`` (header and coefficient table) that prints like statsmodels'."""
+    def summary(self, alpha: float = 0.05, style: Literal["statsmodels", "r"] = "statsmodels", exp: bool = False,
+                stars: bool = False):
+        """A ``Summary`` that prints like statsmodels' (or R's ``summary.glm`` with ``style="r"``).
+
+        ``exp=True`` shows exponentiated coefficients and intervals (rate or odds ratios);
+        ``stars=True`` adds R's significance codes.  The summary renders as text,
+        markdown, HTML and LaTeX.
+        """
         from glmformula.report.summary import glm_summary
 
-        return glm_summary(self, alpha=alpha)
+        return glm_summary(self, alpha=alpha, style=style, exp=exp, stars=stars)
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -1,0 +1,368 @@
+"""Analysis of deviance: sequential tables, nested-model comparison, drop1/add1, Wald tests per term.
+
+The tables follow R's ``anova.glm``, ``anova.glmlist``, ``drop1.glm`` and
+``add1.glm`` row for row and column for column.  With phi the dispersion
+(1 for poisson/binomial, the Pearson estimate otherwise):
+
+* Chisq / LRT:  P(chi2_df > D / phi), D the drop in deviance;
+* F:            F = (D / df) / phi on (df, df_resid) — for drop1/add1, R uses
+                deviance / df_resid in place of phi;
+* Rao:          the score statistic S / phi, S the drop in weighted residual sum
+                of squares when the working residuals of the smaller model are
+                regressed (with its working weights) on the larger design.
+
+Refits reuse the model's family, prior weights, offset and IRLS settings.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from glmformula.design.dense import DenseDesign
+from glmformula.engine.irls import irls
+from glmformula.exceptions import DataError, NonIntegerResponseWarning
+
+if TYPE_CHECKING:
+    from glmformula.results.glm_results import GLMResults
+
+Test = Literal["Chisq", "LRT", "F", "Rao"] | None
+_TESTS = ("Chisq", "LRT", "F", "Rao", None)
+
+
+@dataclass(frozen=True)
+class Refit:
+    deviance: float
+    rank: int
+    aic: float
+    working_residuals: np.ndarray
+    working_weights: np.ndarray
+
+
+def refit(results: GLMResults, matrix: np.ndarray, y=None, weights=None, offset=None) -> Refit:
+    """Fit the model's family to other columns (or another response), as R's ``glm.fit`` calls."""
+    data, family = results.model_data, results.family
+    y = data.y if y is None else y
+    weights = data.prior_weights if weights is None else weights
+    offset = data.offset if offset is None else offset
+    if matrix.shape[1] == 0:
+        mu = family.link.inverse(offset)
+        deviance = family.deviance(y, mu, weights)
+        loglik = family.loglik(y, mu, weights, data.n_trials, deviance)
+        return Refit(deviance, 0, -2 * loglik + 2 * family.n_dispersion_params, np.zeros_like(y), np.zeros_like(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonIntegerResponseWarning)
+        response = family.initialize(y, weights)
+    fit = irls(
+        DenseDesign(matrix), response.y, family, prior_weights=response.prior_weights, offset=offset,
+        mustart=response.mustart, control=results.control,
+    )
+    loglik = family.loglik(response.y, fit.mu, response.prior_weights, data.n_trials, fit.deviance)
+    aic = -2 * loglik + 2 * (fit.rank + family.n_dispersion_params)
+    return Refit(fit.deviance, fit.rank, aic, fit.working_residuals, fit.working_weights)
+
+
+def score_statistic(matrix: np.ndarray, residuals: np.ndarray, weights: np.ndarray, intercept: bool) -> float:
+    """Drop in weighted RSS of ``residuals`` regressed on ``matrix`` (R's Rao score via a gaussian glm.fit)."""
+    used = weights > 0
+    r, w, X = residuals[used], weights[used], matrix[used]
+    centre = np.sum(w * r) / np.sum(w) if intercept else 0.0
+    null = np.sum(w * (r - centre) ** 2)
+    sw = np.sqrt(w)
+    coefficients, *_ = np.linalg.lstsq(X * sw[:, None], r * sw, rcond=None)
+    return float(null - np.sum(w * (r - X @ coefficients) ** 2))
+
+
+def _check_test(test) -> None:
+    if test not in _TESTS:
+        raise ValueError(f"test must be one of 'Chisq', 'LRT', 'F', 'Rao' or None; got {test!r}")
+
+
+def _add_test(table: pd.DataFrame, test, dispersion: float, df_dispersion: float) -> pd.DataFrame:
+    """R's ``stat.anova`` on a table with Df and Deviance (and Rao) columns."""
+    dfs = table["Df"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if test in ("Chisq", "LRT"):
+            values = table["Deviance"].to_numpy(dtype=float) / dispersion * np.sign(dfs)
+            values[(dfs == 0) | (values < 0)] = np.nan
+            table["Pr(>Chi)"] = stats.chi2.sf(values, np.abs(dfs))
+        elif test == "Rao":
+            values = table["Rao"].to_numpy(dtype=float) / dispersion
+            values[dfs == 0] = np.nan
+            table["Pr(>Chi)"] = stats.chi2.sf(values, np.abs(dfs))
+        elif test == "F":
+            f_values = table["Deviance"].to_numpy(dtype=float) / dfs / dispersion
+            f_values[(dfs == 0) | (f_values < 0)] = np.nan
+            table["F"] = f_values
+            table["Pr(>F)"] = _f_sf(f_values, np.abs(dfs), df_dispersion)
+    return table
+
+
+def _f_sf(f_values, df1, df2) -> np.ndarray:
+    if np.isinf(df2):
+        return stats.chi2.sf(f_values * df1, df1)
+    return stats.f.sf(f_values, df1, df2)
+
+
+def _warn_f_with_fixed_dispersion(results: GLMResults, test) -> None:
+    if test == "F" and results.family.dispersion_fixed:
+        warnings.warn(f"using F test with a {results.family.name} family is inappropriate", UserWarning,
+                      stacklevel=4)
+
+
+def _dispersion(results: GLMResults) -> tuple[float, float]:
+    """The dispersion for tests and its degrees of freedom (infinite when fixed at 1)."""
+    scale = results.scale
+    return scale, (np.inf if scale == 1 else float(results.df_resid))
+
+
+def sequential_anova(results: GLMResults, test: Test = None) -> pd.DataFrame:
+    """R's ``anova(fit, test=...)``: terms added one at a time, first to last."""
+    _check_test(test)
+    _warn_f_with_fixed_dispersion(results, test)
+    X = results.model_data.design.matrix
+    term_slices = results.term_slices
+    labels = [name for name in term_slices if name != "1"]
+    intercept = "1" in term_slices
+    columns_upto: list[np.ndarray] = []
+    used = np.zeros(X.shape[1], dtype=bool)
+    if intercept:
+        used[term_slices["1"]] = True
+    for name in labels:
+        used = used.copy()
+        used[term_slices[name]] = True
+        columns_upto.append(used)
+
+    resid_dev, resid_df, scores = [results.null_deviance], [results.df_null], [np.nan]
+    previous = refit(results, X[:, _only(term_slices, "1", X.shape[1])]) if test == "Rao" else None
+    for index, mask in enumerate(columns_upto):
+        last = index == len(columns_upto) - 1
+        fit = None if last else refit(results, X[:, mask])
+        if test == "Rao":
+            scores.append(score_statistic(X[:, mask], previous.working_residuals, previous.working_weights, intercept))
+            previous = fit
+        resid_dev.append(results.deviance if last else fit.deviance)
+        resid_df.append(results.df_resid if last else results.nobs - fit.rank)
+    table = pd.DataFrame(
+        {
+            "Df": np.r_[np.nan, -np.diff(resid_df)],
+            "Deviance": np.r_[np.nan, np.maximum(0, -np.diff(resid_dev))],
+            "Resid. Df": resid_df,
+            "Resid. Dev": resid_dev,
+        },
+        index=pd.Index(["NULL", *labels]),
+    )
+    if test == "Rao":
+        table["Rao"] = scores
+    if test is not None:
+        table = _add_test(table, test, *_dispersion(results))
+    table.attrs["title"] = (
+        f"Analysis of Deviance Table\n\nModel: {results.family.name}, link: {results.family.link.name}\n\n"
+        f"Response: {results.model_data.response_name}\n\nTerms added sequentially (first to last)"
+    )
+    return table
+
+
+def _only(term_slices: dict[str, slice], name: str, width: int) -> np.ndarray:
+    mask = np.zeros(width, dtype=bool)
+    if name in term_slices:
+        mask[term_slices[name]] = True
+    return mask
+
+
+def compare_models(models: list[GLMResults], test: Test = None) -> pd.DataFrame:
+    """R's ``anova(m0, m1, ...)``: consecutive nested models; tests use the largest model's dispersion."""
+    _check_test(test)
+    if len(models) < 2:
+        raise ValueError("gf.anova needs at least two models (or call res.anova() for one)")
+    responses = {m.model_data.response_name for m in models}
+    if len(responses) > 1:
+        raise DataError(f"models have different responses ({', '.join(sorted(responses))}); they are not nested")
+    sizes = {len(m.model_data.y) for m in models}
+    if len(sizes) > 1:
+        raise DataError("models were not all fitted to the same rows (check for dropped missing values)")
+    resid_df = np.array([m.df_resid for m in models], dtype=float)
+    resid_dev = np.array([m.deviance for m in models])
+    table = pd.DataFrame(
+        {
+            "Resid. Df": resid_df,
+            "Resid. Dev": resid_dev,
+            "Df": np.r_[np.nan, -np.diff(resid_df)],
+            "Deviance": np.r_[np.nan, -np.diff(resid_dev)],
+        },
+        index=pd.RangeIndex(1, len(models) + 1),
+    )
+    if test == "Rao":
+        scores = [np.nan]
+        for smaller, larger in zip(models[:-1], models[1:]):
+            flip = smaller.df_resid < larger.df_resid
+            small, large = (larger, smaller) if flip else (smaller, larger)
+            value = score_statistic(
+                large.model_data.design.matrix, small._fit.working_residuals, small._fit.working_weights,
+                small.model_data.has_intercept,
+            )
+            scores.append(-value if flip else value)
+        table["Rao"] = scores
+    if test is not None:
+        biggest = models[int(np.argmin(resid_df))]
+        _warn_f_with_fixed_dispersion(biggest, test)
+        scale = biggest.scale
+        table = _add_test(table, test, scale, np.inf if scale == 1 else float(resid_df.min()))
+    table.attrs["title"] = "Analysis of Deviance Table\n\n" + "\n".join(
+        f"Model {i}: {m.formula}" for i, m in enumerate(models, start=1)
+    )
+    return table
+
+
+def drop_scope(term_slices: dict[str, slice]) -> list[str]:
+    """Terms that can be dropped without breaking marginality (R's ``drop.scope``)."""
+    terms = {name: frozenset(name.split(":")) for name in term_slices if name != "1"}
+    return [name for name, factors in terms.items() if not any(factors < other for other in terms.values())]
+
+
+def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None) -> pd.DataFrame:
+    """R's ``drop1``: refit without each term in ``scope`` (default: the marginal terms)."""
+    _check_test(test)
+    term_slices = results.term_slices
+    scope = drop_scope(term_slices) if scope is None else list(scope)
+    unknown = [term for term in scope if term not in term_slices]
+    if unknown:
+        raise DataError(f"drop1 scope has terms not in the model: {', '.join(unknown)}")
+    X = results.model_data.design.matrix
+    rows = []
+    for term in scope:
+        keep = ~_only(term_slices, term, X.shape[1])
+        fit = refit(results, X[:, keep])
+        score = np.nan
+        if test == "Rao":
+            score = score_statistic(X, fit.working_residuals, fit.working_weights, intercept=True)
+        rows.append((term, fit.rank, fit.deviance, score))
+    return _single_term_table(results, rows, test, "Single term deletions", dropping=True)
+
+
+def add1(results: GLMResults, scope: str | list[str], test: Test = None) -> pd.DataFrame:
+    """R's ``add1``: refit with each term of ``scope`` added (a list of terms or ``"~ x + z"``)."""
+    _check_test(test)
+    terms = _scope_terms(scope)
+    big = results._refit_formula(results.formula + " + " + " + ".join(terms))
+    big_slices = big.term_slices
+    X = big.model_data.design.matrix
+    if len(big.model_data.y) != len(results.model_data.y):
+        raise DataError("the added terms have missing values in other rows; refit on complete rows first")
+
+    def columns(names) -> np.ndarray:
+        mask = np.zeros(X.shape[1], dtype=bool)
+        for name in names:
+            mask |= _only(big_slices, _match_term(name, big_slices), X.shape[1])
+        return mask
+
+    base = columns(list(results.term_slices))
+    base_fit = refit(results, X[:, base])
+    rows = [("<none>", base_fit.rank, base_fit.deviance, np.nan)]
+    for term in terms:
+        mask = base | columns([term])
+        fit = refit(results, X[:, mask])
+        score = np.nan
+        if test == "Rao":
+            score = score_statistic(X[:, mask], base_fit.working_residuals, base_fit.working_weights, intercept=True)
+        rows.append((term, fit.rank, fit.deviance, score))
+    return _single_term_table(results, rows[1:], test, "Single term additions", dropping=False, base=rows[0])
+
+
+def _scope_terms(scope: str | list[str]) -> list[str]:
+    if isinstance(scope, str):
+        text = scope.split("~", 1)[-1]
+        terms = [t.strip() for t in text.replace(". +", "").split("+") if t.strip() and t.strip() != "."]
+    else:
+        terms = [str(t).strip() for t in scope]
+    if not terms:
+        raise DataError("add1 needs at least one term in scope")
+    return terms
+
+
+def _match_term(name: str, slices: dict[str, slice]) -> str:
+    wanted = sorted(name.replace(" ", "").split(":"))
+    for candidate in slices:
+        if sorted(candidate.replace(" ", "").split(":")) == wanted:
+            return candidate
+    raise DataError(f"term {name!r} is not in the design; terms are: {', '.join(slices)}")
+
+
+def _single_term_table(results: GLMResults, rows, test, title: str, *, dropping: bool, base=None) -> pd.DataFrame:
+    """Df, Deviance, AIC and the test columns of R's drop1/add1."""
+    first = ("<none>", results.rank, results.deviance, np.nan) if base is None else base
+    names = [first[0]] + [r[0] for r in rows]
+    ranks = np.array([first[1]] + [r[1] for r in rows], dtype=float)
+    deviances = np.array([first[2]] + [r[2] for r in rows])
+    scores = np.array([first[3]] + [r[3] for r in rows])
+    dispersion = results.scale
+    n = len(results.model_data.y)
+    if results.family.name == "gaussian":
+        loglik = n * np.log(deviances / n)
+    else:
+        loglik = deviances / dispersion
+    aic = loglik + 2 * ranks
+    aic = aic + (results.aic - aic[0])
+    dfs = (ranks[0] - ranks) if dropping else (ranks - ranks[0])
+    dfs[0] = np.nan
+    table = pd.DataFrame({"Df": dfs, "Deviance": deviances}, index=pd.Index(names))
+    if not np.all(np.isnan(aic)):
+        table["AIC"] = aic
+    _warn_f_with_fixed_dispersion(results, test)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if test in ("Chisq", "LRT"):
+            lr = np.maximum(0, (loglik - loglik[0]) if dropping else (loglik[0] - loglik))
+            lr[0] = np.nan
+            table["LRT" if dispersion == 1 else "scaled dev."] = lr
+            table["Pr(>Chi)"] = stats.chi2.sf(lr, dfs)
+        elif test == "Rao":
+            score = np.maximum(0, scores) / dispersion
+            table["Rao score" if dispersion == 1 else "scaled Rao sc."] = score
+            table["Pr(>Chi)"] = stats.chi2.sf(score, dfs)
+        elif test == "F":
+            rdf = results.df_resid
+            if dropping:
+                rms = deviances[0] / rdf
+                f_values = np.maximum(0, deviances - deviances[0]) / dfs / rms
+                p_values = stats.f.sf(f_values, dfs, rdf)
+            else:
+                f_values = np.maximum(0, (deviances[0] - deviances) / dfs) / (deviances / (rdf - dfs))
+                p_values = stats.f.sf(f_values, dfs, rdf - dfs)
+            table["F value"] = f_values
+            table["Pr(>F)"] = p_values
+    table.attrs["title"] = f"{title}\n\nModel:\n{results.formula}"
+    return table
+
+
+def wald_test_terms(results: GLMResults) -> pd.DataFrame:
+    """One joint Wald test per term: W = b' V^{-1} b over the term's estimable columns.
+
+    chi2 on df = number of columns when the dispersion is fixed; otherwise
+    F = W / df on (df, df_resid).
+    """
+    params = results.params.to_numpy()
+    covariance = results.cov_params().to_numpy()
+    rows = []
+    for name, columns in results.term_slices.items():
+        index = np.arange(len(params))[columns]
+        index = index[~np.isnan(params[index])]
+        if index.size == 0:
+            continue
+        b = params[index]
+        statistic = float(b @ np.linalg.solve(covariance[np.ix_(index, index)], b))
+        df = index.size
+        if results.use_t:
+            rows.append((name, df, statistic / df, stats.f.sf(statistic / df, df, results.df_resid)))
+        else:
+            rows.append((name, df, statistic, stats.chi2.sf(statistic, df)))
+    label, p_label = ("F", "Pr(>F)") if results.use_t else ("chi2", "Pr(>Chi)")
+    names = ["Intercept" if r[0] == "1" else r[0] for r in rows]
+    return pd.DataFrame(
+        {"Df": [r[1] for r in rows], label: [r[2] for r in rows], p_label: [r[3] for r in rows]},
+        index=pd.Index(names),
+    )

@@ -1,0 +1,161 @@
+"""Prediction from a fitted GLM, with standard errors and intervals (R's ``predict.glm``).
+
+New data are encoded by replaying the formula's spec: the same categorical
+levels and contrasts, spline knots and polynomial bases, and the ``offset()``
+terms evaluated on the new rows.  With ``se=True``:
+
+    se(eta) = sqrt(x' V x)                          V = cov_params()
+    se(mu)  = |d mu / d eta| se(eta)                (delta method, as R)
+    interval = g^{-1}(eta -/+ q se(eta))            built on the link scale
+
+with q the normal quantile, or the t quantile on df_resid when the dispersion
+is estimated.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from glmformula.exceptions import DataError, FormulaError
+from glmformula.formula import safe_eval
+from glmformula.formula.frame import ArrayOrColumn
+
+if TYPE_CHECKING:
+    from glmformula.results.glm_results import GLMResults
+
+PredictType = Literal["response", "link"]
+
+
+def predict(
+    results: GLMResults,
+    newdata: Any = None,
+    *,
+    type: PredictType = "response",  # noqa: A002 - R's and statsmodels' name
+    se: bool = False,
+    level: float = 0.95,
+    offset: ArrayOrColumn = None,
+    exposure: ArrayOrColumn = None,
+    unseen: Literal["error", "nan"] = "error",
+) -> pd.Series | pd.DataFrame:
+    if type not in ("response", "link"):
+        raise ValueError(f"type must be 'response' or 'link', got {type!r}")
+    if unseen not in ("error", "nan"):
+        raise ValueError(f"unseen must be 'error' or 'nan', got {unseen!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level!r}")
+    data = results.model_data
+    if newdata is None:
+        X, eta_offset, index = data.design.matrix, data.offset, data.row_labels
+        unseen_rows = np.zeros(len(index), dtype=bool)
+    else:
+        if data.spec is None:
+            raise DataError("this model was not fitted from a formula; predict needs newdata=None")
+        newdata = _as_frame(newdata)
+        needed = _check_columns(results, newdata, offset, exposure)
+        unseen_rows = _unseen_levels(data.spec.model_spec, newdata, unseen)
+        unseen_rows |= newdata[needed].isna().any(axis=1).to_numpy()  # formulaic would encode NA as a level
+        X = data.spec.design(newdata).to_numpy(dtype=float)
+        eta_offset = data.spec.offset(newdata, offset=offset, exposure=exposure)
+        index = newdata.index
+    if results.aliased:
+        warnings.warn("prediction from a rank-deficient fit: aliased coefficients are taken as 0", UserWarning,
+                      stacklevel=3)
+    beta = np.nan_to_num(results.params.to_numpy())
+    eta = X @ beta + eta_offset
+    eta[unseen_rows] = np.nan
+    link = results.family.link
+    with np.errstate(all="ignore"):
+        fit = eta if type == "link" else link.inverse(eta)
+    if not se:
+        return pd.Series(fit, index=index, name="fit")
+    covariance = np.nan_to_num(results.cov_params().to_numpy())
+    se_link = np.sqrt(np.einsum("ij,jk,ik->i", X, covariance, X))
+    se_link[unseen_rows] = np.nan
+    q = stats.t.ppf((1 + level) / 2, results.df_resid) if results.use_t else stats.norm.ppf((1 + level) / 2)
+    lower, upper = eta - q * se_link, eta + q * se_link
+    if type == "response":
+        with np.errstate(all="ignore"):
+            se_fit = se_link * np.abs(link.mu_eta(eta))
+            lower, upper = link.inverse(lower), link.inverse(upper)
+        lower, upper = np.minimum(lower, upper), np.maximum(lower, upper)
+    else:
+        se_fit = se_link
+    return pd.DataFrame({"fit": fit, "se": se_fit, "lower": lower, "upper": upper}, index=index)
+
+
+def _as_frame(newdata: Any) -> pd.DataFrame:
+    if isinstance(newdata, pd.DataFrame):
+        return newdata
+    if isinstance(newdata, dict):
+        return pd.DataFrame(newdata)
+    if hasattr(newdata, "to_pandas"):
+        return newdata.to_pandas()
+    raise DataError(f"newdata must be a pandas DataFrame (or a dict of columns), got {type(newdata).__name__}")
+
+
+def _check_columns(results: GLMResults, newdata: pd.DataFrame, offset, exposure) -> list[str]:
+    """The columns prediction needs; a missing one is an error naming it."""
+    spec = results.model_data.spec
+    needed = set(spec.model_spec.required_variables)
+    for expr in spec.parsed.offsets:
+        needed |= safe_eval.names_in(expr)
+    for given, column in ((offset, spec.offset_column), (exposure, spec.exposure_column)):
+        if given is None and column is not None:
+            needed.add(column)
+    columns = [str(c) for c in newdata.columns]
+    for name in sorted(needed):
+        if name not in columns:
+            error = safe_eval.missing_name(name, columns)
+            raise type(error)(f"newdata: {error}")
+    return sorted(needed)
+
+
+def _unseen_levels(model_spec, newdata: pd.DataFrame, unseen: str) -> np.ndarray:
+    """Rows of ``newdata`` whose categorical values were not seen in training."""
+    rows = np.zeros(len(newdata), dtype=bool)
+    for expr, (kind, state) in model_spec.encoder_state.items():
+        if getattr(kind, "value", kind) != "categorical" or "categories" not in state:
+            continue
+        values = _factor_values(expr, newdata)
+        if values is None:
+            continue
+        known = pd.Index(state["categories"])
+        series = pd.Series(np.asarray(values, dtype=object))
+        new = series.notna() & ~series.isin(known)
+        if new.any():
+            if unseen == "error":
+                levels = ", ".join(_show_level(v) for v in pd.unique(series[new])[:5])
+                raise DataError(
+                    f"newdata column {expr!r} has level(s) {levels} not seen when fitting "
+                    f"(known: {', '.join(map(str, known[:10]))}); use unseen='nan' to predict NaN for those rows"
+                )
+            rows |= new.to_numpy()
+    return rows
+
+
+def _factor_values(expr: str, newdata: pd.DataFrame):
+    """Values of a categorical factor: a column, or the first argument of C(...)."""
+    if expr in newdata.columns:
+        return newdata[expr]
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "C" and node.args:
+        try:
+            return safe_eval.evaluate(ast.unparse(node.args[0]), newdata)
+        except FormulaError:
+            return None
+    return None
+
+
+def _show_level(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
