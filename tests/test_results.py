@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import REFERENCE_DIR
 from scipy import stats
@@ -123,3 +124,131 @@ def test_summary_html_is_well_formed(dobson):
 
 def test_repr_is_short(dobson):
     assert repr(dobson) == "<GLMResults poisson(log): 'counts ~ outcome + treatment', n=9>"
+
+
+# -- output formats --------------------------------------------------------------------
+def html_is_well_formed(text: str) -> bool:
+    from html.parser import HTMLParser
+
+    void = {"br", "hr", "img", "meta", "input"}
+
+    class Checker(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.ok = [], True
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in void:
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            self.ok &= bool(self.stack) and self.stack.pop() == tag
+
+    checker = Checker()
+    checker.feed(text)
+    checker.close()
+    return checker.ok and not checker.stack
+
+
+def latex_is_balanced(text: str) -> bool:
+    import re
+
+    stack = []
+    for kind, name in re.findall(r"\\(begin|end)\{(\w+)\}", text):
+        if kind == "begin":
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            return False
+    braces = 0
+    for index, char in enumerate(text):
+        if char in "{}" and (index == 0 or text[index - 1] != "\\"):
+            braces += 1 if char == "{" else -1
+            if braces < 0:
+                return False
+    return not stack and braces == 0
+
+
+def markdown_tables_are_aligned(text: str) -> bool:
+    blocks, current = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    for block in blocks:
+        pipes = {tuple(i for i, c in enumerate(line) if c == "|" and line[i - 1] != "\\") for line in block}
+        if len(pipes) != 1:
+            return False
+    return bool(blocks)
+
+
+@pytest.fixture(scope="module")
+def summaries(dobson):
+    small = gf.glm("counts ~ outcome", gf.datasets.load("dobson"), "poisson")
+    return [dobson.summary(), dobson.summary(style="r", stars=True), dobson.summary(exp=True, stars=True),
+            gf.table([small, dobson], labels=["small", "full & <b>"])]
+
+
+def test_html_is_valid(summaries):
+    for summary in summaries:
+        assert html_is_well_formed(summary.as_html())
+    assert "full &amp; &lt;b&gt;" in summaries[3].as_html()
+
+
+def test_latex_has_balanced_environments(summaries):
+    for summary in summaries:
+        text = summary.as_latex()
+        assert latex_is_balanced(text) and text.startswith("\\begin{table}")
+    assert "full \\& \\ensuremath{<}b" in summaries[3].as_latex()
+
+
+def test_markdown_columns_are_aligned(summaries):
+    for summary in summaries:
+        assert markdown_tables_are_aligned(summary.as_markdown())
+
+
+def test_exp_summary_shows_ratios(dobson):
+    text = str(dobson.summary(exp=True))
+    assert "exp(coef)" in text and "rate ratios" in text
+    assert f"{np.exp(dobson.params['Intercept']):.4f}" in text
+    odds = gf.glm("am ~ wt", gf.datasets.load("mtcars"), "binomial").summary(exp=True)
+    assert "odds ratios" in str(odds)
+
+
+def test_stars_follow_r_codes():
+    from glmformula.report.summary import significance_stars
+
+    p = pd.Series([0.0001, 0.001, 0.004, 0.03, 0.07, 0.5, np.nan])
+    assert significance_stars(p).tolist() == ["***", "**", "**", "*", ".", "", ""]
+
+
+def test_r_style_summary(dobson):
+    text = str(dobson.summary(style="r"))
+    for fragment in ["Call:", "Coefficients:", "Estimate", "Std. Error", "z value", "Pr(>|z|)", "<2e-16",
+                     "(Dispersion parameter for poisson family taken to be 1)", "Null deviance: 10.5814  on 8",
+                     "Residual deviance: 5.1291  on 4", "AIC: 56.761", "Number of Fisher Scoring iterations: 4"]:
+        assert fragment in text
+
+
+def test_to_frame_is_tidy(dobson):
+    frame = dobson.to_frame()
+    assert list(frame.columns) == ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+    np.testing.assert_allclose(frame.estimate, dobson.params)
+    np.testing.assert_allclose(frame.conf_high, dobson.conf_int().iloc[:, 1])
+
+
+def test_to_dict_is_json_serialisable():
+    with pytest.warns(gf.RankDeficiencyWarning):
+        res = gf.glm("mpg ~ hp + wt + hpwt", gf.datasets.load("mtcars"), "gamma(link=log)")
+    payload = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert payload["params"]["hpwt"] is None and payload["aliased"] == ["hpwt"]
+    assert payload["aic"] == pytest.approx(res.aic)
+
+
+def test_models_table_puts_models_side_by_side(summaries, dobson):
+    text = str(summaries[3])
+    assert "Standard errors in parentheses." in text and "(0.1709)" in text and "(0.1260)" in text
+    assert f"{dobson.aic:.4f}" in text

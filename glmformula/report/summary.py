@@ -60,8 +60,11 @@ class Summary:
         return _text_r(self) if self.style == "r" else _text_statsmodels(self)
 
     def as_markdown(self) -> str:
-        header = tabulate(self.header, headers=["", ""], tablefmt="github", disable_numparse=True)
-        table = tabulate(self._rows(_format_number), headers=self._headers(), tablefmt="github",
+        def cells(rows):
+            return [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
+
+        header = tabulate(cells(self.header), headers=["", ""], tablefmt="github", disable_numparse=True)
+        table = tabulate(cells(self._rows(_format_number)), headers=cells([self._headers()])[0], tablefmt="github",
                          disable_numparse=True)
         notes = "\n".join(f"*{note}*" for note in self.notes)
         return f"**{self.title}**\n\n{header}\n\n{table}\n" + (f"\n{notes}\n" if notes else "")
@@ -127,7 +130,7 @@ def _text_statsmodels(summary: Summary) -> str:
 def _text_r(summary: Summary) -> str:
     table = tabulate(summary._rows(_format_r), headers=summary._headers(), tablefmt="plain", disable_numparse=True,
                      colalign=("left",) + ("right",) * len(summary.table.columns))
-    lines = [f"{label}{': ' if label else ''}{value}" for label, value in summary.header]
+    lines = [f"{label}:\n{value}" for label, value in summary.header]
     return "\n".join(["", *lines, "", "Coefficients:", table, *summary.notes])
 
 
@@ -149,6 +152,13 @@ def _format_r(value: float) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "NA"
     return f"{value:.4g}" if abs(value) >= 1e-4 or value == 0 else f"{value:.3e}"
+
+
+def _format_r_pvalue(value: float) -> str:
+    """R's ``format.pval``: values below machine precision as "<2e-16"."""
+    if not np.isfinite(value):
+        return "NA"
+    return "<2e-16" if value < 2.2e-16 else f"{value:.4g}"
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -243,7 +253,7 @@ def _r_summary(results, exp: bool, stars: bool, alpha: float) -> Summary:
             "Estimate": results.params,
             "Std. Error": results.bse,
             f"{statistic} value": results.tvalues,
-            f"Pr(>|{statistic}|)": results.pvalues,
+            f"Pr(>|{statistic}|)": results.pvalues.map(_format_r_pvalue),
         }
     )
     if exp:
@@ -284,17 +294,23 @@ def models_table(models: list, labels: list[str] | None = None) -> Summary:
     names: list[str] = []
     for model in models:
         names += [name for name in model.params.index if name not in names]
-    rows: dict[str, list[str]] = {}
+    row_names: list[str] = []
+    rows: list[list[str]] = []
     for name in names:
-        rows[name] = [_cell(model.params.get(name)) for model in models]
-        rows[f"{name} "] = [f"({_format_number(model.bse[name])})" if name in model.bse.index
-                            and np.isfinite(model.bse[name]) else "" for model in models]
-    rows["N"] = [str(model.nobs) for model in models]
-    rows["Family"] = [f"{model.family}({model.family.link.name})" for model in models]
-    rows["Deviance"] = [_fmt(model.deviance) for model in models]
-    rows["AIC"] = [_fmt(model.aic) for model in models]
-    rows["Dispersion"] = [_fmt(model.scale) for model in models]
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=labels)
+        row_names += [name, ""]  # the standard errors go on an unlabelled row below
+        rows.append([_cell(model.params.get(name)) for model in models])
+        rows.append([f"({_format_number(model.bse[name])})" if name in model.bse.index
+                     and np.isfinite(model.bse[name]) else "" for model in models])
+    for label, values in (
+        ("N", [str(model.nobs) for model in models]),
+        ("Family", [f"{model.family}({model.family.link.name})" for model in models]),
+        ("Deviance", [_fmt(model.deviance) for model in models]),
+        ("AIC", [_fmt(model.aic) for model in models]),
+        ("Dispersion", [_fmt(model.scale) for model in models]),
+    ):
+        row_names.append(label)
+        rows.append(values)
+    table = pd.DataFrame(rows, index=row_names, columns=labels)
     header = [(label, model.formula) for label, model in zip(labels, models)]
     return Summary("Model comparison", header, table, ["Standard errors in parentheses."],
                    header_split=len(header))
