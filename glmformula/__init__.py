@@ -19,6 +19,7 @@ from glmformula.exceptions import (
     GLMWarning,
     MissingColumnError,
     NonIntegerResponseWarning,
+    OverdispersionWarning,
     PerfectSeparationWarning,
     RankDeficiencyWarning,
     ResponseError,
@@ -35,7 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BoundaryWarning", "ConvergenceWarning", "DataError", "FamilyError", "FitError", "FormulaError",
     "GLMFormulaError", "GLMResults", "GLMWarning", "IRLSControl", "MissingColumnError",
-    "NonIntegerResponseWarning", "PerfectSeparationWarning", "RankDeficiencyWarning", "ResponseError",
+    "NonIntegerResponseWarning", "OverdispersionWarning", "PerfectSeparationWarning", "RankDeficiencyWarning", "ResponseError",
     "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
     "register_link", "table",
 ]

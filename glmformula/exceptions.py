@@ -64,5 +64,9 @@ class NonIntegerResponseWarning(GLMWarning):
     """Counts or successes that are not whole numbers for poisson/binomial."""
 
 
+class OverdispersionWarning(GLMWarning):
+    """The data contradict the dispersion assumed (e.g. no overdispersion for a negative binomial)."""
+
+
 class RankDeficiencyWarning(GLMWarning):
     """The design is rank deficient; some coefficients are aliased (NaN)."""

@@ -12,7 +12,8 @@ from glmformula.engine.irls import IRLSControl, irls
 from glmformula.exceptions import DataError, FitError, RankDeficiencyWarning, ResponseError
 from glmformula.families.base import Family
 from glmformula.families.registry import get_family
-from glmformula.families.standard import Binomial
+from glmformula.engine.negbin import fit_negative_binomial
+from glmformula.families.standard import Binomial, NegativeBinomial
 from glmformula.formula.frame import ArrayOrColumn, NaAction, build_model_frame
 from glmformula.results.glm_results import FitCall, GLMResults, ModelData
 
@@ -75,10 +76,20 @@ def glm(
     design = DenseDesign(frame.X, frame.column_names)
     if design.shape[1] == 0:
         raise FitError(f"formula {formula!r} has no terms and no intercept: there is nothing to estimate")
-    fit = irls(
-        design, response.y, family, prior_weights=response.prior_weights, offset=frame.offset,
-        mustart=response.mustart, control=control, start=start,
-    )
+    theta = loglik = None
+    null_family = family
+    if isinstance(family, NegativeBinomial) and family.theta is None:
+        negbin = fit_negative_binomial(
+            design, response.y, link=family.link, prior_weights=response.prior_weights, offset=frame.offset,
+            mustart=response.mustart, control=control,
+        )
+        fit, family, theta, loglik = negbin.fit, negbin.family, negbin.theta, negbin.loglik
+        null_family = NegativeBinomial(family.link, theta=theta.theta)  # glm.nb: the final theta
+    else:
+        fit = irls(
+            design, response.y, family, prior_weights=response.prior_weights, offset=frame.offset,
+            mustart=response.mustart, control=control, start=start,
+        )
     if fit.aliased.any():
         names = [name for name, flag in zip(frame.column_names, fit.aliased) if flag]
         warnings.warn(
@@ -93,18 +104,24 @@ def glm(
         response_name=frame.response_name, column_names=frame.column_names, spec=frame.spec,
         has_intercept=frame.has_intercept, has_offset=frame.has_offset, design=design,
     )
-    null_dev = null_deviance(model_data, family, fit.mu, control)
+    if theta is None:
+        null_dev = null_deviance(model_data, family, control, mustart=fit.mu)
+    elif model_data.has_offset and model_data.has_intercept:
+        null_dev = null_deviance(model_data, null_family, control, mustart=None)
+    else:
+        null_dev = null_deviance(model_data, family, control, mustart=None)
     call = FitCall(data=data, weights=weights, offset=offset, exposure=exposure, na_action=na_action,
                    control=control, trusted=trusted)
     return GLMResults(formula, family, model_data, fit, null_dev, call=call, scale=scale, cov_type=cov_type,
-                      cluster=cluster)
+                      cluster=cluster, theta=theta, loglik=loglik)
 
 
-def null_deviance(data: ModelData, family: Family, mu: np.ndarray, control: IRLSControl) -> float:
+def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart: np.ndarray | None) -> float:
     """Deviance of the intercept-only model with the same offset and weights (as R).
 
     Without an offset the intercept-only fit is the weighted mean of y; with an
-    offset it needs its own IRLS, started from the full model's fitted values.
+    offset it needs its own IRLS, started (as R's ``glm``) from the full model's
+    fitted values, or from the family's starting values (as ``glm.nb``).
     """
     y, weights = data.y, data.prior_weights
     if not data.has_intercept:
@@ -113,7 +130,9 @@ def null_deviance(data: ModelData, family: Family, mu: np.ndarray, control: IRLS
         weighted_mean = np.sum(weights * y) / np.sum(weights)
         return family.deviance(y, np.full_like(y, weighted_mean), weights)
     intercept = DenseDesign(np.ones((len(y), 1)), ["Intercept"])
-    fit = irls(intercept, y, family, prior_weights=weights, offset=data.offset, mustart=mu, control=control)
+    if mustart is None:
+        mustart = family.initialize(y, weights).mustart
+    fit = irls(intercept, y, family, prior_weights=weights, offset=data.offset, mustart=mustart, control=control)
     return fit.deviance
 
 

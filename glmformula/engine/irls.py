@@ -103,6 +103,7 @@ def irls(
     mustart: np.ndarray,
     control: IRLSControl = IRLSControl(),
     start: np.ndarray | None = None,
+    etastart: np.ndarray | None = None,
     warn: bool = True,
 ) -> FitState:
     """Fit a GLM by IRLS; see the module docstring for the algorithm."""
@@ -115,6 +116,8 @@ def irls(
         if start.shape != (n_columns,):
             raise FitError(f"start has {start.size} values but the design has {n_columns} columns")
         eta = design.dot(start) + offset
+    elif etastart is not None:
+        eta = np.asarray(etastart, dtype=float)
     else:
         eta = link.link(mustart)
     mu = link.inverse(eta)

@@ -267,7 +267,7 @@ class NegativeBinomial(Family):
                 theta = float(theta)
             except (TypeError, ValueError):
                 raise FamilyError(f"negative_binomial needs a numeric theta, got {theta!r}") from None
-            if not np.isfinite(theta) or theta <= 0:
+            if np.isnan(theta) or theta <= 0:
                 raise FamilyError(f"negative_binomial needs theta > 0, got {theta!r}")
         self.theta = theta
 
@@ -288,6 +288,8 @@ class NegativeBinomial(Family):
 
     def unit_deviance(self, y, mu):
         theta = self._theta()
+        if np.isinf(theta):  # the Poisson limit
+            return Poisson.unit_deviance(self, y, mu)
         with np.errstate(divide="ignore"):
             return 2.0 * (
                 special.xlogy(y, np.maximum(y, 1.0) / mu) - (y + theta) * np.log((y + theta) / (mu + theta))
@@ -304,6 +306,8 @@ class NegativeBinomial(Family):
 
     def loglik(self, y, mu, weights, n_trials, deviance):
         theta = self._theta()
+        if np.isinf(theta):
+            return Poisson.loglik(self, y, mu, weights, n_trials, deviance)
         logpmf = (
             special.gammaln(theta + y)
             - special.gammaln(theta)

@@ -206,7 +206,7 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
     header = [
         ("Dep. Variable", results.model_data.response_name),
         ("Model", "GLM"),
-        ("Model Family", str(family)),
+        ("Model Family", family.name),
         ("Link Function", family.link.name),
         ("Method", "IRLS"),
         ("No. Iterations", str(results.n_iter)),
@@ -221,6 +221,7 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
         ("Null deviance", _fmt(results.null_deviance)),
         ("Pearson chi2", _fmt(results.pearson_chi2)),
         ("AIC", _fmt(results.aic)),
+        *_dispersion_rows(results),
     ]
     notes = _common_notes(results)
     if exp:
@@ -229,6 +230,19 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
     if stars:
         notes.append(SIGNIFICANCE_NOTE)
     return Summary("Generalized Linear Model Regression Results", header, table, notes, header_split=8)
+
+
+def _dispersion_rows(results) -> list[tuple[str, str]]:
+    """Theta for negative binomial fits; deviance/df and Pearson/df for Poisson fits."""
+    rows = []
+    if results.theta is not None:
+        se = results.theta_se
+        estimated = f" (se {se:.4g})" if se is not None and np.isfinite(se) else ""
+        rows += [("Theta", f"{results.theta:.6g}{estimated}"), ("Alpha (1/theta)", f"{results.alpha:.6g}")]
+    if results.family.name == "poisson" and results.df_resid > 0:
+        rows += [("Deviance/df", _fmt(results.deviance / results.df_resid)),
+                 ("Pearson chi2/df", _fmt(results.pearson_chi2 / results.df_resid))]
+    return rows
 
 
 def _common_notes(results) -> list[str]:
@@ -264,9 +278,8 @@ def _r_summary(results, exp: bool, stars: bool, alpha: float) -> Summary:
     if stars:
         table[""] = significance_stars(results.pvalues)
     table.index = ["(Intercept)" if name == "Intercept" else name for name in table.index]
-    dispersion = (
-        f"(Dispersion parameter for {family.name} family taken to be {results.scale:g})"
-    )
+    family_label = family.name if results.theta is None else f"Negative Binomial({results.theta:.4g})"
+    dispersion = f"(Dispersion parameter for {family_label} family taken to be {results.scale:g})"
     notes = []
     if stars:
         notes += ["---", SIGNIFICANCE_NOTE]
@@ -281,6 +294,10 @@ def _r_summary(results, exp: bool, stars: bool, alpha: float) -> Summary:
         notes.append(f"  ({results.n_dropped} observations deleted due to missingness)")
     notes += [f"AIC: {results.aic:.5g}" if np.isfinite(results.aic) else "AIC: NA", "",
               f"Number of Fisher Scoring iterations: {results.n_iter}"]
+    if results.theta_estimate is not None:
+        notes += ["", f"              Theta:  {results.theta:.4g}",
+                  f"          Std. Err.:  {results.theta_se:.4g}",
+                  f" 2 x log-likelihood:  {2 * results.llf:.3f}"]
     notes += [n for n in _common_notes(results) if not n.startswith("Warning")]
     header = [("Call", f"glm(formula = {results.formula}, family = {family.name}(link = \"{family.link.name}\"))")]
     return Summary("Call", header, table, notes, style="r")

@@ -31,6 +31,7 @@ from scipy import stats
 
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.irls import FitState, IRLSControl
+from glmformula.engine.negbin import ThetaEstimate
 from glmformula.exceptions import DataError
 from glmformula.families.base import Family
 from glmformula.formula.frame import FormulaSpec
@@ -99,6 +100,8 @@ class GLMResults:
         scale: float | str = "pearson",
         cov_type: _covariance.CovType = "nonrobust",
         cluster: Any = None,
+        theta: ThetaEstimate | None = None,
+        loglik: float | None = None,
     ):
         self.formula = formula
         self.family = family
@@ -110,6 +113,25 @@ class GLMResults:
         _covariance.validate_cov_type(cov_type)
         self.cov_type = cov_type
         self._cluster = self._cluster_labels(cluster) if cov_type == "cluster" else None
+        self.theta_estimate = theta
+        self._loglik = loglik
+
+    @property
+    def theta(self) -> float | None:
+        """Negative binomial theta (estimated, or as given); None for other families."""
+        if self.theta_estimate is not None:
+            return self.theta_estimate.theta
+        return getattr(self.family, "theta", None)
+
+    @property
+    def theta_se(self) -> float | None:
+        """Standard error of an estimated theta (from its observed information, as MASS)."""
+        return self.theta_estimate.se if self.theta_estimate is not None else None
+
+    @property
+    def alpha(self) -> float | None:
+        """statsmodels' negative binomial parameter alpha = 1 / theta."""
+        return None if self.theta is None else 1.0 / self.theta
 
     @property
     def control(self) -> IRLSControl:
@@ -278,14 +300,16 @@ class GLMResults:
 
     @cached_property
     def llf(self) -> float:
-        """Log-likelihood (NaN for quasi families), as R's ``logLik.glm``."""
+        """Log-likelihood (NaN for quasi families), as R's ``logLik.glm`` (``glm.nb``'s with estimated theta)."""
+        if self._loglik is not None:
+            return self._loglik
         d = self.model_data
         return self.family.loglik(d.y, self._fit.mu, d.prior_weights, d.n_trials, self.deviance)
 
     @property
     def df_loglik(self) -> int:
-        """Parameters counted by AIC/BIC: rank plus estimated dispersion parameters."""
-        return self.rank + self.family.n_dispersion_params
+        """Parameters counted by AIC/BIC: rank plus estimated dispersion parameters (and theta)."""
+        return self.rank + self.family.n_dispersion_params + int(self.theta_estimate is not None)
 
     @property
     def aic(self) -> float:
