@@ -36,7 +36,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BoundaryWarning", "ConvergenceWarning", "DataError", "FamilyError", "FitError", "FormulaError",
     "GLMFormulaError", "GLMResults", "GLMWarning", "IRLSControl", "MissingColumnError",
-    "NonIntegerResponseWarning", "OverdispersionWarning", "PerfectSeparationWarning", "RankDeficiencyWarning", "ResponseError",
+    "NonIntegerResponseWarning", "OverdispersionWarning", "PerfectSeparationWarning", "RankDeficiencyWarning",
+    "ResponseError",
     "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
     "register_link", "table",
 ]

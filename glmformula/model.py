@@ -9,10 +9,10 @@ import numpy as np
 
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.irls import IRLSControl, irls
+from glmformula.engine.negbin import fit_negative_binomial
 from glmformula.exceptions import DataError, FitError, RankDeficiencyWarning, ResponseError
 from glmformula.families.base import Family
 from glmformula.families.registry import get_family
-from glmformula.engine.negbin import fit_negative_binomial
 from glmformula.families.standard import Binomial, NegativeBinomial
 from glmformula.formula.frame import ArrayOrColumn, NaAction, build_model_frame
 from glmformula.results.glm_results import FitCall, GLMResults, ModelData
