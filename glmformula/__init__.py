@@ -7,6 +7,8 @@
 """
 
 from glmformula import datasets, families
+from glmformula.count import CountModelResults, hurdle, zeroinfl
+from glmformula.count.compare import compare, compare_families, lrtest, vuong
 from glmformula.engine.irls import IRLSControl
 from glmformula.exceptions import (
     BoundaryWarning,
@@ -39,7 +41,8 @@ __all__ = [
     "NonIntegerResponseWarning", "OverdispersionWarning", "PerfectSeparationWarning", "RankDeficiencyWarning",
     "ResponseError",
     "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
-    "register_link", "table",
+    "register_link", "table", "CountModelResults", "compare", "compare_families", "hurdle", "lrtest", "vuong",
+    "zeroinfl",
 ]
 
 

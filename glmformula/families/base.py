@@ -86,8 +86,12 @@ class Family:
         return Response(y, weights, np.ones_like(y), y.copy())
 
     def loglik(self, y, mu, weights, n_trials, deviance: float) -> float:
-        """Log-likelihood at the fit; NaN for families without one (quasi)."""
-        return float("nan")
+        """Log-likelihood at the fit (R's ``family$aic`` without the 2 p); NaN for quasi families."""
+        return float(np.sum(self.loglik_obs(y, mu, weights, n_trials, deviance)))
+
+    def loglik_obs(self, y, mu, weights, n_trials, deviance: float) -> np.ndarray:
+        """Per-observation log-likelihood contributions (weighted); NaN where there is no likelihood."""
+        return np.full(np.shape(y), np.nan)
 
     def anscombe(self, x: np.ndarray) -> np.ndarray:
         """A(x) = integral of V(t)^{-1/3} dt, the transform behind Anscombe residuals."""

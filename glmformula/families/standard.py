@@ -57,12 +57,13 @@ class Gaussian(Family):
             )
         return Response(y, weights, np.ones_like(y), y.copy())
 
-    def loglik(self, y, mu, weights, n_trials, deviance):
+    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+        """log N(y; mu, sigma^2 / w) with sigma^2 = deviance / n, the ML variance (R's gaussian aic)."""
         used = weights > 0
-        nobs = np.count_nonzero(used)
-        return float(
-            -0.5 * (nobs * (np.log(2 * np.pi * deviance / nobs) + 1) - np.sum(np.log(weights[used])))
-        )
+        variance = deviance / np.count_nonzero(used)
+        with np.errstate(divide="ignore"):
+            value = -0.5 * (np.log(2 * np.pi * variance) - np.log(weights) + weights * (y - mu) ** 2 / variance)
+        return np.where(used, value, 0.0)
 
 
 class Binomial(Family):
@@ -118,7 +119,7 @@ class Binomial(Family):
             "(quasi-)separated, and estimates and standard errors of the separating terms are not reliable"
         )
 
-    def loglik(self, y, mu, weights, n_trials, deviance):
+    def loglik_obs(self, y, mu, weights, n_trials, deviance):
         m = n_trials if np.any(n_trials > 1) else weights
         with np.errstate(divide="ignore", invalid="ignore"):
             factor = np.where(m > 0, weights / np.where(m > 0, m, 1.0), 0.0)
@@ -130,7 +131,7 @@ class Binomial(Family):
                 + special.xlogy(successes, mu)
                 + special.xlog1py(trials - successes, -mu)
             )
-        return float(np.sum(np.where(m > 0, factor * logpmf, 0.0)))
+        return np.where(m > 0, factor * logpmf, 0.0)
 
 
 class _QuasiLikelihood:
@@ -139,8 +140,8 @@ class _QuasiLikelihood:
     dispersion_fixed = False
     has_likelihood = False
 
-    def loglik(self, y, mu, weights, n_trials, deviance):
-        return float("nan")
+    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+        return np.full(np.shape(y), np.nan)
 
 
 class QuasiBinomial(_QuasiLikelihood, Binomial):
@@ -179,9 +180,8 @@ class Poisson(Family):
         count = int(np.count_nonzero(mu < _BOUNDARY_EPS))
         return f"fitted rates numerically 0 occurred in {count} row(s)" if count else None
 
-    def loglik(self, y, mu, weights, n_trials, deviance):
-        logpmf = special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
-        return float(np.sum(weights * logpmf))
+    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+        return weights * (special.xlogy(y, mu) - mu - special.gammaln(y + 1.0))
 
 
 class QuasiPoisson(_QuasiLikelihood, Poisson):
@@ -216,10 +216,9 @@ class Gamma(Family):
         self._refuse(y <= 0, "non-positive (the gamma family needs y > 0)")
         return Response(y, weights, np.ones_like(y), y.copy())
 
-    def loglik(self, y, mu, weights, n_trials, deviance):
+    def loglik_obs(self, y, mu, weights, n_trials, deviance):
         dispersion = deviance / np.sum(weights)
-        logpdf = stats.gamma.logpdf(y, a=1.0 / dispersion, scale=mu * dispersion)
-        return float(np.sum(weights * logpdf))
+        return weights * stats.gamma.logpdf(y, a=1.0 / dispersion, scale=mu * dispersion)
 
 
 class InverseGaussian(Family):
@@ -243,10 +242,10 @@ class InverseGaussian(Family):
         self._refuse(y <= 0, "non-positive (the inverse Gaussian family needs y > 0)")
         return Response(y, weights, np.ones_like(y), y.copy())
 
-    def loglik(self, y, mu, weights, n_trials, deviance):
-        total = np.sum(weights)
-        dispersion = deviance / total
-        return float(-0.5 * (total * (np.log(dispersion * 2 * np.pi) + 1) + 3 * np.sum(np.log(y) * weights)))
+    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+        """R's inverse.gaussian aic, row by row (the squared-residual term replaced by its mean, 1)."""
+        dispersion = deviance / np.sum(weights)
+        return -0.5 * weights * (np.log(dispersion * 2 * np.pi) + 1 + 3 * np.log(y))
 
 
 class NegativeBinomial(Family):
@@ -304,10 +303,10 @@ class NegativeBinomial(Family):
         _warn_non_integer(y, "counts in a negative binomial fit")
         return Response(y, weights, np.ones_like(y), y + (y == 0) / 6.0)
 
-    def loglik(self, y, mu, weights, n_trials, deviance):
+    def loglik_obs(self, y, mu, weights, n_trials, deviance):
         theta = self._theta()
         if np.isinf(theta):
-            return Poisson.loglik(self, y, mu, weights, n_trials, deviance)
+            return Poisson.loglik_obs(self, y, mu, weights, n_trials, deviance)
         logpmf = (
             special.gammaln(theta + y)
             - special.gammaln(theta)
@@ -316,7 +315,7 @@ class NegativeBinomial(Family):
             + special.xlogy(y, mu)
             - (theta + y) * np.log(theta + mu)
         )
-        return float(np.sum(weights * logpmf))
+        return weights * logpmf
 
     def __repr__(self) -> str:
         return f"NegativeBinomial(link={self.link!r}, theta={self.theta!r})"

@@ -191,3 +191,19 @@ def _part_of_name(text: str, index: int) -> bool:
     before = text[index - 1] if index > 0 else " "
     after = text[index + 1] if index + 1 < len(text) else " "
     return before.isalnum() or before in "_." or after.isalnum() or after == "_"
+
+
+def split_bar(formula: str) -> tuple[str, str | None]:
+    """Split ``y ~ x1 + x2 | z1 + z2`` into ``("y ~ x1 + x2", "y ~ z1 + z2")`` (None without ``|``)."""
+    if not isinstance(formula, str):
+        raise FormulaError(f"the formula must be a string such as 'y ~ x | z', got {type(formula).__name__}")
+    sides = _split_top_level(formula, "~")
+    if len(sides) != 2:
+        raise FormulaError(f"formula {formula!r} needs exactly one '~' with the response on its left")
+    lhs, rhs = sides[0][1], sides[1][1]
+    parts = [piece for _, piece in _split_top_level(rhs, "|")]
+    if len(parts) == 1:
+        return formula, None
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise FormulaError(f"formula {formula!r}: write 'y ~ count terms | zero terms' with one '|'")
+    return f"{lhs.strip()} ~ {parts[0].strip()}", f"{lhs.strip()} ~ {parts[1].strip()}"

@@ -306,6 +306,16 @@ class GLMResults:
         d = self.model_data
         return self.family.loglik(d.y, self._fit.mu, d.prior_weights, d.n_trials, self.deviance)
 
+    def loglik_obs(self) -> np.ndarray:
+        """Per-observation log-likelihood contributions (for Vuong tests); NaN for quasi families."""
+        d = self.model_data
+        family = self.family
+        if self.theta_estimate is not None:
+            from glmformula.families.standard import NegativeBinomial
+
+            family = NegativeBinomial(family.link, theta=self.theta)
+        return family.loglik_obs(d.y, self._fit.mu, d.prior_weights, d.n_trials, self.deviance)
+
     @property
     def df_loglik(self) -> int:
         """Parameters counted by AIC/BIC: rank plus estimated dispersion parameters (and theta)."""
@@ -402,6 +412,13 @@ class GLMResults:
     def wald_test_terms(self) -> pd.DataFrame:
         """A joint Wald test for each term (all columns of a categorical at once)."""
         return _anova.wald_test_terms(self)
+
+    def dispersion_test(self, trafo=None, alternative: str = "greater"):
+        """Cameron-Trivedi test of Poisson overdispersion (as ``AER::dispersiontest``); see
+        ``glmformula.results.dispersion``."""
+        from glmformula.results.dispersion import dispersion_test
+
+        return dispersion_test(self, trafo, alternative)
 
     def influence(self) -> pd.DataFrame:
         """Hat values, Cook's distances, standardised and studentised residuals, dfbetas (R's definitions)."""

@@ -1,0 +1,131 @@
+"""``zeroinfl()`` and ``hurdle()``: two-part count models fitted by maximum likelihood (as R's pscl).
+
+``"y ~ x1 + x2 | z1 + z2"``: the count part uses x1, x2 (log link), the zero
+part z1, z2 (logit link by default); ``| 1`` is a constant zero part; without
+``|`` both parts use the same regressors.  Starting values come from a Poisson
+GLM for the count part and a binomial GLM for the zero part, as pscl does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from glmformula.count.distributions import get_distribution
+from glmformula.count.likelihoods import Hurdle, TwoPartData, ZeroInflated
+from glmformula.count.optimize import maximize
+from glmformula.count.results import CountModelResults, TwoPartSpec
+from glmformula.design.dense import DenseDesign
+from glmformula.engine.irls import IRLSControl, irls
+from glmformula.exceptions import ResponseError
+from glmformula.families.registry import get_link
+from glmformula.families.standard import Binomial, Poisson
+from glmformula.formula.frame import build_model_frame
+from glmformula.formula.parse import split_bar
+
+Dist = Literal["poisson", "negbin", "geometric"]
+
+
+def zeroinfl(formula: str, data: Any, dist: Dist = "poisson", *, link: str = "logit", weights=None,
+             offset=None, exposure=None, na_action: str = "drop",
+             hessian_step: float | None = 1e-3) -> CountModelResults:
+    """Zero-inflated count model: a point mass at zero (probability pi) mixed with a count distribution.
+
+    P(Y = 0) = pi + (1 - pi) f(0),  P(Y = y) = (1 - pi) f(y) for y > 0;
+    log E[count] = X beta, g(pi) = Z gamma.  ``dist`` is "poisson", "negbin" or "geometric".
+    ``hessian_step``: see ``glmformula.count.optimize`` (1e-3 reproduces pscl's standard errors).
+    """
+    return _fit("zeroinfl", formula, data, dist, link, weights, offset, exposure, na_action, hessian_step)
+
+
+def hurdle(formula: str, data: Any, dist: Dist = "poisson", *, zero_dist: str = "binomial", link: str = "logit",
+           weights=None, offset=None, exposure=None, na_action: str = "drop",
+           hessian_step: float | None = 1e-3) -> CountModelResults:
+    """Hurdle model: a binary model for y > 0 and a zero-truncated count model for the positive counts.
+
+    P(Y = 0) = 1 - pi,  P(Y = y) = pi f(y) / (1 - f(0)) for y > 0;
+    log E[count] = X beta, g(pi) = Z gamma.  Only ``zero_dist="binomial"`` is available.
+    """
+    if zero_dist != "binomial":
+        raise ResponseError(f"hurdle: zero_dist={zero_dist!r} is not available; use 'binomial'")
+    return _fit("hurdle", formula, data, dist, link, weights, offset, exposure, na_action, hessian_step)
+
+
+def _fit(kind, formula, data, dist_name, link_name, weights, offset, exposure, na_action,
+         hessian_step) -> CountModelResults:
+    dist, link = get_distribution(dist_name), get_link(link_name)
+    count_formula, zero_formula = split_bar(formula)
+    zero_formula = zero_formula or count_formula
+    frames = _frames(count_formula, zero_formula, data, weights, offset, exposure, na_action)
+    count_frame, zero_frame = frames
+    y = _check_counts(count_frame.y, count_frame.response_name, kind)
+    two_part = TwoPartData(y=y, X=count_frame.X, Z=zero_frame.X, offset_x=count_frame.offset,
+                           offset_z=zero_frame.offset, weights=count_frame.weights)
+    likelihood = (ZeroInflated if kind == "zeroinfl" else Hurdle)(two_part, dist, link)
+    optimum = maximize(likelihood, _start(two_part, kind, dist, link), hessian_step=hessian_step)
+    spec = TwoPartSpec(kind=kind, dist=dist, link=link, formula=formula, count_spec=count_frame.spec,
+                       zero_spec=zero_frame.spec, count_names=count_frame.column_names,
+                       zero_names=zero_frame.column_names)
+    return CountModelResults(spec, likelihood, optimum, row_labels=count_frame.row_labels,
+                             n_dropped=count_frame.n_dropped, response_name=count_frame.response_name)
+
+
+def _frames(count_formula, zero_formula, data, weights, offset, exposure, na_action):
+    """Model frames of both parts on the same rows (those complete for both)."""
+    count = build_model_frame(count_formula, data, weights=weights, offset=offset, exposure=exposure,
+                              na_action=na_action)
+    zero = build_model_frame(zero_formula, data, weights=weights, na_action=na_action)
+    if count.row_labels.equals(zero.row_labels):
+        return count, zero
+    common = count.row_labels.intersection(zero.row_labels)
+    subset = data.loc[common]
+    weights = weights if weights is None or isinstance(weights, str) else pd.Series(weights, index=data.index)[common]
+    count = build_model_frame(count_formula, subset, weights=weights, offset=offset, exposure=exposure)
+    zero = build_model_frame(zero_formula, subset, weights=weights)
+    dropped = len(data) - len(common)
+    return (_with_dropped(count, dropped), _with_dropped(zero, dropped))
+
+
+def _with_dropped(frame, dropped):
+    from dataclasses import replace
+
+    return replace(frame, n_dropped=dropped)
+
+
+def _check_counts(y: np.ndarray, name: str, kind: str) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1:
+        raise ResponseError(f"{kind}: the response must be a single count column, not cbind()")
+    negative = int(np.count_nonzero(y < 0))
+    fractional = int(np.count_nonzero(np.abs(y - np.round(y)) > 1e-8))
+    if negative or fractional:
+        raise ResponseError(
+            f"{kind}: response {name!r} must hold counts (whole numbers >= 0); "
+            f"{negative} row(s) are negative and {fractional} are not whole numbers"
+        )
+    if not np.any(y == 0):
+        raise ResponseError(f"{kind}: response {name!r} has no zeros, so the zero part cannot be identified")
+    if not np.any(y > 0):
+        raise ResponseError(f"{kind}: response {name!r} is all zeros, so the count part cannot be identified")
+    return y
+
+
+def _start(data: TwoPartData, kind: str, dist, link) -> np.ndarray:
+    """Poisson GLM for the count part, binomial GLM for the zero part (pscl's defaults)."""
+    control = IRLSControl()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        count = irls(DenseDesign(data.X), data.y, Poisson(), prior_weights=data.weights, offset=data.offset_x,
+                     mustart=data.y + 0.1, control=control, warn=False)
+        indicator = (data.y == 0).astype(float) if kind == "zeroinfl" else (data.y > 0).astype(float)
+        binomial = Binomial(link)
+        response = binomial.initialize(indicator, data.weights)
+        zero = irls(DenseDesign(data.Z), response.y, binomial, prior_weights=response.prior_weights,
+                    offset=data.offset_z, mustart=response.mustart, control=control, warn=False)
+    start = [np.nan_to_num(count.params), np.nan_to_num(zero.params)]
+    if dist.has_theta:
+        start.append(np.zeros(1))  # theta = 1
+    return np.concatenate(start)
