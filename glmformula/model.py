@@ -10,7 +10,14 @@ import numpy as np
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.irls import IRLSControl, irls
 from glmformula.engine.negbin import fit_negative_binomial
-from glmformula.exceptions import DataError, FitError, RankDeficiencyWarning, ResponseError
+from glmformula.exceptions import (
+    ConvergenceWarning,
+    DataError,
+    FitError,
+    PerfectSeparationWarning,
+    RankDeficiencyWarning,
+    ResponseError,
+)
 from glmformula.families.base import Family
 from glmformula.families.registry import get_family
 from glmformula.families.standard import Binomial, NegativeBinomial
@@ -98,6 +105,7 @@ def glm(
             RankDeficiencyWarning,
             stacklevel=2,
         )
+    _warn_separation(family, fit, frame.column_names)
     model_data = ModelData(
         y=response.y, prior_weights=response.prior_weights, n_trials=response.n_trials,
         offset=frame.offset, row_labels=frame.row_labels, n_dropped=frame.n_dropped,
@@ -112,8 +120,16 @@ def glm(
         null_dev = null_deviance(model_data, family, control, mustart=None)
     call = FitCall(data=data, weights=weights, offset=offset, exposure=exposure, na_action=na_action,
                    control=control, trusted=trusted)
-    return GLMResults(formula, family, model_data, fit, null_dev, call=call, scale=scale, cov_type=cov_type,
-                      cluster=cluster, theta=theta, loglik=loglik)
+    results = GLMResults(formula, family, model_data, fit, null_dev, call=call, scale=scale, cov_type=cov_type,
+                         cluster=cluster, theta=theta, loglik=loglik)
+    if not family.dispersion_fixed and results.df_resid > 0 and not results.scale > 0:
+        warnings.warn(
+            f"the estimated dispersion is {results.scale:g} (a perfect fit, or a response too small to square in "
+            "double precision): standard errors are 0 or undefined; rescale the response",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return results
 
 
 def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart: np.ndarray | None) -> float:
@@ -142,3 +158,24 @@ def _check_scale(scale: float | str) -> None:
             raise DataError(f"scale must be 'pearson', 'deviance' or a positive number, got {scale!r}")
     elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
         raise DataError(f"scale must be 'pearson', 'deviance' or a positive number, got {scale!r}")
+
+
+def _warn_separation(family: Family, fit, names: list[str]) -> None:
+    """Name the terms behind fitted values on the boundary (perfect or quasi-separation).
+
+    Under separation the likelihood keeps rising as some coefficients run off to
+    infinity; IRLS stops with those estimates large and their standard errors
+    huge.  The coefficients whose standard error exceeds 10 on the link scale (or
+    whose estimate exceeds 15 in absolute value) are the ones named.
+    """
+    if family.boundary_message(fit.mu) is None:
+        return
+    se = np.sqrt(np.abs(np.diag(fit.cov_unscaled)))
+    suspects = [name for name, b, s in zip(names, fit.params, se) if np.isfinite(b) and (s > 10 or abs(b) > 15)]
+    if suspects:
+        warnings.warn(
+            f"separation: the fit is driven to the boundary by {', '.join(suspects)} (estimates diverging, "
+            "standard errors huge); consider removing or regrouping those terms, or a penalized fit",
+            PerfectSeparationWarning,
+            stacklevel=3,
+        )

@@ -21,13 +21,15 @@ def test_non_convergence_warns_and_is_reported():
     assert "did not converge" in str(res.summary())
 
 
-def test_perfect_separation_warns():
+def test_perfect_separation_warns_and_names_the_terms():
     data = pd.DataFrame({"y": [0.0, 0, 0, 0, 1, 1, 1, 1], "x": [1.0, 2, 3, 4, 5, 6, 7, 8]})
-    with pytest.warns(gf.PerfectSeparationWarning, match=r"fitted probabilities numerically 0 or 1 occurred in \d+"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", gf.ConvergenceWarning)
-            res = gf.glm("y ~ x", data, "binomial")
-    assert np.isfinite(res.params).all()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = gf.glm("y ~ x", data, "binomial")
+    messages = [str(w.message) for w in caught if issubclass(w.category, gf.PerfectSeparationWarning)]
+    assert any("fitted probabilities numerically 0 or 1 occurred in" in m for m in messages)
+    assert any(m.startswith("separation: the fit is driven to the boundary by Intercept, x") for m in messages)
+    assert np.isfinite(res.params).all() and np.isfinite(res.bse).all()
 
 
 def test_non_integer_counts_warn():

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from glmformula.exceptions import DataError, FormulaError, MissingColumnError, ResponseError
+from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError, ResponseError
 from glmformula.formula import safe_eval
 from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula
 
@@ -128,19 +128,28 @@ class ModelFrame:
 
 
 class _formulaic_errors:
-    """Context manager translating formulaic's exceptions into ``FormulaError``."""
+    """Context manager translating whatever formulaic raises on user input into ``FormulaError``.
+
+    formulaic parses and evaluates user input, and on odd input its parser and
+    transforms raise anything from ``FormulaicError`` to ``AttributeError``;
+    the user must see one clear error instead.
+    """
+
+    _TRANSLATED = (ValueError, TypeError, KeyError, AttributeError, IndexError, ArithmeticError, NameError,
+                   np.linalg.LinAlgError)
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None:
+        if exc is None or isinstance(exc, GLMFormulaError):
             return False
         from formulaic.errors import FormulaicError
 
-        if isinstance(exc, FormulaicError):
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FormulaError(f"formulaic could not build the design: {message}") from None
+        if isinstance(exc, (FormulaicError, *self._TRANSLATED)):
+            text = str(exc).strip()
+            message = text.splitlines()[0] if text else type(exc).__name__
+            raise FormulaError(f"formulaic could not build the design: {type(exc).__name__}: {message}") from None
         return False
 
 
@@ -274,6 +283,7 @@ def build_model_frame(
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
     _check_finite(y, f"response {_response_label(parsed)}", labels)
     _check_design_finite(design, list(model_spec.column_names))
+    _check_empty_terms(model_spec, subset)
 
     return ModelFrame(
         y=y,
@@ -300,13 +310,19 @@ def _response_label(parsed: ParsedFormula) -> str:
 
 def _check_rhs(rhs: str, columns: set[str], trusted: bool):
     from formulaic import Formula
+    from formulaic.formula import SimpleFormula
     from formulaic.parser.types import Factor
 
     with _formulaic_errors():
         try:
             rhs_formula = Formula(rhs)
         except SyntaxError as exc:
-            raise FormulaError(f"cannot parse the right-hand side {rhs!r}: {exc}") from None
+            raise FormulaError(f"cannot parse the right-hand side {rhs!r}: {exc.msg}") from None
+    if not isinstance(rhs_formula, SimpleFormula):
+        raise FormulaError(
+            f"the right-hand side {rhs!r} has several parts ('|'): two-part formulas are for "
+            "gf.zeroinfl and gf.hurdle"
+        )
     for term in rhs_formula:
         for factor in term.factors:
             if factor.eval_method == Factor.EvalMethod.PYTHON and not trusted:
@@ -422,6 +438,23 @@ def _check_design_finite(design: np.ndarray, names: list[str]) -> None:
     bad_columns = [names[j] for j in np.flatnonzero(~np.isfinite(design).all(axis=0))]
     if bad_columns:
         raise DataError(f"design column(s) {', '.join(bad_columns)} contain infinite values")
+
+
+def _check_empty_terms(model_spec, data: pd.DataFrame) -> None:
+    """A term without design columns is a categorical with one level: refuse it, as R does."""
+    for term, columns in model_spec.term_slices.items():
+        if columns.stop == columns.start and str(term) != "1":
+            levels = []
+            for factor in term.factors:
+                state = model_spec.encoder_state.get(factor.expr)
+                if state and "categories" in state[1]:
+                    levels += [f"{factor.expr} has the single level {state[1]['categories'][0]!r}"] if len(
+                        state[1]["categories"]) == 1 else []
+            detail = f" ({'; '.join(levels)})" if levels else ""
+            raise DataError(
+                f"term {str(term)!r} gives no design column{detail}: a categorical needs at least two levels "
+                "in the rows used; drop the term"
+            )
 
 
 def _first_labels(labels: pd.Index, mask: np.ndarray, limit: int = 5) -> str:

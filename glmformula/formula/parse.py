@@ -52,6 +52,7 @@ def _scan(text: str):
     function call or a ``{...}`` block, where the text is Python.
     """
     stack: list[bool] = []  # per open bracket: does it open Python code?
+    openers: list[str] = []
     quote: str | None = None
     for index, char in enumerate(text):
         if quote:
@@ -66,11 +67,15 @@ def _scan(text: str):
             before = text[:index].rstrip()
             opens_call = char == "{" or (char == "(" and bool(before) and (before[-1].isalnum() or before[-1] in "_."))
             stack.append(opens_call or any(stack))
+            openers.append(char)
             yield index, char, len(stack) - 1, any(stack[:-1])
             continue
         if char in ")]}":
             if not stack:
                 raise FormulaError(f"unbalanced {char!r} at position {index} in formula {text!r}")
+            opener = openers.pop()
+            if "([{"[")]}".index(char)] != opener:
+                raise FormulaError(f"{opener!r} closed by {char!r} at position {index} in formula {text!r}")
             stack.pop()
         yield index, char, len(stack), any(stack)
     if quote:

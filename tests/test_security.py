@@ -1,0 +1,156 @@
+"""Formulas cannot run code: known injection strings and a fuzzer, checked with a visible side effect.
+
+A module ``glmformula_sentinel`` is planted in ``sys.modules``; its ``touch()``
+records a call.  Every injection below would call it (or do worse) if the
+formula were evaluated as Python; none may, and each must fail with a
+glmformula error, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import glmformula as gf
+
+SENTINEL = "glmformula_sentinel"
+
+
+@pytest.fixture(autouse=True)
+def sentinel(tmp_path):
+    module = types.ModuleType(SENTINEL)
+    module.calls = []
+    module.touch = lambda *args: module.calls.append(args) or 1.0
+    sys.modules[SENTINEL] = module
+    yield module
+    del sys.modules[SENTINEL]
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"y": rng.poisson(3, 30).astype(float), "x": rng.normal(size=30),
+                         "g": rng.choice(["a", "b"], 30), "n": rng.uniform(1, 2, 30)})
+
+
+T = f'__import__("{SENTINEL}").touch()'
+INJECTIONS = [
+    'y ~ x + {__import__("os").getpid()}',
+    'y ~ x + exec("import os")',
+    'y ~ x + I(len(open("/etc/hostname").read()))',
+    f"y ~ x + {{{T}}}",
+    f"y ~ x + I({T})",
+    f"y ~ x + log({T})",
+    f"y ~ x + offset({T})",
+    f"{T} ~ x",
+    f"cbind(y, {T}) ~ x",
+    f"y ~ C(x, {T})",
+    f"y ~ poly(x, degree={T})",
+    f'y ~ x + eval("{T}")',
+    f'y ~ x + I(eval("{T}"))',
+    f"y ~ x + I(compile('{T}', 'f', 'eval'))",
+    "y ~ x + I(globals())",
+    "y ~ x + I(locals())",
+    'y ~ x + I(getattr(x, "__class__"))',
+    "y ~ x + I(x.__class__.__bases__[0].__subclasses__())",
+    "y ~ x + I(().__class__.__base__.__subclasses__())",
+    f"y ~ x + I((lambda: {T})())",
+    f"y ~ x + I([{T} for _ in [1]])",
+    f"y ~ x + I({{k: {T} for k in [1]}})",
+    f"y ~ x + I(next({T} for _ in [1]))",
+    f"y ~ x + I((z := {T}))",
+    f"y ~ x + I(f'{{{T}}}')",
+    "y ~ x + I(np.load('/etc/passwd'))",
+    "y ~ x + I(np.lib.npyio.load('/etc/passwd'))",
+    f"y ~ x + I(np.{T})",
+    "y ~ x + I(x.__add__(1))",
+    "y ~ x + I(__builtins__)",
+    "y ~ x + I(__import__)",
+    f"y ~ x + I(sys.modules['{SENTINEL}'].touch())",
+    "y ~ x + I(breakpoint())",
+    f"y ~ x + I(*[{T}])",
+    f"y ~ x + I(**{{'a': {T}}})",
+    f"y ~ x + I(x[{T}])",
+    "y ~ x + `__import__('os')`",
+    f"y ~ x + C(g, levels={T})",
+    f"y ~ x + offset(np.log(n)) + I(type(x)({T}))",
+    "y ~ x + I(vars())",
+    "y ~ x + I(dir())",
+    "y ~ x + I(input())",
+]
+
+
+def test_there_are_at_least_thirty_injections():
+    assert len(INJECTIONS) >= 30
+
+
+@pytest.mark.parametrize("formula", INJECTIONS)
+def test_injection_is_refused_without_running(formula, data, sentinel):
+    before = pd.util.hash_pandas_object(data).sum()
+    with pytest.raises(gf.GLMFormulaError):
+        gf.glm(formula, data, "poisson")
+    assert sentinel.calls == []
+    assert pd.util.hash_pandas_object(data).sum() == before
+
+
+def test_refusal_names_the_construct(data):
+    with pytest.raises(gf.UnsafeFormulaError, match="the function 'exec' is not allowed"):
+        gf.glm('y ~ x + exec("import os")', data, "poisson")
+    with pytest.raises(gf.UnsafeFormulaError, match="attribute access"):
+        gf.glm("y ~ x + I(x.__class__)", data, "poisson")
+    with pytest.raises(gf.UnsafeFormulaError, match="the call .lambda: 1. is not allowed"):
+        gf.glm("y ~ x + I((lambda: 1)())", data, "poisson")
+
+
+def test_injections_in_new_data_and_family_strings(data, sentinel):
+    res = gf.glm("y ~ x", data, "poisson")
+    with pytest.raises(gf.GLMFormulaError):
+        gf.family(f"poisson(link={T})")
+    res.predict(data.assign(x=data.x * 2))
+    assert sentinel.calls == []
+
+
+def test_trusted_formulas_may_run_python(data, sentinel):
+    res = gf.glm(f"y ~ x + I({SENTINEL_CALL})", data, "poisson", trusted=True)
+    assert sentinel.calls and "I(" in " ".join(res.params.index)
+
+
+SENTINEL_CALL = f'__import__("{SENTINEL}").touch() + x**2'
+
+TOKENS = ["y", "~", "x", "g", "n", "+", "-", "*", ":", "/", "^", "(", ")", "[", "]", "{", "}", ",", ".", "1", "0",
+          "2", "I", "C", "log", "offset", "cbind", "exp", "__import__", '"os"', f'"{SENTINEL}"', "touch", "exec",
+          "eval", "open", "lambda", "for", "in", "getattr", "__class__", "np", "=", "'", "`", "|", "**", "==",
+          "not", "if", "else", "import", ";", "\n", "\\", "#", "globals"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=14))
+def test_fuzzed_formulas_never_execute_code_or_leak_errors(data, sentinel, tokens):
+    formula = " ".join(tokens)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            gf.glm(formula, data, "poisson")
+        except gf.GLMFormulaError:
+            pass
+    assert sentinel.calls == [], formula
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12))
+def test_fuzzed_right_hand_sides_after_a_valid_response(data, sentinel, tokens):
+    formula = "y ~ x + " + "".join(tokens)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            gf.glm(formula, data, "poisson")
+        except gf.GLMFormulaError:
+            pass
+    assert sentinel.calls == [], formula
