@@ -80,7 +80,7 @@ def glm(
         response = family.initialize(frame.y, frame.weights)
     except ResponseError as exc:
         raise ResponseError(f"response {frame.response_name!r}: {exc}") from None
-    design = DenseDesign(frame.X, frame.column_names)
+    design = frame.design
     if design.shape[1] == 0:
         raise FitError(f"formula {formula!r} has no terms and no intercept: there is nothing to estimate")
     theta = loglik = None

@@ -5,8 +5,9 @@ The engine only ever asks a design for
 * ``gram(w)``          X' diag(w) X           (p, p)
 * ``xtw(w, z)``        X' (w * z)             (p,)
 * ``dot(beta)``        X beta                 (n,)
-* ``weighted(w)``      sqrt(w) * X as a dense array, for rank detection by QR
+* ``aliased_columns(w, tol)``  which columns are linearly dependent on earlier ones
 * ``select(columns)``  the design restricted to some columns
+* ``weighted(w)``, ``to_dense()``  dense forms, for the QR fallback and diagnostics
 
 so that a categorical-aware, sparse or chunked design can replace this one
 without touching the solver.
@@ -41,6 +42,12 @@ class DenseDesign:
 
     def dot(self, beta: np.ndarray) -> np.ndarray:
         return self.matrix @ beta
+
+    def aliased_columns(self, w: np.ndarray, tol: float) -> np.ndarray:
+        """R's ordered rule on the QR of sqrt(W) X (see ``engine.linalg.aliased_columns``)."""
+        from glmformula.engine.linalg import aliased_columns
+
+        return aliased_columns(self.weighted(w), tol)
 
     def weighted(self, w: np.ndarray) -> np.ndarray:
         return self.matrix * np.sqrt(w)[:, None]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from glmformula.engine.linalg import SolveResult, aliased_columns, solve_wls
+from glmformula.engine.linalg import SolveResult, solve_wls
 from glmformula.exceptions import (
     BoundaryWarning,
     ConvergenceWarning,
@@ -149,7 +149,7 @@ def irls(
         working_weights = np.where(good, prior_weights * mu_eta**2 / np.where(good, variance, 1.0), 0.0)
 
         if aliased is None:
-            aliased = aliased_columns(design.weighted(working_weights), control.effective_rank_tol)
+            aliased = design.aliased_columns(working_weights, control.effective_rank_tol)
             kept_design = design.select(~aliased) if aliased.any() else design
             if start is not None:  # as R: step-halving may fall back to the given start
                 coefficients_old = start[~aliased]

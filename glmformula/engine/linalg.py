@@ -47,6 +47,45 @@ def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
         aliased[kept[deficient[0]]] = True
 
 
+def aliased_columns_from_gram(gram: np.ndarray, tol: float) -> np.ndarray:
+    """The same ordered rule as ``aliased_columns``, on X'WX instead of sqrt(W) X.
+
+    A column is aliased when its squared residual on the kept earlier columns,
+    relative to its squared norm, is below tol^2 (the pivots of a Cholesky taken
+    in column order on the unit-diagonal cross-product).  One LAPACK Cholesky
+    settles the usual full-rank case; only a deficient matrix takes the
+    column-by-column route.
+    """
+    n_columns = len(gram)
+    norms = np.sqrt(np.diag(gram))
+    empty = norms == 0
+    norms = np.where(empty, 1.0, norms)
+    unit = gram / np.outer(norms, norms)
+    if not empty.any():
+        try:
+            factor = linalg.cholesky(unit, lower=True, check_finite=False)
+            if np.min(np.diag(factor)) ** 2 > tol**2:
+                return np.zeros(n_columns, dtype=bool)
+        except linalg.LinAlgError:
+            pass
+    aliased = empty.copy()
+    lower = np.zeros_like(unit)
+    kept: list[int] = []
+    for j in np.flatnonzero(~empty):
+        if kept:
+            row = linalg.solve_triangular(lower[np.ix_(kept, kept)], unit[kept, j], lower=True, check_finite=False)
+            pivot = unit[j, j] - row @ row
+        else:
+            row, pivot = np.zeros(0), unit[j, j]
+        if pivot <= tol**2:
+            aliased[j] = True
+            continue
+        lower[j, kept] = row
+        lower[j, j] = np.sqrt(pivot)
+        kept.append(j)
+    return aliased
+
+
 class SolveResult:
     """Coefficients of one WLS solve and a way to get (X'WX)^{-1} from it."""
 

@@ -23,8 +23,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from glmformula.design.dense import DenseDesign
 from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError, ResponseError
 from glmformula.formula import safe_eval
+from glmformula.formula.categorical import fast_design
 from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula
 
 NaAction = Literal["drop", "raise"]
@@ -95,7 +97,8 @@ class ModelFrame:
     Attributes
     ----------
     y : (n,) or (n, 2) float array; two columns for ``cbind``.
-    X : (n, p) float design matrix.
+    design : the (n, p) design: a ``DenseDesign``, or a ``CategoricalDesign`` that
+        keeps categorical main effects as codes (large data, simple formulas).
     offset : (n,) float array (zeros when there is none).
     weights : (n,) prior weights (ones when none were given).
     row_labels : the caller's index labels of the n rows used.
@@ -107,7 +110,7 @@ class ModelFrame:
     """
 
     y: np.ndarray
-    X: np.ndarray
+    design: Any
     offset: np.ndarray
     weights: np.ndarray
     row_labels: pd.Index
@@ -121,6 +124,11 @@ class ModelFrame:
     @property
     def column_names(self) -> list[str]:
         return self.spec.column_names
+
+    @property
+    def X(self) -> np.ndarray:
+        """The design as a dense matrix."""
+        return self.design.to_dense()
 
     @property
     def has_intercept(self) -> bool:
@@ -269,7 +277,13 @@ def build_model_frame(
         raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
     _check_finite(prior_weights, "weights", labels)
 
-    design, model_spec, kept = _materialise(rhs_formula, subset)
+    fast = fast_design(rhs_formula, subset, _materialise)
+    if fast is not None:
+        design, model_spec = fast
+        kept = np.ones(len(subset), dtype=bool)
+    else:
+        matrix, model_spec, kept = _materialise(rhs_formula, subset)
+        design = DenseDesign(matrix, list(model_spec.column_names))
     notes = []
     if not kept.all():
         count = int((~kept).sum())
@@ -282,12 +296,14 @@ def build_model_frame(
         notes.append(f"{count} rows dropped: transforms produced missing values")
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
     _check_finite(y, f"response {_response_label(parsed)}", labels)
-    _check_design_finite(design, list(model_spec.column_names))
+    _check_design_finite(design.dense if fast is not None else design.matrix,
+                         [design.column_names[j] for j in design.dense_positions] if fast is not None
+                         else list(model_spec.column_names))
     _check_empty_terms(model_spec, subset)
 
     return ModelFrame(
         y=y,
-        X=design,
+        design=design,
         offset=offset_total,
         weights=prior_weights,
         row_labels=labels,

@@ -125,7 +125,7 @@ def sequential_anova(results: GLMResults, test: Test = None) -> pd.DataFrame:
     """R's ``anova(fit, test=...)``: terms added one at a time, first to last."""
     _check_test(test)
     _warn_f_with_fixed_dispersion(results, test)
-    X = results.model_data.design.matrix
+    X = results.model_data.design.to_dense()
     term_slices = results.term_slices
     labels = [name for name in term_slices if name != "1"]
     intercept = "1" in term_slices
@@ -203,7 +203,7 @@ def compare_models(models: list[GLMResults], test: Test = None) -> pd.DataFrame:
             flip = smaller.df_resid < larger.df_resid
             small, large = (larger, smaller) if flip else (smaller, larger)
             value = score_statistic(
-                large.model_data.design.matrix, small._fit.working_residuals, small._fit.working_weights,
+                large.model_data.design.to_dense(), small._fit.working_residuals, small._fit.working_weights,
                 small.model_data.has_intercept,
             )
             scores.append(-value if flip else value)
@@ -233,7 +233,7 @@ def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None
     unknown = [term for term in scope if term not in term_slices]
     if unknown:
         raise DataError(f"drop1 scope has terms not in the model: {', '.join(unknown)}")
-    X = results.model_data.design.matrix
+    X = results.model_data.design.to_dense()
     rows = []
     for term in scope:
         keep = ~_only(term_slices, term, X.shape[1])
@@ -251,7 +251,7 @@ def add1(results: GLMResults, scope: str | list[str], test: Test = None) -> pd.D
     terms = _scope_terms(scope)
     big = results._refit_formula(results.formula + " + " + " + ".join(terms))
     big_slices = big.term_slices
-    X = big.model_data.design.matrix
+    X = big.model_data.design.to_dense()
     if len(big.model_data.y) != len(results.model_data.y):
         raise DataError("the added terms have missing values in other rows; refit on complete rows first")
 

@@ -35,19 +35,32 @@ def hat_values(design_matrix: np.ndarray, working_weights: np.ndarray, cov_unsca
 
 
 def sandwich(
-    design_matrix: np.ndarray,
+    design,
     working_weights: np.ndarray,
     working_residuals: np.ndarray,
     cov_unscaled: np.ndarray,
     cov_type: CovType,
     cluster: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Robust covariance (see the module docstring); NaN rows/columns stay NaN (aliased)."""
+    """Robust covariance (see the module docstring); NaN rows/columns stay NaN (aliased).
+
+    HC0 and HC1 need only X' diag(s^2) X, which any design computes as a weighted
+    cross-product; HC2, HC3 and clusters work on the dense matrix.
+    """
     kept = ~np.isnan(np.diag(cov_unscaled))
-    X = design_matrix[:, kept]
     A = cov_unscaled[np.ix_(kept, kept)]
-    scores = X * (working_weights * working_residuals)[:, None]
-    n, k = X.shape
+    score_weights = working_weights * working_residuals
+    n, k = design.shape[0], int(kept.sum())
+    if cov_type in ("HC0", "HC1"):
+        meat = design.gram(score_weights**2)[np.ix_(kept, kept)]
+        if cov_type == "HC1":
+            meat *= n / (n - k)
+        out = np.full_like(cov_unscaled, np.nan)
+        out[np.ix_(kept, kept)] = A @ meat @ A
+        return out
+    design_matrix = design.to_dense()
+    X = design_matrix[:, kept]
+    scores = X * score_weights[:, None]
     if cov_type == "cluster":
         meat, groups = _cluster_meat(scores, cluster)
         meat *= groups / (groups - 1)
@@ -56,8 +69,6 @@ def sandwich(
             h = hat_values(design_matrix, working_weights, cov_unscaled)
             with np.errstate(divide="ignore"):
                 omega = 1 / (1 - h) if cov_type == "HC2" else 1 / (1 - h) ** 2
-        elif cov_type == "HC1":
-            omega = np.full(n, n / (n - k))
         else:
             omega = np.ones(n)
         meat = scores.T @ (scores * omega[:, None])

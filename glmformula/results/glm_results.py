@@ -194,7 +194,7 @@ class GLMResults:
         if self.cov_type == "nonrobust":
             return fit.cov_unscaled * self.scale
         return _covariance.sandwich(
-            self.model_data.design.matrix, fit.working_weights, fit.working_residuals, fit.cov_unscaled,
+            self.model_data.design, fit.working_weights, fit.working_residuals, fit.cov_unscaled,
             self.cov_type, self._cluster,
         )
 
@@ -374,7 +374,7 @@ class GLMResults:
 
     def _partial_residuals(self) -> pd.DataFrame:
         """Working residuals plus each term's centred contribution (R's ``residuals(fit, "partial")``)."""
-        X = self.model_data.design.matrix
+        X = self.model_data.design.to_dense()
         beta = np.nan_to_num(self.params.to_numpy())
         centred = X - X.mean(axis=0) if self.model_data.has_intercept else X
         columns = {}

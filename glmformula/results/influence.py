@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def influence(results: GLMResults) -> pd.DataFrame:
     fit, data = results._fit, results.model_data
-    X = data.design.matrix
+    X = data.design.to_dense()
     h = hat_values(X, fit.working_weights, fit.cov_unscaled)
     deviance_resid = results.resid("deviance").to_numpy()
     pearson_resid = results.resid("pearson").to_numpy()

@@ -51,7 +51,7 @@ def predict(
         raise ValueError(f"level must be between 0 and 1, got {level!r}")
     data = results.model_data
     if newdata is None:
-        X, eta_offset, index = data.design.matrix, data.offset, data.row_labels
+        X, eta_offset, index = None, data.offset, data.row_labels
         unseen_rows = np.zeros(len(index), dtype=bool)
     else:
         if data.spec is None:
@@ -67,7 +67,7 @@ def predict(
         warnings.warn("prediction from a rank-deficient fit: aliased coefficients are taken as 0", UserWarning,
                       stacklevel=3)
     beta = np.nan_to_num(results.params.to_numpy())
-    eta = X @ beta + eta_offset
+    eta = (data.design.dot(beta) if X is None else X @ beta) + eta_offset
     eta[unseen_rows] = np.nan
     link = results.family.link
     with np.errstate(all="ignore"):
@@ -75,6 +75,8 @@ def predict(
     if not se:
         return pd.Series(fit, index=index, name="fit")
     covariance = np.nan_to_num(results.cov_params().to_numpy())
+    if X is None:
+        X = data.design.to_dense()
     se_link = np.sqrt(np.einsum("ij,jk,ik->i", X, covariance, X))
     se_link[unseen_rows] = np.nan
     q = stats.t.ppf((1 + level) / 2, results.df_resid) if results.use_t else stats.norm.ppf((1 + level) / 2)

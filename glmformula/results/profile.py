@@ -30,7 +30,7 @@ _MAX_DOUBLINGS = 12
 
 
 def profile_conf_int(results: GLMResults, alpha: float = 0.05) -> pd.DataFrame:
-    X = results.model_data.design.matrix
+    X = results.model_data.design.to_dense()
     params, bse = results.params.to_numpy(), results.bse.to_numpy()
     q = stats.norm.ppf(1 - alpha / 2)
     phi, deviance = results.scale, results.deviance

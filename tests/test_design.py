@@ -1,0 +1,100 @@
+"""The categorical-aware design: its products against the dense matrix, and fits against formulaic's path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import glmformula as gf
+from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
+from glmformula.design.dense import DenseDesign
+from glmformula.engine import linalg
+from glmformula.formula import categorical
+
+
+@pytest.fixture
+def design():
+    rng = np.random.default_rng(7)
+    n = 500
+    dense = np.column_stack([np.ones(n), rng.normal(size=n), rng.normal(size=n)])
+    a = CategoricalBlock(rng.integers(-1, 4, n), np.array([3, 4, 5, 6]))
+    b = CategoricalBlock(rng.integers(-1, 2, n), np.array([7, 8]))
+    names = [f"c{j}" for j in range(9)]
+    return CategoricalDesign(dense, np.array([0, 1, 2]), [a, b], names)
+
+
+def test_products_equal_the_dense_matrix(design):
+    rng = np.random.default_rng(1)
+    X = design.to_dense()
+    w, z, beta = rng.uniform(0.1, 2, X.shape[0]), rng.normal(size=X.shape[0]), rng.normal(size=X.shape[1])
+    np.testing.assert_allclose(design.gram(w), X.T @ (w[:, None] * X), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(design.xtw(w, z), X.T @ (w * z), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(design.dot(beta), X @ beta, rtol=1e-12)
+
+
+def test_select_drops_columns_consistently(design):
+    keep = np.ones(9, dtype=bool)
+    keep[[2, 5, 8]] = False
+    np.testing.assert_array_equal(design.select(keep).to_dense(), design.to_dense()[:, keep])
+
+
+def test_rank_detection_on_the_cross_product_matches_qr():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 4))
+    X = np.column_stack([np.ones(200), x[:, 0], x[:, 1], x[:, 0] + 2 * x[:, 1], x[:, 2], np.zeros(200), x[:, 3]])
+    w = rng.uniform(0.5, 1.5, 200)
+    by_qr = linalg.aliased_columns(DenseDesign(X).weighted(w), 1e-11)
+    by_gram = linalg.aliased_columns_from_gram(X.T @ (w[:, None] * X), 1e-7)
+    assert by_qr.tolist() == by_gram.tolist() == [False, False, False, True, False, True, False]
+
+
+@pytest.fixture
+def claims():
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame({
+        "x1": rng.normal(size=n), "x2": rng.uniform(size=n),
+        "region": pd.Categorical(rng.choice([f"r{i:02d}" for i in range(30)], n)),
+        "kind": rng.choice(["a", "b", "c"], n),
+        "exposure": rng.uniform(0.5, 2, n),
+    })
+    eta = 0.2 * frame.x1 - 0.5 * frame.x2 + frame.region.cat.codes / 30 + (frame.kind == "b") * 0.3
+    frame["y"] = rng.poisson(np.exp(eta) * frame.exposure).astype(float)
+    return frame
+
+
+@pytest.mark.parametrize("formula", [
+    "y ~ x1 + x2 + region + kind + offset(log(exposure))",
+    "y ~ 0 + region + x1 + C(kind)",
+    "y ~ C(region) + x2",
+])
+def test_fast_path_equals_formulaic_path(claims, formula, monkeypatch):
+    slow = gf.glm(formula, claims, "poisson")
+    assert isinstance(slow.model_data.design, DenseDesign)
+    monkeypatch.setattr(categorical, "MIN_ROWS", 0)
+    fast = gf.glm(formula, claims, "poisson")
+    assert isinstance(fast.model_data.design, CategoricalDesign)
+    assert list(fast.params.index) == list(slow.params.index)
+    np.testing.assert_allclose(fast.params, slow.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast.bse, slow.bse, rtol=1e-8)
+    np.testing.assert_allclose(fast.deviance, slow.deviance, rtol=1e-12)
+    np.testing.assert_allclose(fast.null_deviance, slow.null_deviance, rtol=1e-12)
+    newdata = claims.iloc[:50]
+    np.testing.assert_allclose(fast.predict(newdata, se=True), slow.predict(newdata, se=True), rtol=1e-8)
+    for cov_type in ("HC0", "HC1", "HC3"):
+        np.testing.assert_allclose(fast.with_cov(cov_type).bse, slow.with_cov(cov_type).bse, rtol=1e-8)
+
+
+def test_fast_path_is_skipped_for_other_terms(claims, monkeypatch):
+    monkeypatch.setattr(categorical, "MIN_ROWS", 0)
+    for formula in ("y ~ region:x1", "y ~ log(exposure) + region", "y ~ C(kind, contr.sum)", "y ~ x1 + x2"):
+        assert isinstance(gf.glm(formula, claims, "poisson").model_data.design, DenseDesign), formula
+
+
+def test_fast_path_finds_empty_levels(claims, monkeypatch):
+    monkeypatch.setattr(categorical, "MIN_ROWS", 0)
+    data = claims.assign(region=claims.region.cat.add_categories(["unused"]))
+    with pytest.warns(gf.RankDeficiencyWarning, match=r"region\[T.unused\]"):
+        res = gf.glm("y ~ x1 + region", data, "poisson")
+    assert res.aliased == ["region[T.unused]"]
