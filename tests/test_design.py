@@ -70,9 +70,11 @@ def claims():
     "y ~ C(region) + x2",
 ])
 def test_fast_path_equals_formulaic_path(claims, formula, monkeypatch):
+    monkeypatch.setattr(categorical, "ENABLED", False)
     slow = gf.glm(formula, claims, "poisson")
     assert isinstance(slow.model_data.design, DenseDesign)
-    monkeypatch.setattr(categorical, "MIN_ROWS", 0)
+    monkeypatch.setattr(categorical, "ENABLED", True)
+    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
     fast = gf.glm(formula, claims, "poisson")
     assert isinstance(fast.model_data.design, CategoricalDesign)
     assert list(fast.params.index) == list(slow.params.index)
@@ -87,13 +89,17 @@ def test_fast_path_equals_formulaic_path(claims, formula, monkeypatch):
 
 
 def test_fast_path_is_skipped_for_other_terms(claims, monkeypatch):
-    monkeypatch.setattr(categorical, "MIN_ROWS", 0)
-    for formula in ("y ~ region:x1", "y ~ log(exposure) + region", "y ~ C(kind, contr.sum)", "y ~ x1 + x2"):
+    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
+    for formula in ("y ~ region:x1", "y ~ log(exposure) + region", "y ~ C(kind, contr.sum)", "y ~ x1 * x2"):
         assert isinstance(gf.glm(formula, claims, "poisson").model_data.design, DenseDesign), formula
 
 
+def test_small_designs_from_the_fast_path_are_dense(claims):
+    assert isinstance(gf.glm("y ~ x1 + region", claims, "poisson").model_data.design, DenseDesign)
+
+
 def test_fast_path_finds_empty_levels(claims, monkeypatch):
-    monkeypatch.setattr(categorical, "MIN_ROWS", 0)
+    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
     data = claims.assign(region=claims.region.cat.add_categories(["unused"]))
     with pytest.warns(gf.RankDeficiencyWarning, match=r"region\[T.unused\]"):
         res = gf.glm("y ~ x1 + region", data, "poisson")

@@ -5,7 +5,7 @@ for a million rows and a 1,000-level factor costs more than the whole fit.
 When every term of the right-hand side is the intercept, a numeric column, or
 a categorical main effect (a categorical/text column, or ``C(column)`` with the
 default contrasts), the design is built here instead from the columns and the
-categorical codes.  formulaic still defines the encoding: it materialises the
+categorical codes (and, when it is small, handed on as a dense matrix).  formulaic still defines the encoding: it materialises the
 first rows only, with each categorical given its full set of levels, and that
 ``ModelSpec`` (names, levels, term order) is what prediction replays.
 """
@@ -13,19 +13,25 @@ first rows only, with each categorical given its full set of levels, and that
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
+from glmformula.design.dense import DenseDesign
 
-#: Below this many rows formulaic's own dense materialisation is fast enough.
-MIN_ROWS = 20_000
+#: Set to False to always let formulaic materialise the design (tests compare the two paths).
+ENABLED = True
+#: Designs with at most this many cells are handed to the engine as dense matrices (exact R rank detection).
+DENSE_CELLS = 2_000_000
+_SPEC_CACHE: OrderedDict = OrderedDict()
+_SPEC_CACHE_SIZE = 64
 _C_CALL = re.compile(r"^C\(\s*`?([^`,()]+?)`?\s*\)$")
 
 
-def _term_kind(term, data: pd.DataFrame) -> tuple[str, str] | None:
+def _term_kind(term, dtypes: dict) -> tuple[str, str] | None:
     """("intercept"|"numeric"|"categorical", column) for an eligible term, else None."""
     factors = list(term.factors)
     if len(factors) != 1:
@@ -34,29 +40,33 @@ def _term_kind(term, data: pd.DataFrame) -> tuple[str, str] | None:
     method = getattr(factor.eval_method, "value", factor.eval_method)
     if method == "literal" and factor.expr == "1":
         return "intercept", ""
-    if method == "lookup" and factor.expr in data.columns:
-        column = data[factor.expr]
-        if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(column) or (
-                column.dtype == object):
+    if method == "lookup" and factor.expr in dtypes:
+        dtype = dtypes[factor.expr]
+        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype == object:
             return "categorical", factor.expr
-        if column.dtype.kind in "iuf":
+        if dtype.kind in "iuf":
             return "numeric", factor.expr
         return None
     match = _C_CALL.match(factor.expr) if method == "python" else None
-    if match and match.group(1) in data.columns:
+    if match and match.group(1) in dtypes:
         return "categorical", match.group(1)
     return None
 
 
-def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable) -> tuple[CategoricalDesign, object] | None:
-    """The design and formulaic spec for an eligible formula, or None to take formulaic's path."""
-    if len(data) < MIN_ROWS:
+def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
+    """The design and formulaic spec for an eligible formula, or None to take formulaic's path.
+
+    The spec depends only on the formula and the levels of its categoricals, so it is
+    cached: repeated fits of one formula (bootstraps, simulations, many small groups)
+    never call formulaic again.
+    """
+    if not ENABLED:
         return None
-    kinds = {str(term): _term_kind(term, data) for term in rhs_formula}
-    if any(kind is None for kind in kinds.values()) or not any(k[0] == "categorical" for k in kinds.values()):
+    dtypes = data.dtypes.to_dict()
+    kinds = {str(term): _term_kind(term, dtypes) for term in rhs_formula}
+    if any(kind is None for kind in kinds.values()):
         return None
     categoricals: dict[str, tuple[np.ndarray, list]] = {}
-    head = data.iloc[:2].copy()
     for kind, column in kinds.values():
         if kind == "categorical" and column not in categoricals:
             series = data[column]
@@ -64,26 +74,40 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable) -> tuple
                 levels = list(series.cat.categories)
                 codes = series.cat.codes.to_numpy()
             else:
-                levels = sorted(pd.unique(series.dropna()))
-                codes = pd.Categorical(series, categories=levels).codes
+                codes, uniques = pd.factorize(series, sort=True)
+                levels = list(uniques)
             categoricals[column] = (codes.astype(np.int64), levels)
+    key = (str(rhs_formula), tuple(sorted(kinds.items())),
+           tuple(sorted((c, str(dtypes[c]), tuple(map(repr, v[1]))) for c, v in categoricals.items())))
+    model_spec = _SPEC_CACHE.get(key)
+    if model_spec is None:
+        head = data.iloc[:2].copy()
+        for column, (_, levels) in categoricals.items():
             head[column] = pd.Categorical(head[column], categories=levels)
-    _, model_spec, _ = materialise(rhs_formula, head)
+        _, model_spec, _ = materialise(rhs_formula, head)
+        _SPEC_CACHE[key] = model_spec
+        if len(_SPEC_CACHE) > _SPEC_CACHE_SIZE:
+            _SPEC_CACHE.popitem(last=False)
     names = list(model_spec.column_names)
-    dense_columns, dense_positions, blocks = [], [], []
+    numeric_columns, numeric_positions, intercept_position, blocks = [], [], None, []
     for term, columns in model_spec.term_slices.items():
         kind, column = kinds[str(term)]
         positions = np.arange(columns.start, columns.stop)
         if kind == "numeric":
-            dense_columns.append(data[column].to_numpy(dtype=float))
-            dense_positions.append(columns.start)
+            numeric_columns.append(column)
+            numeric_positions.append(columns.start)
         elif kind == "intercept":
-            dense_columns.append(np.ones(len(data)))
-            dense_positions.append(columns.start)
+            intercept_position = columns.start
         else:
             codes, levels = categoricals[column]
             reference = len(positions) == len(levels) - 1
             block_codes = codes - 1 if reference else codes  # the reference level becomes -1
             blocks.append(CategoricalBlock(np.where(codes < 0, -1, block_codes), positions))
-    dense = np.column_stack(dense_columns) if dense_columns else np.zeros((len(data), 0))
-    return CategoricalDesign(dense, np.array(dense_positions, dtype=int), blocks, names), model_spec
+    dense = data[numeric_columns].to_numpy(dtype=float) if numeric_columns else np.zeros((len(data), 0))
+    if intercept_position is not None:
+        dense = np.column_stack([np.ones(len(data)), dense])
+        numeric_positions = [intercept_position, *numeric_positions]
+    design = CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names)
+    if len(data) * len(names) <= DENSE_CELLS:
+        return DenseDesign(design.to_dense(), names), model_spec
+    return design, model_spec

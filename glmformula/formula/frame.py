@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -296,9 +297,10 @@ def build_model_frame(
         notes.append(f"{count} rows dropped: transforms produced missing values")
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
     _check_finite(y, f"response {_response_label(parsed)}", labels)
-    _check_design_finite(design.dense if fast is not None else design.matrix,
-                         [design.column_names[j] for j in design.dense_positions] if fast is not None
-                         else list(model_spec.column_names))
+    if isinstance(design, DenseDesign):
+        _check_design_finite(design.matrix, design.column_names)
+    else:  # categorical codes are finite by construction
+        _check_design_finite(design.dense, [design.column_names[j] for j in design.dense_positions])
     _check_empty_terms(model_spec, subset)
 
     return ModelFrame(
@@ -325,6 +327,12 @@ def _response_label(parsed: ParsedFormula) -> str:
 
 
 def _check_rhs(rhs: str, columns: set[str], trusted: bool):
+    """formulaic's parse of the right-hand side, every factor checked (cached per formula and columns)."""
+    return _checked_rhs(rhs, frozenset(columns), trusted)
+
+
+@lru_cache(maxsize=256)
+def _checked_rhs(rhs: str, columns: frozenset[str], trusted: bool):
     from formulaic import Formula
     from formulaic.formula import SimpleFormula
     from formulaic.parser.types import Factor
@@ -349,13 +357,9 @@ def _check_rhs(rhs: str, columns: set[str], trusted: bool):
 
 
 def _complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
-    missing = np.zeros(len(data), dtype=bool)
-    counts: dict[str, int] = {}
-    for column in used:
-        column_missing = data[column].isna().to_numpy()
-        if column_missing.any():
-            counts[column] = int(column_missing.sum())
-            missing |= column_missing
+    missing_by_column = data[used].isna().to_numpy() if used else np.zeros((len(data), 0), dtype=bool)
+    missing = missing_by_column.any(axis=1)
+    counts = {column: int(count) for column, count in zip(used, missing_by_column.sum(axis=0)) if count}
     for name, values in extra.items():
         if values is not None:
             extra_missing = np.isnan(values)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from glmformula.exceptions import FormulaError
 
@@ -119,9 +120,14 @@ def translate_python(text: str) -> str:
 
 
 def parse_formula(formula: str) -> ParsedFormula:
-    """Split ``formula`` into its response, offsets and right-hand side."""
+    """Split ``formula`` into its response, offsets and right-hand side (cached: formulas repeat)."""
     if not isinstance(formula, str):
         raise FormulaError(f"the formula must be a string such as 'y ~ x', got {type(formula).__name__}")
+    return _parse_formula(formula)
+
+
+@lru_cache(maxsize=512)
+def _parse_formula(formula: str) -> ParsedFormula:
     if not formula.strip():
         raise FormulaError("the formula is empty; write it as 'response ~ predictors'")
     sides = _split_top_level(formula, "~")

@@ -24,6 +24,7 @@ import ast
 import difflib
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,14 @@ def parse_checked(expr: str, columns: set[str], *, allow_transforms: bool) -> tu
 
     Returns the tree and the backquote aliases.  Raises ``UnsafeFormulaError``
     naming the refused construct, or ``MissingColumnError`` for an unknown name.
+    Successful checks are cached (formulas and column sets repeat across fits).
     """
+    return _parse_checked(expr, frozenset(columns), allow_transforms)
+
+
+@lru_cache(maxsize=1024)
+def _parse_checked(expr: str, columns: frozenset[str], allow_transforms: bool):
+    columns = set(columns)
     source, aliases = replace_backquotes(expr)
     try:
         tree = ast.parse(source.strip(), mode="eval")
@@ -176,20 +184,26 @@ def evaluate(expr: str, data: Mapping[str, Any], *, trusted: bool = False) -> np
     are data columns or math functions.  Returns a numpy array (or scalar).
     """
     columns = set(data.keys())
-    tree, aliases = parse_checked(expr, columns, allow_transforms=False) if not trusted else _parse_trusted(expr)
+    code, names, aliases = _compiled(expr, frozenset(columns), trusted)
     namespace: dict[str, Any] = {"np": np, "numpy": np, **MATH_FUNCTIONS}
-    for name in _names(tree):
+    for name in names:
         source = aliases.get(name, name)
         if source in columns:
             namespace[name] = _column_values(data[source])
         elif name not in namespace and trusted:
             raise missing_name(name, columns)
-    code = compile(tree, "<formula>", "eval")
     with np.errstate(all="ignore"):
         try:
             return eval(code, {"__builtins__": {}}, namespace)  # noqa: S307 - tree checked above
         except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise FormulaError(f"cannot evaluate {expr!r}: {exc}") from None
+
+
+@lru_cache(maxsize=1024)
+def _compiled(expr: str, columns: frozenset[str], trusted: bool):
+    """The checked expression compiled, with the names it reads and its backquote aliases."""
+    tree, aliases = _parse_trusted(expr) if trusted else _parse_checked(expr, columns, False)
+    return compile(tree, "<formula>", "eval"), frozenset(_names(tree)), aliases
 
 
 def _parse_trusted(expr: str) -> tuple[ast.Expression, dict[str, str]]:

@@ -44,10 +44,11 @@ class Summary:
     # -- cells ---------------------------------------------------------------
     def _rows(self, formatter) -> list[list[str]]:
         rows = []
-        for name, row in self.table.iterrows():
-            first = row.iloc[0]
+        width = self.table.shape[1]
+        for name, row in zip(self.table.index, self.table.to_numpy(dtype=object)):
+            first = row[0]
             if isinstance(first, float) and np.isnan(first):
-                rows.append([str(name), "(aliased)"] + [""] * (len(row) - 1))
+                rows.append([str(name), "(aliased)"] + [""] * (width - 1))
             else:
                 rows.append([str(name)] + [value if isinstance(value, str) else formatter(value) for value in row])
         return rows
@@ -188,18 +189,19 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
         return _r_summary(results, exp=exp, stars=stars, alpha=alpha)
     family = results.family
     statistic = "t" if results.use_t else "z"
-    intervals = results.conf_int(alpha)
+    intervals = results.conf_int(alpha).to_numpy()
     coef_label = "exp(coef)" if exp else "coef"
     transform = np.exp if exp else (lambda v: v)
     table = pd.DataFrame(
         {
-            coef_label: transform(results.params),
-            "std err": results.bse,
-            statistic: results.tvalues,
-            f"P>|{statistic}|": results.pvalues,
-            f"[{alpha / 2:g}": transform(intervals.iloc[:, 0]),
-            f"{1 - alpha / 2:g}]": transform(intervals.iloc[:, 1]),
-        }
+            coef_label: transform(results.params.to_numpy()),
+            "std err": results.bse.to_numpy(),
+            statistic: results.tvalues.to_numpy(),
+            f"P>|{statistic}|": results.pvalues.to_numpy(),
+            f"[{alpha / 2:g}": transform(intervals[:, 0]),
+            f"{1 - alpha / 2:g}]": transform(intervals[:, 1]),
+        },
+        index=results.params.index,
     )
     if stars:
         table[""] = significance_stars(results.pvalues)

@@ -237,8 +237,10 @@ class GLMResults:
         if method != "wald":
             raise ValueError(f"method must be 'wald' or 'profile', got {method!r}")
         q = stats.t.ppf(1 - alpha / 2, self.df_resid) if self.use_t else stats.norm.ppf(1 - alpha / 2)
-        lower, upper = self.params - q * self.bse, self.params + q * self.bse
-        return pd.DataFrame({f"{alpha / 2:g}": lower, f"{1 - alpha / 2:g}": upper}, index=self._names)
+        params, bse = self._fit.params, self.bse.to_numpy()
+        return pd.DataFrame(
+            {f"{alpha / 2:g}": params - q * bse, f"{1 - alpha / 2:g}": params + q * bse}, index=self._names
+        )
 
     # -- fit statistics ----------------------------------------------------
     @property
