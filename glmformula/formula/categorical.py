@@ -5,9 +5,10 @@ for a million rows and a 1,000-level factor costs more than the whole fit.
 When every term of the right-hand side is the intercept, a numeric column, or
 a categorical main effect (a categorical/text column, or ``C(column)`` with the
 default contrasts), the design is built here instead from the columns and the
-categorical codes (and, when it is small, handed on as a dense matrix).  formulaic still defines the encoding: it materialises the
-first rows only, with each categorical given its full set of levels, and that
-``ModelSpec`` (names, levels, term order) is what prediction replays.
+categorical codes (and, when it is small, handed on as a dense matrix).
+formulaic still defines the encoding: it materialises the first rows only,
+with each categorical given its full set of levels, and that ``ModelSpec``
+(names, levels, term order) is what prediction replays.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _term_kind(term, dtypes: dict) -> tuple[str, str] | None:
         return "intercept", ""
     if method == "lookup" and factor.expr in dtypes:
         dtype = dtypes[factor.expr]
-        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype == object:
+        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype.kind == "O":
             return "categorical", factor.expr
         if dtype.kind in "iuf":
             return "numeric", factor.expr
