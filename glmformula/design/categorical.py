@@ -19,11 +19,13 @@ reference level (or a column removed as aliased): it contributes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from scipy import sparse
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CategoricalBlock:
     """codes : (n,) int array, -1 for the reference level; positions : design column of each code."""
 
@@ -38,17 +40,37 @@ class CategoricalBlock:
         """codes + 1, so that bincount's bin 0 collects the reference rows."""
         return self.codes + 1
 
+    @cached_property
+    def indicator(self) -> sparse.csc_matrix:
+        """The block's dummy columns, transposed: (levels x n), one entry per non-reference row.
+
+        Stored by column (CSC) so that ``indicator @ M`` reads M row by row, in one sequential pass.
+        """
+        rows = self.rows
+        return sparse.csc_matrix((np.ones(len(rows)), (self.codes[rows], rows)), shape=(self.size, len(self.codes)))
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """The rows not at the reference level, in order (the order of ``indicator``'s entries)."""
+        return np.flatnonzero(self.codes >= 0)
+
+    def scaled_indicator(self, scale: np.ndarray) -> sparse.csc_matrix:
+        """``indicator`` with column i multiplied by scale[i]: indicator @ diag(scale)."""
+        base = self.indicator
+        return sparse.csc_matrix((scale[self.rows], base.indices, base.indptr), shape=base.shape)
+
 
 class CategoricalDesign:
     """Dense numeric columns plus categorical blocks (see the module docstring)."""
 
     def __init__(self, dense: np.ndarray, dense_positions: np.ndarray, blocks: list[CategoricalBlock],
                  column_names: list[str]):
-        self.dense = np.ascontiguousarray(dense, dtype=float)
+        self.dense = np.ascontiguousarray(dense, dtype=float)  # row-major, as the sparse products read it
         self.dense_positions = np.asarray(dense_positions, dtype=int)
         self.blocks = blocks
         self.column_names = list(column_names)
         self._n = self.dense.shape[0] if self.dense.ndim == 2 and self.dense.shape[1] else len(blocks[0].codes)
+        self._last_gram: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -56,19 +78,29 @@ class CategoricalDesign:
 
     # -- the engine's interface ---------------------------------------------------
     def gram(self, w: np.ndarray) -> np.ndarray:
+        if self._last_gram is not None and self._last_gram[0] is w:
+            return self._last_gram[1].copy()  # rank detection and the first solve share the weights
+        gram = self._gram(w)
+        self._last_gram = (w, gram)
+        return gram.copy()
+
+    def _gram(self, w: np.ndarray) -> np.ndarray:
         p = self.shape[1]
         gram = np.zeros((p, p))
         dp = self.dense_positions
+        root_w = np.sqrt(w)
+        weighted_dense = self.dense * root_w[:, None]  # sqrt(W) D, so that D'WD = (sqrt(W) D)'(sqrt(W) D)
         if len(dp):
-            gram[np.ix_(dp, dp)] = self.dense.T @ (self.dense * w[:, None])
+            gram[np.ix_(dp, dp)] = weighted_dense.T @ weighted_dense
         for i, block in enumerate(self.blocks):
             shifted = block.shifted()
             bins = block.size + 1
-            gram[block.positions, block.positions] = np.bincount(shifted, weights=w, minlength=bins)[1:]
-            for j, position in enumerate(dp):
-                cross = np.bincount(shifted, weights=w * self.dense[:, j], minlength=bins)[1:]
-                gram[block.positions, position] = cross
-                gram[position, block.positions] = cross
+            weighted_indicator = block.scaled_indicator(root_w)
+            gram[block.positions, block.positions] = weighted_indicator @ root_w
+            if len(dp):
+                cross = weighted_indicator @ weighted_dense  # group sums of w x_j by level, one pass
+                gram[np.ix_(block.positions, dp)] = cross
+                gram[np.ix_(dp, block.positions)] = cross.T
             for other in self.blocks[i + 1 :]:
                 pair = shifted * (other.size + 1) + other.shifted()
                 table = np.bincount(pair, weights=w, minlength=bins * (other.size + 1)).reshape(bins, -1)[1:, 1:]
@@ -82,13 +114,13 @@ class CategoricalDesign:
         if len(self.dense_positions):
             out[self.dense_positions] = self.dense.T @ wz
         for block in self.blocks:
-            out[block.positions] = np.bincount(block.shifted(), weights=wz, minlength=block.size + 1)[1:]
+            out[block.positions] = block.indicator @ wz
         return out
 
     def dot(self, beta: np.ndarray) -> np.ndarray:
         eta = self.dense @ beta[self.dense_positions] if len(self.dense_positions) else np.zeros(self._n)
         for block in self.blocks:
-            eta = eta + np.concatenate([[0.0], beta[block.positions]])[block.shifted()]
+            eta += np.concatenate([beta[block.positions], [0.0]])[block.codes]  # code -1 takes the trailing 0
         return eta
 
     def aliased_columns(self, w: np.ndarray, tol: float) -> np.ndarray:

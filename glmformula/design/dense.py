@@ -34,8 +34,8 @@ class DenseDesign:
         return self.matrix.shape
 
     def gram(self, w: np.ndarray) -> np.ndarray:
-        weighted = self.matrix * w[:, None]
-        return self.matrix.T @ weighted
+        weighted = self.matrix * np.sqrt(w)[:, None]  # (sqrt(W) X)'(sqrt(W) X): numpy takes the symmetric kernel
+        return weighted.T @ weighted
 
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         return self.matrix.T @ (w * z)

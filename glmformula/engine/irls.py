@@ -126,7 +126,7 @@ def irls(
             f"cannot find valid starting values for the {family.name} family with the {link.name} link; "
             "pass start= coefficients"
         )
-    deviance_old = family.deviance(y, mu, prior_weights)
+    deviance = deviance_old = family.deviance(y, mu, prior_weights)
     coefficients_old: np.ndarray | None = None
     aliased: np.ndarray | None = None
     kept_design = design
@@ -217,7 +217,7 @@ def irls(
         working_weights=working_weights,
         working_residuals=(y - mu) / mu_eta,
         cov_unscaled=cov,
-        deviance=float(family.deviance(y, mu, prior_weights)),
+        deviance=float(deviance),
         n_iter=n_iter,
         converged=converged,
         boundary=boundary,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from glmformula.exceptions import ResponseError
 from glmformula.families.links import Link
@@ -46,7 +47,7 @@ class Response:
 def y_log_y_over_mu(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """y * log(y / mu) with the convention 0 * log(0) = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+        return special.xlogy(y, y) - special.xlogy(y, mu)
 
 
 class Family:

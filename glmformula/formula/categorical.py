@@ -104,10 +104,15 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
             reference = len(positions) == len(levels) - 1
             block_codes = codes - 1 if reference else codes  # the reference level becomes -1
             blocks.append(CategoricalBlock(np.where(codes < 0, -1, block_codes), positions))
-    dense = data[numeric_columns].to_numpy(dtype=float) if numeric_columns else np.zeros((len(data), 0))
     if intercept_position is not None:
-        dense = np.column_stack([np.ones(len(data)), dense])
         numeric_positions = [intercept_position, *numeric_positions]
+    dense = np.empty((len(data), len(numeric_positions)))
+    start = 0
+    if intercept_position is not None:
+        dense[:, 0] = 1.0
+        start = 1
+    for offset, column in enumerate(numeric_columns, start=start):
+        dense[:, offset] = data[column].to_numpy(dtype=float)
     design = CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names)
     if len(data) * len(names) <= DENSE_CELLS:
         return DenseDesign(design.to_dense(), names), model_spec

@@ -1,0 +1,241 @@
+"""Benchmark glmformula against statsmodels and glum on the same DataFrames in one run.
+
+Each shape is generated deterministically; every library goes from the
+DataFrame in memory to a fitted model with standard errors.  Printed per shape:
+median wall time of each library, the ratios glmformula / peer, peak traced
+memory of the fit relative to the DataFrame's own size, the share of
+glmformula's time spent building the design, the "floor" ratio
+fit time / (iterations x one pass of X'WX, X'Wz and X beta on the same
+design), and the largest relative coefficient difference from statsmodels.
+
+    python benchmarks/run.py                  # all shapes
+    python benchmarks/run.py --shapes S2,S5 --repeats 3
+    python benchmarks/run.py --scale 0.1      # a tenth of the rows, for a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+import glmformula as gf
+from glmformula.formula.frame import build_model_frame
+
+
+@dataclass
+class Shape:
+    name: str
+    rows: int
+    numeric: int
+    categoricals: dict[str, int]
+    family: str
+    offset: bool
+    description: str
+    statsmodels_limit_cells: float = 3e8  # dense dummy cells statsmodels must hold
+
+
+SHAPES = {
+    "S1": Shape("S1", 1_000_000, 10, {"c10": 10, "c1000": 1000}, "poisson", True,
+                "1M rows, 10 numeric, 10- and 1,000-level categoricals, Poisson with offset"),
+    "S2": Shape("S2", 1_000_000, 10, {"c10": 10, "c20": 20}, "poisson", True,
+                "1M rows, 10 numeric, 10- and 20-level categoricals, Poisson with offset"),
+    "S3": Shape("S3", 100_000, 200, {}, "binomial", False, "100k rows, 200 numeric, binomial logit"),
+    "S4": Shape("S4", 10_000_000, 5, {"c50": 50}, "gamma", False,
+                "10M rows, 5 numeric, a 50-level categorical, gamma with log link"),
+}
+
+
+def make_data(shape: Shape, scale: float, seed: int = 2024) -> tuple[pd.DataFrame, str]:
+    rng = np.random.default_rng(seed)
+    n = max(1000, int(shape.rows * scale))
+    columns = {f"x{i}": rng.normal(size=n) for i in range(shape.numeric)}
+    frame = pd.DataFrame(columns)
+    eta = 0.05 * frame.to_numpy() @ rng.uniform(-1, 1, shape.numeric) if shape.numeric else np.zeros(n)
+    for name, levels in shape.categoricals.items():
+        codes = rng.integers(0, levels, n)
+        frame[name] = pd.Categorical.from_codes(codes, [f"L{j:04d}" for j in range(levels)])
+        eta = eta + rng.normal(scale=0.2, size=levels)[codes]
+    if shape.offset:
+        frame["exposure"] = rng.uniform(0.5, 2.0, n)
+    if shape.family == "poisson":
+        frame["y"] = rng.poisson(np.exp(eta - 1) * frame["exposure"]).astype(float)
+    elif shape.family == "binomial":
+        frame["y"] = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float)
+    else:
+        frame["y"] = rng.gamma(2.0, np.exp(eta) / 2.0)
+    rhs = " + ".join([*columns, *shape.categoricals])
+    formula = f"y ~ {rhs}" + (" + offset(log(exposure))" if shape.offset else "")
+    return frame, formula
+
+
+def fit_glmformula(frame, formula, family):
+    res = gf.glm(formula, frame, family="gamma(link=log)" if family == "gamma" else family)
+    return res.params, res.bse, res
+
+
+def fit_statsmodels(frame, formula, family):
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    families = {"poisson": sm.families.Poisson(), "binomial": sm.families.Binomial(),
+                "gamma": sm.families.Gamma(sm.families.links.Log())}
+    sm_formula = formula.replace(" + offset(log(exposure))", "")
+    offset = np.log(frame["exposure"]) if "exposure" in frame else None
+    res = smf.glm(sm_formula, frame, family=families[family], offset=offset).fit()
+    return res.params, res.bse, res
+
+
+def fit_glum(frame, formula, family):
+    from glum import GeneralizedLinearRegressor
+
+    glum_formula = formula.replace(" + offset(log(exposure))", "")
+    offset = np.log(frame["exposure"].to_numpy()) if "exposure" in frame else None
+    model = GeneralizedLinearRegressor(formula=glum_formula, family=family, link="log" if family == "gamma" else "auto",
+                                       alpha=0, drop_first=True, robust=False)
+    model.fit(frame, offset=offset, store_covariance_matrix=True)
+    return np.r_[model.intercept_, model.coef_], np.sqrt(np.diag(model.covariance_matrix_)), model
+
+
+LIBRARIES = {"glmformula": fit_glmformula, "statsmodels": fit_statsmodels, "glum": fit_glum}
+
+
+def timed(function, repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def peak_memory(function) -> float:
+    gc.collect()
+    tracemalloc.start()
+    function()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def floor_ratio(frame, formula, family, fit_seconds) -> tuple[float, float]:
+    """(fit time / (iterations x one pass), design-building share of the total)."""
+    start = time.perf_counter()
+    model_frame = build_model_frame(formula, frame)
+    build_seconds = time.perf_counter() - start
+    res = fit_glmformula(frame, formula, family)[2]
+    design = model_frame.design
+    w = res.working_weights.to_numpy()
+    z = res.linear_predictor.to_numpy()
+    beta = np.nan_to_num(res.params.to_numpy())
+    passes = []
+    for _ in range(3):
+        start = time.perf_counter()
+        design.gram(w)
+        design.xtw(w, z)
+        design.dot(beta)
+        passes.append(time.perf_counter() - start)
+    irls_seconds = max(fit_seconds - build_seconds, 1e-9)
+    return irls_seconds / (res.n_iter * min(passes)), build_seconds / fit_seconds
+
+
+def run_shape(shape: Shape, scale: float, repeats: int, libraries: list[str]) -> None:
+    frame, formula = make_data(shape, scale)
+    size = frame.memory_usage(deep=True).sum()
+    print(f"\n{shape.name}: {shape.description} (rows used: {len(frame):,}; DataFrame {size / 2**20:.0f} MiB)")
+    dummy_cells = len(frame) * (shape.numeric + sum(shape.categoricals.values()))
+    results = {}
+    for library in libraries:
+        if library == "statsmodels" and dummy_cells > shape.statsmodels_limit_cells:
+            print(f"  statsmodels: skipped ({dummy_cells / 1e6:.0f}M dense design cells; it cannot finish in "
+                  "reasonable time or memory here)")
+            continue
+        function = LIBRARIES[library]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                seconds, fitted = timed(lambda f=function: f(frame, formula, shape.family), repeats)
+                memory = peak_memory(lambda f=function: f(frame, formula, shape.family))
+        except ImportError as exc:
+            print(f"  {library}: not installed ({exc})")
+            continue
+        results[library] = (seconds, fitted)
+        print(f"  {library:12s} {seconds:8.3f} s   peak traced memory {memory / size:5.2f} x DataFrame")
+    ours = results.get("glmformula")
+    if ours is None:
+        return
+    for peer in ("statsmodels", "glum"):
+        if peer in results:
+            print(f"  ratio glmformula / {peer}: {ours[0] / results[peer][0]:.3f}")
+    if "statsmodels" in results:
+        ours_params = ours[1][0]
+        theirs = results["statsmodels"][1][0].rename(index={"Intercept": "Intercept"})
+        common = ours_params.index.intersection(theirs.index)
+        a, b = ours_params[common].to_numpy(), theirs[common].to_numpy()
+        print(f"  max relative coefficient difference from statsmodels ({len(common)} matched by name): "
+              f"{np.max(np.abs(a - b) / np.abs(b)):.2e}")
+    floor, build_share = floor_ratio(frame, formula, shape.family, ours[0])
+    print(f"  floor ratio (IRLS time / (iterations x one pass)): {floor:.2f}; design building: {100 * build_share:.0f}%")
+
+
+def run_latency(fits: int, libraries: list[str]) -> None:
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(fits):
+        frame = pd.DataFrame({f"x{i}": rng.normal(size=1000) for i in range(8)})
+        frame["g"] = rng.choice(list("abcde"), 1000)
+        frame["y"] = rng.poisson(np.exp(0.2 * frame.x0)).astype(float)
+        frames.append(frame)
+    formula = "y ~ " + " + ".join(f"x{i}" for i in range(8)) + " + g"
+    print(f"\nS5: latency, {fits} separate fits of n = 1,000 (8 numeric, a 5-level categorical, Poisson), "
+          "formula + fit + summary text")
+    per_fit = {}
+    for library in libraries:
+        if library == "glum":
+            continue  # glum has no summary table; S5 compares the formula-to-summary path
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for frame in frames:
+                if library == "glmformula":
+                    str(gf.glm(formula, frame, "poisson").summary())
+                else:
+                    import statsmodels.api as sm
+                    import statsmodels.formula.api as smf
+
+                    str(smf.glm(formula, frame, family=sm.families.Poisson()).fit().summary())
+        per_fit[library] = (time.perf_counter() - start) / fits
+        print(f"  {library:12s} {1000 * per_fit[library]:7.2f} ms per fit")
+    if "statsmodels" in per_fit:
+        print(f"  ratio glmformula / statsmodels: {per_fit['glmformula'] / per_fit['statsmodels']:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", default="S1,S2,S3,S4,S5")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of each shape's rows")
+    parser.add_argument("--libraries", default="glmformula,statsmodels,glum")
+    args = parser.parse_args()
+    libraries = args.libraries.split(",")
+    import platform
+
+    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; numpy {np.__version__}; "
+          f"pandas {pd.__version__}; glmformula {gf.__version__}")
+    for name in args.shapes.split(","):
+        if name == "S5":
+            run_latency(max(10, int(1000 * args.scale)), libraries)
+        else:
+            run_shape(SHAPES[name], args.scale, args.repeats, libraries)
+
+
+if __name__ == "__main__":
+    main()
