@@ -146,7 +146,13 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
         weighted_mean = np.sum(weights * y) / np.sum(weights)
         return family.deviance(y, np.full_like(y, weighted_mean), weights)
     intercept = DenseDesign(np.ones((len(y), 1)), ["Intercept"])
-    if mustart is None:
+    exposure = np.exp(data.offset)
+    rate = np.sum(weights * y) / np.sum(weights * exposure)
+    if family.link.name == "log" and np.isfinite(rate) and rate > 0:
+        # the intercept-only log-linear fit with an offset has mu = exp(offset) * rate: start at the
+        # weighted-mean rate (exact for poisson), which saves most of R's iterations from the full fit
+        mustart = exposure * rate
+    elif mustart is None:
         mustart = family.initialize(y, weights).mustart
     fit = irls(intercept, y, family, prior_weights=weights, offset=data.offset, mustart=mustart, control=control)
     return fit.deviance

@@ -36,6 +36,7 @@ class CategoricalBlock:
     def size(self) -> int:
         return len(self.positions)
 
+    @cached_property
     def shifted(self) -> np.ndarray:
         """codes + 1, so that bincount's bin 0 collects the reference rows."""
         return self.codes + 1
@@ -71,6 +72,7 @@ class CategoricalDesign:
         self.column_names = list(column_names)
         self._n = self.dense.shape[0] if self.dense.ndim == 2 and self.dense.shape[1] else len(blocks[0].codes)
         self._last_gram: tuple[np.ndarray, np.ndarray] | None = None
+        self._pairs: dict[tuple[int, int], np.ndarray] = {}
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -93,7 +95,7 @@ class CategoricalDesign:
         if len(dp):
             gram[np.ix_(dp, dp)] = weighted_dense.T @ weighted_dense
         for i, block in enumerate(self.blocks):
-            shifted = block.shifted()
+            shifted = block.shifted
             bins = block.size + 1
             weighted_indicator = block.scaled_indicator(root_w)
             gram[block.positions, block.positions] = weighted_indicator @ root_w
@@ -102,11 +104,18 @@ class CategoricalDesign:
                 gram[np.ix_(block.positions, dp)] = cross
                 gram[np.ix_(dp, block.positions)] = cross.T
             for other in self.blocks[i + 1 :]:
-                pair = shifted * (other.size + 1) + other.shifted()
+                pair = self._pair_codes(block, other)
                 table = np.bincount(pair, weights=w, minlength=bins * (other.size + 1)).reshape(bins, -1)[1:, 1:]
                 gram[np.ix_(block.positions, other.positions)] = table
                 gram[np.ix_(other.positions, block.positions)] = table.T
         return gram
+
+    def _pair_codes(self, block: CategoricalBlock, other: CategoricalBlock) -> np.ndarray:
+        """Joint codes of two blocks (computed once): the bins of their cross-tabulation."""
+        key = (id(block), id(other))
+        if key not in self._pairs:
+            self._pairs[key] = block.shifted * (other.size + 1) + other.shifted
+        return self._pairs[key]
 
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         out = np.zeros(self.shape[1])

@@ -136,17 +136,14 @@ def irls(
     working_weights = np.zeros_like(y)
     n_iter = 0
 
+    positive_weight = prior_weights > 0
+    all_positive = bool(positive_weight.all())
     for n_iter in range(1, control.maxiter + 1):
-        mu_eta = link.mu_eta(eta)
-        variance = family.variance(mu)
-        if np.any(~np.isfinite(variance[prior_weights > 0])) or np.any(variance[prior_weights > 0] == 0):
-            raise FitError(f"the variance function is 0 or not finite at iteration {n_iter}; the fit cannot continue")
-        good = (prior_weights > 0) & (mu_eta != 0)
-        if not good.any():
+        z, working_weights = _working_response(family, y, eta, mu, offset, prior_weights, positive_weight,
+                                               all_positive, n_iter)
+        if z is None:
             _warn(warn, f"no observations informative at iteration {n_iter}", ConvergenceWarning)
             break
-        z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
-        working_weights = np.where(good, prior_weights * mu_eta**2 / np.where(good, variance, 1.0), 0.0)
 
         if aliased is None:
             aliased = design.aliased_columns(working_weights, control.effective_rank_tol)
@@ -222,6 +219,28 @@ def irls(
         converged=converged,
         boundary=boundary,
     )
+
+
+def _working_response(family: Family, y, eta, mu, offset, prior_weights, positive_weight, all_positive: bool,
+                      n_iter: int):
+    """z = eta - offset + (y - mu) / mu_eta and w = prior_weights mu_eta^2 / V(mu), zero where unused.
+
+    Rows with zero prior weight or mu_eta = 0 carry no information (R's ``good``);
+    when every row is informative the masks are skipped.
+    """
+    mu_eta = family.link.mu_eta_at(eta, mu)
+    variance = family.variance(mu)
+    checked = variance if all_positive else variance[positive_weight]
+    if not np.all(np.isfinite(checked)) or np.any(checked == 0):
+        raise FitError(f"the variance function is 0 or not finite at iteration {n_iter}; the fit cannot continue")
+    if all_positive and np.all(mu_eta != 0):
+        return eta - offset + (y - mu) / mu_eta, prior_weights * mu_eta**2 / variance
+    good = positive_weight & (mu_eta != 0)
+    if not good.any():
+        return None, np.zeros_like(y)
+    z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
+    working_weights = np.where(good, prior_weights * mu_eta**2 / np.where(good, variance, 1.0), 0.0)
+    return z, working_weights
 
 
 def _halve_step(message, acceptable, coefficients, coefficients_old, design, offset, family, y, weights, control, warn):

@@ -47,6 +47,8 @@ class Response:
 def y_log_y_over_mu(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """y * log(y / mu) with the convention 0 * log(0) = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
+        if np.min(mu) > 0:  # the usual case: one division, one xlogy
+            return special.xlogy(y, y / mu)
         return special.xlogy(y, y) - special.xlogy(y, mu)
 
 

@@ -36,6 +36,10 @@ class Link:
     def valid_eta(self, eta: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(eta)))
 
+    def mu_eta_at(self, eta: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """d mu / d eta when mu = inverse(eta) is already known (links may reuse it)."""
+        return self.mu_eta(eta)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -72,6 +76,9 @@ class Log(Link):
 
     def mu_eta(self, eta):
         return np.maximum(np.exp(eta), EPS)
+
+    def mu_eta_at(self, eta, mu):
+        return mu  # exp(eta) floored at eps, exactly the inverse
 
 
 class Logit(Link):
