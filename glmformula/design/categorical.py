@@ -95,7 +95,6 @@ class CategoricalDesign:
         if len(dp):
             gram[np.ix_(dp, dp)] = weighted_dense.T @ weighted_dense
         for i, block in enumerate(self.blocks):
-            shifted = block.shifted
             bins = block.size + 1
             weighted_indicator = block.scaled_indicator(root_w)
             gram[block.positions, block.positions] = weighted_indicator @ root_w
