@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 
 from glmformula.design.dense import DenseDesign
+from glmformula.distributed.dask_glm import glm_dask, is_dask_dataframe
 from glmformula.engine.irls import IRLSControl, irls
 from glmformula.engine.negbin import fit_negative_binomial
 from glmformula.exceptions import (
     ConvergenceWarning,
     DataError,
+    FamilyError,
     FitError,
     PerfectSeparationWarning,
     RankDeficiencyWarning,
@@ -42,6 +44,7 @@ def glm(
     cov_type: str = "nonrobust",
     cluster: Any = None,
     trusted: bool = False,
+    verbose: bool = False,
 ) -> GLMResults:
     """Fit a generalized linear model from an R-style formula.
 
@@ -66,12 +69,23 @@ def glm(
     cov_type : "nonrobust" (default), "HC0"-"HC3" or "cluster" (with ``cluster=`` a
         column name or array of group labels); ``res.with_cov()`` switches later.
     trusted : evaluate arbitrary Python in the formula (only for formulas you wrote).
+    verbose : report progress (iteration, deviance, elapsed time) of fits on Dask data.
+
+    ``data`` may also be a Dask DataFrame: the fit then runs as map-reduce IRLS over
+    its partitions (see ``glmformula.distributed``) and returns a ``DaskGLMResults``.
     """
     family = get_family(family)
     if exposure is not None and family.link.name != "log":
         raise DataError(f"exposure= needs the log link; the {family.name} family here uses {family.link.name}")
     _check_scale(scale)
     control = control or IRLSControl(tol=tol, maxiter=maxiter)
+    if is_dask_dataframe(data):
+        if isinstance(family, NegativeBinomial) and family.theta is None:
+            raise FamilyError(
+                "with Dask data, give the negative binomial's theta: gf.family('negative_binomial', theta=...)"
+            )
+        return glm_dask(formula, data, family, weights=weights, offset=offset, exposure=exposure,
+                        na_action=na_action, control=control, verbose=verbose)
     frame = build_model_frame(
         formula, data, weights=weights, offset=offset, exposure=exposure, na_action=na_action,
         categorical_response=isinstance(family, Binomial), trusted=trusted,

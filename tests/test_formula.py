@@ -189,3 +189,13 @@ def test_intercept_only_model(mtcars):
     res = gf.glm("mpg ~ 1", mtcars)
     assert res.params.iloc[0] == pytest.approx(mtcars.mpg.mean())
     assert res.deviance == pytest.approx(res.null_deviance)
+
+
+def test_pyarrow_backed_frames_give_the_same_fit_and_predictions(insurance):
+    formula = "Claims ~ C(District) + Group + Age + offset(log(Holders))"
+    arrow = insurance.astype({"Group": "string[pyarrow]", "Age": "string[pyarrow]"}).convert_dtypes(
+        dtype_backend="pyarrow")
+    reference = gf.glm(formula, insurance, "poisson")
+    res = gf.glm(formula, arrow, "poisson")
+    np.testing.assert_allclose(res.params, reference.params, rtol=1e-12)
+    np.testing.assert_allclose(reference.predict(arrow), reference.fittedvalues, rtol=1e-12)

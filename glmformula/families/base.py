@@ -88,13 +88,21 @@ class Family:
         y = self._as_vector(y)
         return Response(y, weights, np.ones_like(y), y.copy())
 
-    def loglik(self, y, mu, weights, n_trials, deviance: float) -> float:
-        """Log-likelihood at the fit (R's ``family$aic`` without the 2 p); NaN for quasi families."""
-        return float(np.sum(self.loglik_obs(y, mu, weights, n_trials, deviance)))
+    def loglik(self, y, mu, weights, n_trials, deviance: float, dispersion: float | None = None) -> float:
+        """Log-likelihood at the fit (R's ``family$aic`` without the 2 p); NaN for quasi families.
 
-    def loglik_obs(self, y, mu, weights, n_trials, deviance: float) -> np.ndarray:
+        Families with a dispersion use its ML estimate from ``deviance`` (``ml_dispersion``)
+        unless ``dispersion`` is given (as a fit split over data partitions does).
+        """
+        return float(np.sum(self.loglik_obs(y, mu, weights, n_trials, deviance, dispersion)))
+
+    def loglik_obs(self, y, mu, weights, n_trials, deviance: float, dispersion: float | None = None) -> np.ndarray:
         """Per-observation log-likelihood contributions (weighted); NaN where there is no likelihood."""
         return np.full(np.shape(y), np.nan)
+
+    def ml_dispersion(self, deviance: float, n_positive: int, sum_weights: float) -> float:
+        """The dispersion R's ``family$aic`` plugs in (NaN for families without one)."""
+        return float("nan")
 
     def anscombe(self, x: np.ndarray) -> np.ndarray:
         """A(x) = integral of V(t)^{-1/3} dt, the transform behind Anscombe residuals."""

@@ -57,10 +57,13 @@ class Gaussian(Family):
             )
         return Response(y, weights, np.ones_like(y), y.copy())
 
-    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+    def ml_dispersion(self, deviance, n_positive, sum_weights):
+        return deviance / n_positive
+
+    def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
         """log N(y; mu, sigma^2 / w) with sigma^2 = deviance / n, the ML variance (R's gaussian aic)."""
         used = weights > 0
-        variance = deviance / np.count_nonzero(used)
+        variance = dispersion if dispersion is not None else self.ml_dispersion(deviance, np.count_nonzero(used), 0)
         with np.errstate(divide="ignore"):
             value = -0.5 * (np.log(2 * np.pi * variance) - np.log(weights) + weights * (y - mu) ** 2 / variance)
         return np.where(used, value, 0.0)
@@ -119,7 +122,7 @@ class Binomial(Family):
             "(quasi-)separated, and estimates and standard errors of the separating terms are not reliable"
         )
 
-    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+    def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
         m = n_trials if np.any(n_trials > 1) else weights
         with np.errstate(divide="ignore", invalid="ignore"):
             factor = np.where(m > 0, weights / np.where(m > 0, m, 1.0), 0.0)
@@ -140,7 +143,7 @@ class _QuasiLikelihood:
     dispersion_fixed = False
     has_likelihood = False
 
-    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+    def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
         return np.full(np.shape(y), np.nan)
 
 
@@ -180,7 +183,7 @@ class Poisson(Family):
         count = int(np.count_nonzero(mu < _BOUNDARY_EPS))
         return f"fitted rates numerically 0 occurred in {count} row(s)" if count else None
 
-    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+    def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
         return weights * (special.xlogy(y, mu) - mu - special.gammaln(y + 1.0))
 
 
@@ -216,8 +219,12 @@ class Gamma(Family):
         self._refuse(y <= 0, "non-positive (the gamma family needs y > 0)")
         return Response(y, weights, np.ones_like(y), y.copy())
 
-    def loglik_obs(self, y, mu, weights, n_trials, deviance):
-        dispersion = deviance / np.sum(weights)
+    def ml_dispersion(self, deviance, n_positive, sum_weights):
+        return deviance / sum_weights
+
+    def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
+        if dispersion is None:
+            dispersion = self.ml_dispersion(deviance, 0, np.sum(weights))
         return weights * stats.gamma.logpdf(y, a=1.0 / dispersion, scale=mu * dispersion)
 
 
@@ -242,9 +249,13 @@ class InverseGaussian(Family):
         self._refuse(y <= 0, "non-positive (the inverse Gaussian family needs y > 0)")
         return Response(y, weights, np.ones_like(y), y.copy())
 
-    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+    def ml_dispersion(self, deviance, n_positive, sum_weights):
+        return deviance / sum_weights
+
+    def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
         """R's inverse.gaussian aic, row by row (the squared-residual term replaced by its mean, 1)."""
-        dispersion = deviance / np.sum(weights)
+        if dispersion is None:
+            dispersion = self.ml_dispersion(deviance, 0, np.sum(weights))
         return -0.5 * weights * (np.log(dispersion * 2 * np.pi) + 1 + 3 * np.log(y))
 
 
@@ -303,10 +314,10 @@ class NegativeBinomial(Family):
         _warn_non_integer(y, "counts in a negative binomial fit")
         return Response(y, weights, np.ones_like(y), y + (y == 0) / 6.0)
 
-    def loglik_obs(self, y, mu, weights, n_trials, deviance):
+    def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
         theta = self._theta()
         if np.isinf(theta):
-            return Poisson.loglik_obs(self, y, mu, weights, n_trials, deviance)
+            return Poisson.loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion)
         logpmf = (
             special.gammaln(theta + y)
             - special.gammaln(theta)

@@ -66,6 +66,10 @@ class FormulaSpec:
         Unseen levels and missing values are found and reported by the caller
         (prediction); formulaic's own warnings about them are silenced here.
         """
+        data = data.copy()
+        for column, categories in categorical_sources(self.model_spec, data.columns).items():
+            # formulaic mis-encodes some text dtypes (pyarrow strings) on replay; give it the learned levels
+            data[column] = pd.Categorical(data[column], categories=categories)
         with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", module=r"formulaic\.")
             matrix = self.model_spec.get_model_matrix(data, na_action="ignore")
@@ -134,6 +138,26 @@ class ModelFrame:
     @property
     def has_intercept(self) -> bool:
         return "Intercept" in self.column_names
+
+
+def categorical_sources(model_spec, columns) -> dict[str, list]:
+    """Data columns behind the spec's categorical factors (``x`` or ``C(x, ...)``) and their levels."""
+    import ast
+
+    sources: dict[str, list] = {}
+    for expr, (kind, state) in model_spec.encoder_state.items():
+        if getattr(kind, "value", kind) != "categorical" or "categories" not in state:
+            continue
+        name = expr
+        try:
+            node = ast.parse(expr, mode="eval").body
+            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
+                name = node.args[0].id
+        except SyntaxError:
+            continue
+        if name in columns:
+            sources.setdefault(name, list(state["categories"]))
+    return sources
 
 
 class _formulaic_errors:

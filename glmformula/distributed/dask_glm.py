@@ -1,0 +1,244 @@
+"""GLMs on Dask DataFrames: map-reduce IRLS over partitions, the same iterations as in memory.
+
+1. One pass learns the levels of every categorical the formula uses; each
+   partition is then cast to those levels, so every partition is encoded with
+   the same columns (the model spec is fixed).  Stateful transforms (poly, bs,
+   center, ...) would learn from a single partition and are refused.
+2. Each IRLS iteration is one pass: every partition computes, at the current
+   coefficients, its deviance and its X'WX and X'Wz; the driver sums them and
+   solves.  The pass at beta_k gives deviance(beta_k) for the convergence test
+   and the step to beta_{k+1}, so the sequence of iterates, the convergence
+   test (R's) and step-halving are those of the in-memory engine.
+3. A last pass collects what the results need: Pearson statistics, the
+   log-likelihood, the null deviance.
+
+Only sums of size p x p travel between workers and the driver, so memory
+stays bounded by one partition per worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from glmformula.engine.irls import IRLSControl
+from glmformula.engine.linalg import aliased_columns_from_gram
+from glmformula.exceptions import ConvergenceWarning, DataError, FitError, FormulaError, RankDeficiencyWarning
+from glmformula.families.base import Family
+from glmformula.families.standard import Binomial
+from glmformula.formula.frame import build_model_frame, categorical_sources
+
+logger = logging.getLogger("glmformula")
+
+
+def is_dask_dataframe(data: Any) -> bool:
+    return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "to_delayed")
+
+
+@dataclass(frozen=True)
+class PartitionModel:
+    """How every partition is turned into arrays: the formula and the fixed categorical levels."""
+
+    formula: str
+    levels: dict[str, list]
+    weights: str | None
+    offset: str | None
+    exposure: str | None
+    na_action: str
+    family: Family
+    columns: list[str]
+
+    def arrays(self, partition: pd.DataFrame):
+        """(design matrix, y, prior weights, offset, n_trials, mustart, rows dropped) of one partition."""
+        if len(partition) == 0:
+            return None
+        partition = partition.copy()
+        for column, levels in self.levels.items():
+            partition[column] = pd.Categorical(partition[column], categories=levels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = build_model_frame(self.formula, partition, weights=self.weights, offset=self.offset,
+                                      exposure=self.exposure, na_action=self.na_action,
+                                      categorical_response=isinstance(self.family, Binomial))
+            response = self.family.initialize(frame.y, frame.weights)
+        if frame.column_names != self.columns:
+            raise FormulaError("a partition was encoded with different columns; check the categorical levels")
+        return (frame.design.to_dense(), response.y, response.prior_weights, frame.offset, response.n_trials,
+                response.mustart, frame.n_dropped)
+
+
+def _stats(arrays, family: Family, beta, beta_previous, keep, dispersion_for_loglik):
+    """Per-partition pieces: deviance, X'WX, X'Wz at beta (or at mustart when beta is None), and summaries."""
+    if arrays is None:
+        return None
+    X, y, weights, offset, n_trials, mustart, dropped = arrays
+    X = X[:, keep]
+    link = family.link
+    eta = link.link(mustart) if beta is None else X @ beta + offset
+    mu = link.inverse(eta)
+    with np.errstate(all="ignore"):
+        deviance = family.deviance(y, mu, weights)
+        valid = link.valid_eta(eta) and family.valid_mu(mu)
+        mu_eta = link.mu_eta_at(eta, mu)
+        good = (weights > 0) & (mu_eta != 0)
+        z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
+        w = np.where(good, weights * mu_eta**2 / np.where(good, family.variance(mu), 1.0), 0.0)
+    out = {"deviance": deviance, "valid": valid, "gram": X.T @ (X * w[:, None]), "xtw": X.T @ (w * z),
+           "nobs": int(np.count_nonzero(weights)), "dropped": dropped, "sum_wy": float(np.sum(weights * y)),
+           "sum_w": float(np.sum(weights)), "has_offset": bool(np.any(offset != 0))}
+    if beta_previous is not None:  # the fit's final summaries
+        eta_previous = link.link(mustart) if isinstance(beta_previous, str) else X @ beta_previous + offset
+        mu_previous = link.inverse(eta_previous)
+        mu_eta_previous = link.mu_eta_at(eta_previous, mu_previous)
+        last_weights = weights * mu_eta_previous**2 / family.variance(mu_previous)
+        working_residuals = (y - mu) / mu_eta
+        used = last_weights > 0
+        out["pearson_working"] = float(np.sum((last_weights * working_residuals**2)[used]))
+        out["pearson_chi2"] = float(np.sum(weights * (y - mu) ** 2 / family.variance(mu)))
+        out["loglik"] = family.loglik(y, mu, weights, n_trials, deviance, dispersion=dispersion_for_loglik)
+    return out
+
+
+class DaskFitter:
+    """Drives the passes; ``run`` returns the pieces ``DaskGLMResults`` needs."""
+
+    def __init__(self, model: PartitionModel, partitions, control: IRLSControl, verbose: bool):
+        self.model, self.partitions, self.control, self.verbose = model, partitions, control, verbose
+        self.passes = 0
+
+    def _pass(self, beta=None, keep=None, beta_previous=None, dispersion_for_loglik=None, family=None):
+        import dask
+
+        family = family or self.model.family
+        keep = np.ones(len(self.model.columns), dtype=bool) if keep is None else keep
+        tasks = [dask.delayed(_partition_stats)(part, self.model, family, beta, beta_previous, keep,
+                                                dispersion_for_loglik) for part in self.partitions]
+        results = [r for r in dask.compute(*tasks) if r is not None]
+        self.passes += 1
+        if not results:
+            raise DataError("no rows left in any partition")
+        total = {key: sum(r[key] for r in results) for key in results[0] if key not in ("valid", "has_offset")}
+        total["valid"] = all(r["valid"] for r in results)
+        total["has_offset"] = any(r["has_offset"] for r in results)
+        return total
+
+    def irls(self, keep=None, family=None):
+        """The in-memory engine's loop with every data pass distributed."""
+        control, began = self.control, time.perf_counter()
+        state = self._pass(keep=keep, family=family)
+        deviance_old = state["deviance"]
+        p = len(self.model.columns) if keep is None else int(np.sum(keep))
+        aliased = aliased_columns_from_gram(state["gram"], max(control.effective_rank_tol, 1e-7))
+        kept = ~aliased
+        beta_old, beta, gram_used = None, None, None
+        converged = False
+        for n_iter in range(1, control.maxiter + 1):
+            gram, xtw = state["gram"][np.ix_(kept, kept)], state["xtw"][kept]
+            step = np.zeros(p)
+            try:
+                step[kept] = np.linalg.solve(gram, xtw)
+            except np.linalg.LinAlgError:
+                raise FitError(f"X'WX is singular at iteration {n_iter}") from None
+            beta, gram_used = step, gram
+            state = self._pass(beta, keep, family=family)
+            halvings = 0
+            if (not np.isfinite(state["deviance"]) or not state["valid"]) and beta_old is None:
+                raise FitError("no valid set of coefficients has been found at the first step: try another link")
+            while not np.isfinite(state["deviance"]) or not state["valid"]:
+                halvings += 1
+                if halvings > control.maxiter:
+                    raise FitError("step-halving did not find valid coefficients")
+                beta = (beta + beta_old) / 2
+                state = self._pass(beta, keep, family=family)
+            if halvings:
+                warnings.warn("step size truncated (step-halving)", ConvergenceWarning, stacklevel=3)
+            deviance = state["deviance"]
+            if self.verbose:
+                logger.info("iteration %d: deviance %.10g (%.1f s)", n_iter, deviance, time.perf_counter() - began)
+                print(f"iteration {n_iter}: deviance {deviance:.10g}, elapsed {time.perf_counter() - began:.1f} s")
+            if abs(deviance - deviance_old) / (abs(deviance) + 0.1) < control.tol:
+                converged = True
+                break
+            deviance_old, beta_old = deviance, beta
+        if not converged:
+            warnings.warn(f"IRLS did not converge in {control.maxiter} iterations", ConvergenceWarning, stacklevel=3)
+        return beta, beta_old, aliased, gram_used, state, n_iter, converged
+
+
+def _partition_stats(partition, model, family, beta, beta_previous, keep, dispersion_for_loglik):
+    return _stats(model.arrays(partition), family, beta, beta_previous, keep, dispersion_for_loglik)
+
+
+def learn_levels(ddf, columns: list[str]) -> dict[str, list]:
+    """Sorted levels (or the known categories) of the given columns, in one pass over the data."""
+    import dask
+
+    known = {c: list(ddf[c].cat.categories) for c in columns
+             if isinstance(ddf[c].dtype, pd.CategoricalDtype) and ddf[c].cat.known}
+    unknown = [c for c in columns if c not in known]
+    uniques = dask.compute(*[ddf[c].dropna().unique() for c in unknown])
+    for column, values in zip(unknown, uniques):
+        known[column] = sorted(pd.unique(pd.Series(values)))
+    return known
+
+
+def glm_dask(formula, ddf, family: Family, *, weights=None, offset=None, exposure=None, na_action="drop",
+             control: IRLSControl, verbose: bool = False):
+    from glmformula.distributed.results import DaskGLMResults
+
+    for name, value in (("weights", weights), ("offset", offset), ("exposure", exposure)):
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"with Dask data, {name}= must be a column name")
+    head = ddf.head(200, npartitions=-1)
+    arguments = {"weights": weights, "offset": offset, "exposure": exposure, "na_action": na_action,
+                 "categorical_response": isinstance(family, Binomial)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = build_model_frame(formula, head, **arguments)
+    text_columns = [c for c in head.columns if isinstance(head[c].dtype, pd.CategoricalDtype)
+                    or pd.api.types.is_string_dtype(head[c].dtype) or head[c].dtype.kind == "O"]
+    used = list(categorical_sources(first.spec.model_spec, list(head.columns)))
+    levels = learn_levels(ddf, sorted(set(used) | {c for c in text_columns if c in formula}))
+    for column, column_levels in levels.items():
+        head[column] = pd.Categorical(head[column], categories=column_levels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = build_model_frame(formula, head, **arguments)
+    if any(frame.spec.model_spec.transform_state.values()):
+        raise FormulaError("stateful transforms (poly, bs, cr, center, scale, ...) are not supported with Dask "
+                           "data: they would learn from one partition; compute those columns first")
+    model = PartitionModel(formula, levels, weights, offset, exposure, na_action, family, frame.column_names)
+    fitter = DaskFitter(model, ddf.to_delayed(), control, verbose)
+    beta, beta_previous, aliased, gram_used, state, n_iter, converged = fitter.irls()
+    if aliased.any():
+        warnings.warn(f"the design is rank deficient: {', '.join(np.array(frame.column_names)[aliased])} aliased",
+                      RankDeficiencyWarning, stacklevel=3)
+    dispersion = family.ml_dispersion(state["deviance"], state["nobs"], state["sum_w"])
+    final = fitter._pass(beta, beta_previous=beta_previous if beta_previous is not None else "mustart",
+                         dispersion_for_loglik=dispersion if np.isfinite(dispersion) else None)
+    null = _null_deviance(fitter, frame, final)
+    return DaskGLMResults(formula=formula, family=family, column_names=frame.column_names, beta=beta,
+                          aliased=aliased, gram=gram_used, final=final, null_deviance=null, n_iter=n_iter,
+                          converged=converged, has_intercept=frame.has_intercept, response_name=frame.response_name,
+                          spec=frame.spec, passes=fitter.passes)
+
+
+def _null_deviance(fitter: DaskFitter, frame, final) -> float:
+    """As R: the weighted mean without an offset; with one, an intercept-only IRLS (distributed)."""
+    family = fitter.model.family
+    if not frame.has_intercept:
+        keep = np.zeros(len(frame.column_names), dtype=bool)
+        return fitter._pass(np.zeros(0), keep)["deviance"]
+    if not final["has_offset"]:
+        mean = final["sum_wy"] / final["sum_w"]
+        keep = np.array([name == "Intercept" for name in frame.column_names])
+        return fitter._pass(np.array([family.link.link(np.array([mean]))[0]]), keep)["deviance"]
+    keep = np.array([name == "Intercept" for name in frame.column_names])
+    beta, *_ = fitter.irls(keep=keep)
+    return fitter._pass(beta, keep)["deviance"]
