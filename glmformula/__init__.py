@@ -41,7 +41,7 @@ __all__ = [
     "NonIntegerResponseWarning", "OverdispersionWarning", "PerfectSeparationWarning", "RankDeficiencyWarning",
     "ResponseError",
     "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
-    "register_link", "table", "CountModelResults", "compare", "compare_families", "hurdle", "lrtest", "vuong",
+    "register_link", "table", "plot_coefs", "CountModelResults", "compare", "compare_families", "hurdle", "lrtest", "vuong",
     "zeroinfl",
 ]
 
@@ -51,6 +51,13 @@ def anova(*models: GLMResults, test: str | None = None):
     from glmformula.results.anova import compare_models
 
     return compare_models(list(models), test)
+
+
+def plot_coefs(models: list, labels: list[str] | None = None, alpha: float = 0.05):
+    """Coefficients with confidence intervals for several models (matplotlib Figure)."""
+    from glmformula.plots import coefficients
+
+    return coefficients(models, labels, alpha)
 
 
 def table(models: list[GLMResults], labels: list[str] | None = None):

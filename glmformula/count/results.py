@@ -211,6 +211,12 @@ class CountModelResults:
         variance = probabilities @ counts**2 - (probabilities @ counts) ** 2
         return pd.Series((y - mean) / np.sqrt(variance), index=self.row_labels, name="resid_pearson")
 
+    def plot_rootogram(self, **kwargs):
+        """Hanging rootogram of observed and fitted count frequencies (``glmformula.plots.rootogram``)."""
+        from glmformula.plots import rootogram
+
+        return rootogram(self, **kwargs)
+
     # -- reporting -----------------------------------------------------------------
     def summary(self):
         from glmformula.report.summary import Summary, _fmt

@@ -19,10 +19,12 @@ reference level (or a column removed as aliased): it contributes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
+
+#: Rows per chunk of the cross-product: temporaries stay small and in cache.
+CHUNK_ROWS = 1 << 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,29 +38,12 @@ class CategoricalBlock:
     def size(self) -> int:
         return len(self.positions)
 
-    @cached_property
-    def shifted(self) -> np.ndarray:
-        """codes + 1, so that bincount's bin 0 collects the reference rows."""
-        return self.codes + 1
-
-    @cached_property
-    def indicator(self) -> sparse.csc_matrix:
-        """The block's dummy columns, transposed: (levels x n), one entry per non-reference row.
-
-        Stored by column (CSC) so that ``indicator @ M`` reads M row by row, in one sequential pass.
-        """
-        rows = self.rows
-        return sparse.csc_matrix((np.ones(len(rows)), (self.codes[rows], rows)), shape=(self.size, len(self.codes)))
-
-    @cached_property
-    def rows(self) -> np.ndarray:
-        """The rows not at the reference level, in order (the order of ``indicator``'s entries)."""
-        return np.flatnonzero(self.codes >= 0)
-
-    def scaled_indicator(self, scale: np.ndarray) -> sparse.csc_matrix:
-        """``indicator`` with column i multiplied by scale[i]: indicator @ diag(scale)."""
-        base = self.indicator
-        return sparse.csc_matrix((scale[self.rows], base.indices, base.indptr), shape=base.shape)
+    def indicator(self, start: int, stop: int) -> sparse.csc_matrix:
+        """The block's dummy columns for rows start:stop, transposed: (levels x rows), stored by column
+        (CSC) so that ``indicator @ M`` reads M row by row in one sequential pass."""
+        codes = self.codes[start:stop]
+        rows = np.flatnonzero(codes >= 0)
+        return sparse.csc_matrix((np.ones(len(rows)), (codes[rows], rows)), shape=(self.size, stop - start))
 
 
 class CategoricalDesign:
@@ -72,7 +57,7 @@ class CategoricalDesign:
         self.column_names = list(column_names)
         self._n = self.dense.shape[0] if self.dense.ndim == 2 and self.dense.shape[1] else len(blocks[0].codes)
         self._last_gram: tuple[np.ndarray, np.ndarray] | None = None
-        self._pairs: dict[tuple[int, int], np.ndarray] = {}
+        self._chunk_indicators: dict[tuple[int, int], sparse.csc_matrix] = {}
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -87,34 +72,52 @@ class CategoricalDesign:
         return gram.copy()
 
     def _gram(self, w: np.ndarray) -> np.ndarray:
-        p = self.shape[1]
+        """X'WX by row chunks, so that temporaries stay the size of a chunk (and in cache)."""
+        p, n_dense = self.shape[1], len(self.dense_positions)
+        dense_gram = np.zeros((n_dense, n_dense))
+        crosses = [np.zeros((block.size, n_dense)) for block in self.blocks]
+        diagonals = [np.zeros(block.size + 1) for block in self.blocks]
+        pairs = {(i, j): np.zeros((a.size + 1) * (b.size + 1)) for i, a in enumerate(self.blocks)
+                 for j, b in enumerate(self.blocks) if j > i}
+        for chunk, (start, stop) in enumerate(self._chunk_bounds()):
+            w_chunk = w[start:stop]
+            root_w = np.sqrt(w_chunk)
+            weighted = self.dense[start:stop] * root_w[:, None]  # sqrt(W) D for the chunk
+            dense_gram += weighted.T @ weighted
+            if not self.blocks:
+                continue
+            twice_weighted = weighted * root_w[:, None]  # W D
+            shifted = [block.codes[start:stop] + 1 for block in self.blocks]
+            for index, block in enumerate(self.blocks):
+                diagonals[index] += np.bincount(shifted[index], weights=w_chunk, minlength=block.size + 1)
+                if n_dense:
+                    crosses[index] += self._chunk_indicator(index, chunk) @ twice_weighted
+            for (i, j), table in pairs.items():
+                joint = shifted[i] * (self.blocks[j].size + 1) + shifted[j]
+                table += np.bincount(joint, weights=w_chunk, minlength=len(table))
         gram = np.zeros((p, p))
         dp = self.dense_positions
-        root_w = np.sqrt(w)
-        weighted_dense = self.dense * root_w[:, None]  # sqrt(W) D, so that D'WD = (sqrt(W) D)'(sqrt(W) D)
-        if len(dp):
-            gram[np.ix_(dp, dp)] = weighted_dense.T @ weighted_dense
-        for i, block in enumerate(self.blocks):
-            bins = block.size + 1
-            weighted_indicator = block.scaled_indicator(root_w)
-            gram[block.positions, block.positions] = weighted_indicator @ root_w
-            if len(dp):
-                cross = weighted_indicator @ weighted_dense  # group sums of w x_j by level, one pass
-                gram[np.ix_(block.positions, dp)] = cross
-                gram[np.ix_(dp, block.positions)] = cross.T
-            for other in self.blocks[i + 1 :]:
-                pair = self._pair_codes(block, other)
-                table = np.bincount(pair, weights=w, minlength=bins * (other.size + 1)).reshape(bins, -1)[1:, 1:]
-                gram[np.ix_(block.positions, other.positions)] = table
-                gram[np.ix_(other.positions, block.positions)] = table.T
+        gram[np.ix_(dp, dp)] = dense_gram
+        for index, block in enumerate(self.blocks):
+            gram[block.positions, block.positions] = diagonals[index][1:]
+            gram[np.ix_(block.positions, dp)] = crosses[index]
+            gram[np.ix_(dp, block.positions)] = crosses[index].T
+        for (i, j), table in pairs.items():
+            a, b = self.blocks[i], self.blocks[j]
+            cross_tab = table.reshape(a.size + 1, b.size + 1)[1:, 1:]
+            gram[np.ix_(a.positions, b.positions)] = cross_tab
+            gram[np.ix_(b.positions, a.positions)] = cross_tab.T
         return gram
 
-    def _pair_codes(self, block: CategoricalBlock, other: CategoricalBlock) -> np.ndarray:
-        """Joint codes of two blocks (computed once): the bins of their cross-tabulation."""
-        key = (id(block), id(other))
-        if key not in self._pairs:
-            self._pairs[key] = block.shifted * (other.size + 1) + other.shifted
-        return self._pairs[key]
+    def _chunk_bounds(self) -> list[tuple[int, int]]:
+        return [(start, min(start + CHUNK_ROWS, self._n)) for start in range(0, self._n, CHUNK_ROWS)]
+
+    def _chunk_indicator(self, block_index: int, chunk: int) -> sparse.csc_matrix:
+        """A block's indicator for one chunk of rows (built once, then reused every iteration)."""
+        key = (block_index, chunk)
+        if key not in self._chunk_indicators:
+            self._chunk_indicators[key] = self.blocks[block_index].indicator(*self._chunk_bounds()[chunk])
+        return self._chunk_indicators[key]
 
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         out = np.zeros(self.shape[1])
@@ -122,7 +125,10 @@ class CategoricalDesign:
         if len(self.dense_positions):
             out[self.dense_positions] = self.dense.T @ wz
         for block in self.blocks:
-            out[block.positions] = block.indicator @ wz
+            sums = np.zeros(block.size + 1)
+            for start, stop in self._chunk_bounds():
+                sums += np.bincount(block.codes[start:stop] + 1, weights=wz[start:stop], minlength=block.size + 1)
+            out[block.positions] = sums[1:]
         return out
 
     def dot(self, beta: np.ndarray) -> np.ndarray:

@@ -426,6 +426,18 @@ class GLMResults:
         """Hat values, Cook's distances, standardised and studentised residuals, dfbetas (R's definitions)."""
         return _influence(self)
 
+    def plot(self, **kwargs):
+        """R's four diagnostic panels (matplotlib Figure); see ``glmformula.plots.diagnostics``."""
+        from glmformula.plots import diagnostics
+
+        return diagnostics(self, **kwargs)
+
+    def plot_rootogram(self, **kwargs):
+        """Hanging rootogram for count models; see ``glmformula.plots.rootogram``."""
+        from glmformula.plots import rootogram
+
+        return rootogram(self, **kwargs)
+
     def _refit_formula(self, formula: str) -> GLMResults:
         from glmformula.model import glm
 
