@@ -41,8 +41,8 @@ __all__ = [
     "NonIntegerResponseWarning", "OverdispersionWarning", "PerfectSeparationWarning", "RankDeficiencyWarning",
     "ResponseError",
     "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
-    "register_link", "table", "plot_coefs", "CountModelResults", "compare", "compare_families", "hurdle", "lrtest", "vuong",
-    "zeroinfl",
+    "register_link", "table", "plot_coefs", "CountModelResults", "compare", "compare_families", "hurdle",
+    "lrtest", "vuong", "zeroinfl",
 ]
 
 
