@@ -48,6 +48,9 @@ def glm(
 ) -> GLMResults:
     """Fit a generalized linear model from an R-style formula.
 
+    ``data`` may also be a Dask DataFrame: the fit then runs as map-reduce IRLS over
+    its partitions (see ``glmformula.distributed``) and returns a ``DaskGLMResults``.
+
     Parameters
     ----------
     formula : ``"response ~ terms"``, with R's vocabulary: ``offset(expr)``,
@@ -70,9 +73,6 @@ def glm(
         column name or array of group labels); ``res.with_cov()`` switches later.
     trusted : evaluate arbitrary Python in the formula (only for formulas you wrote).
     verbose : report progress (iteration, deviance, elapsed time) of fits on Dask data.
-
-    ``data`` may also be a Dask DataFrame: the fit then runs as map-reduce IRLS over
-    its partitions (see ``glmformula.distributed``) and returns a ``DaskGLMResults``.
     """
     family = get_family(family)
     if exposure is not None and family.link.name != "log":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -71,3 +72,48 @@ def test_cli_datasets(capsys):
 def test_module_entry_point():
     result = subprocess.run([sys.executable, "-m", "glmformula", "datasets"], capture_output=True, text=True)
     assert result.returncode == 0 and "insurance" in result.stdout
+
+
+@pytest.mark.parametrize(("fmt", "fragment"), [("markdown", "| Intercept"), ("html", "<table>"),
+                                               ("latex", "\\begin{tabular}"), ("json", '"params"')])
+def test_cli_output_formats(capsys, fmt, fragment):
+    assert main(["fit", "counts ~ outcome", "--dataset", "dobson", "--family", "poisson", "--format", fmt]) == 0
+    assert fragment in capsys.readouterr().out
+
+
+def test_cli_r_style(capsys):
+    assert main(["fit", "counts ~ outcome", "--dataset", "dobson", "--family", "poisson", "--style", "r"]) == 0
+    assert "Number of Fisher Scoring iterations" in capsys.readouterr().out
+
+
+def test_cli_compare(capsys):
+    code = main(["compare", "art ~ fem + ment", "--dataset", "biochemists", "--families", "poisson,negative_binomial"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "negative_binomial" in out and "AIC" in out
+
+
+def test_cli_warnings_go_to_stderr(capsys):
+    assert main(["fit", "mpg ~ hp + wt + hpwt", "--dataset", "mtcars", "--family", "Gamma(link=log)"]) == 0
+    assert "warning: the design is rank deficient" in capsys.readouterr().err
+
+
+def test_console_script_end_to_end(tmp_path):
+    import shutil
+
+    script = shutil.which("glmformula")
+    if script is None:
+        pytest.skip("the package is not installed with its console script")
+    result = subprocess.run([script, "fit", "Claims ~ Agee", "--dataset", "insurance"], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    result = subprocess.run([script, "demo"], capture_output=True, text=True)
+    assert result.returncode == 0 and "Claims" in result.stdout
+
+
+def test_polars_frames_give_the_same_fit():
+    pl = pytest.importorskip("polars")
+    data = gf.datasets.load("dobson")
+    frame = pl.from_pandas(data.astype({"outcome": str, "treatment": str}))
+    a = gf.glm("counts ~ outcome + treatment", frame, "poisson")
+    b = gf.glm("counts ~ outcome + treatment", data, "poisson")
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-14)
