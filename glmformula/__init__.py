@@ -31,6 +31,7 @@ from glmformula.families.registry import get_family as family
 from glmformula.families.registry import get_link as link
 from glmformula.families.registry import register_family, register_link
 from glmformula.model import glm
+from glmformula.penalized import cv_glm, glm_path
 from glmformula.results.glm_results import GLMResults
 
 __version__ = "0.1.0"
@@ -42,7 +43,7 @@ __all__ = [
     "ResponseError",
     "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
     "register_link", "table", "plot_coefs", "CountModelResults", "compare", "compare_families", "hurdle",
-    "lrtest", "vuong", "zeroinfl",
+    "lrtest", "vuong", "zeroinfl", "cv_glm", "glm_path",
 ]
 
 

@@ -45,6 +45,10 @@ def glm(
     cluster: Any = None,
     trusted: bool = False,
     verbose: bool = False,
+    penalty: str | None = None,
+    alpha: float = 1.0,
+    l1_ratio: float | None = None,
+    penalty_factor: dict[str, float] | None = None,
 ) -> GLMResults:
     """Fit a generalized linear model from an R-style formula.
 
@@ -73,7 +77,15 @@ def glm(
         column name or array of group labels); ``res.with_cov()`` switches later.
     trusted : evaluate arbitrary Python in the formula (only for formulas you wrote).
     verbose : report progress (iteration, deviance, elapsed time) of fits on Dask data.
+    penalty, alpha, l1_ratio, penalty_factor : a penalised fit ("l1", "l2" or "elasticnet")
+        at lambda = ``alpha``, glmnet's objective (see ``glmformula.penalized``).
     """
+    if penalty is not None:
+        from glmformula.penalized import glm_penalized
+
+        return glm_penalized(formula, data, family, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                             penalty_factor=penalty_factor, weights=weights, offset=offset, exposure=exposure,
+                             na_action=na_action)
     family = get_family(family)
     if exposure is not None and family.link.name != "log":
         raise DataError(f"exposure= needs the log link; the {family.name} family here uses {family.link.name}")

@@ -69,7 +69,9 @@ class FormulaSpec:
         data = data.copy()
         for column, categories in categorical_sources(self.model_spec, data.columns).items():
             # formulaic mis-encodes some text dtypes (pyarrow strings) on replay; give it the learned levels
-            data[column] = pd.Categorical(data[column], categories=categories)
+            values = data[column]
+            values = values.where(values.isin(categories))  # unseen levels (reported by the caller) become NA
+            data[column] = pd.Categorical(values, categories=categories)
         with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", module=r"formulaic\.")
             matrix = self.model_spec.get_model_matrix(data, na_action="ignore")

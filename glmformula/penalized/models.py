@@ -1,0 +1,193 @@
+"""Penalised GLMs from formulas: one lambda, a whole path, and cross-validation.
+
+``alpha`` is lambda (the penalty's weight, as scikit-learn and statsmodels
+name it) and ``l1_ratio`` the elastic-net mixing (1: lasso, 0: ridge).  See
+``glmformula.penalized.solver`` for the objective, which is glmnet's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from glmformula.exceptions import DataError, FamilyError
+from glmformula.families.registry import get_family
+from glmformula.families.standard import Binomial
+from glmformula.formula.frame import build_model_frame
+from glmformula.penalized.solver import Standardisation, fit_penalized, lambda_max
+
+Penalty = Literal["l1", "l2", "elasticnet"]
+
+
+@dataclass(frozen=True)
+class PenalizedProblem:
+    """The data of a penalised fit, standardised once."""
+
+    names: list[str]
+    penalised: np.ndarray  # mask over design columns (the intercept is not penalised)
+    Z: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray  # prior weights / their sum
+    offset: np.ndarray
+    family: Any
+    standardisation: Standardisation
+    penalty_factor: np.ndarray
+    intercept: bool
+    frame: Any
+    weight_total: float
+
+
+def _l1_ratio(penalty: Penalty, l1_ratio: float | None) -> float:
+    if penalty == "l1":
+        return 1.0
+    if penalty == "l2":
+        return 0.0
+    if penalty == "elasticnet":
+        ratio = 0.5 if l1_ratio is None else float(l1_ratio)
+        if not 0 <= ratio <= 1:
+            raise DataError(f"l1_ratio must be between 0 and 1, got {l1_ratio!r}")
+        return ratio
+    raise DataError(f"penalty must be 'l1', 'l2' or 'elasticnet', got {penalty!r}")
+
+
+def prepare(formula: str, data, family, *, weights=None, offset=None, exposure=None,
+            penalty_factor: dict[str, float] | None = None, standardize: bool = True,
+            na_action: str = "drop") -> PenalizedProblem:
+    family = get_family(family)
+    if not family.dispersion_fixed and family.name != "gaussian":
+        raise FamilyError(f"penalised fits support gaussian, binomial, poisson and negative binomial; not {family.name}")
+    frame = build_model_frame(formula, data, weights=weights, offset=offset, exposure=exposure,
+                              na_action=na_action, categorical_response=isinstance(family, Binomial))
+    response = family.initialize(frame.y, frame.weights)
+    X = frame.X
+    names = frame.column_names
+    penalised = np.array([name != "Intercept" for name in names])
+    w = response.prior_weights / np.sum(response.prior_weights)
+    standardisation = Standardisation.of(X[:, penalised], w, standardize, frame.has_intercept)
+    factors = np.ones(int(penalised.sum()))
+    if penalty_factor:
+        penalised_names = [n for n, keep in zip(names, penalised) if keep]
+        for term, factor in penalty_factor.items():
+            matched = [i for i, n in enumerate(penalised_names) if n == term or n.startswith(f"{term}[")
+                       or n.split("[")[0] == term]
+            if not matched:
+                raise DataError(f"penalty_factor names {term!r}, which is not a penalised term of the model")
+            factors[matched] = float(factor)
+    if factors.sum() > 0:
+        factors = factors * len(factors) / factors.sum()  # glmnet rescales the factors to sum to p
+    Z = np.asfortranarray(standardisation.apply(X[:, penalised]))
+    return PenalizedProblem(names, penalised, Z, response.y, w, frame.offset, family, standardisation, factors,
+                            frame.has_intercept, frame, float(np.sum(response.prior_weights)))
+
+
+def _fit_one(problem: PenalizedProblem, lam: float, l1_ratio: float, start=None):
+    return fit_penalized(problem.Z, problem.y, problem.weights, problem.offset, problem.family, lam, l1_ratio,
+                         problem.penalty_factor, problem.standardisation, problem.intercept, start=start)
+
+
+def glm_penalized(formula: str, data, family="gaussian", *, penalty: Penalty = "l2", alpha: float = 1.0,
+                  l1_ratio: float | None = None, penalty_factor: dict[str, float] | None = None,
+                  standardize: bool = True, **kwargs):
+    """A penalised GLM at one lambda (``alpha``); see ``gf.glm(..., penalty=...)``."""
+    from glmformula.penalized.results import PenalizedResults
+
+    ratio = _l1_ratio(penalty, l1_ratio)
+    if not alpha >= 0:
+        raise DataError(f"alpha (the penalty weight lambda) must be >= 0, got {alpha!r}")
+    problem = prepare(formula, data, family, penalty_factor=penalty_factor, standardize=standardize, **kwargs)
+    fit = _fit_one(problem, float(alpha), ratio)
+    return PenalizedResults(formula, problem, fit, float(alpha), ratio, penalty)
+
+
+def glm_path(formula: str, data, family="gaussian", *, penalty: Penalty = "l1", l1_ratio: float | None = None,
+             n_alphas: int = 100, alpha_min_ratio: float | None = None, penalty_factor=None, standardize=True,
+             **kwargs) -> pd.DataFrame:
+    """Coefficients along a decreasing path of lambdas, glmnet's grid: from lambda_max down to
+    lambda_max * ratio (1e-4 when n > p, else 1e-2), log-spaced, each fit warm-started from the last.
+
+    Returns a DataFrame indexed by lambda with one column per coefficient, plus ``deviance``.
+    """
+    ratio = _l1_ratio(penalty, l1_ratio)
+    problem = prepare(formula, data, family, penalty_factor=penalty_factor, standardize=standardize, **kwargs)
+    lambdas = lambda_grid(problem, ratio, n_alphas, alpha_min_ratio)
+    rows, start = [], None
+    for lam in lambdas:
+        fit = _fit_one(problem, lam, ratio, start=start)
+        start = (_standardised_intercept(problem, fit), fit.standardised)
+        rows.append(_coefficient_row(problem, fit))
+    table = pd.DataFrame(rows, index=pd.Index(lambdas, name="alpha"))
+    table["deviance"] = [r["_deviance"] for r in rows]
+    return table.drop(columns="_deviance")
+
+
+def _standardised_intercept(problem: PenalizedProblem, fit) -> float:
+    return fit.intercept + fit.coefficients @ problem.standardisation.mean if problem.intercept else 0.0
+
+
+def _coefficient_row(problem: PenalizedProblem, fit) -> dict[str, float]:
+    row, penalised = {}, iter(fit.coefficients)
+    for name, is_penalised in zip(problem.names, problem.penalised):
+        row[name] = next(penalised) if is_penalised else fit.intercept
+    row["_deviance"] = fit.deviance * problem.weight_total
+    return row
+
+
+def lambda_grid(problem: PenalizedProblem, l1_ratio: float, n_alphas: int, alpha_min_ratio: float | None):
+    top = lambda_max(problem.Z, problem.y, problem.weights, problem.offset, problem.family, l1_ratio,
+                     problem.penalty_factor, problem.intercept)
+    n, p = problem.Z.shape
+    ratio = alpha_min_ratio if alpha_min_ratio is not None else (1e-4 if n > p else 1e-2)
+    return np.exp(np.linspace(np.log(top), np.log(top * ratio), n_alphas))
+
+
+def cv_glm(formula: str, data, family="gaussian", *, penalty: Penalty = "l1", l1_ratio: float | None = None,
+           folds: int = 10, n_alphas: int = 100, seed: int = 0, choose: Literal["min", "1se"] = "min",
+           penalty_factor=None, standardize=True, **kwargs):
+    """K-fold cross-validation of lambda by deviance; returns the model refitted at the chosen lambda.
+
+    The result carries ``cv_table`` (mean and standard error of the held-out deviance per
+    lambda), ``alpha_min`` and ``alpha_1se`` (the largest lambda within one standard error).
+    """
+    ratio = _l1_ratio(penalty, l1_ratio)
+    problem = prepare(formula, data, family, penalty_factor=penalty_factor, standardize=standardize, **kwargs)
+    lambdas = lambda_grid(problem, ratio, n_alphas, None)
+    n = len(problem.y)
+    fold_of = np.random.default_rng(seed).permutation(np.arange(n) % folds)
+    losses = np.zeros((folds, len(lambdas)))
+    for k in range(folds):
+        train, test = fold_of != k, fold_of == k
+        sub = _subset(problem, train)
+        start = None
+        for index, lam in enumerate(lambdas):
+            fit = _fit_one(sub, lam, ratio, start=start)
+            start = (_standardised_intercept(sub, fit), fit.standardised)
+            eta = fit.intercept + problem.frame.X[np.ix_(test, problem.penalised)] @ fit.coefficients + \
+                problem.offset[test]
+            mu = problem.family.link.inverse(eta)
+            w = problem.weights[test]
+            losses[k, index] = problem.family.deviance(problem.y[test], mu, w) / np.sum(w)
+    mean, se = losses.mean(axis=0), losses.std(axis=0, ddof=1) / np.sqrt(folds)
+    best = int(np.argmin(mean))
+    within = np.flatnonzero(mean <= mean[best] + se[best])
+    one_se = int(within.min())  # lambdas decrease along the grid: the first is the largest
+    chosen = lambdas[best] if choose == "min" else lambdas[one_se]
+    result = glm_penalized(formula, data, family, penalty=penalty, alpha=float(chosen), l1_ratio=l1_ratio,
+                           penalty_factor=penalty_factor, standardize=standardize, **kwargs)
+    result.cv_table = pd.DataFrame({"mean_deviance": mean, "se": se}, index=pd.Index(lambdas, name="alpha"))
+    result.alpha_min, result.alpha_1se = float(lambdas[best]), float(lambdas[one_se])
+    return result
+
+
+def _subset(problem: PenalizedProblem, rows: np.ndarray) -> PenalizedProblem:
+    """The same problem on some rows, standardised on those rows (as glmnet's cv does)."""
+    from dataclasses import replace
+
+    weights = problem.weights[rows] / problem.weights[rows].sum()
+    X = problem.frame.X[np.ix_(rows, problem.penalised)]
+    standardisation = Standardisation.of(X, weights, not np.all(problem.standardisation.scale == 1),
+                                         problem.intercept)
+    return replace(problem, Z=np.asfortranarray(standardisation.apply(X)), y=problem.y[rows], weights=weights,
+                   offset=problem.offset[rows], standardisation=standardisation)

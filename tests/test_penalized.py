@@ -1,0 +1,91 @@
+"""Penalised GLMs against R's glmnet (figures from tests/data/reference/glmnet.R), paths and cross-validation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import REFERENCE_DIR
+
+import glmformula as gf
+
+GLMNET = json.loads((REFERENCE_DIR / "_glmnet.json").read_text())
+
+
+@pytest.mark.parametrize("case", sorted(GLMNET))
+def test_coefficients_match_glmnet(case):
+    ref = GLMNET[case]
+    res = gf.glm(ref["formula"], gf.datasets.load(ref["dataset"]), ref["family"], penalty=ref["penalty"],
+                 alpha=ref["alpha"], l1_ratio=ref["l1_ratio"])
+    expected = np.array(ref["coef"])
+    ours = res.params.to_numpy()
+    zero = expected == 0
+    assert np.all(ours[zero] == 0), "the lasso's zeros are exact"
+    np.testing.assert_allclose(ours[~zero], expected[~zero], rtol=1e-4)
+    assert res.converged
+
+
+def test_summary_states_penalty_and_shows_no_p_values():
+    res = gf.glm("mpg ~ wt + hp", gf.datasets.load("mtcars"), penalty="l1", alpha=0.5)
+    text = str(res.summary())
+    assert "lasso (l1)" in text and "lambda (alpha)" in text and "P>|" not in text
+    assert "do not apply" in text
+
+
+def test_path_starts_empty_and_ends_near_the_unpenalised_fit():
+    mtcars = gf.datasets.load("mtcars")
+    path = gf.glm_path("mpg ~ wt + hp + qsec + drat", mtcars, penalty="l1", n_alphas=60)
+    coefficients = path.drop(columns=["Intercept", "deviance"])
+    assert np.all(coefficients.iloc[0] == 0) and np.any(coefficients.iloc[1] != 0)
+    assert np.all(np.diff(path.index.to_numpy()) < 0)
+    assert np.all(np.diff(path["deviance"].to_numpy()) <= 1e-8)  # less penalty, better fit
+    unpenalised = gf.glm("mpg ~ wt + hp + qsec + drat", mtcars)
+    np.testing.assert_allclose(path.iloc[-1][unpenalised.params.index], unpenalised.params, rtol=1e-2)
+
+
+def test_zero_penalty_is_the_maximum_likelihood_fit():
+    data = gf.datasets.load("mtcars")
+    penalised = gf.glm("am ~ wt + hp", data, "binomial", penalty="l2", alpha=0.0)
+    np.testing.assert_allclose(penalised.params, gf.glm("am ~ wt + hp", data, "binomial").params, rtol=1e-6)
+
+
+def test_penalty_factor_zero_leaves_a_term_unpenalised():
+    data = gf.datasets.load("mtcars")
+    res = gf.glm("mpg ~ wt + hp + qsec", data, penalty="l1", alpha=50.0, penalty_factor={"wt": 0})
+    assert res.params["wt"] != 0 and res.params["hp"] == 0 and res.params["qsec"] == 0
+    with pytest.raises(gf.DataError, match="not a penalised term"):
+        gf.glm("mpg ~ wt", data, penalty="l1", penalty_factor={"cyl": 0})
+
+
+def test_cross_validation_chooses_lambda():
+    bio = gf.datasets.load("biochemists")
+    res = gf.cv_glm("art ~ fem + mar + kid5 + phd + ment", bio, "poisson", penalty="l1", folds=5, n_alphas=30)
+    assert res.alpha_1se >= res.alpha_min and res.alpha == pytest.approx(res.alpha_min)
+    table = res.cv_table
+    assert table["mean_deviance"].idxmin() == pytest.approx(res.alpha_min)
+    one_se = gf.cv_glm("art ~ fem + mar + kid5 + phd + ment", bio, "poisson", penalty="l1", folds=5, n_alphas=30,
+                       choose="1se")
+    assert one_se.alpha == pytest.approx(res.alpha_1se) and one_se.df_model <= res.df_model
+    assert "lambda_min" in str(res.summary())
+
+
+def test_prediction_from_a_penalised_fit():
+    insurance = gf.datasets.load("insurance")
+    res = gf.glm("Claims ~ Group + offset(log(Holders))", insurance, "poisson", penalty="l2", alpha=0.01)
+    np.testing.assert_allclose(res.predict(insurance), res.predict(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"penalty": "l3"}, "penalty must be"),
+    ({"penalty": "elasticnet", "l1_ratio": 2}, "l1_ratio must be between"),
+    ({"penalty": "l1", "alpha": -1}, "must be >= 0"),
+])
+def test_bad_penalty_arguments(kwargs, message):
+    with pytest.raises(gf.DataError, match=message):
+        gf.glm("mpg ~ wt", gf.datasets.load("mtcars"), **kwargs)
+
+
+def test_quasi_families_are_refused():
+    with pytest.raises(gf.FamilyError, match="penalised fits support"):
+        gf.glm("breaks ~ wool", gf.datasets.load("warpbreaks"), "quasipoisson", penalty="l1", alpha=0.1)
