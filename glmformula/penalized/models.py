@@ -58,7 +58,9 @@ def prepare(formula: str, data, family, *, weights=None, offset=None, exposure=N
             na_action: str = "drop") -> PenalizedProblem:
     family = get_family(family)
     if not family.dispersion_fixed and family.name != "gaussian":
-        raise FamilyError(f"penalised fits support gaussian, binomial, poisson and negative binomial; not {family.name}")
+        raise FamilyError(
+            f"penalised fits support gaussian, binomial, poisson and negative binomial; not {family.name}"
+        )
     frame = build_model_frame(formula, data, weights=weights, offset=offset, exposure=exposure,
                               na_action=na_action, categorical_response=isinstance(family, Binomial))
     response = family.initialize(frame.y, frame.weights)

@@ -94,7 +94,7 @@ def fit_penalized(Z: np.ndarray, y: np.ndarray, weights: np.ndarray, offset: np.
     if family.name == "gaussian":  # glmnet's convention, see the module docstring
         centre = np.sum(weights * y) if intercept else 0.0
         l2 = l2 / np.sqrt(np.sum(weights * (y - centre) ** 2))
-    for n_iter in range(1, maxiter + 1):
+    for n_iter in range(1, maxiter + 1):  # noqa: B007 - reported after the loop
         mu_eta = link.mu_eta_at(eta, mu)
         v = weights * mu_eta**2 / family.variance(mu)
         z = eta - offset + (y - mu) / mu_eta
