@@ -20,6 +20,7 @@ from glmformula.count.likelihoods import TwoPartLikelihood
 from glmformula.count.optimize import Optimum
 from glmformula.families.links import Link
 from glmformula.formula.frame import FormulaSpec
+from glmformula.results.information import InformationCriteria
 from glmformula.results.prediction import _as_frame, _unseen_levels
 
 
@@ -40,7 +41,7 @@ class TwoPartSpec:
         return f"zi{short}" if self.kind == "zeroinfl" else f"hurdle-{self.dist.name}"
 
 
-class CountModelResults:
+class CountModelResults(InformationCriteria):
     """A fitted zero-inflated or hurdle count model."""
 
     def __init__(self, spec: TwoPartSpec, likelihood: TwoPartLikelihood, optimum: Optimum, *,
@@ -124,14 +125,6 @@ class CountModelResults:
     @property
     def df_resid(self) -> int:
         return self.nobs - self.df_loglik
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.llf + 2 * self.df_loglik
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.llf + np.log(self.nobs) * self.df_loglik
 
     @property
     def converged(self) -> bool:

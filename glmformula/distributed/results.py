@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from glmformula.results.information import InformationCriteria
 
-class DaskGLMResults:
+
+class DaskGLMResults(InformationCriteria):
     """A GLM fitted by map-reduce IRLS over the partitions of a Dask DataFrame."""
 
     cov_type = "nonrobust"
@@ -88,14 +90,6 @@ class DaskGLMResults:
     @property
     def df_loglik(self) -> int:
         return self.rank + self.family.n_dispersion_params
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.llf + 2 * self.df_loglik
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.llf + np.log(self.nobs) * self.df_loglik
 
     def predict(self, newdata: Any, type: str = "response"):  # noqa: A002
         """Predictions for a pandas or Dask DataFrame (offset terms re-evaluated)."""

@@ -38,6 +38,7 @@ from glmformula.formula.frame import FormulaSpec
 from glmformula.results import anova as _anova
 from glmformula.results import covariance as _covariance
 from glmformula.results.influence import influence as _influence
+from glmformula.results.information import InformationCriteria
 from glmformula.results.prediction import predict as _predict
 from glmformula.results.profile import profile_conf_int
 
@@ -80,7 +81,7 @@ class FitCall:
     trusted: bool = False
 
 
-class GLMResults:
+class GLMResults(InformationCriteria):
     """A fitted generalized linear model.
 
     Created by :func:`glmformula.glm`.  Estimates are pandas objects indexed by
@@ -322,14 +323,6 @@ class GLMResults:
     def df_loglik(self) -> int:
         """Parameters counted by AIC/BIC: rank plus estimated dispersion parameters (and theta)."""
         return self.rank + self.family.n_dispersion_params + int(self.theta_estimate is not None)
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.llf + 2 * self.df_loglik
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.llf + np.log(self.nobs) * self.df_loglik
 
     # -- fitted values and residuals --------------------------------------
     @cached_property
