@@ -19,19 +19,28 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from glmformula.design.dense import DenseDesign
-from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError, ResponseError
+from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError
 from glmformula.formula import safe_eval
 from glmformula.formula.categorical import fast_design
 from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula
-
-NaAction = Literal["drop", "raise"]
-ArrayOrColumn = str | np.ndarray | pd.Series | list | None
+from glmformula.formula.validation import (
+    ArrayOrColumn,
+    NaAction,
+    as_dataframe,
+    check_design_finite,
+    check_finite,
+    complete_rows,
+    evaluate_response,
+    external_vector,
+    first_labels,
+    sum_offsets,
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ class FormulaSpec:
                 if was_array:
                     raise DataError(f"the model was fitted with an {name} array: pass {name}= for the new data")
                 continue
-            values, _ = _external_vector(given, name, data)
+            values, _ = external_vector(given, name, data)
             if name == "exposure" and np.any(values <= 0):
                 raise DataError(f"exposure must be positive: {int(np.sum(values <= 0))} row(s) are <= 0")
             total = total + transform(values)
@@ -193,47 +202,6 @@ def _formulaic_context() -> dict[str, Any]:
     return {name: func for name, func in safe_eval.MATH_FUNCTIONS.items() if name != "I"}
 
 
-def _as_dataframe(data: Any) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        frame = data
-    elif isinstance(data, dict):
-        try:
-            frame = pd.DataFrame(data)
-        except ValueError as exc:
-            raise DataError(f"cannot build a DataFrame from the dict given as data: {exc}") from None
-    elif hasattr(data, "to_pandas"):
-        frame = data.to_pandas()
-    else:
-        raise DataError(f"data must be a pandas DataFrame (or a dict of columns), got {type(data).__name__}")
-    if frame.columns.duplicated().any():
-        dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        raise DataError(f"data has duplicate column names: {', '.join(dupes)}; rename them first")
-    if len(frame) == 0:
-        raise DataError("data has no rows")
-    return frame
-
-
-def _external_vector(value: ArrayOrColumn, name: str, data: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
-    """Resolve a ``weights=``/``offset=``/``exposure=`` argument to a float array."""
-    if value is None:
-        return None, None
-    if isinstance(value, str):
-        if value not in data.columns:
-            raise safe_eval.missing_name(value, [str(c) for c in data.columns])
-        column = value
-        raw = data[value]
-    else:
-        column = None
-        raw = value
-    try:
-        array = np.asarray(raw, dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"{name} must be numeric") from None
-    if array.ndim != 1 or len(array) != len(data):
-        raise DataError(f"{name} has {array.size} values but data has {len(data)} rows; they must match")
-    return array, column
-
-
 def _referenced_columns(parsed: ParsedFormula, rhs_variables: set[str], data: pd.DataFrame) -> list[str]:
     names: set[str] = set(rhs_variables)
     for expr in (*parsed.response, *parsed.offsets):
@@ -256,11 +224,11 @@ def build_model_frame(
     if na_action not in ("drop", "raise"):
         raise DataError(f"na_action must be 'drop' or 'raise', got {na_action!r}")
     parsed = parse_formula(formula)
-    data = _as_dataframe(data)
+    data = as_dataframe(data)
     columns = [str(c) for c in data.columns]
-    weight_values, weight_column = _external_vector(weights, "weights", data)
-    offset_values, offset_column = _external_vector(offset, "offset", data)
-    exposure_values, exposure_column = _external_vector(exposure, "exposure", data)
+    weight_values, weight_column = external_vector(weights, "weights", data)
+    offset_values, offset_column = external_vector(offset, "offset", data)
+    exposure_values, exposure_column = external_vector(exposure, "exposure", data)
 
     response_names = set().union(*(safe_eval.names_in(e) for e in parsed.response))
     used_elsewhere = response_names | {c for c in (weight_column, offset_column, exposure_column) if c}
@@ -275,7 +243,7 @@ def build_model_frame(
             safe_eval.parse_checked(expr, set(columns), allow_transforms=False)
 
     used = _referenced_columns(parsed, set(rhs_formula.required_variables), data)
-    complete = _complete_rows(data, used, na_action, {
+    complete = complete_rows(data, used, na_action, {
         "weights": weight_values, "offset": offset_values, "exposure": exposure_values,
     })
     subset = data.loc[complete].reset_index(drop=True) if not complete.all() else data.reset_index(drop=True)
@@ -285,7 +253,7 @@ def build_model_frame(
         )
     labels = data.index[complete]
 
-    y, levels = _evaluate_response(parsed, subset, categorical_response, trusted)
+    y, levels = evaluate_response(parsed, subset, categorical_response, trusted)
     offset_total = sum_offsets(parsed.offsets, subset, len(subset), trusted)
     if offset_values is not None:
         offset_total = offset_total + offset_values[complete]
@@ -295,14 +263,14 @@ def build_model_frame(
         if bad.any():
             raise DataError(
                 f"exposure must be positive: {int(bad.sum())} row(s) are <= 0 "
-                f"(first rows: {_first_labels(labels, bad)})"
+                f"(first rows: {first_labels(labels, bad)})"
             )
         offset_total = offset_total + np.log(exposure_used)
-    _check_finite(offset_total, "offset", labels)
+    check_finite(offset_total, "offset", labels)
     prior_weights = np.ones(len(subset)) if weight_values is None else weight_values[complete]
     if np.any(prior_weights < 0):
         raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
-    _check_finite(prior_weights, "weights", labels)
+    check_finite(prior_weights, "weights", labels)
 
     fast = fast_design(rhs_formula, subset, _materialise)
     if fast is not None:
@@ -316,17 +284,17 @@ def build_model_frame(
         count = int((~kept).sum())
         warnings.warn(
             f"{count} row(s) dropped because transforms in the formula produced missing values "
-            f"(e.g. log of a non-positive number); first rows: {_first_labels(labels, ~kept)}",
+            f"(e.g. log of a non-positive number); first rows: {first_labels(labels, ~kept)}",
             UserWarning,
             stacklevel=3,
         )
         notes.append(f"{count} rows dropped: transforms produced missing values")
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
-    _check_finite(y, f"response {_response_label(parsed)}", labels)
+    check_finite(y, f"response {_response_label(parsed)}", labels)
     if isinstance(design, DenseDesign):
-        _check_design_finite(design.matrix, design.column_names)
+        check_design_finite(design.matrix, design.column_names)
     else:  # categorical codes are finite by construction
-        _check_design_finite(design.dense, [design.column_names[j] for j in design.dense_positions])
+        check_design_finite(design.dense, [design.column_names[j] for j in design.dense_positions])
     _check_empty_terms(model_spec, subset)
 
     return ModelFrame(
@@ -382,78 +350,6 @@ def _checked_rhs(rhs: str, columns: frozenset[str], trusted: bool):
     return rhs_formula
 
 
-def _complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
-    missing_by_column = data[used].isna().to_numpy() if used else np.zeros((len(data), 0), dtype=bool)
-    missing = missing_by_column.any(axis=1)
-    counts = {column: int(count) for column, count in zip(used, missing_by_column.sum(axis=0)) if count}
-    for name, values in extra.items():
-        if values is not None:
-            extra_missing = np.isnan(values)
-            if extra_missing.any():
-                counts[name] = int(extra_missing.sum())
-                missing |= extra_missing
-    if counts and na_action == "raise":
-        detail = ", ".join(f"{name} ({count})" for name, count in counts.items())
-        raise DataError(
-            f"missing values in {detail}; drop those rows or use na_action='drop'"
-        )
-    return ~missing
-
-
-def _evaluate_response(parsed: ParsedFormula, data: pd.DataFrame, categorical: bool, trusted: bool):
-    levels = None
-    if parsed.is_cbind:
-        parts = [_numeric(safe_eval.evaluate(e, data, trusted=trusted), e, len(data)) for e in parsed.response]
-        return np.column_stack(parts), None
-    expr = parsed.response[0]
-    raw = safe_eval.evaluate(expr, data, trusted=trusted)
-    raw = np.broadcast_to(raw, (len(data),)) if np.ndim(raw) == 0 else raw
-    series = data[expr] if expr in data.columns else pd.Series(raw)
-    if series.dtype == bool or series.dtype.kind == "b":
-        return series.to_numpy(dtype=float), None
-    if not pd.api.types.is_numeric_dtype(series):
-        if not categorical:
-            raise ResponseError(
-                f"response {expr!r} is not numeric ({series.dtype}); "
-                "a two-level categorical response needs a binomial family"
-            )
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            present = [lvl for lvl in series.cat.categories if (series == lvl).any()]
-        else:
-            present = sorted(pd.unique(series.astype(str)))
-            series = series.astype(str)
-        if len(present) != 2:
-            raise ResponseError(
-                f"response {expr!r} has {len(present)} levels ({', '.join(map(str, present[:5]))}); "
-                "a categorical response for binomial must have exactly two"
-            )
-        levels = tuple(present)
-        return (series != present[0]).to_numpy(dtype=float), levels
-    return _numeric(raw, expr, len(data)), levels
-
-
-def _numeric(values: Any, expr: str, n: int) -> np.ndarray:
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise ResponseError(f"response {expr!r} must be numeric") from None
-    if array.ndim == 0:
-        array = np.full(n, float(array))
-    return array
-
-
-def sum_offsets(exprs: tuple[str, ...], data: pd.DataFrame, n: int, trusted: bool) -> np.ndarray:
-    """Sum of the ``offset()`` expressions evaluated on ``data`` (zeros if none)."""
-    total = np.zeros(n)
-    for expr in exprs:
-        value = safe_eval.evaluate(expr, data, trusted=trusted)
-        try:
-            total = total + np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            raise FormulaError(f"offset({expr}) must be numeric") from None
-    return total
-
-
 def _materialise(rhs_formula, data: pd.DataFrame):
     from formulaic import model_matrix
 
@@ -467,23 +363,6 @@ def _materialise(rhs_formula, data: pd.DataFrame):
     except (TypeError, ValueError) as exc:
         raise DataError(f"the design matrix is not numeric: {exc}") from None
     return design, matrix.model_spec, kept
-
-
-def _check_finite(values: np.ndarray, what: str, labels: pd.Index) -> None:
-    bad = ~np.isfinite(values)
-    if bad.ndim > 1:
-        bad = bad.any(axis=1)
-    if bad.any():
-        raise DataError(
-            f"{what} is not finite (NaN or infinite) in {int(bad.sum())} row(s), "
-            f"first rows: {_first_labels(labels, bad)}; check for log(0) or division by zero"
-        )
-
-
-def _check_design_finite(design: np.ndarray, names: list[str]) -> None:
-    bad_columns = [names[j] for j in np.flatnonzero(~np.isfinite(design).all(axis=0))]
-    if bad_columns:
-        raise DataError(f"design column(s) {', '.join(bad_columns)} contain infinite values")
 
 
 def _check_empty_terms(model_spec, data: pd.DataFrame) -> None:
@@ -501,11 +380,6 @@ def _check_empty_terms(model_spec, data: pd.DataFrame) -> None:
                 f"term {str(term)!r} gives no design column{detail}: a categorical needs at least two levels "
                 "in the rows used; drop the term"
             )
-
-
-def _first_labels(labels: pd.Index, mask: np.ndarray, limit: int = 5) -> str:
-    chosen = list(labels[np.asarray(mask)][:limit])
-    return ", ".join(map(str, chosen))
 
 
 __all__ = ["FormulaSpec", "ModelFrame", "build_model_frame", "MissingColumnError"]

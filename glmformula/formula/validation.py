@@ -1,0 +1,154 @@
+"""Checks and evaluation of the data a formula reads: the frame, the response, offsets, weights.
+
+Every failure here is the user's input, so each raises a ``DataError`` (or
+``ResponseError``) that names the column or the rows and says what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from glmformula.exceptions import DataError, FormulaError, ResponseError
+from glmformula.formula import safe_eval
+from glmformula.formula.parse import ParsedFormula
+
+ArrayOrColumn = str | np.ndarray | pd.Series | list | None
+NaAction = Literal["drop", "raise"]
+
+
+def as_dataframe(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except ValueError as exc:
+            raise DataError(f"cannot build a DataFrame from the dict given as data: {exc}") from None
+    elif hasattr(data, "to_pandas"):
+        frame = data.to_pandas()
+    else:
+        raise DataError(f"data must be a pandas DataFrame (or a dict of columns), got {type(data).__name__}")
+    if frame.columns.duplicated().any():
+        dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise DataError(f"data has duplicate column names: {', '.join(dupes)}; rename them first")
+    if len(frame) == 0:
+        raise DataError("data has no rows")
+    return frame
+
+
+def external_vector(value: ArrayOrColumn, name: str, data: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+    """Resolve a ``weights=``/``offset=``/``exposure=`` argument to a float array."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        if value not in data.columns:
+            raise safe_eval.missing_name(value, [str(c) for c in data.columns])
+        column = value
+        raw = data[value]
+    else:
+        column = None
+        raw = value
+    try:
+        array = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be numeric") from None
+    if array.ndim != 1 or len(array) != len(data):
+        raise DataError(f"{name} has {array.size} values but data has {len(data)} rows; they must match")
+    return array, column
+
+
+def complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
+    missing_by_column = data[used].isna().to_numpy() if used else np.zeros((len(data), 0), dtype=bool)
+    missing = missing_by_column.any(axis=1)
+    counts = {column: int(count) for column, count in zip(used, missing_by_column.sum(axis=0)) if count}
+    for name, values in extra.items():
+        if values is not None:
+            extra_missing = np.isnan(values)
+            if extra_missing.any():
+                counts[name] = int(extra_missing.sum())
+                missing |= extra_missing
+    if counts and na_action == "raise":
+        detail = ", ".join(f"{name} ({count})" for name, count in counts.items())
+        raise DataError(
+            f"missing values in {detail}; drop those rows or use na_action='drop'"
+        )
+    return ~missing
+
+
+def evaluate_response(parsed: ParsedFormula, data: pd.DataFrame, categorical: bool, trusted: bool):
+    levels = None
+    if parsed.is_cbind:
+        parts = [_numeric(safe_eval.evaluate(e, data, trusted=trusted), e, len(data)) for e in parsed.response]
+        return np.column_stack(parts), None
+    expr = parsed.response[0]
+    raw = safe_eval.evaluate(expr, data, trusted=trusted)
+    raw = np.broadcast_to(raw, (len(data),)) if np.ndim(raw) == 0 else raw
+    series = data[expr] if expr in data.columns else pd.Series(raw)
+    if series.dtype == bool or series.dtype.kind == "b":
+        return series.to_numpy(dtype=float), None
+    if not pd.api.types.is_numeric_dtype(series):
+        if not categorical:
+            raise ResponseError(
+                f"response {expr!r} is not numeric ({series.dtype}); "
+                "a two-level categorical response needs a binomial family"
+            )
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            present = [lvl for lvl in series.cat.categories if (series == lvl).any()]
+        else:
+            present = sorted(pd.unique(series.astype(str)))
+            series = series.astype(str)
+        if len(present) != 2:
+            raise ResponseError(
+                f"response {expr!r} has {len(present)} levels ({', '.join(map(str, present[:5]))}); "
+                "a categorical response for binomial must have exactly two"
+            )
+        levels = tuple(present)
+        return (series != present[0]).to_numpy(dtype=float), levels
+    return _numeric(raw, expr, len(data)), levels
+
+
+def _numeric(values: Any, expr: str, n: int) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ResponseError(f"response {expr!r} must be numeric") from None
+    if array.ndim == 0:
+        array = np.full(n, float(array))
+    return array
+
+
+def sum_offsets(exprs: tuple[str, ...], data: pd.DataFrame, n: int, trusted: bool) -> np.ndarray:
+    """Sum of the ``offset()`` expressions evaluated on ``data`` (zeros if none)."""
+    total = np.zeros(n)
+    for expr in exprs:
+        value = safe_eval.evaluate(expr, data, trusted=trusted)
+        try:
+            total = total + np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise FormulaError(f"offset({expr}) must be numeric") from None
+    return total
+
+
+def check_finite(values: np.ndarray, what: str, labels: pd.Index) -> None:
+    bad = ~np.isfinite(values)
+    if bad.ndim > 1:
+        bad = bad.any(axis=1)
+    if bad.any():
+        raise DataError(
+            f"{what} is not finite (NaN or infinite) in {int(bad.sum())} row(s), "
+            f"first rows: {first_labels(labels, bad)}; check for log(0) or division by zero"
+        )
+
+
+def check_design_finite(design: np.ndarray, names: list[str]) -> None:
+    bad_columns = [names[j] for j in np.flatnonzero(~np.isfinite(design).all(axis=0))]
+    if bad_columns:
+        raise DataError(f"design column(s) {', '.join(bad_columns)} contain infinite values")
+
+
+def first_labels(labels: pd.Index, mask: np.ndarray, limit: int = 5) -> str:
+    chosen = list(labels[np.asarray(mask)][:limit])
+    return ", ".join(map(str, chosen))
