@@ -19,7 +19,6 @@ intervals live in their own modules; the methods here only delegate to them.
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -444,50 +443,15 @@ class GLMResults(InformationCriteria):
     # -- export -------------------------------------------------------------
     def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
         """A tidy coefficient table: term, estimate, std_error, statistic, p_value, conf_low, conf_high."""
-        intervals = self.conf_int(alpha)
-        return pd.DataFrame({
-            "term": self._names,
-            "estimate": self.params.to_numpy(),
-            "std_error": self.bse.to_numpy(),
-            "statistic": self.tvalues.to_numpy(),
-            "p_value": self.pvalues.to_numpy(),
-            "conf_low": intervals.iloc[:, 0].to_numpy(),
-            "conf_high": intervals.iloc[:, 1].to_numpy(),
-        })
+        from glmformula.report.export import tidy_frame
+
+        return tidy_frame(self, alpha)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything a report needs, as JSON-serialisable Python values (NaN as None)."""
-        def number(value: float) -> float | None:
-            value = float(value)
-            return value if math.isfinite(value) else None
+        from glmformula.report.export import results_dict
 
-        def series(values: pd.Series) -> dict[str, float | None]:
-            return {str(k): number(v) for k, v in values.items()}
-
-        return {
-            "formula": self.formula,
-            "family": self.family.name,
-            "link": self.family.link.name,
-            "nobs": self.nobs,
-            "n_dropped": self.n_dropped,
-            "df_resid": self.df_resid,
-            "df_model": self.df_model,
-            "params": series(self.params),
-            "bse": series(self.bse),
-            "pvalues": series(self.pvalues),
-            "conf_int": {str(k): [number(lo), number(hi)] for k, (lo, hi) in self.conf_int().iterrows()},
-            "aliased": self.aliased,
-            "deviance": number(self.deviance),
-            "null_deviance": number(self.null_deviance),
-            "pearson_chi2": number(self.pearson_chi2),
-            "scale": number(self.scale),
-            "llf": number(self.llf),
-            "aic": number(self.aic),
-            "bic": number(self.bic),
-            "converged": self.converged,
-            "n_iter": self.n_iter,
-            "cov_type": self.cov_type,
-        }
+        return results_dict(self)
 
     # -- reporting ---------------------------------------------------------
     def summary(self, alpha: float = 0.05, style: Literal["statsmodels", "r"] = "statsmodels", exp: bool = False,
