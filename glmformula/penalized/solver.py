@@ -158,8 +158,7 @@ def _coordinate_descent(Z, weighted_columns, v, u, weighted_residual, beta0, bet
             if denominator <= 0:
                 continue
             gradient = ddot(Z[:, j], weighted_residual) + u_list[j] * old
-            excess = abs(gradient) - l1_list[j]
-            new = (excess if gradient > 0 else -excess) / denominator if excess > 1e-12 * l1_list[j] else 0.0
+            new = soft_threshold(gradient, l1_list[j]) / denominator
             if new != old:
                 daxpy(weighted_columns[:, j], weighted_residual, a=old - new)
                 beta[j] = new
