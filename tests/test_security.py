@@ -124,6 +124,16 @@ def test_trusted_formulas_may_run_python(data, sentinel):
 
 SENTINEL_CALL = f'__import__("{SENTINEL}").touch() + x**2'
 
+def fit_allowing_formula_errors(formula: str, data) -> None:
+    """Fit, accepting glmformula's own errors; anything else (a bare traceback) fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            gf.glm(formula, data, "poisson")
+        except gf.GLMFormulaError:
+            pass
+
+
 TOKENS = ["y", "~", "x", "g", "n", "+", "-", "*", ":", "/", "^", "(", ")", "[", "]", "{", "}", ",", ".", "1", "0",
           "2", "I", "C", "log", "offset", "cbind", "exp", "__import__", '"os"', f'"{SENTINEL}"', "touch", "exec",
           "eval", "open", "lambda", "for", "in", "getattr", "__class__", "np", "=", "'", "`", "|", "**", "==",
@@ -134,12 +144,7 @@ TOKENS = ["y", "~", "x", "g", "n", "+", "-", "*", ":", "/", "^", "(", ")", "[", 
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=14))
 def test_fuzzed_formulas_never_execute_code_or_leak_errors(data, sentinel, tokens):
     formula = " ".join(tokens)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            gf.glm(formula, data, "poisson")
-        except gf.GLMFormulaError:
-            pass
+    fit_allowing_formula_errors(formula, data)
     assert sentinel.calls == [], formula
 
 
@@ -147,10 +152,5 @@ def test_fuzzed_formulas_never_execute_code_or_leak_errors(data, sentinel, token
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12))
 def test_fuzzed_right_hand_sides_after_a_valid_response(data, sentinel, tokens):
     formula = "y ~ x + " + "".join(tokens)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            gf.glm(formula, data, "poisson")
-        except gf.GLMFormulaError:
-            pass
+    fit_allowing_formula_errors(formula, data)
     assert sentinel.calls == [], formula
