@@ -98,9 +98,21 @@ def test_small_designs_from_the_fast_path_are_dense(claims):
     assert isinstance(gf.glm("y ~ x1 + region", claims, "poisson").model_data.design, DenseDesign)
 
 
-def test_fast_path_finds_empty_levels(claims, monkeypatch):
-    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
-    data = claims.assign(region=claims.region.cat.add_categories(["unused"]))
-    with pytest.warns(gf.RankDeficiencyWarning, match=r"region\[T.unused\]"):
-        res = gf.glm("y ~ x1 + region", data, "poisson")
-    assert res.aliased == ["region[T.unused]"]
+@pytest.mark.parametrize("dense_cells", [0, categorical.DENSE_CELLS])
+def test_unused_levels_are_dropped_as_in_r(claims, monkeypatch, dense_cells):
+    """R's model.frame drops levels absent from the rows used; an empty level never becomes the reference."""
+    monkeypatch.setattr(categorical, "DENSE_CELLS", dense_cells)
+    reference = gf.glm("y ~ x1 + region", claims, "poisson")
+    levels = ["aaa_unused", *claims.region.cat.categories, "zzz_unused"]
+    padded = claims.assign(region=pd.Categorical(claims.region, categories=levels))
+    res = gf.glm("y ~ x1 + region", padded, "poisson")
+    assert list(res.params.index) == list(reference.params.index) and not res.aliased
+    np.testing.assert_allclose(res.params, reference.params, rtol=1e-12)
+    assert list(padded.region.cat.categories) == levels  # the caller's frame keeps its levels
+
+
+def test_the_intercept_is_the_term_not_a_column_name():
+    mtcars = gf.datasets.load("mtcars")
+    res = gf.glm("mpg ~ 0 + Intercept", mtcars.assign(Intercept=mtcars.wt))
+    reference = gf.glm("mpg ~ 0 + wt", mtcars)
+    assert res.df_null == 32 and res.null_deviance == pytest.approx(reference.null_deviance)

@@ -154,3 +154,30 @@ def test_fuzzed_right_hand_sides_after_a_valid_response(data, sentinel, tokens):
     formula = "y ~ x + " + "".join(tokens)
     fit_allowing_formula_errors(formula, data)
     assert sentinel.calls == [], formula
+
+
+def test_backquotes_inside_string_literals_are_not_names(data, sentinel, tmp_path):
+    """A column name crafted to close a string literal must not smuggle code past the checker."""
+    target = tmp_path / "pwned"
+    column = f"' + str(open({str(target)!r}, 'w')) + '"
+    frame = data.assign(**{column: 0.0})
+    with pytest.raises(gf.GLMFormulaError):
+        gf.glm(f"y ~ x + I('`{column}`')", frame, "poisson")
+    with pytest.raises(gf.UnsafeFormulaError, match="quotes or backslashes"):
+        gf.glm(f"y ~ x + I(`{column}`)", frame, "poisson")
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("formula", ["y ~ I(x + 0*9**9**9)", "y ~ I(x ** 1000)", "y ~ I(x + len('a' * 10))"])
+def test_arithmetic_that_could_hang_is_refused(data, formula):
+    with pytest.raises(gf.UnsafeFormulaError):
+        gf.glm(formula, data, "poisson")
+
+
+def test_failed_prediction_leaves_the_model_intact(data):
+    res = gf.glm("y ~ x", data, "poisson")
+    before = res.predict(data)
+    with pytest.raises(gf.GLMFormulaError):
+        res.predict(data.astype({"x": str}))
+    np.testing.assert_array_equal(res.predict(data), before)
+    np.testing.assert_array_equal(gf.glm("y ~ x", data, "poisson").predict(data), before)

@@ -65,7 +65,8 @@ class PartitionModel:
             warnings.simplefilter("ignore")
             frame = build_model_frame(self.formula, partition, weights=self.weights, offset=self.offset,
                                       exposure=self.exposure, na_action=self.na_action,
-                                      categorical_response=isinstance(self.family, Binomial))
+                                      categorical_response=isinstance(self.family, Binomial),
+                                      drop_unused_levels=False)
             response = self.family.initialize(frame.y, frame.weights)
         if frame.column_names != self.columns:
             raise FormulaError("a partition was encoded with different columns; check the categorical levels")
@@ -197,7 +198,7 @@ def glm_dask(formula, ddf, family: Family, *, weights=None, offset=None, exposur
             raise DataError(f"with Dask data, {name}= must be a column name")
     head = ddf.head(200, npartitions=-1)
     arguments = {"weights": weights, "offset": offset, "exposure": exposure, "na_action": na_action,
-                 "categorical_response": isinstance(family, Binomial)}
+                 "categorical_response": isinstance(family, Binomial), "drop_unused_levels": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = build_model_frame(formula, head, **arguments)
@@ -237,8 +238,14 @@ def _null_deviance(fitter: DaskFitter, frame, final) -> float:
         return fitter._pass(np.zeros(0), keep)["deviance"]
     if not final["has_offset"]:
         mean = final["sum_wy"] / final["sum_w"]
-        keep = np.array([name == "Intercept" for name in frame.column_names])
+        keep = _intercept_mask(frame)
         return fitter._pass(np.array([family.link.link(np.array([mean]))[0]]), keep)["deviance"]
-    keep = np.array([name == "Intercept" for name in frame.column_names])
+    keep = _intercept_mask(frame)
     beta, *_ = fitter.irls(keep=keep)
     return fitter._pass(beta, keep)["deviance"]
+
+
+def _intercept_mask(frame) -> np.ndarray:
+    keep = np.zeros(len(frame.column_names), dtype=bool)
+    keep[frame.spec.term_slices["1"]] = True
+    return keep

@@ -16,6 +16,7 @@ The caller's DataFrame is only read, never modified.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -83,7 +84,9 @@ class FormulaSpec:
             data[column] = pd.Categorical(values, categories=categories)
         with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", module=r"formulaic\.")
-            matrix = self.model_spec.get_model_matrix(data, na_action="ignore")
+            # formulaic updates a spec's encoder state in place while encoding (and on failure): work on a
+            # copy, so that the fitted model (and fits sharing a cached spec) are never changed by new data
+            matrix = copy.deepcopy(self.model_spec).get_model_matrix(data, na_action="ignore")
         return pd.DataFrame(matrix)
 
     def offset(self, data: pd.DataFrame, offset: ArrayOrColumn = None, exposure: ArrayOrColumn = None) -> np.ndarray:
@@ -148,7 +151,8 @@ class ModelFrame:
 
     @property
     def has_intercept(self) -> bool:
-        return "Intercept" in self.column_names
+        """Whether the formula has an intercept term (not merely a column named "Intercept")."""
+        return "1" in self.spec.term_slices
 
 
 def categorical_sources(model_spec, columns) -> dict[str, list]:
@@ -219,6 +223,7 @@ def build_model_frame(
     na_action: NaAction = "drop",
     categorical_response: bool = False,
     trusted: bool = False,
+    drop_unused_levels: bool = True,
 ) -> ModelFrame:
     """Evaluate ``formula`` on ``data`` and return the model frame (see module doc)."""
     if na_action not in ("drop", "raise"):
@@ -252,6 +257,8 @@ def build_model_frame(
             f"no rows left after dropping {len(data)} rows with missing values in {', '.join(used) or 'the data'}"
         )
     labels = data.index[complete]
+    if drop_unused_levels:
+        subset = _drop_unused_levels(subset, used)
 
     y, levels = evaluate_response(parsed, subset, categorical_response, trusted)
     offset_total = sum_offsets(parsed.offsets, subset, len(subset), trusted)
@@ -314,6 +321,21 @@ def build_model_frame(
         has_offset=bool(parsed.offsets) or offset_values is not None or exposure_values is not None,
         notes=notes,
     )
+
+
+def _drop_unused_levels(data: pd.DataFrame, used: list[str]) -> pd.DataFrame:
+    """Categorical levels absent from the rows used are dropped, as R's ``model.frame`` does.
+
+    Otherwise an empty level could become the reference (or an all-zero, aliased column).
+    The frame here is already the model's own copy, never the caller's.
+    """
+    for column in used:
+        series = data[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            present = series.cat.remove_unused_categories()
+            if len(present.cat.categories) != len(series.cat.categories):
+                data = data.assign(**{column: present})
+    return data
 
 
 def _response_label(parsed: ParsedFormula) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -74,7 +73,8 @@ FORMULAIC_TRANSFORMS = frozenset(
 )
 _CONTRAST_ATTRIBUTES = frozenset({"treatment", "sum", "helmert", "poly", "diff", "custom"})
 _NUMPY_MODULE_NAMES = frozenset({"np", "numpy"})
-_BACKQUOTED = re.compile(r"`([^`]*)`")
+#: Largest literal exponent allowed: x ** 9 ** 9 ** 9 would otherwise hang the evaluation.
+MAX_LITERAL_EXPONENT = 100
 
 _ALLOWED_NODES = (
     ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.IfExp,
@@ -87,15 +87,42 @@ _ALLOWED_NODES = (
 
 
 def replace_backquotes(expr: str) -> tuple[str, dict[str, str]]:
-    """Replace `quoted names` by placeholder identifiers; return the mapping back."""
+    """Replace `quoted names` by placeholder identifiers; return the mapping back.
+
+    Backquotes inside string literals are text, not names (as formulaic reads them):
+    the scan follows Python's quoting so the checker sees what will be evaluated.
+    A backquoted name holding a quote or backslash is refused outright.
+    """
     aliases: dict[str, str] = {}
-
-    def substitute(match: re.Match[str]) -> str:
-        alias = f"q{len(aliases)}_backquoted"
-        aliases[alias] = match.group(1)
-        return alias
-
-    return _BACKQUOTED.sub(substitute, expr), aliases
+    out: list[str] = []
+    index, quote = 0, None
+    while index < len(expr):
+        char = expr[index]
+        if quote:
+            out.append(char)
+            if char == "\\" and index + 1 < len(expr):
+                out.append(expr[index + 1])
+                index += 1
+            elif char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+            out.append(char)
+        elif char == "`":
+            end = expr.find("`", index + 1)
+            if end < 0:
+                raise FormulaError(f"unclosed backquote in {expr!r}")
+            name = expr[index + 1 : end]
+            if any(c in name for c in "'\"\\"):
+                raise UnsafeFormulaError(f"the backquoted name {name!r} holds quotes or backslashes; rename the column")
+            alias = f"q{len(aliases)}_backquoted"
+            aliases[alias] = name
+            out.append(alias)
+            index = end
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out), aliases
 
 
 def parse_checked(expr: str, columns: set[str], *, allow_transforms: bool) -> tuple[ast.Expression, dict[str, str]]:
@@ -149,8 +176,27 @@ def _check_node(node: ast.AST, expr: str, columns: set[str], functions: set[str]
             raise _refuse(f"attribute access {ast.unparse(node)!r}", expr)
     if isinstance(node, ast.Call):
         _check_call(node, expr, columns, functions)
+    if isinstance(node, ast.BinOp):
+        _check_arithmetic(node, expr)
     if isinstance(node, ast.Name) and node.id not in columns | functions | {"contr"} | _NUMPY_MODULE_NAMES:
         raise missing_name(node.id, columns)
+
+
+def _check_arithmetic(node: ast.BinOp, expr: str) -> None:
+    """Refuse arithmetic that can exhaust time or memory before any data is touched."""
+    if isinstance(node.op, ast.Pow):
+        exponent = node.right
+        if isinstance(exponent, ast.UnaryOp) and isinstance(exponent.operand, ast.Constant):
+            exponent = exponent.operand
+        literal = isinstance(exponent, ast.Constant) and isinstance(exponent.value, (int, float))
+        if literal and abs(exponent.value) > MAX_LITERAL_EXPONENT:
+            raise _refuse(f"a literal exponent above {MAX_LITERAL_EXPONENT}", expr)
+        if not literal and not any(isinstance(n, ast.Name) for n in ast.walk(exponent)):
+            raise _refuse("an exponent computed from literals (write its value)", expr)
+    if isinstance(node.op, ast.Mult) and any(
+        isinstance(side, ast.Constant) and isinstance(side.value, str) for side in (node.left, node.right)
+    ):
+        raise _refuse("repeating a string", expr)
 
 
 def _check_call(node: ast.Call, expr: str, columns: set[str], functions: set[str]) -> None:

@@ -66,7 +66,9 @@ def prepare(formula: str, data, family, *, weights=None, offset=None, exposure=N
     response = family.initialize(frame.y, frame.weights)
     X = frame.X
     names = frame.column_names
-    penalised = np.array([name != "Intercept" for name in names])
+    penalised = np.ones(len(names), dtype=bool)
+    if frame.has_intercept:
+        penalised[frame.spec.term_slices["1"]] = False  # the intercept term, whatever a column is called
     w = response.prior_weights / np.sum(response.prior_weights)
     standardisation = Standardisation.of(X[:, penalised], w, standardize, frame.has_intercept)
     factors = np.ones(int(penalised.sum()))
