@@ -116,6 +116,14 @@ CATALOGUE = [
     ("unknown cov_type", base_data, fit("y ~ x", cov_type="HC7"), gf.DataError, "cov_type must be one of"),
     ("cluster without labels", base_data, fit("y ~ x", cov_type="cluster"), gf.DataError, "needs cluster="),
     ("categorical response for poisson", base_data, fit("g ~ x"), gf.ResponseError, "not numeric"),
+    ("empty model", base_data, fit("y ~ 0"), gf.FitError, "nothing to estimate"),
+    ("non-numeric start", base_data, fit("y ~ x", start=["a", "b"]), gf.FitError, "start must be numbers"),
+    ("non-numeric power link", base_data, fit("y ~ x", "poisson(link=power('a'))"), gf.FamilyError,
+     "power link needs a number"),
+    ("non-numeric tol", base_data, fit("y ~ x", tol="a"), gf.FitError, "tol must be a positive number"),
+    ("zero maxiter", base_data, fit("y ~ x", maxiter=0), gf.FitError, "maxiter must be a positive integer"),
+    ("cluster with duplicate index", lambda: base_data().set_index(np.arange(60) // 2),
+     fit("y ~ x", cov_type="cluster", cluster="g"), gf.DataError, "without duplicate labels"),
 ]
 
 

@@ -328,3 +328,8 @@ def test_profile_interval_is_infinite_on_a_separated_side():
         with pytest.warns(gf.ConvergenceWarning, match="does not reach"):
             intervals = res.conf_int(method="profile")
     assert np.isinf(intervals.to_numpy()).any()
+
+
+def test_predict_accepts_a_dict_of_scalars(poisson_fit):
+    row = {"District": 1, "Group": "<1l", "Age": ">35", "Holders": 100}
+    np.testing.assert_allclose(poisson_fit.predict(row), poisson_fit.predict(pd.DataFrame([row])))

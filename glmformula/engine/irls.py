@@ -54,10 +54,11 @@ class IRLSControl:
     callback: Callable[[int, float, float], None] | None = None
 
     def __post_init__(self):
-        if not (np.isfinite(self.tol) and self.tol > 0):
-            raise ValueError(f"tol must be a positive number, got {self.tol!r}")
-        if int(self.maxiter) != self.maxiter or self.maxiter < 1:
-            raise ValueError(f"maxiter must be a positive integer, got {self.maxiter!r}")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or not (
+                np.isfinite(self.tol) and self.tol > 0):
+            raise FitError(f"tol must be a positive number, got {self.tol!r}")
+        if isinstance(self.maxiter, bool) or not isinstance(self.maxiter, (int, np.integer)) or self.maxiter < 1:
+            raise FitError(f"maxiter must be a positive integer, got {self.maxiter!r}")
 
     @property
     def effective_rank_tol(self) -> float:
@@ -112,7 +113,10 @@ def irls(
     began = time.perf_counter()
 
     if start is not None:
-        start = np.asarray(start, dtype=float)
+        try:
+            start = np.asarray(start, dtype=float)
+        except (TypeError, ValueError):
+            raise FitError(f"start must be numbers, one per design column; got {start!r}") from None
         if start.shape != (n_columns,):
             raise FitError(f"start has {start.size} values but the design has {n_columns} columns")
         eta = design.dot(start) + offset

@@ -223,7 +223,12 @@ class Power(Link):
     """eta = mu^p (R's ``power(lambda)``); p = 0 is the log link, p = 1 identity."""
 
     def __init__(self, power: float = 1.0):
-        power = float(power)
+        try:
+            power = float(power)
+        except (TypeError, ValueError):
+            from glmformula.exceptions import FamilyError
+
+            raise FamilyError(f"power link needs a number, got {power!r}") from None
         if not np.isfinite(power):
             raise ValueError(f"power link needs a finite exponent, got {power!r}")
         self.power = power
@@ -251,7 +256,12 @@ class Power(Link):
 
 def power(p: float = 1.0) -> Link:
     """R's ``power(lambda)``: ``log`` for p = 0, ``identity`` for p = 1."""
-    p = float(p)
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        from glmformula.exceptions import FamilyError
+
+        raise FamilyError(f"power link needs a number, got {p!r}") from None
     if p == 0.0:
         return Log()
     if p == 1.0:

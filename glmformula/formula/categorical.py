@@ -90,6 +90,8 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
         if len(_SPEC_CACHE) > _SPEC_CACHE_SIZE:
             _SPEC_CACHE.popitem(last=False)
     names = list(model_spec.column_names)
+    if not names:
+        return None  # nothing to build (y ~ 0): formulaic's path reports it
     numeric_columns, numeric_positions, intercept_position, blocks = [], [], None, []
     for term, columns in model_spec.term_slices.items():
         kind, column = kinds[str(term)]

@@ -148,6 +148,10 @@ class GLMResults(InformationCriteria):
         if cluster is None:
             raise DataError("cov_type='cluster' needs cluster= (a column name or an array of group labels)")
         rows = self.model_data.row_labels
+        source_index = getattr(self.call.data, "index", None)
+        if source_index is not None and not source_index.is_unique:
+            raise DataError("cluster-robust covariance needs a data index without duplicate labels; "
+                            "call data.reset_index(drop=True) before fitting")
         if isinstance(cluster, str):
             source = self.call.data
             if not isinstance(source, pd.DataFrame) or cluster not in source.columns:

@@ -95,7 +95,10 @@ def _as_frame(newdata: Any) -> pd.DataFrame:
     if isinstance(newdata, pd.DataFrame):
         return newdata
     if isinstance(newdata, dict):
-        return pd.DataFrame(newdata)
+        try:
+            return pd.DataFrame(newdata)
+        except ValueError:  # all scalars: one row
+            return pd.DataFrame([newdata])
     if hasattr(newdata, "to_pandas"):
         return newdata.to_pandas()
     raise DataError(f"newdata must be a pandas DataFrame (or a dict of columns), got {type(newdata).__name__}")
