@@ -333,3 +333,16 @@ def test_profile_interval_is_infinite_on_a_separated_side():
 def test_predict_accepts_a_dict_of_scalars(poisson_fit):
     row = {"District": 1, "Group": "<1l", "Age": ">35", "Holders": 100}
     np.testing.assert_allclose(poisson_fit.predict(row), poisson_fit.predict(pd.DataFrame([row])))
+
+
+def test_drop1_on_a_negative_binomial_fit_matches_r():
+    """R 4.2.2, MASS: drop1(glm.nb(Days ~ Eth + Sex + Age, quine)) gives AIC 1107.7, 1118.3, 1105.8, 1111.1."""
+    res = gf.glm("Days ~ Eth + Sex + Age", gf.datasets.load("quine"), "negative_binomial")
+    np.testing.assert_allclose(res.drop1()["AIC"], [1107.653, 1118.309, 1105.801, 1111.137], atol=1e-3)
+
+
+def test_add1_leaves_out_terms_already_in_the_model():
+    res = gf.glm("mpg ~ wt", gf.datasets.load("mtcars"))
+    assert list(res.add1("~ . + wt + hp").index) == ["<none>", "hp"]
+    with pytest.raises(gf.DataError, match="already in the model"):
+        res.add1(["wt"])

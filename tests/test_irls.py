@@ -167,3 +167,12 @@ def test_refitting_is_bit_identical():
     a, b = gf.glm(formula, insurance, "poisson"), gf.glm(formula, insurance, "poisson")
     assert a.params.equals(b.params) and a.bse.equals(b.bse)
     assert str(a.summary()) == str(b.summary())
+
+
+def test_huge_columns_are_not_mistaken_for_aliased_ones():
+    """R estimates this coefficient (the QR's column norms do not overflow)."""
+    mtcars = gf.datasets.load("mtcars")
+    big = gf.glm("mpg ~ wt + big", mtcars.assign(big=mtcars.hp * 1e160))
+    plain = gf.glm("mpg ~ wt + hp", mtcars)
+    assert not big.aliased
+    np.testing.assert_allclose(big.params.iloc[-1] * 1e160, plain.params["hp"], rtol=1e-8)

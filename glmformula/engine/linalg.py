@@ -30,6 +30,9 @@ def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
     its residual on the kept columns before it is below ``tol * ||x_j||``.
     """
     n_columns = weighted_design.shape[1]
+    # the test is relative to each column's norm, so scale columns first: huge values must not overflow
+    largest = np.max(np.abs(weighted_design), axis=0) if len(weighted_design) else np.ones(n_columns)
+    weighted_design = weighted_design / np.where(largest > 0, largest, 1.0)
     norms = np.linalg.norm(weighted_design, axis=0)
     norms = np.where(norms == 0, 1.0, norms)
     aliased = np.zeros(n_columns, dtype=bool)
@@ -102,10 +105,14 @@ class SolveResult:
 
 def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     """Solve min_b sum w (z - X b)^2 for a full-rank design."""
-    gram = design.gram(w)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow sends the step to the QR path below
+        gram = design.gram(w)
     scale = np.sqrt(np.diag(gram))
     scale = np.where(scale > 0, scale, 1.0)
-    equilibrated = gram / np.outer(scale, scale)
+    with np.errstate(over="ignore", invalid="ignore"):
+        equilibrated = gram / np.outer(scale, scale)
+    if not np.all(np.isfinite(equilibrated)):
+        return _solve_qr(design, w, z)
     try:
         factor = linalg.cho_factor(equilibrated, lower=False, check_finite=False)
         diagonal = np.abs(np.diag(factor[0]))

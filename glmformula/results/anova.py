@@ -248,7 +248,10 @@ def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None
 def add1(results: GLMResults, scope: str | list[str], test: Test = None) -> pd.DataFrame:
     """R's ``add1``: refit with each term of ``scope`` added (a list of terms or ``"~ x + z"``)."""
     _check_test(test)
-    terms = _scope_terms(scope)
+    present = [sorted(name.replace(" ", "").split(":")) for name in results.term_slices]
+    terms = [t for t in _scope_terms(scope) if sorted(t.replace(" ", "").split(":")) not in present]
+    if not terms:
+        raise DataError("every term in the add1 scope is already in the model")
     big = results._refit_formula(results.formula + " + " + " + ".join(terms))
     big_slices = big.term_slices
     X = big.model_data.design.to_dense()
@@ -307,7 +310,9 @@ def _single_term_table(results: GLMResults, rows, test, title: str, *, dropping:
     else:
         loglik = deviances / dispersion
     aic = loglik + 2 * ranks
-    aic = aic + (results.aic - aic[0])
+    # R shifts to extractAIC, which for glm.nb fits does not count theta
+    model_aic = results.aic - 2 * int(results.theta_estimate is not None)
+    aic = aic + (model_aic - aic[0])
     dfs = (ranks[0] - ranks) if dropping else (ranks - ranks[0])
     dfs[0] = np.nan
     table = pd.DataFrame({"Df": dfs, "Deviance": deviances}, index=pd.Index(names))
