@@ -174,7 +174,3 @@ class CategoricalDesign:
             present = block.codes >= 0
             matrix[rows[present], block.positions[block.codes[present]]] = 1.0
         return matrix
-
-    @property
-    def matrix(self) -> np.ndarray:
-        return self.to_dense()

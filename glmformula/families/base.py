@@ -59,7 +59,6 @@ class Family:
     default_link: str = "identity"
     dispersion_fixed: bool = False
     n_dispersion_params: int = 0
-    has_likelihood: bool = True
 
     def __init__(self, link: str | Link | None = None):
         from glmformula.families.registry import get_link

@@ -141,7 +141,6 @@ class _QuasiLikelihood:
     """Mixin turning a family into its quasi version: free dispersion, no likelihood."""
 
     dispersion_fixed = False
-    has_likelihood = False
 
     def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
         return np.full(np.shape(y), np.nan)
@@ -346,7 +345,6 @@ class Tweedie(Family):
 
     name = "tweedie"
     default_link = "log"
-    has_likelihood = False
 
     def __init__(self, link: str | Link | None = None, var_power: float = 1.5):
         super().__init__(link)
@@ -405,7 +403,6 @@ class Quasi(Family):
 
     name = "quasi"
     default_link = "identity"
-    has_likelihood = False
 
     def __init__(self, link: str | Link | None = None, variance: str = "constant"):
         super().__init__(link)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -138,7 +138,6 @@ class ModelFrame:
     spec: FormulaSpec
     response_levels: tuple[Any, ...] | None = None
     has_offset: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def column_names(self) -> list[str]:
@@ -286,7 +285,6 @@ def build_model_frame(
     else:
         matrix, model_spec, kept = _materialise(rhs_formula, subset)
         design = DenseDesign(matrix, list(model_spec.column_names))
-    notes = []
     if not kept.all():
         count = int((~kept).sum())
         warnings.warn(
@@ -295,7 +293,6 @@ def build_model_frame(
             UserWarning,
             stacklevel=3,
         )
-        notes.append(f"{count} rows dropped: transforms produced missing values")
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
     check_finite(y, f"response {_response_label(parsed)}", labels)
     if isinstance(design, DenseDesign):
@@ -319,7 +316,6 @@ def build_model_frame(
         ),
         response_levels=levels,
         has_offset=bool(parsed.offsets) or offset_values is not None or exposure_values is not None,
-        notes=notes,
     )
 
 
