@@ -240,9 +240,42 @@ def run_latency(fits: int, libraries: list[str]) -> None:
         print(f"  ratio glmformula / statsmodels: {per_fit['glmformula'] / per_fit['statsmodels']:.3f}")
 
 
+def run_path(scale: float, repeats: int, libraries: list[str]) -> None:
+    """The lasso path of S3 (100 lambdas, glmnet's grid) with glmformula and glum on the same lambdas."""
+    from glmformula.penalized.models import lambda_grid, prepare
+
+    frame, formula = make_data(SHAPES["S3"], scale)
+    print(f"\nS3 path: the lasso path of S3 over 100 lambdas (rows used: {len(frame):,})")
+    alphas = lambda_grid(prepare(formula, frame, "binomial"), 1.0, 100, None)
+    results = {}
+    if "glmformula" in libraries:
+        results["glmformula"] = timed(lambda: gf.glm_path(formula, frame, "binomial", penalty="l1", alphas=alphas),
+                                      repeats)
+    if "glum" in libraries:
+        try:
+            from glum import GeneralizedLinearRegressor
+        except ImportError as exc:
+            print(f"  glum: not installed ({exc})")
+        else:
+            def glum_path():
+                model = GeneralizedLinearRegressor(formula=formula, family="binomial", alpha_search=True,
+                                                   alphas=alphas, l1_ratio=1.0, scale_predictors=True)
+                return model.fit(frame)
+
+            results["glum"] = timed(glum_path, repeats)
+    for library, (seconds, _) in results.items():
+        print(f"  {library:12s} {seconds:8.3f} s")
+    if len(results) == 2:
+        ours, glum_model = results["glmformula"][1], results["glum"][1]
+        print(f"  ratio glmformula / glum: {results['glmformula'][0] / results['glum'][0]:.3f}")
+        last = ours.drop(columns=["Intercept", "deviance"]).iloc[-1].to_numpy()
+        print(f"  largest difference of the last lambda's coefficients from glum's: "
+              f"{np.max(np.abs(last - glum_model.coef_)):.2e} (largest coefficient {np.max(np.abs(last)):.2e})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shapes", default="S1,S2,S3,S4,S5")
+    parser.add_argument("--shapes", default="S1,S2,S3,S4,S5,S3path")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each shape's rows")
     parser.add_argument("--libraries", default="glmformula,statsmodels,glum")
@@ -255,6 +288,8 @@ def main() -> None:
     for name in args.shapes.split(","):
         if name == "S5":
             run_latency(max(10, int(1000 * args.scale)), libraries)
+        elif name == "S3path":
+            run_path(args.scale, args.repeats, libraries)
         else:
             run_shape(SHAPES[name], args.scale, args.repeats, libraries)
 

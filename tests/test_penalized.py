@@ -9,12 +9,22 @@ import pytest
 from conftest import REFERENCE_DIR
 
 import glmformula as gf
+from glmformula.penalized import solver
 
 GLMNET = json.loads((REFERENCE_DIR / "_glmnet.json").read_text())
+GLMNET_PATHS = json.loads((REFERENCE_DIR / "_glmnet_paths.json").read_text())
+
+
+@pytest.fixture(params=["covariance", "naive"])
+def solver_mode(request, monkeypatch):
+    """Both inner solvers: the (p x p) quadratic model, and the n-vector of residuals for wide designs."""
+    if request.param == "naive":
+        monkeypatch.setattr(solver, "COVARIANCE_MAX_COLUMNS", 0)
+    return request.param
 
 
 @pytest.mark.parametrize("case", sorted(GLMNET))
-def test_coefficients_match_glmnet(case):
+def test_coefficients_match_glmnet(case, solver_mode):
     ref = GLMNET[case]
     res = gf.glm(ref["formula"], gf.datasets.load(ref["dataset"]), ref["family"], penalty=ref["penalty"],
                  alpha=ref["alpha"], l1_ratio=ref["l1_ratio"])
@@ -24,6 +34,30 @@ def test_coefficients_match_glmnet(case):
     assert np.all(ours[zero] == 0), "the lasso's zeros are exact"
     np.testing.assert_allclose(ours[~zero], expected[~zero], rtol=1e-4)
     assert res.converged
+
+
+@pytest.mark.parametrize("case", sorted(GLMNET_PATHS))
+def test_path_matches_glmnet(case, solver_mode):
+    """Every point of a warm-started path (curvature carried from lambda to lambda) is glmnet's optimum."""
+    ref = GLMNET_PATHS[case]
+    data = gf.datasets.load(ref["dataset"])
+    path = gf.glm_path(ref["formula"], data, ref["family"], penalty=ref["penalty"], l1_ratio=ref["l1_ratio"],
+                       alphas=ref["alphas"])
+    expected = np.array(ref["coef"]).T  # (lambdas x coefficients)
+    ours = path.drop(columns="deviance").to_numpy()
+    assert np.all(ours[expected == 0] == 0)
+    scale = np.abs(expected).max(axis=0)  # relative to each coefficient's size along the path
+    worst = np.max(np.abs(ours - expected) / scale)
+    assert worst < 1e-4, f"largest difference {worst:.2e} of a coefficient's size along the path"
+
+
+@pytest.mark.parametrize("case", sorted(GLMNET_PATHS))
+def test_default_grid_is_glmnets(case):
+    ref = GLMNET_PATHS[case]
+    path = gf.glm_path(ref["formula"], gf.datasets.load(ref["dataset"]), ref["family"], penalty=ref["penalty"],
+                       l1_ratio=ref["l1_ratio"], n_alphas=30)
+    glmnet_grid = np.array(ref["alphas"])  # glmnet stops early once the deviance no longer improves
+    np.testing.assert_allclose(path.index.to_numpy()[: len(glmnet_grid)], glmnet_grid, rtol=1e-8)
 
 
 def test_summary_states_penalty_and_shows_no_p_values():

@@ -165,7 +165,13 @@ class CategoricalDesign:
         return self.to_dense() * np.sqrt(w)[:, None]
 
     def to_dense(self) -> np.ndarray:
-        """The full (n, p) matrix; for diagnostics on data that fit in memory as dense."""
+        """The full (n, p) matrix; for diagnostics on data that fit in memory as dense.
+
+        Without categorical blocks this is the dense block itself, as a read-only view."""
+        if not self.blocks and np.array_equal(self.dense_positions, np.arange(self.shape[1])):
+            view = self.dense.view()
+            view.flags.writeable = False
+            return view
         matrix = np.zeros(self.shape)
         if len(self.dense_positions):
             matrix[:, self.dense_positions] = self.dense

@@ -70,7 +70,7 @@ def prepare(formula: str, data, family, *, weights=None, offset=None, exposure=N
     if frame.has_intercept:
         penalised[frame.spec.term_slices["1"]] = False  # the intercept term, whatever a column is called
     w = response.prior_weights / np.sum(response.prior_weights)
-    standardisation = Standardisation.of(X[:, penalised], w, standardize, frame.has_intercept)
+    standardisation = Standardisation.of(X, w, standardize, frame.has_intercept, penalised)
     factors = np.ones(int(penalised.sum()))
     if penalty_factor:
         penalised_names = [n for n, keep in zip(names, penalised) if keep]
@@ -82,13 +82,13 @@ def prepare(formula: str, data, family, *, weights=None, offset=None, exposure=N
             factors[matched] = float(factor)
     if factors.sum() > 0:
         factors = factors * len(factors) / factors.sum()  # glmnet rescales the factors to sum to p
-    Z = np.asfortranarray(standardisation.apply(X[:, penalised]))
+    Z = standardisation.apply(X, penalised)
     return PenalizedProblem(names, penalised, Z, response.y, w, frame.offset, family, standardisation, factors,
                             frame.has_intercept, frame, float(np.sum(response.prior_weights)))
 
 
 #: Convergence tolerance of single fits, and of the many fits along a path or in cross-validation.
-FIT_TOL, PATH_TOL = 1e-12, 1e-9
+FIT_TOL, PATH_TOL = 1e-12, 1e-12
 
 
 def _fit_one(problem: PenalizedProblem, lam: float, l1_ratio: float, start=None, tol: float = FIT_TOL):
@@ -111,29 +111,31 @@ def glm_penalized(formula: str, data, family="gaussian", *, penalty: Penalty = "
 
 
 def glm_path(formula: str, data, family="gaussian", *, penalty: Penalty = "l1", l1_ratio: float | None = None,
-             n_alphas: int = 100, alpha_min_ratio: float | None = None, penalty_factor=None, standardize=True,
-             **kwargs) -> pd.DataFrame:
+             n_alphas: int = 100, alpha_min_ratio: float | None = None, alphas=None, penalty_factor=None,
+             standardize=True, **kwargs) -> pd.DataFrame:
     """Coefficients along a decreasing path of lambdas, glmnet's grid: from lambda_max down to
-    lambda_max * ratio (1e-4 when n > p, else 1e-2), log-spaced, each fit warm-started from the last
-    and converged to a relative deviance change of 1e-9 (single fits: 1e-12).
+    lambda_max * ratio (1e-4 when n > p, else 1e-2), log-spaced, or the lambdas given as ``alphas``
+    (fitted largest first); each fit is warm-started from the last, reusing its curvature, and
+    converged to a relative objective change of 1e-9 (single fits: 1e-12).
 
     Returns a DataFrame indexed by lambda with one column per coefficient, plus ``deviance``.
     """
     ratio = _l1_ratio(penalty, l1_ratio)
     problem = prepare(formula, data, family, penalty_factor=penalty_factor, standardize=standardize, **kwargs)
-    lambdas = lambda_grid(problem, ratio, n_alphas, alpha_min_ratio)
+    if alphas is None:
+        lambdas = lambda_grid(problem, ratio, n_alphas, alpha_min_ratio)
+    else:
+        lambdas = np.sort(np.asarray(alphas, dtype=float).ravel())[::-1]
+        if not len(lambdas) or not np.all(lambdas >= 0):
+            raise DataError(f"alphas must be a non-empty sequence of lambdas >= 0, got {alphas!r}")
     rows, start = [], None
     for lam in lambdas:
         fit = _fit_one(problem, lam, ratio, start=start, tol=PATH_TOL)
-        start = (_standardised_intercept(problem, fit), fit.standardised)
+        start = fit.warm_start
         rows.append(_coefficient_row(problem, fit))
     table = pd.DataFrame(rows, index=pd.Index(lambdas, name="alpha"))
     table["deviance"] = [r["_deviance"] for r in rows]
     return table.drop(columns="_deviance")
-
-
-def _standardised_intercept(problem: PenalizedProblem, fit) -> float:
-    return fit.intercept + fit.coefficients @ problem.standardisation.mean if problem.intercept else 0.0
 
 
 def _coefficient_row(problem: PenalizedProblem, fit) -> dict[str, float]:
@@ -166,15 +168,15 @@ def cv_glm(formula: str, data, family="gaussian", *, penalty: Penalty = "l1", l1
     n = len(problem.y)
     fold_of = np.random.default_rng(seed).permutation(np.arange(n) % folds)
     losses = np.zeros((folds, len(lambdas)))
+    X = problem.frame.X[:, problem.penalised]
     for k in range(folds):
         train, test = fold_of != k, fold_of == k
-        sub = _subset(problem, train)
-        start = None
+        sub = _subset(problem, X, train)
+        X_test, start = X[test], None
         for index, lam in enumerate(lambdas):
             fit = _fit_one(sub, lam, ratio, start=start, tol=PATH_TOL)
-            start = (_standardised_intercept(sub, fit), fit.standardised)
-            eta = fit.intercept + problem.frame.X[np.ix_(test, problem.penalised)] @ fit.coefficients + \
-                problem.offset[test]
+            start = fit.warm_start
+            eta = fit.intercept + X_test @ fit.coefficients + problem.offset[test]
             mu = problem.family.link.inverse(eta)
             w = problem.weights[test]
             losses[k, index] = problem.family.deviance(problem.y[test], mu, w) / np.sum(w)
@@ -190,13 +192,14 @@ def cv_glm(formula: str, data, family="gaussian", *, penalty: Penalty = "l1", l1
     return result
 
 
-def _subset(problem: PenalizedProblem, rows: np.ndarray) -> PenalizedProblem:
-    """The same problem on some rows, standardised on those rows (as glmnet's cv does)."""
+def _subset(problem: PenalizedProblem, X: np.ndarray, rows: np.ndarray) -> PenalizedProblem:
+    """The same problem on some rows, standardised on those rows (as glmnet's cv does);
+    X holds the penalised columns of the design."""
     from dataclasses import replace
 
     weights = problem.weights[rows] / problem.weights[rows].sum()
-    X = problem.frame.X[np.ix_(rows, problem.penalised)]
+    X = X[rows]
     standardisation = Standardisation.of(X, weights, not np.all(problem.standardisation.scale == 1),
                                          problem.intercept)
-    return replace(problem, Z=np.asfortranarray(standardisation.apply(X)), y=problem.y[rows], weights=weights,
+    return replace(problem, Z=standardisation.apply(X), y=problem.y[rows], weights=weights,
                    offset=problem.offset[rows], standardisation=standardisation)

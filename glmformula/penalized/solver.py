@@ -32,6 +32,9 @@ import numpy as np
 
 from glmformula.families.base import Family
 
+#: Rows per chunk when standardising: temporaries stay small.
+_CHUNK_ROWS = 8192
+
 
 @dataclass(frozen=True)
 class Standardisation:
@@ -41,17 +44,29 @@ class Standardisation:
     scale: np.ndarray
 
     @classmethod
-    def of(cls, X: np.ndarray, weights: np.ndarray, standardize: bool, intercept: bool) -> Standardisation:
-        p = X.shape[1]
-        mean = weights @ X if intercept else np.zeros(p)
+    def of(cls, X: np.ndarray, weights: np.ndarray, standardize: bool, intercept: bool,
+           columns: np.ndarray | None = None) -> Standardisation:
+        """Of the ``columns`` (a boolean mask, default all) of X, in row chunks: no copy of X is made."""
+        columns = np.ones(X.shape[1], dtype=bool) if columns is None else columns
+        p = int(np.count_nonzero(columns))
+        mean = (weights @ X)[columns] if intercept else np.zeros(p)
         if not standardize:
             return cls(mean, np.ones(p))
-        variance = weights @ (X - mean) ** 2 if intercept else weights @ X**2
+        variance = np.zeros(p)
+        for start in range(0, X.shape[0], _CHUNK_ROWS):
+            rows = slice(start, start + _CHUNK_ROWS)
+            variance += weights[rows] @ (X[rows][:, columns] - mean) ** 2
         scale = np.sqrt(variance)
         return cls(mean, np.where(scale > 0, scale, 1.0))
 
-    def apply(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean) / self.scale
+    def apply(self, X: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """(X[:, columns] - mean) / scale as a new Fortran-ordered array (coordinate descent reads columns)."""
+        columns = np.ones(X.shape[1], dtype=bool) if columns is None else columns
+        Z = np.empty((X.shape[0], len(self.mean)), order="F")
+        for start in range(0, X.shape[0], _CHUNK_ROWS):
+            rows = slice(start, start + _CHUNK_ROWS)
+            Z[rows] = (X[rows][:, columns] - self.mean) / self.scale
+        return Z
 
 
 @dataclass(frozen=True)
@@ -62,13 +77,31 @@ class PenalizedFit:
     deviance: float
     n_iter: int
     converged: bool
+    warm_start: WarmStart | None = None  # where a fit at a neighbouring lambda starts
 
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Where a fit starts: a neighbouring fit's standardised intercept and coefficients, and
+    optionally its quadratic model and its (eta, mu, deviance), which do not depend on lambda."""
+
+    intercept: float
+    coefficients: np.ndarray
+    curvature: CovarianceModel | None = None
+    state: tuple[np.ndarray, np.ndarray, float] | None = None
+
+
+#: Columns up to which the quadratic model is held as a (p x p) matrix (glmnet's "covariance" mode);
+#: wider designs, or fewer rows than columns, work on the n-vector of residuals ("naive" mode).
+COVARIANCE_MAX_COLUMNS = 1000
+#: The covariance-mode matrix is rebuilt once the working weights drift further than this (relative).
+MAX_DRIFT = 0.1
 
 _WORKSPACE: dict = {}
 
 
 def _workspace(Z: np.ndarray) -> np.ndarray:
-    """A reusable (n, p) Fortran buffer for V Z: a path refits the same shape a hundred times."""
+    """A reusable (n, p) Fortran buffer for weighted columns: a path refits the same shape a hundred times."""
     buffer = _WORKSPACE.get("buffer")
     if buffer is None or buffer.shape != Z.shape:
         buffer = np.empty(Z.shape, order="F")
@@ -83,98 +116,211 @@ def soft_threshold(value: float, threshold: float) -> float:
     return float(np.sign(value) * excess) if excess > 1e-12 * threshold else 0.0
 
 
+class CovarianceModel:
+    """The quadratic model held as the matrix H = X'VX of the intercept column and Z (intercept first).
+
+    Built once, H serves many iterations and neighbouring lambdas: coordinate descent then
+    costs O(p) per coordinate instead of two passes over n rows, and each iteration needs
+    only the exact gradient X'(score) (one pass).
+    """
+
+    def __init__(self, Z: np.ndarray, v: np.ndarray, intercept: bool):
+        from scipy.linalg import blas
+
+        weighted = np.multiply(Z, np.sqrt(v)[:, None], out=_workspace(Z))
+        block = blas.dsyrk(1.0, weighted, trans=1) if Z.shape[1] else np.zeros((0, 0))  # upper triangle
+        block = np.triu(block) + np.triu(block, 1).T
+        if intercept:
+            matrix = np.empty((Z.shape[1] + 1,) * 2)
+            matrix[0, 0] = v.sum()
+            matrix[0, 1:] = matrix[1:, 0] = Z.T @ v
+            matrix[1:, 1:] = block
+        else:
+            matrix = block
+        self.matrix = matrix
+        self.Z, self.v, self.intercept = Z, v, intercept
+
+    def drift(self, v: np.ndarray) -> float:
+        """max_i |v_i / v0_i - 1| for the weights v0 the matrix was built with: a bound on how
+        much slower than Newton's the iterations with this matrix converge."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.abs(v / self.v - 1)
+        return float(np.max(ratio, where=self.v > 0, initial=0.0))
+
+    def solve(self, score: np.ndarray, gamma: np.ndarray, l1: list, l2: list, stop: float,
+              max_sweeps: int) -> np.ndarray:
+        from scipy.linalg import blas
+
+        gradient = -(self.Z.T @ score)  # of the smooth part: -X' score, X = [1, Z]
+        if self.intercept:
+            gradient = np.concatenate([[-score.sum()], gradient])
+        H = self.matrix
+        diagonal = np.diag(H).tolist()
+        x = gamma.copy()
+        axpy = blas.daxpy
+
+        def update(j: int) -> float:
+            old, curvature = x[j], diagonal[j]
+            denominator = curvature + l2[j]
+            if denominator <= 0:
+                return 0.0
+            new = soft_threshold(curvature * old - gradient[j], l1[j]) / denominator
+            if new == old:
+                return 0.0
+            axpy(H[j], gradient, a=new - old)  # in place; H is symmetric: row j is column j
+            x[j] = new
+            return abs(new - old) * np.sqrt(curvature)
+
+        _sweep_to_convergence(update, x, self.intercept, stop, max_sweeps)
+        return x
+
+
+class NaiveModel:
+    """The quadratic model held through the n-vector of weighted residuals (for wide designs).
+
+    Coordinate j's gradient is -Z_j'r and its update an axpy on r, r starting at the score;
+    nothing of size p x p is formed.  Rebuilt at every iteration (always exact).
+    """
+
+    def __init__(self, Z: np.ndarray, v: np.ndarray, intercept: bool):
+        self.Z, self.v, self.intercept = Z, v, intercept
+        self.weighted_columns = np.multiply(Z, v[:, None], out=_workspace(Z))
+        self.diagonal = np.einsum("ij,ij->j", Z, self.weighted_columns).tolist()
+        if intercept:
+            self.diagonal.insert(0, float(v.sum()))
+
+    def solve(self, score: np.ndarray, gamma: np.ndarray, l1: list, l2: list, stop: float,
+              max_sweeps: int) -> np.ndarray:
+        from scipy.linalg import blas
+
+        residual, x, shift = score.copy(), gamma.copy(), int(self.intercept)
+        Z, weighted, v, diagonal = self.Z, self.weighted_columns, self.v, self.diagonal
+
+        def update(j: int) -> float:
+            old, curvature = x[j], diagonal[j]
+            denominator = curvature + l2[j]
+            if denominator <= 0:
+                return 0.0
+            is_intercept = j < shift
+            gradient = -(residual.sum() if is_intercept else blas.ddot(Z[:, j - shift], residual))
+            new = soft_threshold(curvature * old - gradient, l1[j]) / denominator
+            if new == old:
+                return 0.0
+            blas.daxpy(v if is_intercept else weighted[:, j - shift], residual, a=old - new)
+            x[j] = new
+            return abs(new - old) * np.sqrt(curvature)
+
+        _sweep_to_convergence(update, x, self.intercept, stop, max_sweeps)
+        return x
+
+
+def _sweep_to_convergence(update, x: np.ndarray, intercept: bool, stop: float, max_sweeps: int) -> None:
+    """Cyclic coordinate descent, as glmnet: sweep the active set (nonzero coefficients and the
+    intercept) to convergence, then every coordinate; stop when a full sweep moves no coordinate
+    by more than ``stop`` (a change times its column's weighted norm)."""
+    def sweep(coordinates) -> float:
+        largest = 0.0
+        for j in coordinates:
+            change = update(j)
+            if change > largest:
+                largest = change
+        return largest
+
+    everything = range(len(x))
+    for _ in range(max_sweeps):
+        if sweep(everything) < stop:
+            return
+        active = np.flatnonzero(x != 0)
+        if intercept and (not len(active) or active[0] != 0):
+            active = np.concatenate([[0], active])
+        active = active.tolist()
+        for _ in range(max_sweeps):
+            if sweep(active) < stop:
+                break
+
+
 def fit_penalized(Z: np.ndarray, y: np.ndarray, weights: np.ndarray, offset: np.ndarray, family: Family,
                   lam: float, l1_ratio: float, penalty_factor: np.ndarray, standardisation: Standardisation,
-                  intercept: bool, start: tuple[float, np.ndarray] | None = None, tol: float = 1e-12,
-                  maxiter: int = 200, max_inner: int = 100_000) -> PenalizedFit:
-    """Minimise the objective of the module docstring for one lambda.
+                  intercept: bool, start: WarmStart | None = None, tol: float = 1e-12,
+                  maxiter: int = 200, max_sweeps: int = 10_000) -> PenalizedFit:
+    """Minimise the objective of the module docstring for one lambda (proximal Newton steps).
 
-    ``Z`` holds the standardised penalised columns; ``weights`` are prior weights
-    summing to 1; ``start`` (intercept, standardised coefficients) warm-starts a path.
+    ``Z`` holds the standardised penalised columns; ``weights`` are prior weights summing
+    to 1; ``start`` warm-starts a path.  Each iteration minimises, by coordinate descent,
+    the quadratic model of the deviance at the current coefficients plus the penalty.  In
+    covariance mode the model's matrix is reused while iterations contract quickly (a
+    quasi-Newton step: the fixed point is exact because the gradient is), and rebuilt at the
+    current point when they do not, or when a step fails to lower the objective.  Steps
+    that still fail are halved.  Converged when the objective changes by less than ``tol``
+    relative.
     """
     link = family.link
     n, p = Z.shape
-    beta0, beta = (start[0], start[1].copy()) if start is not None else (None, np.zeros(p))
-    if beta0 is None:
-        mean_y = np.sum(weights * y)
-        beta0 = float(np.average(link.link(np.full(1, mean_y)) - offset, weights=weights)) if intercept else 0.0
-    eta = beta0 + Z @ beta + offset
-    mu = link.inverse(eta)
-    deviance_old = family.deviance(y, mu, weights)
-    converged = False
-    l1, l2 = lam * l1_ratio * penalty_factor, lam * (1 - l1_ratio) * penalty_factor
+    use_covariance = p <= COVARIANCE_MAX_COLUMNS and n >= p
+    if start is not None:
+        gamma = np.concatenate([[start.intercept], start.coefficients]) if intercept else start.coefficients.copy()
+    else:
+        gamma = np.zeros(p + intercept)
+        if intercept:
+            mean_y = np.sum(weights * y)
+            gamma[0] = float(np.average(link.link(np.full(1, mean_y)) - offset, weights=weights))
+    l1 = lam * l1_ratio * penalty_factor
+    l2 = lam * (1 - l1_ratio) * penalty_factor
     if family.name == "gaussian":  # glmnet's convention, see the module docstring
         centre = np.sum(weights * y) if intercept else 0.0
         l2 = l2 / np.sqrt(np.sum(weights * (y - centre) ** 2))
-    for n_iter in range(1, maxiter + 1):  # noqa: B007 - reported after the loop
-        mu_eta = link.mu_eta_at(eta, mu)
-        v = weights * mu_eta**2 / family.variance(mu)
-        z = eta - offset + (y - mu) / mu_eta
-        weighted_residual = v * (z - (eta - offset))  # z - beta0 - Z beta, with eta from the last step
-        weighted_columns = np.multiply(Z, v[:, None], out=_workspace(Z))
-        u = np.einsum("ij,ij->j", Z, weighted_columns)
-        beta0, beta = _coordinate_descent(Z, weighted_columns, v, u, weighted_residual, beta0, beta, l1, l2,
-                                          intercept, max_inner, threshold=tol)
-        eta = beta0 + Z @ beta + offset
+    l1_all, l2_all = ([0.0] if intercept else []) + l1.tolist(), ([0.0] if intercept else []) + l2.tolist()
+
+    def evaluate(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+        beta = coefficients[intercept:]
+        eta = (coefficients[0] if intercept else 0.0) + Z @ beta + offset
         mu = link.inverse(eta)
         deviance = family.deviance(y, mu, weights)
-        objective_change = abs(deviance - deviance_old) / (abs(deviance) + 0.1)
-        deviance_old = deviance
-        if objective_change < tol:
+        penalty = float(l1 @ np.abs(beta) + 0.5 * l2 @ beta**2)
+        return eta, mu, deviance, deviance / 2 + penalty
+
+    if start is not None and start.state is not None:
+        eta, mu, deviance = start.state
+        objective = deviance / 2 + float(l1 @ np.abs(gamma[intercept:]) + 0.5 * l2 @ gamma[intercept:] ** 2)
+    else:
+        eta, mu, deviance, objective = evaluate(gamma)
+    model = start.curvature if use_covariance and start is not None else None
+    if model is not None and model.Z is not Z:
+        model = None  # a curvature from other data (another cross-validation fold)
+    model_is_current, converged, stop = False, False, tol * 0.1
+    for n_iter in range(1, maxiter + 1):  # noqa: B007 - reported after the loop
+        mu_eta = link.mu_eta_at(eta, mu)
+        variance = family.variance(mu)
+        score = weights * (y - mu) * mu_eta / variance
+        v = weights * mu_eta**2 / variance
+        if not use_covariance or model is None or model.drift(v) > MAX_DRIFT:
+            model = CovarianceModel(Z, v, intercept) if use_covariance else NaiveModel(Z, v, intercept)
+            model_is_current = True
+        proposal = model.solve(score, gamma, l1_all, l2_all, stop, max_sweeps)
+        step = proposal - gamma
+        new = evaluate(proposal)
+        if not new[3] <= objective + 1e-13 * abs(objective):
+            if not model_is_current:
+                model = None  # stale curvature overshot: rebuild it here and retry
+                continue
+            for _ in range(30):  # step-halving, as glm.fit
+                step = step / 2
+                proposal = gamma + step
+                new = evaluate(proposal)
+                if new[3] <= objective:
+                    break
+        change = abs(new[3] - objective) / (abs(new[3]) + 0.1)
+        gamma, (eta, mu, deviance, objective) = proposal, new
+        if change < tol:
             converged = True
             break
+        model_is_current = False
+    beta = gamma[intercept:]
     coefficients = beta / standardisation.scale
-    intercept_value = beta0 - coefficients @ standardisation.mean if intercept else 0.0
-    return PenalizedFit(float(intercept_value), coefficients, beta, float(deviance), n_iter, converged)
-
-
-def _coordinate_descent(Z, weighted_columns, v, u, weighted_residual, beta0, beta, l1, l2, intercept: bool,
-                        max_inner: int, threshold: float = 1e-12):
-    """Cyclic coordinate descent on the penalised weighted least squares problem.
-
-    Works on the weighted residual v * r, so that a coordinate's gradient is one dot
-    product and its update one in-place axpy (BLAS).  As glmnet: sweep the active set
-    to convergence, then all columns; stop when a full sweep changes nothing.
-    """
-    from scipy.linalg import blas
-
-    p = len(beta)
-    sum_v = v.sum()
-    state = {"beta0": beta0}
-    ddot, daxpy = blas.ddot, blas.daxpy
-    u_list, l1_list, l2_list = u.tolist(), l1.tolist(), l2.tolist()
-    root_u = np.sqrt(u).tolist()
-
-    def sweep(columns) -> float:
-        largest = 0.0
-        if intercept:
-            shift = weighted_residual.sum() / sum_v
-            state["beta0"] += shift
-            blas.daxpy(v, weighted_residual, a=-shift)
-            largest = abs(shift) * np.sqrt(sum_v)
-        for j in columns:
-            old = beta[j]
-            denominator = u_list[j] + l2_list[j]
-            if denominator <= 0:
-                continue
-            gradient = ddot(Z[:, j], weighted_residual) + u_list[j] * old
-            new = soft_threshold(gradient, l1_list[j]) / denominator
-            if new != old:
-                daxpy(weighted_columns[:, j], weighted_residual, a=old - new)
-                beta[j] = new
-                change = abs(new - old) * root_u[j]
-                if change > largest:
-                    largest = change
-        return largest
-
-    stop = threshold * 0.1  # on the change of a coefficient times its column's weighted norm
-    for _ in range(max_inner):
-        if sweep(range(p)) < stop:
-            break
-        for _ in range(max_inner):
-            if sweep(np.flatnonzero(beta != 0)) < stop:
-                break
-    return state["beta0"], beta
+    intercept_value = gamma[0] - coefficients @ standardisation.mean if intercept else 0.0
+    warm_start = WarmStart(float(gamma[0]) if intercept else 0.0, beta, model if use_covariance else None,
+                           (eta, mu, deviance))
+    return PenalizedFit(float(intercept_value), coefficients, beta, float(deviance), n_iter, converged, warm_start)
 
 
 def lambda_max(Z: np.ndarray, y: np.ndarray, weights: np.ndarray, offset: np.ndarray, family: Family,
