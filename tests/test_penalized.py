@@ -60,6 +60,12 @@ def test_default_grid_is_glmnets(case):
     np.testing.assert_allclose(path.index.to_numpy()[: len(glmnet_grid)], glmnet_grid, rtol=1e-8)
 
 
+@pytest.mark.parametrize("alphas", [[], ["a"], [0.1, -1], [np.nan]])
+def test_bad_path_lambdas_are_refused(alphas):
+    with pytest.raises(gf.DataError, match="alphas must be a non-empty sequence"):
+        gf.glm_path("mpg ~ wt", gf.datasets.load("mtcars"), alphas=alphas)
+
+
 def test_summary_states_penalty_and_shows_no_p_values():
     res = gf.glm("mpg ~ wt + hp", gf.datasets.load("mtcars"), penalty="l1", alpha=0.5)
     text = str(res.summary())

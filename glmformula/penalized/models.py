@@ -125,7 +125,10 @@ def glm_path(formula: str, data, family="gaussian", *, penalty: Penalty = "l1", 
     if alphas is None:
         lambdas = lambda_grid(problem, ratio, n_alphas, alpha_min_ratio)
     else:
-        lambdas = np.sort(np.asarray(alphas, dtype=float).ravel())[::-1]
+        try:
+            lambdas = np.sort(np.asarray(alphas, dtype=float).ravel())[::-1]
+        except (TypeError, ValueError):
+            lambdas = np.array([np.nan])
         if not len(lambdas) or not np.all(lambdas >= 0):
             raise DataError(f"alphas must be a non-empty sequence of lambdas >= 0, got {alphas!r}")
     rows, start = [], None
