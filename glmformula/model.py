@@ -161,9 +161,15 @@ def glm(
 def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart: np.ndarray | None) -> float:
     """Deviance of the intercept-only model with the same offset and weights (as R).
 
-    Without an offset the intercept-only fit is the weighted mean of y; with an
-    offset it needs its own IRLS, started (as R's ``glm``) from the full model's
-    fitted values, or from the family's starting values (as ``glm.nb``).
+    Without an offset the intercept-only fit is the weighted mean of y.  With an
+    offset and a log link on a variance mu^p it has a closed form: the score
+    equation sum w (y - mu) mu^(1-p) = 0 with mu = exp(b + offset) gives
+
+        exp(b) = sum w y exp((1 - p) offset) / sum w exp((2 - p) offset),
+
+    the optimum R's IRLS converges to.  Otherwise it needs its own IRLS, started
+    (as R's ``glm``) from the full model's fitted values, or from the family's
+    starting values (as ``glm.nb``).
     """
     y, weights = data.y, data.prior_weights
     if not data.has_intercept:
@@ -171,6 +177,15 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
     if not data.has_offset:
         weighted_mean = np.sum(weights * y) / np.sum(weights)
         return family.deviance(y, np.full_like(y, weighted_mean), weights)
+    power = family.variance_power
+    if family.link.name == "log" and power is not None:
+        shift = np.max(data.offset)  # exp((k - p) (offset - max)) cannot overflow for k - p >= 0
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_rate = (np.log(np.sum(weights * y * np.exp((1 - power) * (data.offset - shift))))
+                        - np.log(np.sum(weights * np.exp((2 - power) * (data.offset - shift)))) - shift)
+            mu = np.exp(log_rate + data.offset)
+        if np.isfinite(log_rate) and family.valid_mu(mu):
+            return family.deviance(y, mu, weights)
     intercept = DenseDesign(np.ones((len(y), 1)), ["Intercept"])
     exposure = np.exp(data.offset)
     rate = np.sum(weights * y) / np.sum(weights * exposure)

@@ -252,3 +252,27 @@ def test_models_table_puts_models_side_by_side(summaries, dobson):
     text = str(summaries[3])
     assert "Standard errors in parentheses." in text and "(0.1709)" in text and "(0.1260)" in text
     assert f"{dobson.aic:.4f}" in text
+
+
+@pytest.mark.parametrize(("family", "r_null_deviance"), [
+    # R 4.2: glm(mpg ~ wt + offset(log(disp)), family=<family>, data=mtcars,
+    #            control=glm.control(epsilon=1e-12))$null.deviance
+    ("gamma(link='log')", 23.05732120436151789),
+    ("inverse_gaussian(link='log')", 0.82533539088561092),
+    ("gaussian(link='log')", 6442.38852451666843990),
+])
+def test_null_deviance_with_an_offset_on_a_log_link(family, r_null_deviance):
+    """The closed form of the intercept-only fit with an offset equals R's iterated null model."""
+    mtcars = gf.datasets.load("mtcars")
+    res = gf.glm("mpg ~ wt + offset(log(disp))", mtcars, family)
+    np.testing.assert_allclose(res.null_deviance, r_null_deviance, rtol=1e-10)
+    intercept_only = gf.glm("mpg ~ 1 + offset(log(disp))", mtcars, family, tol=1e-14)
+    np.testing.assert_allclose(res.null_deviance, intercept_only.deviance, rtol=1e-12)
+
+
+def test_null_deviance_of_a_tweedie_with_an_offset():
+    insurance = gf.datasets.load("insurance")
+    family = "tweedie(var_power=1.5, link='log')"
+    res = gf.glm("Claims ~ Age + offset(log(Holders))", insurance, family)
+    intercept_only = gf.glm("Claims ~ 1 + offset(log(Holders))", insurance, family, tol=1e-14)
+    np.testing.assert_allclose(res.null_deviance, intercept_only.deviance, rtol=1e-12)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import sparse
 
 #: Rows per chunk of the cross-product: temporaries stay small and in cache.
-CHUNK_ROWS = 1 << 16
+CHUNK_ROWS = 1 << 14
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,11 +39,13 @@ class CategoricalBlock:
         return len(self.positions)
 
     def indicator(self, start: int, stop: int) -> sparse.csc_matrix:
-        """The block's dummy columns for rows start:stop, transposed: (levels x rows), stored by column
-        (CSC) so that ``indicator @ M`` reads M row by row in one sequential pass."""
-        codes = self.codes[start:stop]
-        rows = np.flatnonzero(codes >= 0)
-        return sparse.csc_matrix((np.ones(len(rows)), (codes[rows], rows)), shape=(self.size, stop - start))
+        """The block's indicator for rows start:stop, transposed: (levels + 1) x rows with row 0 for
+        the reference level, one entry per column (CSC), so that ``indicator @ M`` reads M row by row
+        in one sequential pass.  Its values are set to the weights of each product."""
+        rows = stop - start
+        levels = (self.codes[start:stop] + 1).astype(np.int32)
+        return sparse.csc_matrix((np.ones(rows), levels, np.arange(rows + 1, dtype=np.int32)),
+                                 shape=(self.size + 1, rows))
 
 
 class CategoricalDesign:
@@ -67,47 +69,67 @@ class CategoricalDesign:
     def gram(self, w: np.ndarray) -> np.ndarray:
         if self._last_gram is not None and self._last_gram[0] is w:
             return self._last_gram[1].copy()  # rank detection and the first solve share the weights
-        gram = self._gram(w)
+        gram, _ = self._products(w, None)
         self._last_gram = (w, gram)
         return gram.copy()
 
-    def _gram(self, w: np.ndarray) -> np.ndarray:
-        """X'WX by row chunks, so that temporaries stay the size of a chunk (and in cache)."""
+    def gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """X'WX and X'Wz in one pass over the rows."""
+        if self._last_gram is not None and self._last_gram[0] is w:
+            return self.gram(w), self.xtw(w, z)
+        gram, xtw = self._products(w, z)
+        self._last_gram = (w, gram)
+        return gram.copy(), xtw
+
+    def _products(self, w: np.ndarray, z: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """X'WX (and X'Wz when z is given) by row chunks, so that temporaries stay the size of a chunk.
+
+        Each block's chunk indicator carries the chunk's weights as its values, so that one
+        sparse product S'WD gives the block's cross-products with every dense column.
+        """
         p, n_dense = self.shape[1], len(self.dense_positions)
-        dense_gram = np.zeros((n_dense, n_dense))
-        crosses = [np.zeros((block.size, n_dense)) for block in self.blocks]
+        dense_gram, dense_xtw = np.zeros((n_dense, n_dense)), np.zeros(n_dense)
+        crosses = [np.zeros((block.size + 1, n_dense)) for block in self.blocks]
         diagonals = [np.zeros(block.size + 1) for block in self.blocks]
+        block_xtw = [np.zeros(block.size + 1) for block in self.blocks]
         pairs = {(i, j): np.zeros((a.size + 1) * (b.size + 1)) for i, a in enumerate(self.blocks)
                  for j, b in enumerate(self.blocks) if j > i}
         for chunk, (start, stop) in enumerate(self._chunk_bounds()):
-            w_chunk = w[start:stop]
+            w_chunk, dense_chunk = w[start:stop], self.dense[start:stop]
             root_w = np.sqrt(w_chunk)
-            weighted = self.dense[start:stop] * root_w[:, None]  # sqrt(W) D for the chunk
+            weighted = dense_chunk * root_w[:, None]  # sqrt(W) D for the chunk
             dense_gram += weighted.T @ weighted
-            if not self.blocks:
-                continue
-            twice_weighted = weighted * root_w[:, None]  # W D
-            shifted = [block.codes[start:stop] + 1 for block in self.blocks]
-            for index, block in enumerate(self.blocks):
-                diagonals[index] += np.bincount(shifted[index], weights=w_chunk, minlength=block.size + 1)
+            wz_chunk = None if z is None else w_chunk * z[start:stop]
+            if wz_chunk is not None:
+                dense_xtw += dense_chunk.T @ wz_chunk
+            indicators = [self._chunk_indicator(index, chunk) for index in range(len(self.blocks))]
+            for index, indicator in enumerate(indicators):
+                levels = indicator.indices  # code + 1: the reference level is 0
+                size = len(diagonals[index])
+                diagonals[index] += np.bincount(levels, weights=w_chunk, minlength=size)
+                if wz_chunk is not None:
+                    block_xtw[index] += np.bincount(levels, weights=wz_chunk, minlength=size)
                 if n_dense:
-                    crosses[index] += self._chunk_indicator(index, chunk) @ twice_weighted
+                    indicator.data = w_chunk
+                    crosses[index] += indicator @ dense_chunk
             for (i, j), table in pairs.items():
-                joint = shifted[i] * (self.blocks[j].size + 1) + shifted[j]
+                joint = indicators[i].indices.astype(np.int64) * (self.blocks[j].size + 1) + indicators[j].indices
                 table += np.bincount(joint, weights=w_chunk, minlength=len(table))
-        gram = np.zeros((p, p))
+        gram, xtw = np.zeros((p, p)), np.zeros(p)
         dp = self.dense_positions
         gram[np.ix_(dp, dp)] = dense_gram
+        xtw[dp] = dense_xtw
         for index, block in enumerate(self.blocks):
             gram[block.positions, block.positions] = diagonals[index][1:]
-            gram[np.ix_(block.positions, dp)] = crosses[index]
-            gram[np.ix_(dp, block.positions)] = crosses[index].T
+            gram[np.ix_(block.positions, dp)] = crosses[index][1:]
+            gram[np.ix_(dp, block.positions)] = crosses[index][1:].T
+            xtw[block.positions] = block_xtw[index][1:]
         for (i, j), table in pairs.items():
             a, b = self.blocks[i], self.blocks[j]
             cross_tab = table.reshape(a.size + 1, b.size + 1)[1:, 1:]
             gram[np.ix_(a.positions, b.positions)] = cross_tab
             gram[np.ix_(b.positions, a.positions)] = cross_tab.T
-        return gram
+        return gram, (xtw if z is not None else None)
 
     def _chunk_bounds(self) -> list[tuple[int, int]]:
         return [(start, min(start + CHUNK_ROWS, self._n)) for start in range(0, self._n, CHUNK_ROWS)]
@@ -125,10 +147,7 @@ class CategoricalDesign:
         if len(self.dense_positions):
             out[self.dense_positions] = self.dense.T @ wz
         for block in self.blocks:
-            sums = np.zeros(block.size + 1)
-            for start, stop in self._chunk_bounds():
-                sums += np.bincount(block.codes[start:stop] + 1, weights=wz[start:stop], minlength=block.size + 1)
-            out[block.positions] = sums[1:]
+            out[block.positions] = np.bincount(block.codes + 1, weights=wz, minlength=block.size + 1)[1:]
         return out
 
     def dot(self, beta: np.ndarray) -> np.ndarray:

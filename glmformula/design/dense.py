@@ -4,6 +4,7 @@ The engine only ever asks a design for
 
 * ``gram(w)``          X' diag(w) X           (p, p)
 * ``xtw(w, z)``        X' (w * z)             (p,)
+* ``gram_xtw(w, z)``   both, in one pass over the rows
 * ``dot(beta)``        X beta                 (n,)
 * ``aliased_columns(w, tol)``  which columns are linearly dependent on earlier ones
 * ``select(columns)``  the design restricted to some columns
@@ -36,6 +37,15 @@ class DenseDesign:
     def gram(self, w: np.ndarray) -> np.ndarray:
         weighted = self.matrix * np.sqrt(w)[:, None]  # (sqrt(W) X)'(sqrt(W) X): numpy takes the symmetric kernel
         return weighted.T @ weighted
+
+    def gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """X'WX and X'Wz in one symmetric product: of sqrt(W) [X z] with itself."""
+        root_w, p = np.sqrt(w), self.matrix.shape[1]
+        weighted = np.empty((len(w), p + 1))
+        np.multiply(self.matrix, root_w[:, None], out=weighted[:, :p])
+        np.multiply(z, root_w, out=weighted[:, p])
+        product = weighted.T @ weighted
+        return product[:p, :p].copy(), product[:p, p].copy()
 
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         return self.matrix.T @ (w * z)

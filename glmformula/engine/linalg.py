@@ -106,7 +106,7 @@ class SolveResult:
 def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     """Solve min_b sum w (z - X b)^2 for a full-rank design."""
     with np.errstate(over="ignore", invalid="ignore"):  # overflow sends the step to the QR path below
-        gram = design.gram(w)
+        gram, xtw = design.gram_xtw(w, z)
     scale = np.sqrt(np.diag(gram))
     scale = np.where(scale > 0, scale, 1.0)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -121,7 +121,7 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     except linalg.LinAlgError:
         well_conditioned = False
     if well_conditioned:
-        rhs = design.xtw(w, z) / scale
+        rhs = xtw / scale
         coefficients = linalg.cho_solve(factor, rhs, check_finite=False) / scale
 
         def inverse() -> np.ndarray:

@@ -59,6 +59,8 @@ class Family:
     default_link: str = "identity"
     dispersion_fixed: bool = False
     n_dispersion_params: int = 0
+    #: p when V(mu) = mu^p exactly (gaussian 0, poisson 1, gamma 2, inverse gaussian 3, tweedie), else None
+    variance_power: float | None = None
 
     def __init__(self, link: str | Link | None = None):
         from glmformula.families.registry import get_link

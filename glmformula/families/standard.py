@@ -34,6 +34,7 @@ class Gaussian(Family):
     """Normal distribution: V(mu) = 1, d(y, mu) = (y - mu)^2."""
 
     name = "gaussian"
+    variance_power = 0.0
     default_link = "identity"
     n_dispersion_params = 1
 
@@ -156,6 +157,7 @@ class Poisson(Family):
     """Poisson counts: V(mu) = mu, d(y, mu) = 2 (y log(y/mu) - (y - mu))."""
 
     name = "poisson"
+    variance_power = 1.0
     default_link = "log"
     dispersion_fixed = True
 
@@ -196,6 +198,7 @@ class Gamma(Family):
     """Gamma: V(mu) = mu^2, d(y, mu) = -2 (log(y/mu) - (y - mu)/mu)."""
 
     name = "gamma"
+    variance_power = 2.0
     default_link = "inverse"
     n_dispersion_params = 1
 
@@ -231,6 +234,7 @@ class InverseGaussian(Family):
     """Inverse Gaussian: V(mu) = mu^3, d(y, mu) = (y - mu)^2 / (y mu^2)."""
 
     name = "inverse_gaussian"
+    variance_power = 3.0
     default_link = "inverse_squared"
     n_dispersion_params = 1
 
@@ -354,7 +358,7 @@ class Tweedie(Family):
             raise FamilyError(f"tweedie needs a numeric var_power, got {var_power!r}") from None
         if not np.isfinite(var_power) or 0 < var_power < 1:
             raise FamilyError(f"tweedie var_power must be <= 0 or >= 1, got {var_power!r}")
-        self.var_power = var_power
+        self.var_power = self.variance_power = var_power
 
     def anscombe(self, x):
         exponent = 1 - self.var_power / 3

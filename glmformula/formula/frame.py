@@ -328,9 +328,10 @@ def _drop_unused_levels(data: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     for column in used:
         series = data[column]
         if isinstance(series.dtype, pd.CategoricalDtype):
-            present = series.cat.remove_unused_categories()
-            if len(present.cat.categories) != len(series.cat.categories):
-                data = data.assign(**{column: present})
+            codes = series.cat.codes.to_numpy()
+            counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
+            if not counts.all():
+                data = data.assign(**{column: series.cat.remove_categories(series.cat.categories[counts == 0])})
     return data
 
 
