@@ -217,7 +217,7 @@ def _warn_separation(family: Family, fit, names: list[str]) -> None:
     """
     if family.boundary_message(fit.mu) is None:
         return
-    se = np.sqrt(np.abs(np.diag(fit.cov_unscaled)))
+    se = fit.se_unscaled
     suspects = [name for name, b, s in zip(names, fit.params, se) if np.isfinite(b) and (s > 10 or abs(b) > 15)]
     if suspects:
         warnings.warn(

@@ -29,6 +29,7 @@ def assert_equal_fits(distributed_fit, memory_fit):
     if np.isfinite(memory_fit.llf):
         np.testing.assert_allclose(distributed_fit.llf, memory_fit.llf, rtol=1e-8)
         np.testing.assert_allclose(distributed_fit.aic, memory_fit.aic, rtol=1e-8)
+        np.testing.assert_allclose(distributed_fit.bic, memory_fit.bic, rtol=1e-8)
     assert distributed_fit.n_iter == memory_fit.n_iter
     assert (distributed_fit.nobs, distributed_fit.df_resid) == (memory_fit.nobs, memory_fit.df_resid)
 
@@ -90,3 +91,18 @@ def test_dask_inputs_are_checked():
         gf.glm("mpg ~ poly(wt, 2)", ddf)
     with pytest.raises(gf.FamilyError, match="theta"):
         gf.glm("carb ~ wt", ddf, "negative_binomial")
+
+
+def test_zero_weight_rows_count_in_bic_as_in_memory():
+    """BIC's n is every row of the fit (as R's BIC), zero weights included; see GLMResults.nobs_bic."""
+    data = gf.datasets.load("dobson").assign(w=[1, 0, 1, 1, 1, 0, 1, 1, 1.0])
+    for family in ("poisson", "gaussian"):
+        memory = gf.glm("counts ~ outcome + treatment", data, family, weights="w")
+        partitioned = gf.glm("counts ~ outcome + treatment", dd.from_pandas(data, npartitions=2), family, weights="w")
+        assert_equal_fits(partitioned, memory)
+
+
+def test_invalid_starting_means_are_a_clear_error():
+    data = pd.DataFrame({"x": [0, 0.5, 1, 1.5], "y": [-0.5, 1.0, 2.0, 3.5]})
+    with pytest.raises(gf.FitError, match="cannot find valid starting values"):
+        gf.glm("y ~ x", dd.from_pandas(data, npartitions=2), "gaussian(link='log')")

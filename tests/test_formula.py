@@ -199,3 +199,45 @@ def test_pyarrow_backed_frames_give_the_same_fit_and_predictions(insurance):
     res = gf.glm(formula, arrow, "poisson")
     np.testing.assert_allclose(res.params, reference.params, rtol=1e-12)
     np.testing.assert_allclose(reference.predict(arrow), reference.fittedvalues, rtol=1e-12)
+
+
+def test_a_column_named_1_in_backquotes_is_the_column_not_the_intercept():
+    """R 4.2, with d$`1` = 1:5, d$y = c(1, 3, 2, 5, 4): coef(glm(y ~ `1`, data = d)) gives (Intercept) 0.6,
+    `1` 0.8, standard errors 1.148912529308, 0.346410161514; glm(y ~ 0 + `1`) gives 0.963636363636;
+    predict on `1` = c(10, 0) gives 8.6, 0.6."""
+    data = pd.DataFrame({"1": [1, 2, 3, 4, 5.0], "y": [1, 3, 2, 5, 4.0]})
+    res = gf.glm("y ~ `1`", data)
+    assert list(res.params.index) == ["Intercept", "`1`"]  # R's name for the column
+    np.testing.assert_allclose(res.params, [0.6, 0.8], rtol=1e-12)
+    np.testing.assert_allclose(res.bse, [1.148912529308, 0.346410161514], rtol=1e-10)
+    assert gf.glm("y ~ 0 + `1`", data).params.iloc[0] == pytest.approx(0.963636363636, rel=1e-10)
+    np.testing.assert_allclose(res.predict(pd.DataFrame({"1": [10.0, 0.0]})), [8.6, 0.6], rtol=1e-12)
+    assert list(gf.glm("y ~ .", data).params.index) == ["Intercept", "`1`"]
+
+
+@pytest.mark.parametrize("formula", ["y ~ Intercept", "y ~ `Intercept`", "y ~ .", "y ~ Intercept + I(x**2)"])
+def test_a_column_named_intercept_keeps_a_coefficient_of_its_own(formula):
+    """R 4.2: coef(glm(y ~ Intercept, data = d)) gives (Intercept) 0.6, Intercept 0.8.
+    The intercept stays "Intercept"; the column is named in backquotes, as R names `1`."""
+    data = pd.DataFrame({"Intercept": [1, 2, 3, 4, 5.0], "y": [1, 3, 2, 5, 4.0], "x": [0, 1, 0, 1, 0.0]})
+    if formula == "y ~ .":
+        data = data.drop(columns="x")
+    res = gf.glm(formula, data)
+    assert res.params.index.is_unique and res.bse.index.is_unique
+    assert list(res.params.index[:2]) == ["Intercept", "`Intercept`"]
+    if "I(x" not in formula:
+        np.testing.assert_allclose(res.params, [0.6, 0.8], rtol=1e-12)
+    assert "`Intercept`" in str(res.summary()) and "(Intercept)" in str(res.summary(style="r"))
+    np.testing.assert_allclose(res.predict(data), res.fittedvalues, rtol=1e-12)
+
+
+def test_a_function_of_a_column_named_intercept_is_unchanged():
+    data = pd.DataFrame({"Intercept": [1, 2, 3, 4, 5.0], "y": [1, 3, 2, 5, 4.0]})
+    assert list(gf.glm("y ~ log(Intercept)", data).params.index) == ["Intercept", "log(Intercept)"]
+
+
+def test_two_design_columns_of_one_name_are_refused():
+    """formulaic would keep only one of them; the error says how to write the column."""
+    data = pd.DataFrame({"Intercept": [1, 2, 3, 4, 5.0], "y": [1, 3, 2, 5, 4.0]})
+    with pytest.raises(gf.FormulaError, match="design columns named 'Intercept'.*`Intercept`"):
+        gf.glm("y ~ {Intercept}", data)

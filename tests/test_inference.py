@@ -346,3 +346,36 @@ def test_add1_leaves_out_terms_already_in_the_model():
     assert list(res.add1("~ . + wt + hp").index) == ["<none>", "hp"]
     with pytest.raises(gf.DataError, match="already in the model"):
         res.add1(["wt"])
+
+
+ZERO_WEIGHTS = pd.DataFrame({
+    "x": [0.1, 0.4, 0.5, 0.9, 1.2, 1.5, 1.7, 2.0, 2.2, 2.6, 2.9, 3.1],
+    "y": [1.3, 1.1, 2.4, 2.2, 3.9, 3.1, 4.4, 5.2, 4.6, 6.1, 6.0, 7.4],
+    "cnt": [1, 0, 2, 3, 2, 4, 6, 5, 9, 8, 12, 14],
+    "s": [0, 1, 1, 2, 1, 3, 2, 4, 3, 5, 4, 6],
+    "g": [0.8, 1.9, 1.2, 2.5, 2.1, 3.3, 2.9, 4.4, 3.8, 5.0, 6.3, 5.7],
+    "w": [1, 2, 0, 1, 1, 0, 2, 1, 1, 1, 0, 1.0],
+}).assign(f=lambda d: 6 - d.s)
+
+
+@pytest.mark.parametrize("formula, family, r_figures", [
+    # R 4.2: c(logLik(m), AIC(m), BIC(m)) for m <- glm(<formula>, family, weights = w) on ZERO_WEIGHTS;
+    # BIC takes n = 12 rows (logLik's "nobs"), not nobs(m) = 9
+    ("cnt ~ x", "poisson", [-19.5491797338, 43.0983594677, 44.0681727673]),
+    ("cbind(s, f) ~ x", "binomial", [-12.0094169877, 28.0188339754, 28.9886472749]),  # cbind(s, 6 - s)
+    ("g ~ x", "Gamma(link='log')", [-8.81514554584, 23.63029109169, 25.08501104105]),
+    ("g ~ x", "inverse_gaussian", [-15.3312326217, 36.6624652435, 38.1171851928]),
+])
+def test_loglik_aic_bic_with_zero_prior_weights_match_r(formula, family, r_figures):
+    res = gf.glm(formula, ZERO_WEIGHTS, family, weights="w")
+    assert res.nobs == 9  # R's nobs(): sum(w != 0)
+    np.testing.assert_allclose([res.llf, res.aic, res.bic], r_figures, rtol=1e-7)
+
+
+def test_gaussian_loglik_with_zero_prior_weights_is_that_of_the_fit_without_those_rows():
+    """R 4.2 gives logLik -Inf and AIC/BIC Inf here (gaussian()$aic has -sum(log(w))); the meaningful figures
+    are R's on the rows with positive weight: glm(y ~ x, weights = w, subset = w > 0) gives
+    logLik -4.87278396341, AIC 15.74556792682, BIC 16.33724165883."""
+    res = gf.glm("y ~ x", ZERO_WEIGHTS, weights="w")
+    np.testing.assert_allclose([res.llf, res.aic, res.bic], [-4.87278396341, 15.74556792682, 16.33724165883],
+                               rtol=1e-9)

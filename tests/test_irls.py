@@ -176,3 +176,59 @@ def test_huge_columns_are_not_mistaken_for_aliased_ones():
     plain = gf.glm("mpg ~ wt + hp", mtcars)
     assert not big.aliased
     np.testing.assert_allclose(big.params.iloc[-1] * 1e160, plain.params["hp"], rtol=1e-8)
+
+
+LOG_LINK_DATA = pd.DataFrame({
+    "x": [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
+    "y": [-0.2, 0.0, 1.9, 1.6, 2.4, 2.1, 3.0, 3.4, 3.1, 4.2, 4.6],
+    "yi": [0.0, 0.5, 0.6, 0.7, 0.9, 1.0, 1.2, 1.5, 1.9, 2.5, 3.9],
+})
+
+
+def test_gaussian_log_link_with_non_positive_response_fits_from_start():
+    """R 4.2: f <- glm(y ~ x, family = gaussian(link = "log"), start = c(0.5, 1)) on LOG_LINK_DATA;
+    coef(f) -0.0946704669663, 1.6805691270630; sqrt(diag(vcov(f))) 0.249250509184, 0.306601074635;
+    deviance(f) 3.87038756793.  Without start R stops: "cannot find valid starting values"."""
+    res = gf.glm("y ~ x", LOG_LINK_DATA, family="gaussian(link='log')", start=[0.5, 1])
+    np.testing.assert_allclose(res.params, [-0.0946704669663, 1.6805691270630], rtol=1e-7)
+    np.testing.assert_allclose(res.bse, [0.249250509184, 0.306601074635], rtol=1e-6)
+    assert res.deviance == pytest.approx(3.87038756793, rel=1e-9)
+    with pytest.raises(gf.FitError, match="cannot find valid starting values.*pass start="):
+        gf.glm("y ~ x", LOG_LINK_DATA, family="gaussian(link='log')")
+
+
+def test_gaussian_inverse_link_with_zero_response_fits_from_start():
+    """R 4.2: g <- glm(yi ~ x, family = gaussian(link = "inverse"), start = c(2, -1.5));
+    coef(g) 1.80919628092, -1.55616805554; deviance(g) 0.364745542138."""
+    res = gf.glm("yi ~ x", LOG_LINK_DATA, family="gaussian(link='inverse')", start=[2, -1.5])
+    np.testing.assert_allclose(res.params, [1.80919628092, -1.55616805554], rtol=1e-7)
+    assert res.deviance == pytest.approx(0.364745542138, rel=1e-9)
+    with pytest.raises(gf.FitError, match="cannot find valid starting values"):
+        gf.glm("yi ~ x", LOG_LINK_DATA, family="gaussian(link='inverse')")
+
+
+@pytest.mark.parametrize("family", ["poisson", "quasipoisson", "negative_binomial", "gaussian", "Gamma(link='log')"])
+def test_a_response_too_large_for_double_precision_is_a_clear_error(family):
+    """R 4.2 stops too: glm(y ~ x, family = poisson) with y = c(1, 2, 1e300, 3, 4) gives
+    "NA/NaN/Inf in 'x'"; gaussian: "no valid set of coefficients has been found"."""
+    data = pd.DataFrame({"x": [1, 2, 3, 4, 5.0], "y": [1, 2, 1e300, 3, 4]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no bare numpy overflow warnings on the way
+        with pytest.raises(gf.FitError, match=r"overflow.*largest \|y\| = 1e\+300.*check the response"):
+            gf.glm("y ~ x", data, family=family)
+
+
+@pytest.mark.parametrize("family", ["gaussian", "poisson"])
+def test_standard_errors_of_huge_columns_do_not_underflow(family):
+    """The variance of a column of 1e160 (~1e-320) is subnormal; its standard error is not.
+    R 4.2 on the unscaled column: sqrt(diag(vcov(glm(mpg ~ wt + hp, mtcars)))) gives hp 0.00902970967586,
+    and glm(carb ~ wt + hp, mtcars, family = poisson) gives hp 0.00164414587828."""
+    mtcars = gf.datasets.load("mtcars")
+    response = "mpg" if family == "gaussian" else "carb"
+    r_se = 0.00902970967586 if family == "gaussian" else 0.00164414587828
+    plain = gf.glm(f"{response} ~ wt + hp", mtcars, family)
+    big = gf.glm(f"{response} ~ wt + big", mtcars.assign(big=mtcars.hp * 1e160), family)
+    assert big.bse["big"] * 1e160 == pytest.approx(plain.bse["hp"], rel=1e-8)
+    assert big.bse["big"] * 1e160 == pytest.approx(r_se, rel=1e-7)
+    np.testing.assert_allclose(big.bse.iloc[:2], plain.bse.iloc[:2], rtol=1e-8)
+    assert big.tvalues["big"] == pytest.approx(plain.tvalues["hp"], rel=1e-8)

@@ -81,9 +81,9 @@ def _stats(arrays, family: Family, beta, beta_previous, keep, dispersion_for_log
     X, y, weights, offset, n_trials, mustart, dropped = arrays
     X = X[:, keep]
     link = family.link
-    eta = link.link(mustart) if beta is None else X @ beta + offset
-    mu = link.inverse(eta)
     with np.errstate(all="ignore"):
+        eta = link.link(mustart) if beta is None else X @ beta + offset
+        mu = link.inverse(eta)
         deviance = family.deviance(y, mu, weights)
         valid = link.valid_eta(eta) and family.valid_mu(mu)
         mu_eta = link.mu_eta_at(eta, mu)
@@ -91,8 +91,9 @@ def _stats(arrays, family: Family, beta, beta_previous, keep, dispersion_for_log
         z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
         w = np.where(good, weights * mu_eta**2 / np.where(good, family.variance(mu), 1.0), 0.0)
     out = {"deviance": deviance, "valid": valid, "gram": X.T @ (X * w[:, None]), "xtw": X.T @ (w * z),
-           "nobs": int(np.count_nonzero(weights)), "dropped": dropped, "sum_wy": float(np.sum(weights * y)),
-           "sum_w": float(np.sum(weights)), "has_offset": bool(np.any(offset != 0))}
+           "nobs": int(np.count_nonzero(weights)), "rows": len(y), "dropped": dropped,
+           "sum_wy": float(np.sum(weights * y)), "sum_w": float(np.sum(weights)),
+           "has_offset": bool(np.any(offset != 0))}
     if beta_previous is not None:  # the fit's final summaries
         eta_previous = link.link(mustart) if isinstance(beta_previous, str) else X @ beta_previous + offset
         mu_previous = link.inverse(eta_previous)
@@ -133,6 +134,13 @@ class DaskFitter:
         """The in-memory engine's loop with every data pass distributed."""
         control, began = self.control, time.perf_counter()
         state = self._pass(keep=keep, family=family)
+        if not state["valid"]:
+            used = family or self.model.family
+            raise FitError(
+                f"cannot find valid starting values for the {used.name} family with the "
+                f"{used.link.name} link from the response (its starting means are outside the "
+                "link's domain, e.g. y <= 0 with a log link); use another link"
+            )
         deviance_old = state["deviance"]
         p = len(self.model.columns) if keep is None else int(np.sum(keep))
         aliased = aliased_columns_from_gram(state["gram"], max(control.effective_rank_tol, 1e-7))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from glmformula.families.standard import Gaussian
 from glmformula.results.information import InformationCriteria
 
 
@@ -38,6 +39,7 @@ class DaskGLMResults(InformationCriteria):
         self.null_deviance = float(null_deviance)
         self.n_iter, self.converged = n_iter, converged
         self.nobs = int(final["nobs"])
+        self._rows = int(final["rows"])
         self.n_dropped = int(final["dropped"])
         self.rank = int(kept.sum())
         self.df_resid = self.nobs - self.rank
@@ -46,6 +48,11 @@ class DaskGLMResults(InformationCriteria):
         self.pearson_chi2 = float(final["pearson_chi2"])
         self.model_data = SimpleNamespace(response_name=response_name, spec=spec)
         self.passes = passes
+
+    @property
+    def nobs_bic(self) -> int:
+        """BIC's n as ``GLMResults.nobs_bic``: all rows (as R), ``nobs`` for the gaussian."""
+        return self.nobs if isinstance(self.family, Gaussian) else self._rows
 
     @property
     def aliased(self) -> list[str]:

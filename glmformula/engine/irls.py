@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg
 
 from glmformula.engine.linalg import SolveResult, solve_wls
 from glmformula.exceptions import (
@@ -76,6 +77,8 @@ class FitState:
     working_weights : (n,) weights of the last WLS step (zero where unused).
     working_residuals : (n,) (y - mu) / mu_eta(eta) at the final fit.
     cov_unscaled : (p, p) (X'WX)^{-1}, NaN rows/columns where aliased.
+    se_unscaled : (p,) sqrt(diag((X'WX)^{-1})), NaN where aliased, computed so that it
+        survives columns of extreme scale (whose variances underflow in ``cov_unscaled``).
     deviance : sum of weighted unit deviances at the final fit.
     n_iter, converged, boundary : loop diagnostics as R reports them.
     """
@@ -88,6 +91,7 @@ class FitState:
     working_weights: np.ndarray
     working_residuals: np.ndarray
     cov_unscaled: np.ndarray
+    se_unscaled: np.ndarray
     deviance: float
     n_iter: int
     converged: bool
@@ -123,21 +127,29 @@ def irls(
     elif etastart is not None:
         eta = np.asarray(etastart, dtype=float)
     else:
-        eta = link.link(mustart)
-    mu = link.inverse(eta)
+        with np.errstate(divide="ignore", invalid="ignore"):  # invalid starting means are reported below
+            eta = link.link(mustart)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        mu = link.inverse(eta)
     if not (link.valid_eta(eta) and family.valid_mu(mu)):
+        if start is not None:
+            source = "the linear predictor of start="
+        elif etastart is not None:
+            source = "the given linear predictor"
+        else:
+            source = "the response (its starting means are outside the link's domain, e.g. y <= 0 with a log link)"
         raise FitError(
-            f"cannot find valid starting values for the {family.name} family with the {link.name} link; "
-            "pass start= coefficients"
+            f"cannot find valid starting values for the {family.name} family with the {link.name} link "
+            f"from {source}; pass start= coefficients that give valid fitted means, or use another link"
         )
-    deviance = deviance_old = family.deviance(y, mu, prior_weights)
+    deviance = deviance_old = _deviance(family, y, mu, prior_weights)
     coefficients_old: np.ndarray | None = None
     aliased: np.ndarray | None = None
     kept_design = design
     boundary = converged = False
     coefficients = np.zeros(n_columns)
     solve: SolveResult | None = None
-    working_weights = np.zeros_like(y)
+    working_weights = solve_weights = np.zeros_like(y)
     n_iter = 0
 
     positive_weight = prior_weights > 0
@@ -154,17 +166,32 @@ def irls(
             kept_design = design.select(~aliased) if aliased.any() else design
             if start is not None:  # as R: step-halving may fall back to the given start
                 coefficients_old = start[~aliased]
-        solve = solve_wls(kept_design, working_weights, z)
-        if not np.all(np.isfinite(solve.coefficients)):
-            _warn(warn, f"non-finite coefficients at iteration {n_iter}", ConvergenceWarning)
+        step = solve_wls(kept_design, working_weights, z)
+        if not np.all(np.isfinite(step.coefficients)):
+            if solve is None:  # as R: nothing to fall back on at the first step
+                raise FitError(
+                    "the first weighted least squares step gave non-finite coefficients (overflow); "
+                    "check the response and the columns for extreme values, or pass start= coefficients"
+                )
+            _warn(warn, f"non-finite coefficients at iteration {n_iter}; the previous iterate is returned",
+                  ConvergenceWarning)
+            working_weights = solve_weights  # the weights of the solve that is kept
             break
+        solve, solve_weights = step, working_weights
         coefficients = solve.coefficients
         eta = kept_design.dot(coefficients) + offset
         mu = link.inverse(eta)
-        deviance = family.deviance(y, mu, prior_weights)
+        deviance = _deviance(family, y, mu, prior_weights)
 
         boundary = False  # as R: only a halving in the final iteration leaves the fit on the boundary
         if not np.isfinite(deviance):
+            if coefficients_old is None:
+                raise FitError(
+                    "no valid set of coefficients has been found: the deviance after the first step is not "
+                    f"finite (an overflow, or fitted means outside the family's range; largest |y| = "
+                    f"{np.max(np.abs(y)):.6g}); check the response for extreme values, pass start= coefficients "
+                    "or try another link"
+                )
             coefficients, eta, mu, deviance = _halve_step(
                 "step size truncated due to divergence", lambda e, m, d: np.isfinite(d),
                 coefficients, coefficients_old, kept_design, offset, family, y, prior_weights, control, warn,
@@ -207,7 +234,10 @@ def irls(
     params = np.full(n_columns, np.nan)
     params[~aliased] = coefficients
     cov = np.full((n_columns, n_columns), np.nan)
-    cov[np.ix_(~aliased, ~aliased)] = solve.unscaled_covariance()
+    with np.errstate(over="ignore", invalid="ignore"):  # columns of extreme scale: see _unscaled_standard_errors
+        cov[np.ix_(~aliased, ~aliased)] = solve.unscaled_covariance()
+    se_unscaled = np.full(n_columns, np.nan)
+    se_unscaled[~aliased] = _unscaled_standard_errors(kept_design, solve_weights, cov[np.ix_(~aliased, ~aliased)])
     mu_eta = link.mu_eta(eta)
     return FitState(
         params=params,
@@ -218,11 +248,37 @@ def irls(
         working_weights=working_weights,
         working_residuals=(y - mu) / mu_eta,
         cov_unscaled=cov,
+        se_unscaled=se_unscaled,
         deviance=float(deviance),
         n_iter=n_iter,
         converged=converged,
         boundary=boundary,
     )
+
+
+#: Variances outside [_SAFE_VARIANCE, 1 / _SAFE_VARIANCE] are recomputed on equilibrated columns: near the
+#: subnormal range (a column of 1e160 has variance ~1e-320) the inverse keeps only a few digits, or none.
+_SAFE_VARIANCE = np.finfo(float).tiny * 1e16
+
+
+def _unscaled_standard_errors(design, working_weights: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """sqrt(diag((X'WX)^{-1})) for a full-rank design, accurate whatever the columns' scales.
+
+    Usually the diagonal of ``cov`` (the solve's inverse) is used as it is.  When a
+    variance is near the underflow or overflow threshold, the columns of sqrt(W) X
+    are divided by their largest absolute values d first: with A = sqrt(W) X D^{-1} = QR,
+    (X'WX)^{-1} = D^{-1} R^{-1} R^{-T} D^{-1}, so se_j = ||row j of R^{-1}|| / d_j,
+    and no intermediate leaves the normal floating-point range.
+    """
+    variances = np.diag(cov)
+    if np.all((variances > _SAFE_VARIANCE) & (variances < 1 / _SAFE_VARIANCE)):
+        return np.sqrt(variances)
+    weighted = design.weighted(working_weights)
+    largest = np.max(np.abs(weighted), axis=0)
+    largest = np.where(largest > 0, largest, 1.0)
+    r = linalg.qr(weighted / largest, mode="r", check_finite=False)[0][: weighted.shape[1]]
+    r_inverse = linalg.solve_triangular(r, np.eye(len(r)), check_finite=False)
+    return np.sqrt(np.sum(r_inverse**2, axis=1)) / largest
 
 
 def _working_response(family: Family, y, eta, mu, offset, prior_weights, positive_weight, all_positive: bool,
@@ -233,18 +289,41 @@ def _working_response(family: Family, y, eta, mu, offset, prior_weights, positiv
     when every row is informative the masks are skipped.
     """
     mu_eta = family.link.mu_eta_at(eta, mu)
-    variance = family.variance(mu)
+    with np.errstate(over="ignore"):
+        variance = family.variance(mu)
     checked = variance if all_positive else variance[positive_weight]
     if not np.all(np.isfinite(checked)) or np.any(checked == 0):
-        raise FitError(f"the variance function is 0 or not finite at iteration {n_iter}; the fit cannot continue")
-    if all_positive and np.all(mu_eta != 0):
-        return eta - offset + (y - mu) / mu_eta, prior_weights * mu_eta**2 / variance
-    good = positive_weight & (mu_eta != 0)
-    if not good.any():
-        return None, np.zeros_like(y)
-    z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
-    working_weights = np.where(good, prior_weights * mu_eta**2 / np.where(good, variance, 1.0), 0.0)
-    return z, working_weights
+        raise FitError(
+            f"the variance function is 0 or not finite at iteration {n_iter}: the fitted means overflowed or "
+            f"reached 0 (largest |y| = {np.max(np.abs(y)):.6g}); check the response for extreme values or "
+            "pass start= coefficients"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite
+        if all_positive and np.all(mu_eta != 0):
+            z, working_weights = eta - offset + (y - mu) / mu_eta, prior_weights * mu_eta**2 / variance
+            return _check_finite(z, working_weights, y, n_iter)
+        good = positive_weight & (mu_eta != 0)
+        if not good.any():
+            return None, np.zeros_like(y)
+        z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
+        working_weights = np.where(good, prior_weights * mu_eta**2 / np.where(good, variance, 1.0), 0.0)
+    return _check_finite(z, working_weights, y, n_iter)
+
+
+def _check_finite(z, working_weights, y, n_iter: int):
+    """Return (z, working_weights), or raise a FitError when either overflowed.
+
+    R stops such fits too ("NA/NaN/Inf in 'x'"); typically a response so large
+    (1e300 in a Poisson fit) that mu_eta^2 or the deviance overflows.
+    """
+    if np.all(np.isfinite(working_weights)) and np.all(np.isfinite(z)):
+        return z, working_weights
+    bad = int(np.count_nonzero(~(np.isfinite(working_weights) & np.isfinite(z))))
+    raise FitError(
+        f"the IRLS working weights or response overflowed (not finite in double precision) in {bad} row(s) "
+        f"at iteration {n_iter}: the response or the fitted means are too large "
+        f"(largest |y| = {np.max(np.abs(y)):.6g}); check the response for data errors or rescale it"
+    )
 
 
 def _halve_step(message, acceptable, coefficients, coefficients_old, design, offset, family, y, weights, control, warn):
@@ -260,10 +339,16 @@ def _halve_step(message, acceptable, coefficients, coefficients_old, design, off
         coefficients = (coefficients + coefficients_old) / 2
         eta = design.dot(coefficients) + offset
         mu = link.inverse(eta)
-        deviance = family.deviance(y, mu, weights)
+        deviance = _deviance(family, y, mu, weights)
         if acceptable(eta, mu, deviance):
             return coefficients, eta, mu, deviance
     raise FitError(f"{message}: halving the step {control.maxiter} times did not help; pass start= coefficients")
+
+
+def _deviance(family: Family, y, mu, weights) -> float:
+    """The family's deviance; an overflow gives inf silently (IRLS reacts to a non-finite deviance)."""
+    with np.errstate(over="ignore"):
+        return family.deviance(y, mu, weights)
 
 
 def _warn(enabled: bool, message: str, category: type[Warning]) -> None:

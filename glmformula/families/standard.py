@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 from scipy import special, stats
 
-from glmformula.exceptions import FamilyError, FitError, NonIntegerResponseWarning
+from glmformula.exceptions import FamilyError, NonIntegerResponseWarning
 from glmformula.families.base import Family, Response, y_log_y_over_mu
 from glmformula.families.links import Link
 
@@ -48,14 +48,14 @@ class Gaussian(Family):
         return (y - mu) ** 2
 
     def initialize(self, y, weights):
+        """Any real response; the starting means are y itself (R's ``mustart <- y``).
+
+        With the log link and some y <= 0 (or the inverse link and some y == 0)
+        those means are outside the link's domain; as in R this is not an error
+        of the response: the fit refuses only when no ``start=`` is given (the
+        IRLS check of the starting values says so).
+        """
         y = self._as_vector(y)
-        if (self.link.name == "inverse" and np.any(y == 0)) or (
-            self.link.name == "log" and np.any(y <= 0)
-        ):
-            raise FitError(
-                f"gaussian family with {self.link.name} link: cannot find valid starting "
-                "values because the response has values <= 0; use another link or pass start="
-            )
         return Response(y, weights, np.ones_like(y), y.copy())
 
     def ml_dispersion(self, deviance, n_positive, sum_weights):

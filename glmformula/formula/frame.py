@@ -29,7 +29,7 @@ from glmformula.design.dense import DenseDesign
 from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError
 from glmformula.formula import safe_eval
 from glmformula.formula.categorical import fast_design
-from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula
+from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula, protect_ambiguous_columns
 from glmformula.formula.validation import (
     ArrayOrColumn,
     NaAction,
@@ -155,7 +155,7 @@ class ModelFrame:
 
 
 def categorical_sources(model_spec, columns) -> dict[str, list]:
-    """Data columns behind the spec's categorical factors (``x`` or ``C(x, ...)``) and their levels."""
+    """Data columns behind the spec's categorical factors (``x``, `` `x` `` or ``C(x, ...)``) and their levels."""
     import ast
 
     sources: dict[str, list] = {}
@@ -163,12 +163,15 @@ def categorical_sources(model_spec, columns) -> dict[str, list]:
         if getattr(kind, "value", kind) != "categorical" or "categories" not in state:
             continue
         name = expr
-        try:
-            node = ast.parse(expr, mode="eval").body
-            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
-                name = node.args[0].id
-        except SyntaxError:
-            continue
+        if len(expr) > 1 and expr[0] == expr[-1] == "`":  # a protected column (parse.protect_ambiguous_columns)
+            name = expr[1:-1]
+        else:
+            try:
+                node = ast.parse(expr, mode="eval").body
+                if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
+                    name = node.args[0].id
+            except SyntaxError:
+                continue
         if name in columns:
             sources.setdefault(name, list(state["categories"]))
     return sources
@@ -238,7 +241,7 @@ def build_model_frame(
     used_elsewhere = response_names | {c for c in (weight_column, offset_column, exposure_column) if c}
     for expr in parsed.offsets:
         used_elsewhere |= safe_eval.names_in(expr)
-    rhs = expand_dot(parsed.rhs, columns, used_elsewhere)
+    rhs = protect_ambiguous_columns(expand_dot(parsed.rhs, columns, used_elsewhere), columns)
     parsed = ParsedFormula(parsed.response, rhs, parsed.offsets, parsed.text)
 
     rhs_formula = _check_rhs(rhs, set(columns), trusted)
@@ -375,6 +378,13 @@ def _materialise(rhs_formula, data: pd.DataFrame):
     with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         matrix = model_matrix(rhs_formula, data, context=_formulaic_context(), na_action="drop")
+    names = list(matrix.model_spec.column_names)
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:  # formulaic's frame keeps one column of each name: the design would be wrong
+        raise FormulaError(
+            f"two terms of the formula give design columns named {', '.join(map(repr, duplicated))}; "
+            "write each column once (a data column named Intercept as Intercept or `Intercept`, not in {...})"
+        )
     kept = np.zeros(len(data), dtype=bool)
     kept[np.asarray(matrix.index)] = True
     try:

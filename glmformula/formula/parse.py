@@ -198,6 +198,40 @@ def expand_dot(rhs: str, columns: list[str], exclude: set[str]) -> str:
     return "".join(out)
 
 
+#: Data columns whose plain reference formulaic confuses with the intercept: `1` is read as the literal 1,
+#: and a column Intercept gets the intercept's column name (formulaic then keeps only one of the two).
+AMBIGUOUS_COLUMNS = frozenset({"1", "Intercept"})
+
+
+def protect_ambiguous_columns(rhs: str, columns: list[str]) -> str:
+    """Write top-level references to the columns ``1`` and ``Intercept`` as Python blocks.
+
+    ``y ~ `1``` would otherwise be the intercept, and ``y ~ Intercept`` two columns
+    both named "Intercept".  As ``{`1`}`` the reference is a lookup of the column,
+    and its coefficient is named in backquotes, as R names it (`` `1` ``,
+    `` `Intercept` ``; the intercept itself stays "Intercept").  References inside
+    function calls (``log(Intercept)``) are already unambiguous and left alone.
+    """
+    names = AMBIGUOUS_COLUMNS.intersection(columns)
+    if not names:
+        return rhs
+    top_level = {index: char for index, char, _, in_call in _scan(rhs) if not in_call}
+    replacements: list[tuple[int, int]] = []
+    for index, char in top_level.items():
+        if char == "`":
+            end = rhs.find("`", index + 1)
+            if rhs[index + 1 : end] in names:
+                replacements.append((index, end + 1))
+    if "Intercept" in names:
+        for match in re.finditer(r"(?<![A-Za-z0-9_.`])Intercept(?![A-Za-z0-9_.`])", rhs):
+            call = rhs[match.end():].lstrip().startswith("(")
+            if match.start() in top_level and not call:
+                replacements.append((match.start(), match.end()))
+    for start, end in sorted(replacements, reverse=True):
+        rhs = f"{rhs[:start]}{{`{rhs[start:end].strip('`')}`}}{rhs[end:]}"
+    return rhs
+
+
 def _part_of_name(text: str, index: int) -> bool:
     before = text[index - 1] if index > 0 else " "
     after = text[index + 1] if index + 1 < len(text) else " "

@@ -10,7 +10,14 @@ Names follow statsmodels (``params``, ``bse``, ``pvalues``, ``conf_int``,
 * Cov(beta) = phi (X'WX)^{-1} with W the working weights of the last step;
 * z tests when phi is fixed, t tests on df_resid when it is estimated;
 * AIC = -2 llf + 2 (rank + number of dispersion parameters), as R's
-  ``family$aic`` + 2 rank; BIC with log(nobs) in place of 2.
+  ``family$aic`` + 2 rank; BIC with log(n) in place of 2, n as R's ``BIC``
+  (the rows of the fit, zero prior weights included; see ``nobs_bic``).
+
+Zero prior weights: those rows add nothing to the log-likelihood, as in R.  The
+gaussian is the exception in R, whose ``gaussian()$aic`` takes -sum(log(w)) and
+n = all rows, so that its logLik is -Inf and AIC/BIC Inf; here the gaussian
+llf, AIC and BIC are those of the fit without the zero-weight rows (finite, and
+what R gives on ``subset = w > 0``).
 
 Prediction, analysis of deviance, robust covariances, influence and profile
 intervals live in their own modules; the methods here only delegate to them.
@@ -33,6 +40,7 @@ from glmformula.engine.irls import FitState, IRLSControl
 from glmformula.engine.negbin import ThetaEstimate
 from glmformula.exceptions import DataError
 from glmformula.families.base import Family
+from glmformula.families.standard import Gaussian
 from glmformula.formula.frame import FormulaSpec
 from glmformula.results import anova as _anova
 from glmformula.results import covariance as _covariance
@@ -208,7 +216,12 @@ class GLMResults(InformationCriteria):
 
     @cached_property
     def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self._cov)), index=self._names, name="std err")
+        """Standard errors; model-based ones come from the engine's scale-safe sqrt(diag((X'WX)^{-1}))."""
+        if self.cov_type == "nonrobust":
+            values = self._fit.se_unscaled * np.sqrt(self.scale)
+        else:
+            values = np.sqrt(np.diag(self._cov))
+        return pd.Series(values, index=self._names, name="std err")
 
     @cached_property
     def tvalues(self) -> pd.Series:
@@ -255,6 +268,15 @@ class GLMResults(InformationCriteria):
     def nobs(self) -> int:
         """Number of observations with non-zero prior weight."""
         return int(np.count_nonzero(self.model_data.prior_weights))
+
+    @property
+    def nobs_bic(self) -> int:
+        """n in BIC's log(n): every row of the fit, zero prior weights included, as R's ``BIC(glm)``
+        (which takes logLik's "nobs", not ``nobs()``); for the gaussian, whose llf leaves the
+        zero-weight rows out (see the module docstring), ``nobs``."""
+        if isinstance(self.family, Gaussian):
+            return self.nobs
+        return len(self.model_data.y)
 
     @property
     def df_resid(self) -> int:

@@ -6,10 +6,16 @@ import numpy as np
 
 
 class InformationCriteria:
-    """AIC = -2 llf + 2 k and BIC = -2 llf + log(nobs) k, with k = ``df_loglik`` (the estimated parameters).
+    """AIC = -2 llf + 2 k and BIC = -2 llf + log(n) k, with k = ``df_loglik`` (the estimated parameters).
 
-    The class using it provides ``llf``, ``nobs`` and ``df_loglik``.
+    The class using it provides ``llf``, ``nobs`` and ``df_loglik``; n is ``nobs_bic``,
+    which is ``nobs`` unless the class says otherwise.
     """
+
+    @property
+    def nobs_bic(self) -> int:
+        """The n of BIC's log(n)."""
+        return self.nobs
 
     @property
     def aic(self) -> float:
@@ -17,4 +23,4 @@ class InformationCriteria:
 
     @property
     def bic(self) -> float:
-        return -2 * self.llf + np.log(self.nobs) * self.df_loglik
+        return -2 * self.llf + np.log(self.nobs_bic) * self.df_loglik

@@ -148,6 +148,8 @@ def _factor_values(expr: str, newdata: pd.DataFrame):
     """Values of a categorical factor: a column, or the first argument of C(...)."""
     if expr in newdata.columns:
         return newdata[expr]
+    if len(expr) > 1 and expr[0] == expr[-1] == "`" and expr[1:-1] in newdata.columns:  # `1`, `Intercept`
+        return newdata[expr[1:-1]]
     try:
         node = ast.parse(expr, mode="eval").body
     except SyntaxError:
