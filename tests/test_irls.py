@@ -178,6 +178,17 @@ def test_huge_columns_are_not_mistaken_for_aliased_ones():
     np.testing.assert_allclose(big.params.iloc[-1] * 1e160, plain.params["hp"], rtol=1e-8)
 
 
+@pytest.mark.parametrize("family", ["gaussian", "poisson"])
+def test_tiny_columns_are_estimated_as_accurately_as_plain_ones(family):
+    """A column of ~1e-158 has a squared norm near underflow: the normal equations would lose digits."""
+    mtcars = gf.datasets.load("mtcars")
+    response = "mpg" if family == "gaussian" else "carb"
+    tiny = gf.glm(f"{response} ~ wt + tiny", mtcars.assign(tiny=mtcars.hp * 1e-160), family)
+    plain = gf.glm(f"{response} ~ wt + hp", mtcars, family)
+    np.testing.assert_allclose(tiny.params.iloc[-1] * 1e-160, plain.params["hp"], rtol=1e-8)
+    np.testing.assert_allclose(tiny.params.iloc[:2], plain.params.iloc[:2], rtol=1e-8)
+
+
 LOG_LINK_DATA = pd.DataFrame({
     "x": [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
     "y": [-0.2, 0.0, 1.9, 1.6, 2.4, 2.1, 3.0, 3.4, 3.1, 4.2, 4.6],

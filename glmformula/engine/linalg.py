@@ -21,6 +21,9 @@ from scipy import linalg
 
 #: Beyond this condition number of the equilibrated X'WX, solve by QR instead.
 NORMAL_EQUATIONS_MAX_CONDITION = 1e7
+#: Squared column norms outside [_SAFE_SQUARE, 1 / _SAFE_SQUARE] (columns of ~1e-150 or ~1e150) keep few
+#: digits in X'WX: such designs are solved by QR instead.
+_SAFE_SQUARE = np.finfo(float).tiny * 1e16
 
 
 def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
@@ -107,11 +110,13 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     """Solve min_b sum w (z - X b)^2 for a full-rank design."""
     with np.errstate(over="ignore", invalid="ignore"):  # overflow sends the step to the QR path below
         gram, xtw = design.gram_xtw(w, z)
-    scale = np.sqrt(np.diag(gram))
+    diagonal = np.diag(gram)
+    scale = np.sqrt(diagonal)
     scale = np.where(scale > 0, scale, 1.0)
     with np.errstate(over="ignore", invalid="ignore"):
         equilibrated = gram / np.outer(scale, scale)
-    if not np.all(np.isfinite(equilibrated)):
+    extreme = np.any((diagonal > 0) & ((diagonal < _SAFE_SQUARE) | (diagonal > 1 / _SAFE_SQUARE)))
+    if extreme or not np.all(np.isfinite(equilibrated)):  # squared norms near under/overflow lose digits
         return _solve_qr(design, w, z)
     try:
         factor = linalg.cho_factor(equilibrated, lower=False, check_finite=False)
