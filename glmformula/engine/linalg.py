@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 
 #: Beyond this condition number of the equilibrated X'WX, solve by QR instead.
 NORMAL_EQUATIONS_MAX_CONDITION = 1e7
@@ -130,7 +131,10 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
         coefficients = linalg.cho_solve(factor, rhs, check_finite=False) / scale
 
         def inverse() -> np.ndarray:
-            unit = linalg.cho_solve(factor, np.eye(len(scale)), check_finite=False)
+            upper, info = lapack.dpotri(factor[0], lower=0)  # from the Cholesky factor: a third of a solve's work
+            if info != 0:
+                upper = linalg.cho_solve(factor, np.eye(len(scale)), check_finite=False)
+            unit = np.triu(upper) + np.triu(upper, 1).T
             return unit / np.outer(scale, scale)
 
         return SolveResult(coefficients, inverse)

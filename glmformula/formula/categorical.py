@@ -113,8 +113,9 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
     if intercept_position is not None:
         dense[:, 0] = 1.0
         start = 1
-    if numeric_columns:  # one pandas copy of the columns' block: far faster than column-by-column strided writes
-        dense[:, start:] = data[numeric_columns].to_numpy(dtype=float)
+    if numeric_columns:  # one copy of the columns' pandas block: far faster than column-by-column strided writes
+        positions = [data.columns.get_loc(column) for column in numeric_columns]
+        dense[:, start:] = data.iloc[:, positions].to_numpy(dtype=float)
     design = CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names)
     if len(data) * len(names) <= DENSE_CELLS:
         return DenseDesign(design.to_dense(), names), model_spec
