@@ -60,6 +60,7 @@ class CategoricalDesign:
         self._n = self.dense.shape[0] if self.dense.ndim == 2 and self.dense.shape[1] else len(blocks[0].codes)
         self._last_gram: tuple[np.ndarray, np.ndarray] | None = None
         self._chunk_indicators: dict[tuple[int, int], sparse.csc_matrix] = {}
+        self._bounds: tuple[int, list[tuple[int, int]]] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -132,7 +133,10 @@ class CategoricalDesign:
         return gram, (xtw if z is not None else None)
 
     def _chunk_bounds(self) -> list[tuple[int, int]]:
-        return [(start, min(start + CHUNK_ROWS, self._n)) for start in range(0, self._n, CHUNK_ROWS)]
+        if self._bounds is None or self._bounds[0] != CHUNK_ROWS:
+            self._bounds = (CHUNK_ROWS, [(start, min(start + CHUNK_ROWS, self._n))
+                                         for start in range(0, self._n, CHUNK_ROWS)])
+        return self._bounds[1]
 
     def _chunk_indicator(self, block_index: int, chunk: int) -> sparse.csc_matrix:
         """A block's indicator for one chunk of rows (built once, then reused every iteration)."""

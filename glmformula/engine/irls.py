@@ -292,15 +292,21 @@ def _working_response(family: Family, y, eta, mu, offset, prior_weights, positiv
     with np.errstate(over="ignore"):
         variance = family.variance(mu)
     checked = variance if all_positive else variance[positive_weight]
-    if not np.all(np.isfinite(checked)) or np.any(checked == 0):
+    if not _one_signed(checked) and (not np.all(np.isfinite(checked)) or np.any(checked == 0)):
         raise FitError(
             f"the variance function is 0 or not finite at iteration {n_iter}: the fitted means overflowed or "
             f"reached 0 (largest |y| = {np.max(np.abs(y)):.6g}); check the response for extreme values or "
             "pass start= coefficients"
         )
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite
-        if all_positive and np.all(mu_eta != 0):
-            z, working_weights = eta - offset + (y - mu) / mu_eta, prior_weights * mu_eta**2 / variance
+        if all_positive and _one_signed(mu_eta):  # every row informative: in place, no masks
+            z = np.subtract(y, mu)
+            z /= mu_eta
+            z += eta
+            z -= offset
+            working_weights = np.multiply(mu_eta, mu_eta)
+            working_weights /= variance
+            working_weights *= prior_weights
             return _check_finite(z, working_weights, y, n_iter)
         good = positive_weight & (mu_eta != 0)
         if not good.any():
@@ -310,13 +316,23 @@ def _working_response(family: Family, y, eta, mu, offset, prior_weights, positiv
     return _check_finite(z, working_weights, y, n_iter)
 
 
+def _one_signed(values: np.ndarray) -> bool:
+    """Whether every value is finite and nonzero, with one sign: two reductions, no temporaries."""
+    if values.size == 0:
+        return True
+    low, high = np.min(values), np.max(values)
+    return bool(np.isfinite(low) and np.isfinite(high) and (low > 0 or high < 0))
+
+
 def _check_finite(z, working_weights, y, n_iter: int):
     """Return (z, working_weights), or raise a FitError when either overflowed.
 
     R stops such fits too ("NA/NaN/Inf in 'x'"); typically a response so large
     (1e300 in a Poisson fit) that mu_eta^2 or the deviance overflows.
     """
-    if np.all(np.isfinite(working_weights)) and np.all(np.isfinite(z)):
+    if np.isfinite(np.sum(working_weights)) and np.isfinite(np.sum(z)):  # NaN and inf propagate into sums
+        return z, working_weights
+    if np.all(np.isfinite(working_weights)) and np.all(np.isfinite(z)):  # finite, only the sums overflowed
         return z, working_weights
     bad = int(np.count_nonzero(~(np.isfinite(working_weights) & np.isfinite(z))))
     raise FitError(

@@ -82,7 +82,8 @@ class Family:
         return weights * self.unit_deviance(y, mu)
 
     def deviance(self, y, mu, weights) -> float:
-        return float(np.sum(self.deviance_residuals(y, mu, weights)))
+        """sum w_i d(y_i, mu_i), as one dot product (no array of weighted deviances)."""
+        return float(np.dot(weights, self.unit_deviance(y, mu)))
 
     def valid_mu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)))

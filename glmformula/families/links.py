@@ -72,10 +72,11 @@ class Log(Link):
         return np.log(mu)
 
     def inverse(self, eta):
-        return np.maximum(np.exp(eta), EPS)
+        mu = np.exp(eta)
+        return np.maximum(mu, EPS, out=mu) if isinstance(mu, np.ndarray) else np.maximum(mu, EPS)
 
     def mu_eta(self, eta):
-        return np.maximum(np.exp(eta), EPS)
+        return self.inverse(eta)
 
     def mu_eta_at(self, eta, mu):
         return mu  # exp(eta) floored at eps, exactly the inverse

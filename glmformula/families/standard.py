@@ -209,9 +209,12 @@ class Gamma(Family):
         return np.asarray(mu, dtype=float) ** 2
 
     def unit_deviance(self, y, mu):
-        with np.errstate(divide="ignore"):
-            log_ratio = np.log(np.where(y == 0, 1.0, y / mu))
-        return -2.0 * (log_ratio - (y - mu) / mu)
+        ratio = np.asarray(y / mu, dtype=float)  # -2 (log r - (r - 1)) with r = y / mu; log 0 taken as 0, as R
+        deviance = np.log(ratio, out=np.zeros_like(ratio), where=ratio != 0)
+        np.subtract(ratio, deviance, out=deviance)
+        deviance -= 1.0
+        deviance *= 2.0
+        return deviance
 
     def valid_mu(self, mu):
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
