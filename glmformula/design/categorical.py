@@ -31,7 +31,7 @@ CHUNK_ROWS = 1 << 14
 class CategoricalBlock:
     """codes : (n,) int array, -1 for the reference level; positions : design column of each code."""
 
-    codes: np.ndarray
+    codes: np.ndarray  # int32: half the memory and bandwidth of int64 in the gathers of X beta
     positions: np.ndarray
 
     @property
@@ -179,7 +179,7 @@ class CategoricalDesign:
             kept_levels = keep[block.positions]
             level_map = np.where(kept_levels, np.cumsum(kept_levels) - 1, -1)
             codes = np.where(block.codes >= 0, np.concatenate([level_map, [-1]])[block.codes], -1)
-            blocks.append(CategoricalBlock(codes.astype(np.int64), new_position[block.positions[kept_levels]]))
+            blocks.append(CategoricalBlock(codes.astype(np.int32), new_position[block.positions[kept_levels]]))
         names = [name for name, kept in zip(self.column_names, keep) if kept]
         return CategoricalDesign(self.dense[:, dense_kept], new_position[self.dense_positions[dense_kept]], blocks,
                                  names)

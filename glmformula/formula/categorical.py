@@ -77,7 +77,7 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
             else:
                 codes, uniques = pd.factorize(series, sort=True)
                 levels = list(uniques)
-            categoricals[column] = (codes.astype(np.int64), levels)
+            categoricals[column] = (codes.astype(np.int32), levels)
     key = (str(rhs_formula), tuple(sorted(kinds.items())),
            tuple(sorted((c, str(dtypes[c]), tuple(map(repr, v[1]))) for c, v in categoricals.items())))
     model_spec = _SPEC_CACHE.get(key)
@@ -105,7 +105,8 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
             codes, levels = categoricals[column]
             reference = len(positions) == len(levels) - 1
             block_codes = codes - 1 if reference else codes  # the reference level becomes -1
-            blocks.append(CategoricalBlock(np.where(codes < 0, -1, block_codes), positions))
+            block_codes = np.where(codes < 0, -1, block_codes).astype(np.int32, copy=False)
+            blocks.append(CategoricalBlock(block_codes, positions))
     if intercept_position is not None:
         numeric_positions = [intercept_position, *numeric_positions]
     dense = np.empty((len(data), len(numeric_positions)))
