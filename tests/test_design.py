@@ -116,3 +116,40 @@ def test_the_intercept_is_the_term_not_a_column_name():
     res = gf.glm("mpg ~ 0 + Intercept", mtcars.assign(Intercept=mtcars.wt))
     reference = gf.glm("mpg ~ 0 + wt", mtcars)
     assert res.df_null == 32 and res.null_deviance == pytest.approx(reference.null_deviance)
+
+
+def test_block_elimination_equals_the_dense_solve():
+    """A categorical of >= BLOCK_ELIMINATION_MIN_COLUMNS levels is eliminated first (its X'WX block is
+    diagonal): coefficients and (X'WX)^{-1} equal those of the dense normal equations."""
+    rng = np.random.default_rng(11)
+    n, levels = 4000, 150
+    dense = np.column_stack([np.ones(n), rng.normal(size=n), rng.uniform(size=n)])
+    big = CategoricalBlock(rng.integers(-1, levels - 1, n).astype(np.int32), np.arange(3, 3 + levels - 1))
+    small = CategoricalBlock(rng.integers(-1, 3, n).astype(np.int32), np.arange(2 + levels, 5 + levels))
+    design = CategoricalDesign(dense, np.arange(3), [small, big], [f"c{j}" for j in range(5 + levels)])
+    assert len(design.orthogonal_columns()) == levels - 1 >= linalg.BLOCK_ELIMINATION_MIN_COLUMNS
+    w, z = rng.uniform(0.2, 3, n), rng.normal(size=n)
+    X = design.to_dense()
+    gram = X.T @ (w[:, None] * X)
+    solve = linalg.solve_wls(design, w, z)
+    np.testing.assert_allclose(solve.coefficients, np.linalg.solve(gram, X.T @ (w * z)), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(solve.unscaled_covariance(), np.linalg.inv(gram), rtol=1e-9, atol=1e-14)
+
+
+def test_fast_path_with_a_large_factor_equals_formulaic_path(monkeypatch):
+    rng = np.random.default_rng(13)
+    n = 5000
+    frame = pd.DataFrame({"x": rng.normal(size=n), "shop": rng.choice([f"s{i:03d}" for i in range(120)], n),
+                          "kind": rng.choice(["a", "b", "c"], n)})
+    frame["y"] = rng.poisson(np.exp(0.3 * frame.x + (frame.kind == "b") * 0.2)).astype(float)
+    formula = "y ~ x + kind + shop"
+    monkeypatch.setattr(categorical, "ENABLED", False)
+    slow = gf.glm(formula, frame, "poisson")
+    monkeypatch.setattr(categorical, "ENABLED", True)
+    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
+    fast = gf.glm(formula, frame, "poisson")
+    assert isinstance(fast.model_data.design, CategoricalDesign)
+    np.testing.assert_allclose(fast.params, slow.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast.bse, slow.bse, rtol=1e-8)
+    np.testing.assert_allclose(fast.cov_params(), slow.cov_params(), rtol=1e-7, atol=1e-14)
+    assert fast.n_iter == slow.n_iter

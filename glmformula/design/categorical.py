@@ -145,6 +145,13 @@ class CategoricalDesign:
             self._chunk_indicators[key] = self.blocks[block_index].indicator(*self._chunk_bounds()[chunk])
         return self._chunk_indicators[key]
 
+    def orthogonal_columns(self) -> np.ndarray | None:
+        """Design columns of the largest categorical block: its indicators never share a row, so
+        their block of X'WX is diagonal (the solve eliminates it first)."""
+        if not self.blocks:
+            return None
+        return max(self.blocks, key=lambda block: block.size).positions
+
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         out = np.zeros(self.shape[1])
         wz = w * z
