@@ -103,6 +103,24 @@ def test_unit_deviance_derivative_is_minus_two_residual_over_variance(name):
     np.testing.assert_allclose(numeric, -2 * (y - mu) / family.variance(mu), rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", sorted(FAMILY_SAMPLES))
+@pytest.mark.parametrize("link", ["log", None])
+def test_deviance_function_equals_the_deviance(name, link):
+    """IRLS's per-iteration deviance (log y once, log mu = eta under the log link) is the deviance,
+    including where the log link floors mu at machine epsilon."""
+    family = make_family(name)
+    if link is not None:
+        family = gf.family(name, link=link, **({"theta": 2.0} if name == "negative_binomial" else {}))
+    y, _ = FAMILY_SAMPLES[name]
+    y = np.concatenate([y, y[-1:], [y[-1]]])
+    weights = np.array([1.0, 2.0, 0.5, 0.0, 3.0])
+    eta = family.link.link(np.abs(FAMILY_SAMPLES[name][1]) + 0.1)
+    eta = np.concatenate([eta, eta[-1:], [-40.0 if family.link.name == "log" else eta[-1]]])
+    mu = family.link.inverse(eta)
+    expected = np.sum(weights * family.unit_deviance(y, mu))
+    assert family.deviance_function(y, weights)(eta, mu) == pytest.approx(expected, rel=1e-13)
+
+
 @pytest.mark.parametrize(
     ("name", "logpdf"),
     [

@@ -142,7 +142,8 @@ def irls(
             f"cannot find valid starting values for the {family.name} family with the {link.name} link "
             f"from {source}; pass start= coefficients that give valid fitted means, or use another link"
         )
-    deviance = deviance_old = _deviance(family, y, mu, prior_weights)
+    deviance_at = family.deviance_function(y, prior_weights)
+    deviance = deviance_old = _deviance(deviance_at, eta, mu)
     coefficients_old: np.ndarray | None = None
     aliased: np.ndarray | None = None
     kept_design = design
@@ -181,7 +182,7 @@ def irls(
         coefficients = solve.coefficients
         eta = kept_design.dot(coefficients) + offset
         mu = link.inverse(eta)
-        deviance = _deviance(family, y, mu, prior_weights)
+        deviance = _deviance(deviance_at, eta, mu)
 
         boundary = False  # as R: only a halving in the final iteration leaves the fit on the boundary
         if not np.isfinite(deviance):
@@ -194,14 +195,14 @@ def irls(
                 )
             coefficients, eta, mu, deviance = _halve_step(
                 "step size truncated due to divergence", lambda e, m, d: np.isfinite(d),
-                coefficients, coefficients_old, kept_design, offset, family, y, prior_weights, control, warn,
+                coefficients, coefficients_old, kept_design, offset, family, deviance_at, control, warn,
             )
             boundary = True
         if not (link.valid_eta(eta) and family.valid_mu(mu)):
             coefficients, eta, mu, deviance = _halve_step(
                 "step size truncated: out of bounds",
                 lambda e, m, d: link.valid_eta(e) and family.valid_mu(m),
-                coefficients, coefficients_old, kept_design, offset, family, y, prior_weights, control, warn,
+                coefficients, coefficients_old, kept_design, offset, family, deviance_at, control, warn,
             )
             boundary = True
 
@@ -342,7 +343,8 @@ def _check_finite(z, working_weights, y, n_iter: int):
     )
 
 
-def _halve_step(message, acceptable, coefficients, coefficients_old, design, offset, family, y, weights, control, warn):
+def _halve_step(message, acceptable, coefficients, coefficients_old, design, offset, family, deviance_at, control,
+                warn):
     """Halve the step towards the previous coefficients until ``acceptable``."""
     if coefficients_old is None:
         raise FitError(
@@ -355,16 +357,16 @@ def _halve_step(message, acceptable, coefficients, coefficients_old, design, off
         coefficients = (coefficients + coefficients_old) / 2
         eta = design.dot(coefficients) + offset
         mu = link.inverse(eta)
-        deviance = _deviance(family, y, mu, weights)
+        deviance = _deviance(deviance_at, eta, mu)
         if acceptable(eta, mu, deviance):
             return coefficients, eta, mu, deviance
     raise FitError(f"{message}: halving the step {control.maxiter} times did not help; pass start= coefficients")
 
 
-def _deviance(family: Family, y, mu, weights) -> float:
+def _deviance(deviance_at, eta, mu) -> float:
     """The family's deviance; an overflow gives inf silently (IRLS reacts to a non-finite deviance)."""
-    with np.errstate(over="ignore"):
-        return family.deviance(y, mu, weights)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return deviance_at(eta, mu)
 
 
 def _warn(enabled: bool, message: str, category: type[Warning]) -> None:

@@ -16,6 +16,7 @@ how many dispersion parameters AIC counts (``n_dispersion_params``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,17 @@ class Response:
 
 
 _TINY = np.finfo(float).tiny
+_LOG_EPS = float(np.log(np.finfo(float).eps))
+
+
+def log_or_zero(y: np.ndarray) -> np.ndarray:
+    """log(y) where y > 0, else 0: the factor of y log(y / mu) that depends on y alone."""
+    return np.log(y, out=np.zeros_like(y, dtype=float), where=y > 0)
+
+
+def log_of_mean(eta: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """log(mu) for mu = max(exp(eta), eps), the log link's inverse: max(eta, log(eps)), into ``out``."""
+    return np.maximum(eta, _LOG_EPS, out=out)
 
 
 def y_log_y_over_mu(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -84,6 +96,16 @@ class Family:
     def deviance(self, y, mu, weights) -> float:
         """sum w_i d(y_i, mu_i), as one dot product (no array of weighted deviances)."""
         return float(np.dot(weights, self.unit_deviance(y, mu)))
+
+    def deviance_function(self, y: np.ndarray, weights: np.ndarray) -> Callable[[np.ndarray, np.ndarray], float]:
+        """The deviance of one response as a function of (eta, mu), for IRLS to call every iteration.
+
+        By default it evaluates ``deviance(y, mu, weights)``.  Families whose unit deviance
+        has a log(y / mu) term override it: log(y) is taken once per fit, and under the log
+        link log(mu) is eta itself (floored as the inverse link floors mu), which saves the
+        two logarithms per row and iteration that dominate the elementwise work.
+        """
+        return lambda eta, mu: self.deviance(y, mu, weights)
 
     def valid_mu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)))

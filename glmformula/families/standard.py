@@ -13,7 +13,7 @@ import numpy as np
 from scipy import special, stats
 
 from glmformula.exceptions import FamilyError, NonIntegerResponseWarning
-from glmformula.families.base import Family, Response, y_log_y_over_mu
+from glmformula.families.base import Family, Response, log_of_mean, log_or_zero, y_log_y_over_mu
 from glmformula.families.links import Link
 
 _BOUNDARY_EPS = 10 * np.finfo(float).eps
@@ -170,6 +170,22 @@ class Poisson(Family):
     def unit_deviance(self, y, mu):
         return 2.0 * (y_log_y_over_mu(y, mu) - (y - mu))
 
+    def deviance_function(self, y, weights):
+        """Under the log link: sum w 2 (y (log y - eta) - (y - mu)), log y taken once."""
+        if self.link.name != "log":
+            return super().deviance_function(y, weights)
+        log_y = log_or_zero(y)
+
+        def deviance(eta, mu):
+            unit = log_of_mean(eta, out=np.empty_like(mu))
+            np.subtract(log_y, unit, out=unit)
+            unit *= y
+            unit -= y
+            unit += mu
+            return 2.0 * float(np.dot(weights, unit))
+
+        return deviance
+
     def valid_mu(self, mu):
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
@@ -214,6 +230,21 @@ class Gamma(Family):
         np.subtract(ratio, deviance, out=deviance)
         deviance -= 1.0
         deviance *= 2.0
+        return deviance
+
+    def deviance_function(self, y, weights):
+        """Under the log link: sum w 2 (y / mu - log y + eta - 1), log y taken once."""
+        if self.link.name != "log":
+            return super().deviance_function(y, weights)
+        log_y = np.log(y)  # y > 0: initialize refuses the rest
+
+        def deviance(eta, mu):
+            unit = log_of_mean(eta, out=np.empty_like(mu))
+            unit -= log_y
+            unit += y / mu
+            unit -= 1.0
+            return 2.0 * float(np.dot(weights, unit))
+
         return deviance
 
     def valid_mu(self, mu):
