@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import glmformula as gf
+from glmformula.design import kernels
 from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
 from glmformula.design.dense import DenseDesign
 from glmformula.engine import linalg
@@ -24,7 +28,22 @@ def design():
     return CategoricalDesign(dense, np.array([0, 1, 2]), [a, b], names)
 
 
-def test_products_equal_the_dense_matrix(design):
+@pytest.fixture(params=["kernels", "numpy"])
+def row_pass(request, monkeypatch):
+    """Run a test with the compiled row-pass kernels and again with the numpy path."""
+    if request.param == "kernels" and not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    monkeypatch.setattr(kernels, "AVAILABLE", request.param == "kernels")
+    return request.param
+
+
+def test_kernels_are_built_where_a_compiler_is():
+    if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
+        pytest.skip("no C compiler: the numpy path is used")
+    assert kernels.AVAILABLE or os.environ.get("GLMFORMULA_NO_KERNELS")
+
+
+def test_products_equal_the_dense_matrix(design, row_pass):
     rng = np.random.default_rng(1)
     X = design.to_dense()
     w, z, beta = rng.uniform(0.1, 2, X.shape[0]), rng.normal(size=X.shape[0]), rng.normal(size=X.shape[1])
@@ -69,7 +88,7 @@ def claims():
     "y ~ 0 + region + x1 + C(kind)",
     "y ~ C(region) + x2",
 ])
-def test_fast_path_equals_formulaic_path(claims, formula, monkeypatch):
+def test_fast_path_equals_formulaic_path(claims, formula, monkeypatch, row_pass):
     monkeypatch.setattr(categorical, "ENABLED", False)
     slow = gf.glm(formula, claims, "poisson")
     assert isinstance(slow.model_data.design, DenseDesign)
@@ -118,7 +137,7 @@ def test_the_intercept_is_the_term_not_a_column_name():
     assert res.df_null == 32 and res.null_deviance == pytest.approx(reference.null_deviance)
 
 
-def test_block_elimination_equals_the_dense_solve():
+def test_block_elimination_equals_the_dense_solve(row_pass):
     """A categorical of >= BLOCK_ELIMINATION_MIN_COLUMNS levels is eliminated first (its X'WX block is
     diagonal): coefficients and (X'WX)^{-1} equal those of the dense normal equations."""
     rng = np.random.default_rng(11)
@@ -136,7 +155,7 @@ def test_block_elimination_equals_the_dense_solve():
     np.testing.assert_allclose(solve.unscaled_covariance(), np.linalg.inv(gram), rtol=1e-9, atol=1e-14)
 
 
-def test_fast_path_with_a_large_factor_equals_formulaic_path(monkeypatch):
+def test_fast_path_with_a_large_factor_equals_formulaic_path(monkeypatch, row_pass):
     rng = np.random.default_rng(13)
     n = 5000
     frame = pd.DataFrame({"x": rng.normal(size=n), "shop": rng.choice([f"s{i:03d}" for i in range(120)], n),
@@ -153,3 +172,25 @@ def test_fast_path_with_a_large_factor_equals_formulaic_path(monkeypatch):
     np.testing.assert_allclose(fast.bse, slow.bse, rtol=1e-8)
     np.testing.assert_allclose(fast.cov_params(), slow.cov_params(), rtol=1e-7, atol=1e-14)
     assert fast.n_iter == slow.n_iter
+
+
+@pytest.mark.parametrize("rows_per_thread", [kernels.ROWS_PER_THREAD, 500])
+def test_kernels_with_many_blocks_zero_weights_and_no_dense_columns(row_pass, rows_per_thread, monkeypatch):
+    """Three blocks (three pair tables), rows of weight 0, a design of categoricals only, row ranges
+    summed over threads."""
+    monkeypatch.setattr(kernels, "ROWS_PER_THREAD", rows_per_thread)
+    rng = np.random.default_rng(17)
+    n = 3001  # not a multiple of the kernel's four-row step
+    blocks = [CategoricalBlock(rng.integers(-1, size, n), np.arange(start, start + size))
+              for start, size in ((0, 5), (5, 3), (8, 7))]
+    for dense, positions in ((np.empty((n, 0)), np.array([], dtype=int)),
+                             (rng.normal(size=(n, 2)), np.array([15, 16]))):
+        design = CategoricalDesign(dense, positions, blocks, [f"c{j}" for j in range(15 + len(positions))])
+        X = design.to_dense()
+        w, z, beta = rng.uniform(0, 2, n), rng.normal(size=n), rng.normal(size=X.shape[1])
+        w[::7] = 0.0
+        gram, xtw = design.gram_xtw(w, z)
+        np.testing.assert_allclose(gram, X.T @ (w[:, None] * X), rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(design.xtw(w, z), X.T @ (w * z), rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(design.dot(beta), X @ beta, rtol=1e-12, atol=1e-12)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from glmformula.design import kernels
+
 #: Rows per chunk of the cross-product: temporaries stay small and in cache.
 CHUNK_ROWS = 1 << 14
 
@@ -33,6 +35,10 @@ class CategoricalBlock:
 
     codes: np.ndarray  # int32: half the memory and bandwidth of int64 in the gathers of X beta
     positions: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "codes", np.ascontiguousarray(self.codes, dtype=np.int32))  # as the kernels read
+        object.__setattr__(self, "positions", np.asarray(self.positions, dtype=int))
 
     @property
     def size(self) -> int:
@@ -68,27 +74,54 @@ class CategoricalDesign:
 
     # -- the engine's interface ---------------------------------------------------
     def gram(self, w: np.ndarray) -> np.ndarray:
-        if self._last_gram is not None and self._last_gram[0] is w:
-            return self._last_gram[1].copy()  # rank detection and the first solve share the weights
+        """X'WX; kept for one ``gram_xtw`` with the same weights (rank detection, then the first solve)."""
         gram, _ = self._products(w, None)
         self._last_gram = (w, gram)
         return gram.copy()
 
     def gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """X'WX and X'Wz in one pass over the rows."""
+        """X'WX and X'Wz in one pass over the rows (or X'WX from ``gram`` with these weights)."""
         if self._last_gram is not None and self._last_gram[0] is w:
-            return self.gram(w), self.xtw(w, z)
-        gram, xtw = self._products(w, z)
-        self._last_gram = (w, gram)
-        return gram.copy(), xtw
+            gram, self._last_gram = self._last_gram[1], None
+            return gram, self.xtw(w, z)
+        self._last_gram = None
+        return self._products(w, z)
 
     def _products(self, w: np.ndarray, z: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """X'WX (and X'Wz when z is given) by row chunks, so that temporaries stay the size of a chunk.
+        """X'WX (and X'Wz when z is given), assembled from the blocks' accumulators."""
+        if kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE:
+            upper, dense_xtw, diagonals, block_xtw, crosses, pairs = kernels.products(
+                self.dense, [block.codes for block in self.blocks], [block.size for block in self.blocks], w, z)
+            dense_gram = np.triu(upper) + np.triu(upper, 1).T
+        else:
+            dense_gram, dense_xtw, diagonals, block_xtw, crosses, pairs = self._accumulate(w, z)
+        p, dp = self.shape[1], self.dense_positions
+        gram, xtw = np.zeros((p, p)), np.zeros(p)
+        gram[np.ix_(dp, dp)] = dense_gram
+        xtw[dp] = dense_xtw
+        for index, block in enumerate(self.blocks):
+            gram[block.positions, block.positions] = diagonals[index]
+            gram[np.ix_(block.positions, dp)] = crosses[index]
+            gram[np.ix_(dp, block.positions)] = crosses[index].T
+            xtw[block.positions] = block_xtw[index]
+        pair = 0
+        for i, a in enumerate(self.blocks):
+            for b in self.blocks[i + 1:]:
+                cross_tab = pairs[pair].reshape(a.size, b.size)
+                gram[np.ix_(a.positions, b.positions)] = cross_tab
+                gram[np.ix_(b.positions, a.positions)] = cross_tab.T
+                pair += 1
+        return gram, (xtw if z is not None else None)
+
+    def _accumulate(self, w: np.ndarray, z: np.ndarray | None):
+        """numpy's path to the accumulators of ``kernels.products``, by row chunks so that
+        temporaries stay the size of a chunk.
 
         Each block's chunk indicator carries the chunk's weights as its values, so that one
-        sparse product S'WD gives the block's cross-products with every dense column.
+        sparse product S'WD gives the block's cross-products with every dense column.  Row 0
+        of each block's tables is the reference level, dropped at the end.
         """
-        p, n_dense = self.shape[1], len(self.dense_positions)
+        n_dense = len(self.dense_positions)
         dense_gram, dense_xtw = np.zeros((n_dense, n_dense)), np.zeros(n_dense)
         crosses = [np.zeros((block.size + 1, n_dense)) for block in self.blocks]
         diagonals = [np.zeros(block.size + 1) for block in self.blocks]
@@ -116,21 +149,9 @@ class CategoricalDesign:
             for (i, j), table in pairs.items():
                 joint = indicators[i].indices.astype(np.int64) * (self.blocks[j].size + 1) + indicators[j].indices
                 table += np.bincount(joint, weights=w_chunk, minlength=len(table))
-        gram, xtw = np.zeros((p, p)), np.zeros(p)
-        dp = self.dense_positions
-        gram[np.ix_(dp, dp)] = dense_gram
-        xtw[dp] = dense_xtw
-        for index, block in enumerate(self.blocks):
-            gram[block.positions, block.positions] = diagonals[index][1:]
-            gram[np.ix_(block.positions, dp)] = crosses[index][1:]
-            gram[np.ix_(dp, block.positions)] = crosses[index][1:].T
-            xtw[block.positions] = block_xtw[index][1:]
-        for (i, j), table in pairs.items():
-            a, b = self.blocks[i], self.blocks[j]
-            cross_tab = table.reshape(a.size + 1, b.size + 1)[1:, 1:]
-            gram[np.ix_(a.positions, b.positions)] = cross_tab
-            gram[np.ix_(b.positions, a.positions)] = cross_tab.T
-        return gram, (xtw if z is not None else None)
+        pair_tables = [table.reshape(self.blocks[i].size + 1, -1)[1:, 1:].ravel() for (i, _), table in pairs.items()]
+        return (dense_gram, dense_xtw, [d[1:] for d in diagonals], [x[1:] for x in block_xtw],
+                [c[1:] for c in crosses], pair_tables)
 
     def _chunk_bounds(self) -> list[tuple[int, int]]:
         if self._bounds is None or self._bounds[0] != CHUNK_ROWS:
@@ -155,6 +176,13 @@ class CategoricalDesign:
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         out = np.zeros(self.shape[1])
         wz = w * z
+        if kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE:
+            dense_xtw, block_xtw = kernels.xtw(self.dense, [block.codes for block in self.blocks],
+                                               [block.size for block in self.blocks], wz)
+            out[self.dense_positions] = dense_xtw
+            for block, values in zip(self.blocks, block_xtw):
+                out[block.positions] = values
+            return out
         if len(self.dense_positions):
             out[self.dense_positions] = self.dense.T @ wz
         for block in self.blocks:
@@ -162,6 +190,9 @@ class CategoricalDesign:
         return out
 
     def dot(self, beta: np.ndarray) -> np.ndarray:
+        if kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE:
+            return kernels.dot(self.dense, beta[self.dense_positions], [block.codes for block in self.blocks],
+                               [beta[block.positions] for block in self.blocks])
         eta = self.dense @ beta[self.dense_positions] if len(self.dense_positions) else np.zeros(self._n)
         for block in self.blocks:
             eta += np.concatenate([beta[block.positions], [0.0]])[block.codes]  # code -1 takes the trailing 0

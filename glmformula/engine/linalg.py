@@ -9,9 +9,10 @@ as in R.
 
 The per-iteration solve uses the normal equations X'WX b = X'Wz on the kept
 columns, equilibrated to unit diagonal and factored by Cholesky (fast: one
-pass over the data); a large categorical's diagonal block is eliminated first.  When the equilibrated matrix is too ill-conditioned for
-the normal equations to be accurate, it falls back to a QR solve of
-sqrt(W) X b = sqrt(W) z, R's own path.
+pass over the data); a large categorical's diagonal block is eliminated
+first.  When the equilibrated matrix is too ill-conditioned for the normal
+equations to be accurate, it falls back to a QR solve of sqrt(W) X b =
+sqrt(W) z, R's own path.
 """
 
 from __future__ import annotations
@@ -139,8 +140,9 @@ class _BlockFactor:
 
     def __init__(self, unit: np.ndarray, orthogonal: np.ndarray):
         p = len(unit)
-        self._d = orthogonal
-        self._r = np.setdiff1d(np.arange(p), orthogonal)
+        others = np.ones(p, dtype=bool)
+        others[orthogonal] = False
+        self._d, self._r = orthogonal, np.flatnonzero(others)
         self._e_rd = unit[np.ix_(self._r, self._d)]
         schur = unit[np.ix_(self._r, self._r)] - self._e_rd @ self._e_rd.T
         self._schur = _CholeskyFactor(schur) if len(self._r) else None
@@ -197,13 +199,17 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     """
     with np.errstate(over="ignore", invalid="ignore"):  # overflow sends the step to the QR path below
         gram, xtw = design.gram_xtw(w, z)
-    diagonal = np.diag(gram)
+    diagonal = np.diag(gram).copy()
     scale = np.sqrt(diagonal)
     scale = np.where(scale > 0, scale, 1.0)
     with np.errstate(over="ignore", invalid="ignore"):
-        equilibrated = gram / np.outer(scale, scale)
+        equilibrated = gram  # the design hands over its own copy: equilibrate in place
+        equilibrated /= scale[:, None]
+        equilibrated /= scale
+        # entries of a unit-diagonal cross-product are at most 1 in size: the sum overflows only on inf or NaN
+        finite = np.isfinite(np.sum(equilibrated)) and np.all(np.isfinite(xtw))
     extreme = np.any((diagonal > 0) & ((diagonal < _SAFE_SQUARE) | (diagonal > 1 / _SAFE_SQUARE)))
-    if extreme or not np.all(np.isfinite(equilibrated)):  # squared norms near under/overflow lose digits
+    if extreme or not finite:  # squared norms near under/overflow lose digits
         return _solve_qr(design, w, z)
     orthogonal = getattr(design, "orthogonal_columns", None)
     orthogonal = orthogonal() if orthogonal is not None else None

@@ -104,8 +104,8 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
         else:
             codes, levels = categoricals[column]
             reference = len(positions) == len(levels) - 1
-            block_codes = codes - 1 if reference else codes  # the reference level becomes -1
-            block_codes = np.where(codes < 0, -1, block_codes).astype(np.int32, copy=False)
+            # the reference level (code 0) becomes -1; missing codes (-1) stay -1
+            block_codes = np.maximum(codes - 1, -1) if reference else codes
             blocks.append(CategoricalBlock(block_codes, positions))
     if intercept_position is not None:
         numeric_positions = [intercept_position, *numeric_positions]

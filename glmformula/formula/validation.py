@@ -60,15 +60,33 @@ def external_vector(value: ArrayOrColumn, name: str, data: pd.DataFrame) -> tupl
     return array, column
 
 
+def _column_missing(series: pd.Series) -> np.ndarray | None:
+    """The rows where a column is missing, or None when none is (found without a mask when possible)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        return codes < 0 if len(codes) and codes.min() < 0 else None
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return None
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        values = series.to_numpy()
+        with np.errstate(invalid="ignore", over="ignore"):
+            if np.isfinite(np.sum(values)):  # NaN propagates into the sum: no NaN, no mask
+                return None
+        missing = np.isnan(values)
+        return missing if missing.any() else None
+    missing = series.isna().to_numpy()
+    return missing if missing.any() else None
+
+
 def complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
-    if used:  # by position: selecting a DataFrame by a list of labels costs more than the test itself
-        positions = [data.columns.get_loc(column) for column in used]
-        missing_by_column = data.isna().to_numpy()[:, positions] if len(used) * 2 >= data.shape[1] else \
-            data.iloc[:, positions].isna().to_numpy()
-    else:
-        missing_by_column = np.zeros((len(data), 0), dtype=bool)
-    missing = missing_by_column.any(axis=1)
-    counts = {column: int(count) for column, count in zip(used, missing_by_column.sum(axis=0)) if count}
+    missing = np.zeros(len(data), dtype=bool)
+    counts = {}
+    for column in used:
+        column_missing = _column_missing(data.iloc[:, data.columns.get_loc(column)])
+        if column_missing is not None:
+            counts[column] = int(column_missing.sum())
+            missing |= column_missing
     for name, values in extra.items():
         if values is not None:
             extra_missing = np.isnan(values)
@@ -151,8 +169,9 @@ def check_finite(values: np.ndarray, what: str, labels: pd.Index) -> None:
 
 
 def check_design_finite(design: np.ndarray, names: list[str]) -> None:
-    if np.all(np.isfinite(np.sum(design, axis=0))):  # the usual case, without a mask the size of the design
-        return
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(np.sum(design)):  # the usual case: inf and NaN propagate into the sum, no mask needed
+            return
     bad_columns = [names[j] for j in np.flatnonzero(~np.isfinite(design).all(axis=0))]
     if bad_columns:
         raise DataError(f"design column(s) {', '.join(bad_columns)} contain infinite values")
