@@ -213,3 +213,14 @@ def test_registering_a_custom_family_and_link():
     res = gf.glm("counts ~ outcome + treatment", df, family=family)
     reference = gf.glm("counts ~ outcome + treatment", df, family="poisson")
     np.testing.assert_allclose(res.params, reference.params)
+
+
+def test_range_check_catches_nan_infinity_and_the_bounds():
+    from glmformula.families.ranges import within
+
+    assert within(np.array([0.5, 2.0]), 0.0) and within(np.array([]), 0.0, 1.0)
+    assert not within(np.array([0.5, np.nan, 2.0]))
+    assert not within(np.array([np.nan, 0.5]), 0.0)
+    assert not within(np.array([0.5, np.inf]))
+    assert not within(np.array([0.0, 0.5]), 0.0)
+    assert not within(np.array([0.5, 1.0]), 0.0, 1.0)

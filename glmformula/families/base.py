@@ -24,6 +24,7 @@ from scipy import special
 
 from glmformula.exceptions import ResponseError
 from glmformula.families.links import Link
+from glmformula.families.ranges import within
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Family:
         return lambda eta, mu: self.deviance(y, mu, weights)
 
     def valid_mu(self, mu: np.ndarray) -> bool:
-        return bool(np.all(np.isfinite(mu)))
+        return within(mu)
 
     def initialize(self, y: np.ndarray, weights: np.ndarray) -> Response:
         """Validate the response and choose starting values (R's ``mustart``)."""

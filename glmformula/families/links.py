@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
+from glmformula.families.ranges import within
+
 EPS = np.finfo(float).eps
 _LOGIT_THRESHOLD = 30.0
 _PROBIT_THRESHOLD = -stats.norm.ppf(EPS)
@@ -34,7 +36,7 @@ class Link:
         raise NotImplementedError
 
     def valid_eta(self, eta: np.ndarray) -> bool:
-        return bool(np.all(np.isfinite(eta)))
+        return within(eta)
 
     def mu_eta_at(self, eta: np.ndarray, mu: np.ndarray) -> np.ndarray:
         """d mu / d eta when mu = inverse(eta) is already known (links may reuse it)."""
@@ -201,7 +203,7 @@ class InverseSquared(Link):
         return -1.0 / (2.0 * np.asarray(eta, dtype=float) ** 1.5)
 
     def valid_eta(self, eta):
-        return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
+        return within(eta, 0.0)
 
 
 class Sqrt(Link):
@@ -217,7 +219,7 @@ class Sqrt(Link):
         return 2.0 * np.asarray(eta, dtype=float)
 
     def valid_eta(self, eta):
-        return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
+        return within(eta, 0.0)
 
 
 class Power(Link):
@@ -249,7 +251,7 @@ class Power(Link):
         return np.maximum((1.0 / p) * np.asarray(eta, dtype=float) ** (1.0 / p - 1.0), EPS)
 
     def valid_eta(self, eta):
-        return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
+        return within(eta, 0.0)
 
     def __repr__(self) -> str:
         return f"Power({self.power:g})"

@@ -15,6 +15,7 @@ from scipy import special, stats
 from glmformula.exceptions import FamilyError, NonIntegerResponseWarning
 from glmformula.families.base import Family, Response, log_of_mean, log_or_zero, y_log_y_over_mu
 from glmformula.families.links import Link
+from glmformula.families.ranges import within
 
 _BOUNDARY_EPS = 10 * np.finfo(float).eps
 
@@ -93,7 +94,7 @@ class Binomial(Family):
         return 2.0 * (y_log_y_over_mu(y, mu) + y_log_y_over_mu(1.0 - y, 1.0 - mu))
 
     def valid_mu(self, mu):
-        return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
+        return within(mu, 0.0, 1.0)
 
     def initialize(self, y, weights):
         y = np.asarray(y, dtype=float)
@@ -187,7 +188,7 @@ class Poisson(Family):
         return deviance
 
     def valid_mu(self, mu):
-        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+        return within(mu, 0.0)
 
     def initialize(self, y, weights):
         y = self._as_vector(y)
@@ -248,7 +249,7 @@ class Gamma(Family):
         return deviance
 
     def valid_mu(self, mu):
-        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+        return within(mu, 0.0)
 
     def initialize(self, y, weights):
         y = self._as_vector(y)
@@ -343,7 +344,7 @@ class NegativeBinomial(Family):
             )
 
     def valid_mu(self, mu):
-        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+        return within(mu, 0.0)
 
     def initialize(self, y, weights):
         y = self._as_vector(y)
@@ -416,7 +417,7 @@ class Tweedie(Family):
         return 2.0 * (y_pos ** (2 - p) / ((1 - p) * (2 - p)) - cross / (1 - p) + mu ** (2 - p) / (2 - p))
 
     def valid_mu(self, mu):
-        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+        return within(mu, 0.0)
 
     def initialize(self, y, weights):
         y = self._as_vector(y)

@@ -63,7 +63,7 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
     """
     if not ENABLED:
         return None
-    dtypes = data.dtypes.to_dict()
+    dtypes = dict(zip(data.columns, data.dtypes))
     kinds = {str(term): _term_kind(term, dtypes) for term in rhs_formula}
     if any(kind is None for kind in kinds.values()):
         return None

@@ -328,9 +328,9 @@ def _drop_unused_levels(data: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     Otherwise an empty level could become the reference (or an all-zero, aliased column).
     The frame here is already the model's own copy, never the caller's.
     """
-    for column in used:
-        series = data[column]
-        if isinstance(series.dtype, pd.CategoricalDtype):
+    for column, dtype in zip(data.columns, data.dtypes):
+        if column in used and isinstance(dtype, pd.CategoricalDtype):
+            series = data[column]
             codes = series.cat.codes.to_numpy()
             counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
             if not counts.all():

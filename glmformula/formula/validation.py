@@ -79,14 +79,29 @@ def _column_missing(series: pd.Series) -> np.ndarray | None:
     return missing if missing.any() else None
 
 
+#: Frames with at most this many cells (rows x columns used) are scanned for missing values in one call.
+_WHOLE_FRAME_CELLS = 200_000
+
+
 def complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
+    """Rows without a missing value in the columns used and the ``extra`` vectors.
+
+    Small frames take one ``isna`` of the columns used (pandas' per-column cost would
+    dominate); large ones a cheap whole-column test per column before any mask.
+    """
     missing = np.zeros(len(data), dtype=bool)
     counts = {}
-    for column in used:
-        column_missing = _column_missing(data.iloc[:, data.columns.get_loc(column)])
-        if column_missing is not None:
-            counts[column] = int(column_missing.sum())
-            missing |= column_missing
+    positions = [data.columns.get_loc(column) for column in used]
+    if len(data) * len(used) <= _WHOLE_FRAME_CELLS:
+        missing_by_column = data.iloc[:, positions].isna().to_numpy() if used else np.zeros((len(data), 0), bool)
+        missing = missing_by_column.any(axis=1)
+        counts = {column: int(count) for column, count in zip(used, missing_by_column.sum(axis=0)) if count}
+    else:
+        for column, position in zip(used, positions):
+            column_missing = _column_missing(data.iloc[:, position])
+            if column_missing is not None:
+                counts[column] = int(column_missing.sum())
+                missing |= column_missing
     for name, values in extra.items():
         if values is not None:
             extra_missing = np.isnan(values)

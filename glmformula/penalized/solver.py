@@ -116,6 +116,31 @@ def soft_threshold(value: float, threshold: float) -> float:
     return float(np.sign(value) * excess) if excess > 1e-12 * threshold else 0.0
 
 
+def _weighted_gram(Z: np.ndarray, v: np.ndarray, intercept: bool) -> np.ndarray:
+    """X'VX for X = [1, Z] (the column of ones only with an intercept), as a C-ordered symmetric matrix.
+
+    Accumulated by dsyrk over chunks of rows of sqrt(v) X: OpenBLAS's dsyrk on all 100,000 rows
+    of a tall matrix at once is some twenty times slower than on chunks that stay in cache.
+    """
+    from scipy.linalg import blas
+
+    n, p = Z.shape
+    m = p + intercept
+    gram = np.zeros((m, m), order="F")
+    if m == 0:
+        return gram
+    buffer = np.empty((min(n, _CHUNK_ROWS), m), order="F")
+    for start in range(0, n, _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        root = np.sqrt(v[rows])
+        chunk = buffer if len(root) == len(buffer) else np.empty((len(root), m), order="F")
+        if intercept:
+            chunk[:, 0] = root
+        np.multiply(Z[rows], root[:, None], out=chunk[:, intercept:])
+        gram = blas.dsyrk(1.0, chunk, beta=1.0, c=gram, trans=1, overwrite_c=True)  # upper triangle
+    return np.ascontiguousarray(np.triu(gram) + np.triu(gram, 1).T)
+
+
 class CovarianceModel:
     """The quadratic model held as the matrix H = X'VX of the intercept column and Z (intercept first).
 
@@ -125,19 +150,7 @@ class CovarianceModel:
     """
 
     def __init__(self, Z: np.ndarray, v: np.ndarray, intercept: bool):
-        from scipy.linalg import blas
-
-        weighted = np.multiply(Z, np.sqrt(v)[:, None], out=_workspace(Z))
-        block = blas.dsyrk(1.0, weighted, trans=1) if Z.shape[1] else np.zeros((0, 0))  # upper triangle
-        block = np.triu(block) + np.triu(block, 1).T
-        if intercept:
-            matrix = np.empty((Z.shape[1] + 1,) * 2)
-            matrix[0, 0] = v.sum()
-            matrix[0, 1:] = matrix[1:, 0] = Z.T @ v
-            matrix[1:, 1:] = block
-        else:
-            matrix = block
-        self.matrix = matrix
+        self.matrix = _weighted_gram(Z, v, intercept)
         self.Z, self.v, self.intercept = Z, v, intercept
 
     def drift(self, v: np.ndarray) -> float:

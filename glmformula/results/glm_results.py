@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.irls import FitState, IRLSControl
@@ -185,11 +185,17 @@ class GLMResults(InformationCriteria):
     # -- estimates ---------------------------------------------------------
     @cached_property
     def params(self) -> pd.Series:
-        return pd.Series(self._fit.params, index=self._names, name="coef")
+        return pd.Series(self._fit.params, index=self._index, name="coef")
 
     @property
     def _names(self) -> list[str]:
         return self.model_data.column_names
+
+    @cached_property
+    def _index(self) -> pd.Index:
+        """The coefficient names as one Index, shared by every Series and frame of estimates
+        (building an Index from a list of strings costs more than the numbers in it)."""
+        return pd.Index(self._names)
 
     @property
     def aliased(self) -> list[str]:
@@ -212,7 +218,7 @@ class GLMResults(InformationCriteria):
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the estimates: scale * (X'WX)^{-1}, or the sandwich of ``cov_type``."""
-        return pd.DataFrame(self._cov, index=self._names, columns=self._names)
+        return pd.DataFrame(self._cov, index=self._index, columns=self._index)
 
     @cached_property
     def bse(self) -> pd.Series:
@@ -221,7 +227,7 @@ class GLMResults(InformationCriteria):
             values = self._fit.se_unscaled * np.sqrt(self.scale)
         else:
             values = np.sqrt(np.diag(self._cov))
-        return pd.Series(values, index=self._names, name="std err")
+        return pd.Series(values, index=self._index, name="std err")
 
     @cached_property
     def tvalues(self) -> pd.Series:
@@ -236,10 +242,11 @@ class GLMResults(InformationCriteria):
     def pvalues(self) -> pd.Series:
         statistic = np.abs(self.tvalues.to_numpy())
         if self.use_t:
-            p = 2 * stats.t.sf(statistic, self.df_resid) if self.df_resid > 0 else np.full_like(statistic, np.nan)
+            # special.stdtr / ndtr are the functions behind scipy.stats' t.sf and norm.sf, without their overhead
+            p = 2 * special.stdtr(self.df_resid, -statistic) if self.df_resid > 0 else np.full_like(statistic, np.nan)
         else:
-            p = 2 * stats.norm.sf(statistic)
-        return pd.Series(p, index=self._names, name="P>|t|" if self.use_t else "P>|z|")
+            p = 2 * special.ndtr(-statistic)
+        return pd.Series(p, index=self._index, name="P>|t|" if self.use_t else "P>|z|")
 
     def conf_int(self, alpha: float = 0.05, method: Literal["wald", "profile"] = "wald") -> pd.DataFrame:
         """Confidence intervals at level 1 - alpha.
@@ -253,10 +260,10 @@ class GLMResults(InformationCriteria):
             return profile_conf_int(self, alpha)
         if method != "wald":
             raise ValueError(f"method must be 'wald' or 'profile', got {method!r}")
-        q = stats.t.ppf(1 - alpha / 2, self.df_resid) if self.use_t else stats.norm.ppf(1 - alpha / 2)
+        q = special.stdtrit(self.df_resid, 1 - alpha / 2) if self.use_t else special.ndtri(1 - alpha / 2)
         params, bse = self._fit.params, self.bse.to_numpy()
         return pd.DataFrame(
-            {f"{alpha / 2:g}": params - q * bse, f"{1 - alpha / 2:g}": params + q * bse}, index=self._names
+            {f"{alpha / 2:g}": params - q * bse, f"{1 - alpha / 2:g}": params + q * bse}, index=self._index
         )
 
     # -- fit statistics ----------------------------------------------------

@@ -1,0 +1,17 @@
+"""Range checks on large arrays (valid means and linear predictors), without temporary arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def within(values: np.ndarray, low: float = -np.inf, high: float = np.inf) -> bool:
+    """Whether every value is finite and strictly between ``low`` and ``high``.
+
+    Two reductions and no temporary array: NaN propagates into np.min and np.max,
+    so a NaN anywhere fails the comparisons.
+    """
+    if np.size(values) == 0:
+        return True
+    smallest, largest = np.min(values), np.max(values)
+    return bool(np.isfinite(smallest) and np.isfinite(largest) and smallest > low and largest < high)
