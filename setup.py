@@ -10,4 +10,6 @@ from setuptools import Extension, setup
 
 flags = [] if sys.platform == "win32" else ["-O3"]
 setup(ext_modules=[Extension("glmformula.design._kernels", ["glmformula/design/_kernels.c"],
+                             extra_compile_args=flags, optional=True),
+                   Extension("glmformula.penalized._cd", ["glmformula/penalized/_cd.c"],
                              extra_compile_args=flags, optional=True)])

@@ -9,18 +9,39 @@ import pytest
 from conftest import REFERENCE_DIR
 
 import glmformula as gf
-from glmformula.penalized import solver
+from glmformula.penalized import kernels, solver
 
 GLMNET = json.loads((REFERENCE_DIR / "_glmnet.json").read_text())
 GLMNET_PATHS = json.loads((REFERENCE_DIR / "_glmnet_paths.json").read_text())
 
 
-@pytest.fixture(params=["covariance", "naive"])
+@pytest.fixture(params=["covariance-compiled", "covariance-python", "naive"])
 def solver_mode(request, monkeypatch):
-    """Both inner solvers: the (p x p) quadratic model, and the n-vector of residuals for wide designs."""
+    """Both inner solvers: the (p x p) quadratic model, with its compiled coordinate descent and with
+    the Python fallback, and the n-vector of residuals for wide designs."""
+    if request.param == "covariance-compiled" and not kernels.AVAILABLE:
+        pytest.skip("the compiled coordinate descent is not built")
+    monkeypatch.setattr(kernels, "AVAILABLE", request.param == "covariance-compiled")
     if request.param == "naive":
         monkeypatch.setattr(solver, "COVARIANCE_MAX_COLUMNS", 0)
     return request.param
+
+
+def test_compiled_coordinate_descent_equals_the_python_loop(monkeypatch):
+    """The same updates in the same order: the same coefficients to rounding."""
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled coordinate descent is not built")
+    rng = np.random.default_rng(3)
+    Z = np.asfortranarray(rng.normal(size=(500, 12)))
+    model = solver.CovarianceModel(Z, rng.uniform(0.1, 1.0, 500), intercept=True)
+    score, gamma = rng.normal(size=500), np.zeros(13)
+    l1, l2 = [0.0] + [5.0] * 12, [0.0] + [1.0] * 12
+    compiled = model.solve(score, gamma, l1, l2, 1e-13, 10_000)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    python = model.solve(score, gamma, l1, l2, 1e-13, 10_000)
+    assert np.count_nonzero(compiled) > 3 and np.count_nonzero(compiled == 0) > 0
+    np.testing.assert_array_equal(compiled == 0, python == 0)
+    np.testing.assert_allclose(compiled, python, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("case", sorted(GLMNET))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glmformula.families.base import Family
+from glmformula.penalized import kernels
 
 #: Rows per chunk when standardising: temporaries stay small.
 _CHUNK_ROWS = 8192
@@ -162,14 +163,23 @@ class CovarianceModel:
 
     def solve(self, score: np.ndarray, gamma: np.ndarray, l1: list, l2: list, stop: float,
               max_sweeps: int) -> np.ndarray:
-        from scipy.linalg import blas
-
         gradient = -(self.Z.T @ score)  # of the smooth part: -X' score, X = [1, Z]
         if self.intercept:
             gradient = np.concatenate([[-score.sum()], gradient])
+        x = gamma.copy()
+        if kernels.AVAILABLE:
+            kernels.cd_covariance(self.matrix, gradient, x, l1, l2, self.intercept, stop, max_sweeps)
+        else:
+            self._sweeps(gradient, x, l1, l2, stop, max_sweeps)
+        return x
+
+    def _sweeps(self, gradient: np.ndarray, x: np.ndarray, l1: list, l2: list, stop: float,
+                max_sweeps: int) -> None:
+        """The Python fallback of ``_cd.c``: the same updates in the same order, on x and gradient in place."""
+        from scipy.linalg import blas
+
         H = self.matrix
         diagonal = np.diag(H).tolist()
-        x = gamma.copy()
         axpy = blas.daxpy
 
         def update(j: int) -> float:
@@ -185,7 +195,6 @@ class CovarianceModel:
             return abs(new - old) * np.sqrt(curvature)
 
         _sweep_to_convergence(update, x, self.intercept, stop, max_sweeps)
-        return x
 
 
 class NaiveModel:
