@@ -189,11 +189,16 @@ class CategoricalDesign:
             out[block.positions] = np.bincount(block.codes + 1, weights=wz, minlength=block.size + 1)[1:]
         return out
 
-    def dot(self, beta: np.ndarray) -> np.ndarray:
+    def dot(self, beta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """X beta, into ``out`` when given."""
         if kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE:
             return kernels.dot(self.dense, beta[self.dense_positions], [block.codes for block in self.blocks],
-                               [beta[block.positions] for block in self.blocks])
-        eta = self.dense @ beta[self.dense_positions] if len(self.dense_positions) else np.zeros(self._n)
+                               [beta[block.positions] for block in self.blocks], out=out)
+        eta = out if out is not None else np.empty(self._n)
+        if len(self.dense_positions):
+            np.matmul(self.dense, beta[self.dense_positions], out=eta)
+        else:
+            eta[:] = 0.0
         for block in self.blocks:
             eta += np.concatenate([beta[block.positions], [0.0]])[block.codes]  # code -1 takes the trailing 0
         return eta

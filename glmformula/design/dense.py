@@ -5,7 +5,7 @@ The engine only ever asks a design for
 * ``gram(w)``          X' diag(w) X           (p, p)
 * ``xtw(w, z)``        X' (w * z)             (p,)
 * ``gram_xtw(w, z)``   both, in one pass over the rows
-* ``dot(beta)``        X beta                 (n,)
+* ``dot(beta, out)``   X beta                 (n,), into ``out`` when given
 * ``aliased_columns(w, tol)``  which columns are linearly dependent on earlier ones
 * ``select(columns)``  the design restricted to some columns
 * ``weighted(w)``, ``to_dense()``  dense forms, for the QR fallback and diagnostics
@@ -50,8 +50,9 @@ class DenseDesign:
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         return self.matrix.T @ (w * z)
 
-    def dot(self, beta: np.ndarray) -> np.ndarray:
-        return self.matrix @ beta
+    def dot(self, beta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """X beta, into ``out`` when given (IRLS reuses one buffer across iterations)."""
+        return np.matmul(self.matrix, beta, out=out)
 
     def aliased_columns(self, w: np.ndarray, tol: float) -> np.ndarray:
         """R's ordered rule on the QR of sqrt(W) X (see ``engine.linalg.aliased_columns``)."""

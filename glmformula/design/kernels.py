@@ -134,10 +134,11 @@ def xtw(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], v: np.ndar
     return _sum_parts(_map(run, _row_ranges(n)))
 
 
-def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta_blocks: list[np.ndarray]):
-    """X beta = D beta_D + sum over blocks of beta_k[code] (code -1 adds nothing)."""
+def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta_blocks: list[np.ndarray],
+        out: np.ndarray | None = None):
+    """X beta = D beta_D + sum over blocks of beta_k[code] (code -1 adds nothing), into ``out`` if given."""
     n, pd = dense.shape
-    eta = np.empty(n)
+    eta = out if out is not None and out.flags.c_contiguous and out.dtype == np.float64 else np.empty(n)
     beta_dense = np.ascontiguousarray(beta_dense, dtype=float)
     beta_blocks = [np.ascontiguousarray(beta, dtype=float) for beta in beta_blocks]
     code_pointers, beta_pointers = _pointers(codes), _pointers(beta_blocks)
@@ -147,4 +148,7 @@ def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta
                         beta_pointers, eta.ctypes.data)
 
     _map(run, _row_ranges(n))
+    if out is not None and eta is not out:
+        out[...] = eta
+        return out
     return eta

@@ -152,12 +152,15 @@ def irls(
     solve: SolveResult | None = None
     working_weights = solve_weights = np.zeros_like(y)
     n_iter = 0
+    # Buffers reused by every iteration (a fresh array the size of the data costs its page faults each time);
+    # the working weights alternate between two, so that those of the solve kept survive one more iteration.
+    workspace = _Workspace.like(y)
 
     positive_weight = prior_weights > 0
     all_positive = bool(positive_weight.all())
     for n_iter in range(1, control.maxiter + 1):
         z, working_weights = _working_response(family, y, eta, mu, offset, prior_weights, positive_weight,
-                                               all_positive, n_iter)
+                                               all_positive, n_iter, workspace.z, workspace.weights(n_iter))
         if z is None:
             _warn(warn, f"no observations informative at iteration {n_iter}", ConvergenceWarning)
             break
@@ -180,8 +183,9 @@ def irls(
             break
         solve, solve_weights = step, working_weights
         coefficients = solve.coefficients
-        eta = kept_design.dot(coefficients) + offset
-        mu = link.inverse(eta)
+        eta = kept_design.dot(coefficients, out=workspace.eta)
+        eta += offset
+        mu = link.inverse_into(eta, workspace.mu)
         deviance = _deviance(deviance_at, eta, mu)
 
         boundary = False  # as R: only a halving in the final iteration leaves the fit on the boundary
@@ -282,30 +286,51 @@ def _unscaled_standard_errors(design, working_weights: np.ndarray, cov: np.ndarr
     return np.sqrt(np.sum(r_inverse**2, axis=1)) / largest
 
 
+@dataclass
+class _Workspace:
+    """Arrays of the data's length that every IRLS iteration writes again."""
+
+    z: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    weight_buffers: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def like(cls, y: np.ndarray) -> _Workspace:
+        return cls(*(np.empty_like(y, dtype=float) for _ in range(3)),
+                   (np.empty_like(y, dtype=float), np.empty_like(y, dtype=float)))
+
+    def weights(self, n_iter: int) -> np.ndarray:
+        return self.weight_buffers[n_iter % 2]
+
+
 def _working_response(family: Family, y, eta, mu, offset, prior_weights, positive_weight, all_positive: bool,
-                      n_iter: int):
+                      n_iter: int, z_out: np.ndarray, weights_out: np.ndarray):
     """z = eta - offset + (y - mu) / mu_eta and w = prior_weights mu_eta^2 / V(mu), zero where unused.
 
     Rows with zero prior weight or mu_eta = 0 carry no information (R's ``good``);
-    when every row is informative the masks are skipped.
+    when every row is informative the masks are skipped and z and w are written
+    into ``z_out`` and ``weights_out``.
     """
     mu_eta = family.link.mu_eta_at(eta, mu)
     with np.errstate(over="ignore"):
         variance = family.variance(mu)
     checked = variance if all_positive else variance[positive_weight]
-    if not _one_signed(checked) and (not np.all(np.isfinite(checked)) or np.any(checked == 0)):
+    one_signed_variance = _one_signed(checked)
+    if not one_signed_variance and (not np.all(np.isfinite(checked)) or np.any(checked == 0)):
         raise FitError(
             f"the variance function is 0 or not finite at iteration {n_iter}: the fitted means overflowed or "
             f"reached 0 (largest |y| = {np.max(np.abs(y)):.6g}); check the response for extreme values or "
             "pass start= coefficients"
         )
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite
-        if all_positive and _one_signed(mu_eta):  # every row informative: in place, no masks
-            z = np.subtract(y, mu)
+        # every row informative: in place, no masks (mu_eta is often V(mu) itself, as for the log link's poisson)
+        if all_positive and ((mu_eta is variance and one_signed_variance) or _one_signed(mu_eta)):
+            z = np.subtract(y, mu, out=z_out)
             z /= mu_eta
             z += eta
             z -= offset
-            working_weights = np.multiply(mu_eta, mu_eta)
+            working_weights = np.multiply(mu_eta, mu_eta, out=weights_out)
             working_weights /= variance
             working_weights *= prior_weights
             return _check_finite(z, working_weights, y, n_iter)

@@ -35,6 +35,11 @@ class Link:
         """Derivative d mu / d eta of the inverse link."""
         raise NotImplementedError
 
+    def inverse_into(self, eta: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``inverse(eta)`` written into ``out`` (IRLS reuses one buffer across iterations)."""
+        out[...] = self.inverse(eta)
+        return out
+
     def valid_eta(self, eta: np.ndarray) -> bool:
         return within(eta)
 
@@ -61,6 +66,10 @@ class Identity(Link):
     def inverse(self, eta):
         return np.asarray(eta, dtype=float)
 
+    def inverse_into(self, eta, out):
+        np.copyto(out, eta)
+        return out
+
     def mu_eta(self, eta):
         return np.ones_like(eta, dtype=float)
 
@@ -76,6 +85,10 @@ class Log(Link):
     def inverse(self, eta):
         mu = np.exp(eta)
         return np.maximum(mu, EPS, out=mu) if isinstance(mu, np.ndarray) else np.maximum(mu, EPS)
+
+    def inverse_into(self, eta, out):
+        np.exp(eta, out=out)
+        return np.maximum(out, EPS, out=out)
 
     def mu_eta(self, eta):
         return self.inverse(eta)

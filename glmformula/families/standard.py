@@ -176,9 +176,10 @@ class Poisson(Family):
         if self.link.name != "log":
             return super().deviance_function(y, weights)
         log_y = log_or_zero(y)
+        scratch = np.empty_like(log_y)  # reused by every call of this fit
 
         def deviance(eta, mu):
-            unit = log_of_mean(eta, out=np.empty_like(mu))
+            unit = log_of_mean(eta, out=scratch)
             np.subtract(log_y, unit, out=unit)
             unit *= y
             unit -= y
@@ -238,11 +239,12 @@ class Gamma(Family):
         if self.link.name != "log":
             return super().deviance_function(y, weights)
         log_y = np.log(y)  # y > 0: initialize refuses the rest
+        scratch, ratio = np.empty_like(log_y), np.empty_like(log_y)  # reused by every call of this fit
 
         def deviance(eta, mu):
-            unit = log_of_mean(eta, out=np.empty_like(mu))
+            unit = log_of_mean(eta, out=scratch)
             unit -= log_y
-            unit += y / mu
+            unit += np.divide(y, mu, out=ratio)
             unit -= 1.0
             return 2.0 * float(np.dot(weights, unit))
 
