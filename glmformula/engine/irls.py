@@ -34,7 +34,7 @@ from glmformula.exceptions import (
     FitError,
     PerfectSeparationWarning,
 )
-from glmformula.families.base import Family
+from glmformula.families.base import Family, chunks
 
 logger = logging.getLogger("glmformula")
 
@@ -310,36 +310,52 @@ def _working_response(family: Family, y, eta, mu, offset, prior_weights, positiv
 
     Rows with zero prior weight or mu_eta = 0 carry no information (R's ``good``);
     when every row is informative the masks are skipped and z and w are written
-    into ``z_out`` and ``weights_out``.
+    into ``z_out`` and ``weights_out``, chunk by chunk.
     """
+    if all_positive and _working_response_in_chunks(family, y, eta, mu, offset, prior_weights, z_out, weights_out):
+        return _check_finite(z_out, weights_out, y, n_iter)
     mu_eta = family.link.mu_eta_at(eta, mu)
     with np.errstate(over="ignore"):
         variance = family.variance(mu)
     checked = variance if all_positive else variance[positive_weight]
-    one_signed_variance = _one_signed(checked)
-    if not one_signed_variance and (not np.all(np.isfinite(checked)) or np.any(checked == 0)):
+    if not _one_signed(checked) and (not np.all(np.isfinite(checked)) or np.any(checked == 0)):
         raise FitError(
             f"the variance function is 0 or not finite at iteration {n_iter}: the fitted means overflowed or "
             f"reached 0 (largest |y| = {np.max(np.abs(y)):.6g}); check the response for extreme values or "
             "pass start= coefficients"
         )
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite
-        # every row informative: in place, no masks (mu_eta is often V(mu) itself, as for the log link's poisson)
-        if all_positive and ((mu_eta is variance and one_signed_variance) or _one_signed(mu_eta)):
-            z = np.subtract(y, mu, out=z_out)
-            z /= mu_eta
-            z += eta
-            z -= offset
-            working_weights = np.multiply(mu_eta, mu_eta, out=weights_out)
-            working_weights /= variance
-            working_weights *= prior_weights
-            return _check_finite(z, working_weights, y, n_iter)
         good = positive_weight & (mu_eta != 0)
         if not good.any():
             return None, np.zeros_like(y)
         z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
         working_weights = np.where(good, prior_weights * mu_eta**2 / np.where(good, variance, 1.0), 0.0)
     return _check_finite(z, working_weights, y, n_iter)
+
+
+def _working_response_in_chunks(family: Family, y, eta, mu, offset, prior_weights, z_out, weights_out) -> bool:
+    """The unmasked working response and weights, written chunk by chunk.
+
+    Returns False (the outputs are then not to be used) at the first chunk where V(mu)
+    or mu_eta is zero or not finite, for the whole-array path to mask or report.
+    """
+    link = family.link
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite
+        for rows in chunks(len(y)):  # the temporaries of a chunk stay in cache
+            eta_chunk, mu_chunk = eta[rows], mu[rows]
+            mu_eta = link.mu_eta_at(eta_chunk, mu_chunk)
+            variance = family.variance(mu_chunk)
+            # one-signed proves "finite and nonzero" in two reductions; mu_eta is often V(mu) itself
+            if not (_one_signed(variance) and (mu_eta is variance or _one_signed(mu_eta))):
+                return False
+            z = np.subtract(y[rows], mu_chunk, out=z_out[rows])
+            z /= mu_eta
+            z += eta_chunk
+            z -= offset[rows]
+            working_weights = np.multiply(mu_eta, mu_eta, out=weights_out[rows])
+            working_weights /= variance
+            working_weights *= prior_weights[rows]
+    return True
 
 
 def _one_signed(values: np.ndarray) -> bool:

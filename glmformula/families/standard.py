@@ -13,7 +13,7 @@ import numpy as np
 from scipy import special, stats
 
 from glmformula.exceptions import FamilyError, NonIntegerResponseWarning
-from glmformula.families.base import Family, Response, log_of_mean, log_or_zero, y_log_y_over_mu
+from glmformula.families.base import CHUNK_ROWS, Family, Response, chunks, log_of_mean, log_or_zero, y_log_y_over_mu
 from glmformula.families.links import Link
 from glmformula.families.ranges import within
 
@@ -176,15 +176,18 @@ class Poisson(Family):
         if self.link.name != "log":
             return super().deviance_function(y, weights)
         log_y = log_or_zero(y)
-        scratch = np.empty_like(log_y)  # reused by every call of this fit
+        scratch = np.empty(min(len(y), CHUNK_ROWS))  # reused by every call of this fit
 
         def deviance(eta, mu):
-            unit = log_of_mean(eta, out=scratch)
-            np.subtract(log_y, unit, out=unit)
-            unit *= y
-            unit -= y
-            unit += mu
-            return 2.0 * float(np.dot(weights, unit))
+            total = 0.0
+            for rows in chunks(len(y)):
+                unit = log_of_mean(eta[rows], out=scratch[: len(eta[rows])])
+                np.subtract(log_y[rows], unit, out=unit)
+                unit *= y[rows]
+                unit -= y[rows]
+                unit += mu[rows]
+                total += float(np.dot(weights[rows], unit))
+            return 2.0 * total
 
         return deviance
 
@@ -239,14 +242,17 @@ class Gamma(Family):
         if self.link.name != "log":
             return super().deviance_function(y, weights)
         log_y = np.log(y)  # y > 0: initialize refuses the rest
-        scratch, ratio = np.empty_like(log_y), np.empty_like(log_y)  # reused by every call of this fit
+        scratch, ratio = np.empty(min(len(y), CHUNK_ROWS)), np.empty(min(len(y), CHUNK_ROWS))
 
         def deviance(eta, mu):
-            unit = log_of_mean(eta, out=scratch)
-            unit -= log_y
-            unit += np.divide(y, mu, out=ratio)
-            unit -= 1.0
-            return 2.0 * float(np.dot(weights, unit))
+            total = 0.0
+            for rows in chunks(len(y)):
+                unit = log_of_mean(eta[rows], out=scratch[: len(eta[rows])])
+                unit -= log_y[rows]
+                unit += np.divide(y[rows], mu[rows], out=ratio[: len(unit)])
+                unit -= 1.0
+                total += float(np.dot(weights[rows], unit))
+            return 2.0 * total
 
         return deviance
 
