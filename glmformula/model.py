@@ -180,12 +180,21 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
     power = family.variance_power
     if family.link.name == "log" and power is not None:
         shift = np.max(data.offset)  # exp((k - p) (offset - max)) cannot overflow for k - p >= 0
+
+        def weighted_sum(values: np.ndarray | None, exponent: float) -> float:
+            """sum w values exp(exponent (offset - shift)) (values None: 1), without the exponential
+            when exponent = 0."""
+            scaled = weights if values is None else weights * values
+            if exponent == 0:
+                return float(np.sum(scaled))
+            return float(np.dot(scaled, np.exp(exponent * (data.offset - shift))))
+
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            log_rate = (np.log(np.sum(weights * y * np.exp((1 - power) * (data.offset - shift))))
-                        - np.log(np.sum(weights * np.exp((2 - power) * (data.offset - shift)))) - shift)
-            mu = np.exp(log_rate + data.offset)
+            log_rate = np.log(weighted_sum(y, 1 - power)) - np.log(weighted_sum(None, 2 - power)) - shift
+            eta = log_rate + data.offset
+            mu = family.link.inverse(eta)
         if np.isfinite(log_rate) and family.valid_mu(mu):
-            return family.deviance(y, mu, weights)
+            return family.deviance_function(y, weights)(eta, mu)
     intercept = DenseDesign(np.ones((len(y), 1)), ["Intercept"])
     exposure = np.exp(data.offset)
     rate = np.sum(weights * y) / np.sum(weights * exposure)

@@ -243,7 +243,8 @@ def irls(
         cov[np.ix_(~aliased, ~aliased)] = solve.unscaled_covariance()
     se_unscaled = np.full(n_columns, np.nan)
     se_unscaled[~aliased] = _unscaled_standard_errors(kept_design, solve_weights, cov[np.ix_(~aliased, ~aliased)])
-    mu_eta = link.mu_eta(eta)
+    working_residuals = np.subtract(y, mu)
+    working_residuals /= link.mu_eta_at(eta, mu)
     return FitState(
         params=params,
         aliased=aliased,
@@ -251,7 +252,7 @@ def irls(
         eta=eta,
         mu=mu,
         working_weights=working_weights,
-        working_residuals=(y - mu) / mu_eta,
+        working_residuals=working_residuals,
         cov_unscaled=cov,
         se_unscaled=se_unscaled,
         deviance=float(deviance),

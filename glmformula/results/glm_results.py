@@ -330,6 +330,8 @@ class GLMResults(InformationCriteria):
         if option == "deviance":
             return self.deviance / self.df_resid
         weights, residuals = self._fit.working_weights, self._fit.working_residuals
+        if np.min(weights) > 0:  # every row used: no masks
+            return float(np.dot(weights, residuals * residuals) / self.df_resid)
         used = weights > 0
         return float(np.sum(weights[used] * residuals[used] ** 2) / self.df_resid)
 
