@@ -24,6 +24,14 @@
 
 #define MAX_DENSE 64 /* the kernels refuse wider dense blocks (the caller takes numpy's path) */
 
+/* With GCC on x86-64 Linux, each entry point is also compiled for AVX2 + FMA and the best version is chosen
+ * when the library loads; elsewhere the baseline build is used. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MULTIVERSION
+#endif
+
 /* gram += sum over 4 rows of w_r x_r x_r' (upper triangle): four rows per read-modify-write of gram */
 static void add_dense_rows4(int64_t pd, const double *restrict x0, const double *restrict w, double *restrict gram)
 {
@@ -75,7 +83,7 @@ static void add_row_rest(int64_t i, int64_t pd, const double *restrict x, double
 }
 
 /* The products of rows [start, stop), added to the accumulators (z may be NULL: no X'Wz). */
-int gf_products(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *w, const double *z,
+MULTIVERSION int gf_products(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *w, const double *z,
                 int64_t n_blocks, const int32_t *const *codes, const int64_t *sizes,
                 double *gram, double *xtw, double *const *diag, double *const *bxtw, double *const *cross,
                 double *const *pairs)
@@ -96,7 +104,7 @@ int gf_products(int64_t start, int64_t stop, int64_t pd, const double *dense, co
 }
 
 /* X'v of rows [start, stop), added to xtw (pd) and bxtw (one table per block). */
-void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *v, int64_t n_blocks,
+MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *v, int64_t n_blocks,
             const int32_t *const *codes, double *xtw, double *const *bxtw)
 {
     for (int64_t i = start; i < stop; i++) {
@@ -113,7 +121,7 @@ void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *dense, const 
 }
 
 /* eta[i] = D[i] . beta_dense + sum_k beta_k[c_ki] for rows [start, stop). */
-void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *beta_dense,
+MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *beta_dense,
             int64_t n_blocks, const int32_t *const *codes, const double *const *beta_blocks, double *eta)
 {
     for (int64_t i = start; i < stop; i++) {
