@@ -195,7 +195,7 @@ class GLMResults(InformationCriteria):
     def _index(self) -> pd.Index:
         """The coefficient names as one Index, shared by every Series and frame of estimates
         (building an Index from a list of strings costs more than the numbers in it)."""
-        return pd.Index(self._names)
+        return pd.Index(self._names, dtype=object)
 
     @property
     def aliased(self) -> list[str]:
