@@ -363,7 +363,7 @@ def _one_signed(values: np.ndarray) -> bool:
     """Whether every value is finite and nonzero, with one sign: two reductions, no temporaries."""
     if values.size == 0:
         return True
-    low, high = np.min(values), np.max(values)
+    low, high = values.min(), values.max()
     return bool(np.isfinite(low) and np.isfinite(high) and (low > 0 or high < 0))
 
 

@@ -45,7 +45,7 @@ def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
         kept = np.flatnonzero(~aliased)
         if kept.size == 0:
             return aliased
-        r = linalg.qr(weighted_design[:, kept], mode="r", check_finite=False)[0]
+        r = lapack.dgeqrf(weighted_design[:, kept])[0]  # R is its upper triangle (LAPACK, not scipy's wrapper)
         diagonal = np.abs(np.diag(r)) if r.shape[0] >= kept.size else np.concatenate(
             [np.abs(np.diag(r)), np.zeros(kept.size - r.shape[0])]
         )
@@ -109,20 +109,24 @@ class SolveResult:
 
 
 class _CholeskyFactor:
-    """Cholesky factor of an equilibrated (unit-diagonal) X'WX."""
+    """Cholesky factor U'U of an equilibrated (unit-diagonal) X'WX, by LAPACK directly (scipy's
+    wrappers cost more than the factorisation of a small matrix)."""
 
     def __init__(self, unit: np.ndarray):
-        self._factor = linalg.cho_factor(unit, lower=False, check_finite=False)
-        self.pivots = np.abs(np.diag(self._factor[0]))
+        self._upper, info = lapack.dpotrf(unit, lower=0, clean=0)  # only the upper triangle is read later
+        if info != 0:
+            raise linalg.LinAlgError("the cross-product is not positive definite")
+        self.pivots = np.abs(np.diag(self._upper))
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
-        return linalg.cho_solve(self._factor, rhs, check_finite=False)
+        return lapack.dpotrs(self._upper, rhs, lower=0)[0]
 
     def inverse(self) -> np.ndarray:
-        upper, info = lapack.dpotri(self._factor[0], lower=0)  # from the factor: a third of a solve's work
+        upper, info = lapack.dpotri(self._upper, lower=0)  # from the factor: a third of a solve's work
         if info != 0:
-            upper = linalg.cho_solve(self._factor, np.eye(len(self.pivots)), check_finite=False)
-        return np.triu(upper) + np.triu(upper, 1).T
+            upper = self.solve(np.eye(len(self.pivots)))
+        upper = np.triu(upper)
+        return upper + np.triu(upper, 1).T
 
 
 class _BlockFactor:

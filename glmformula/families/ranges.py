@@ -11,7 +11,8 @@ def within(values: np.ndarray, low: float = -np.inf, high: float = np.inf) -> bo
     Two reductions and no temporary array: NaN propagates into np.min and np.max,
     so a NaN anywhere fails the comparisons.
     """
-    if np.size(values) == 0:
+    values = np.asarray(values)
+    if values.size == 0:
         return True
-    smallest, largest = np.min(values), np.max(values)
+    smallest, largest = values.min(), values.max()
     return bool(np.isfinite(smallest) and np.isfinite(largest) and smallest > low and largest < high)

@@ -27,6 +27,8 @@ from glmformula.design.dense import DenseDesign
 ENABLED = True
 #: Designs with at most this many cells are handed to the engine as dense matrices (exact R rank detection).
 DENSE_CELLS = 2_000_000
+#: Text columns of at most this many rows are factorised as Python objects.
+_SMALL_COLUMN = 20_000
 _SPEC_CACHE: OrderedDict = OrderedDict()
 _SPEC_CACHE_SIZE = 64
 _C_CALL = re.compile(r"^C\(\s*`?([^`,()]+?)`?\s*\)$")
@@ -75,7 +77,9 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
                 levels = list(series.cat.categories)
                 codes = series.cat.codes.to_numpy()
             else:
-                codes, uniques = pd.factorize(series, sort=True)
+                # small columns: Python objects factorise faster than pandas' (pyarrow) string arrays
+                values = series.to_numpy(dtype=object) if len(series) <= _SMALL_COLUMN else series
+                codes, uniques = pd.factorize(values, sort=True)
                 levels = list(uniques)
             categoricals[column] = (codes.astype(np.int32), levels)
     key = (str(rhs_formula), tuple(sorted(kinds.items())),

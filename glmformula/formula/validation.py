@@ -31,7 +31,7 @@ def as_dataframe(data: Any) -> pd.DataFrame:
         frame = data.to_pandas()
     else:
         raise DataError(f"data must be a pandas DataFrame (or a dict of columns), got {type(data).__name__}")
-    if frame.columns.duplicated().any():
+    if not frame.columns.is_unique:
         dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
         raise DataError(f"data has duplicate column names: {', '.join(dupes)}; rename them first")
     if len(frame) == 0:
@@ -79,7 +79,7 @@ def _column_missing(series: pd.Series) -> np.ndarray | None:
     return missing if missing.any() else None
 
 
-#: Frames with at most this many cells (rows x columns used) are scanned for missing values in one call.
+#: Frames with at most this many cells are scanned for missing values in one call.
 _WHOLE_FRAME_CELLS = 200_000
 
 
@@ -92,8 +92,8 @@ def complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extr
     missing = np.zeros(len(data), dtype=bool)
     counts = {}
     positions = [data.columns.get_loc(column) for column in used]
-    if len(data) * len(used) <= _WHOLE_FRAME_CELLS:
-        missing_by_column = data.iloc[:, positions].isna().to_numpy() if used else np.zeros((len(data), 0), bool)
+    if len(data) * data.shape[1] <= _WHOLE_FRAME_CELLS:  # selecting the columns would cost more than the test
+        missing_by_column = data.isna().to_numpy()[:, positions]
         missing = missing_by_column.any(axis=1)
         counts = {column: int(count) for column, count in zip(used, missing_by_column.sum(axis=0)) if count}
     else:
