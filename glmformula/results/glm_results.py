@@ -231,7 +231,7 @@ class GLMResults(InformationCriteria):
 
     @cached_property
     def tvalues(self) -> pd.Series:
-        return (self.params / self.bse).rename("z" if not self.use_t else "t")
+        return pd.Series(self._fit.params / self.bse.to_numpy(), index=self._index, name="z" if not self.use_t else "t")
 
     @property
     def use_t(self) -> bool:
@@ -262,9 +262,8 @@ class GLMResults(InformationCriteria):
             raise ValueError(f"method must be 'wald' or 'profile', got {method!r}")
         q = special.stdtrit(self.df_resid, 1 - alpha / 2) if self.use_t else special.ndtri(1 - alpha / 2)
         params, bse = self._fit.params, self.bse.to_numpy()
-        return pd.DataFrame(
-            {f"{alpha / 2:g}": params - q * bse, f"{1 - alpha / 2:g}": params + q * bse}, index=self._index
-        )
+        return pd.DataFrame(np.column_stack([params - q * bse, params + q * bse]), index=self._index,
+                            columns=pd.Index([f"{alpha / 2:g}", f"{1 - alpha / 2:g}"], dtype=object))
 
     # -- fit statistics ----------------------------------------------------
     @property
