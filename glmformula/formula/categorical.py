@@ -27,7 +27,8 @@ from glmformula.design.dense import DenseDesign
 ENABLED = True
 #: Designs with at most this many cells are handed to the engine as dense matrices (exact R rank detection).
 DENSE_CELLS = 2_000_000
-#: Text columns of at most this many rows are factorised as Python objects.
+#: Columns of at most this many rows are read one by one, and text ones factorised as Python objects
+#: (pandas' per-call costs dominate there; beyond it, the work on the values does).
 _SMALL_COLUMN = 20_000
 _SPEC_CACHE: OrderedDict = OrderedDict()
 _SPEC_CACHE_SIZE = 64
@@ -118,7 +119,10 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
     if intercept_position is not None:
         dense[:, 0] = 1.0
         start = 1
-    if numeric_columns:  # one copy of the columns' pandas block: far faster than column-by-column strided writes
+    if numeric_columns and len(data) <= _SMALL_COLUMN:  # a few columns: pandas' selection costs more than copying
+        for offset, column in enumerate(numeric_columns, start=start):
+            dense[:, offset] = data[column].to_numpy(dtype=float)
+    elif numeric_columns:  # one copy of the columns' pandas block: far faster than column-by-column strided writes
         positions = [data.columns.get_loc(column) for column in numeric_columns]
         dense[:, start:] = data.iloc[:, positions].to_numpy(dtype=float)
     design = CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names)
