@@ -34,11 +34,14 @@ def test_compiled_coordinate_descent_equals_the_python_loop(monkeypatch):
     rng = np.random.default_rng(3)
     Z = np.asfortranarray(rng.normal(size=(500, 12)))
     model = solver.CovarianceModel(Z, rng.uniform(0.1, 1.0, 500), intercept=True)
-    score, gamma = rng.normal(size=500), np.zeros(13)
+    score, v = rng.normal(size=500), np.ones(500)
+    gradient = -np.concatenate([[score.sum()], Z.T @ score])
+    point, gamma = solver.Point(np.zeros(500), np.zeros(500), 0.0, score, v, gradient), np.zeros(13)
     l1, l2 = [0.0] + [5.0] * 12, [0.0] + [1.0] * 12
-    compiled = model.solve(score, gamma, l1, l2, 1e-13, 10_000)
+    compiled, compiled_decrease = model.solve(point, gamma, l1, l2, 1e-13, 10_000)
     monkeypatch.setattr(kernels, "AVAILABLE", False)
-    python = model.solve(score, gamma, l1, l2, 1e-13, 10_000)
+    python, python_decrease = model.solve(point, gamma, l1, l2, 1e-13, 10_000)
+    assert compiled_decrease == pytest.approx(python_decrease, rel=1e-12) and compiled_decrease > 0
     assert np.count_nonzero(compiled) > 3 and np.count_nonzero(compiled == 0) > 0
     np.testing.assert_array_equal(compiled == 0, python == 0)
     np.testing.assert_allclose(compiled, python, rtol=1e-12, atol=1e-15)
