@@ -14,52 +14,30 @@ accumulators.
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from glmformula._native import INT, POINTER, load_library
+
 #: Dense blocks wider than this take numpy's path (the kernel's stack buffers are this wide).
 MAX_DENSE = 64
 #: Rows per thread below which one thread does all the work.
 ROWS_PER_THREAD = 250_000
-_POINTER = ctypes.c_void_p
-_INT = ctypes.c_int64
-
-
-def _load() -> ctypes.CDLL | None:
-    if os.environ.get("GLMFORMULA_NO_KERNELS"):
-        return None
-    here = Path(__file__).parent
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = here / f"_kernels{suffix}"
-        if path.exists():
-            try:
-                library = ctypes.CDLL(str(path))
-            except OSError:
-                return None
-            library.gf_products.argtypes = [_INT, _INT, _INT, _POINTER, _POINTER, _POINTER, _INT,
-                                            _POINTER, _POINTER, _POINTER, _POINTER, _POINTER, _POINTER, _POINTER,
-                                            _POINTER]
-            library.gf_products.restype = ctypes.c_int
-            library.gf_xtw.argtypes = [_INT, _INT, _INT, _POINTER, _POINTER, _INT, _POINTER, _POINTER, _POINTER]
-            library.gf_xtw.restype = None
-            library.gf_dot.argtypes = [_INT, _INT, _INT, _POINTER, _POINTER, _INT, _POINTER, _POINTER, _POINTER]
-            library.gf_dot.restype = None
-            return library
-    return None
-
-
-_LIBRARY = _load()
+_LIBRARY = load_library(Path(__file__).parent, "_kernels", {
+    "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 8, ctypes.c_int),
+    "gf_xtw": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
+    "gf_dot": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
+})
 #: Whether the compiled kernels are in use (set to False to force the numpy path, as the tests do).
 AVAILABLE = _LIBRARY is not None
 _EXECUTOR: ThreadPoolExecutor | None = None
 
 
 def _pointers(arrays) -> ctypes.Array:
-    return (_POINTER * max(1, len(arrays)))(*[array.ctypes.data for array in arrays])
+    return (POINTER * max(1, len(arrays)))(*[array.ctypes.data for array in arrays])
 
 
 def _row_ranges(n: int) -> list[tuple[int, int]]:

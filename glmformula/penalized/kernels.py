@@ -4,43 +4,23 @@
 coordinate updates along a path, each O(p), which cost some ten microseconds
 apiece as Python).  It is built by ``pip install`` when a C compiler is present;
 without it ``AVAILABLE`` is False and the solver uses its Python loop, which
-makes the same updates in the same order (the tests run both).  Loaded with
-ctypes, as ``glmformula.design.kernels`` loads the design's kernels, and
-disabled by the same ``GLMFORMULA_NO_KERNELS`` environment variable.
+makes the same updates in the same order (the tests run both).  Loaded by
+``glmformula._native``, as the design's kernels are.
 """
 
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
-import os
 from pathlib import Path
 
 import numpy as np
 
-_POINTER = ctypes.c_void_p
-_INT = ctypes.c_int64
+from glmformula._native import INT, POINTER, load_library
 
-
-def _load() -> ctypes.CDLL | None:
-    if os.environ.get("GLMFORMULA_NO_KERNELS"):
-        return None
-    here = Path(__file__).parent
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = here / f"_cd{suffix}"
-        if path.exists():
-            try:
-                library = ctypes.CDLL(str(path))
-            except OSError:
-                return None
-            library.gf_cd_covariance.argtypes = [_INT, _POINTER, _POINTER, _POINTER, _POINTER, _POINTER, _INT,
-                                                 ctypes.c_double, _INT, _POINTER]
-            library.gf_cd_covariance.restype = None
-            return library
-    return None
-
-
-_LIBRARY = _load()
+_LIBRARY = load_library(Path(__file__).parent, "_cd", {
+    "gf_cd_covariance": ([INT, POINTER, POINTER, POINTER, POINTER, POINTER, INT, ctypes.c_double, INT, POINTER],
+                         None),
+})
 #: Whether the compiled loop is in use (set to False to force the Python path, as the tests do).
 AVAILABLE = _LIBRARY is not None
 
