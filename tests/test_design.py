@@ -194,3 +194,23 @@ def test_kernels_with_many_blocks_zero_weights_and_no_dense_columns(row_pass, ro
         np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(design.xtw(w, z), X.T @ (w * z), rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(design.dot(beta), X @ beta, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_kernel_threads_survive_a_fork(monkeypatch):
+    """A fit in a forked child after the parent used the thread pool must not wait on the parent's threads."""
+    import multiprocessing
+
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    monkeypatch.setattr(kernels, "ROWS_PER_THREAD", 500)
+    rng = np.random.default_rng(3)
+    n = 4000
+    block = CategoricalBlock(rng.integers(-1, 6, n), np.arange(1, 7))
+    design = CategoricalDesign(np.ones((n, 1)), np.array([0]), [block], [f"c{j}" for j in range(7)])
+    w = rng.uniform(0.5, 2, n)
+    expected = design.gram(w)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        child = pool.apply_async(design.gram, (w,)).get(timeout=60)
+    np.testing.assert_allclose(child, expected, rtol=1e-12)

@@ -46,6 +46,16 @@ def _row_ranges(n: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def _forget_executor() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool when one is needed."""
+    global _EXECUTOR
+    _EXECUTOR = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
 def _map(function, ranges):
     global _EXECUTOR
     if len(ranges) == 1:
