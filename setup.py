@@ -1,7 +1,11 @@
-"""Build the optional C kernels (glmformula/design/_kernels.c); everything else is in pyproject.toml.
+"""Build the optional C kernels; everything else is in pyproject.toml.
 
-The extension is optional: without a C compiler the install still succeeds and
-glmformula uses its numpy path (``glmformula.design.kernels.AVAILABLE`` is False).
+glmformula/design/_kernels.c    X'WX, X'Wz and X beta of the categorical-aware design
+glmformula/penalized/_cd.c      the coordinate descent of penalized fits
+
+Both are optional: without a C compiler the install still succeeds and glmformula
+uses its numpy and Python paths (``glmformula.design.kernels.AVAILABLE`` and
+``glmformula.penalized.kernels.AVAILABLE`` are then False).
 """
 
 import sys
