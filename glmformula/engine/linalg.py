@@ -55,27 +55,27 @@ def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
         aliased[kept[deficient[0]]] = True
 
 
-def aliased_columns_from_gram(gram: np.ndarray, tol: float) -> np.ndarray:
+def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = False) -> np.ndarray:
     """The same ordered rule as ``aliased_columns``, on X'WX instead of sqrt(W) X.
 
     A column is aliased when its squared residual on the kept earlier columns,
     relative to its squared norm, is below tol^2 (the pivots of a Cholesky taken
     in column order on the unit-diagonal cross-product).  One LAPACK Cholesky
     settles the usual full-rank case; only a deficient matrix takes the
-    column-by-column route.
+    column-by-column route.  With ``overwrite`` the caller's ``gram`` is scaled
+    in place (no copy of a large cross-product).
     """
     n_columns = len(gram)
     norms = np.sqrt(np.diag(gram))
     empty = norms == 0
     norms = np.where(empty, 1.0, norms)
-    unit = gram / np.outer(norms, norms)
+    unit = gram if overwrite else gram.copy()
+    unit /= norms[:, None]
+    unit /= norms
     if not empty.any():
-        try:
-            factor = linalg.cholesky(unit, lower=True, check_finite=False)
-            if np.min(np.diag(factor)) ** 2 > tol**2:
-                return np.zeros(n_columns, dtype=bool)
-        except linalg.LinAlgError:
-            pass
+        factor, info = lapack.dpotrf(unit, lower=0, clean=0)
+        if info == 0 and np.min(np.abs(np.diag(factor))) ** 2 > tol**2:
+            return np.zeros(n_columns, dtype=bool)
     aliased = empty.copy()
     lower = np.zeros_like(unit)
     kept: list[int] = []
