@@ -224,3 +224,12 @@ def test_range_check_catches_nan_infinity_and_the_bounds():
     assert not within(np.array([0.5, np.inf]))
     assert not within(np.array([0.0, 0.5]), 0.0)
     assert not within(np.array([0.5, 1.0]), 0.0, 1.0)
+
+
+def test_weighted_sum_equals_the_dot_product():
+    from glmformula.families.ranges import weighted_sum
+
+    rng = np.random.default_rng(2)
+    w, v = rng.uniform(size=1001), rng.normal(size=1001)
+    assert weighted_sum(w, v) == pytest.approx(float(np.dot(w, v)), rel=1e-13)
+    assert weighted_sum(np.array([]), np.array([])) == 0.0

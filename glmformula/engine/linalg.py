@@ -148,7 +148,9 @@ class _BlockFactor:
         others[orthogonal] = False
         self._d, self._r = orthogonal, np.flatnonzero(others)
         self._e_rd = unit[np.ix_(self._r, self._d)]
-        schur = unit[np.ix_(self._r, self._r)] - self._e_rd @ self._e_rd.T
+        # the products with E_rd (m x k, k the levels) by numpy's loops: BLAS would run them on threads that
+        # then spin, taking the cores from the row-pass kernels of the next step
+        schur = unit[np.ix_(self._r, self._r)] - np.einsum("ik,jk->ij", self._e_rd, self._e_rd)
         self._schur = _CholeskyFactor(schur) if len(self._r) else None
         self.pivots = np.ones(p)
         if self._schur is not None:
@@ -160,9 +162,9 @@ class _BlockFactor:
         if self._schur is None:
             x[self._d] = b_d
             return x
-        x_r = self._schur.solve(rhs[self._r] - self._e_rd @ b_d)
+        x_r = self._schur.solve(rhs[self._r] - np.einsum("ik,k->i", self._e_rd, b_d))
         x[self._r] = x_r
-        x[self._d] = b_d - self._e_rd.T @ x_r
+        x[self._d] = b_d - np.einsum("ik,i->k", self._e_rd, x_r)
         return x
 
     def inverse(self) -> np.ndarray:

@@ -24,7 +24,7 @@ from scipy import special
 
 from glmformula.exceptions import ResponseError
 from glmformula.families.links import Link
-from glmformula.families.ranges import within
+from glmformula.families.ranges import weighted_sum, within
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ class Family:
         return weights * self.unit_deviance(y, mu)
 
     def deviance(self, y, mu, weights) -> float:
-        """sum w_i d(y_i, mu_i), as one dot product (no array of weighted deviances)."""
-        return float(np.dot(weights, self.unit_deviance(y, mu)))
+        """sum w_i d(y_i, mu_i), as one weighted sum (no array of weighted deviances)."""
+        return weighted_sum(weights, self.unit_deviance(y, mu))
 
     def deviance_function(self, y: np.ndarray, weights: np.ndarray) -> Callable[[np.ndarray, np.ndarray], float]:
         """The deviance of one response as a function of (eta, mu), for IRLS to call every iteration.

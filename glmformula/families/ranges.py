@@ -1,4 +1,5 @@
-"""Range checks on large arrays (valid means and linear predictors), without temporary arrays."""
+"""Reductions over arrays the size of the data: range checks (valid means and linear predictors)
+without temporary arrays, and weighted sums without BLAS."""
 
 from __future__ import annotations
 
@@ -16,3 +17,14 @@ def within(values: np.ndarray, low: float = -np.inf, high: float = np.inf) -> bo
         return True
     smallest, largest = values.min(), values.max()
     return bool(np.isfinite(smallest) and np.isfinite(largest) and smallest > low and largest < high)
+
+
+def weighted_sum(weights: np.ndarray, values: np.ndarray) -> float:
+    """sum(weights * values) by numpy's own loop, not BLAS's dot.
+
+    OpenBLAS runs a long dot product on several threads and leaves them spinning
+    for a while afterwards, which takes the cores from the row-pass kernels that
+    follow (a fit of a million rows was 25% slower); the difference in speed of
+    the sum itself is a few microseconds per chunk.
+    """
+    return float(np.einsum("i,i->", weights, values))

@@ -15,7 +15,7 @@ from scipy import special, stats
 from glmformula.exceptions import FamilyError, NonIntegerResponseWarning
 from glmformula.families.base import CHUNK_ROWS, Family, Response, chunks, log_of_mean, log_or_zero, y_log_y_over_mu
 from glmformula.families.links import Link
-from glmformula.families.ranges import within
+from glmformula.families.ranges import weighted_sum, within
 
 _BOUNDARY_EPS = 10 * np.finfo(float).eps
 
@@ -186,7 +186,7 @@ class Poisson(Family):
                 unit *= y[rows]
                 unit -= y[rows]
                 unit += mu[rows]
-                total += float(np.dot(weights[rows], unit))
+                total += weighted_sum(weights[rows], unit)
             return 2.0 * total
 
         return deviance
@@ -251,7 +251,7 @@ class Gamma(Family):
                 unit -= log_y[rows]
                 unit += np.divide(y[rows], mu[rows], out=ratio[: len(unit)])
                 unit -= 1.0
-                total += float(np.dot(weights[rows], unit))
+                total += weighted_sum(weights[rows], unit)
             return 2.0 * total
 
         return deviance
