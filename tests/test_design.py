@@ -214,3 +214,24 @@ def test_kernel_threads_survive_a_fork(monkeypatch):
     with context.Pool(1) as pool:
         child = pool.apply_async(design.gram, (w,)).get(timeout=60)
     np.testing.assert_allclose(child, expected, rtol=1e-12)
+
+
+def test_full_rank_certificate_agrees_with_the_ordered_rule():
+    """The block bound proves full rank where the design is, and never hides an aliased column."""
+    rng = np.random.default_rng(21)
+    n, levels = 5000, 90
+    codes = rng.integers(-1, levels - 1, n).astype(np.int32)
+    big = CategoricalBlock(codes, np.arange(3, 3 + levels - 1))
+    x = rng.normal(size=n)
+    for third, expect_aliased in ((rng.uniform(size=n), None), ((codes == 4).astype(float), 3 + 4)):
+        dense = np.column_stack([np.ones(n), x, third])
+        design = CategoricalDesign(dense, np.arange(3), [big], [f"c{j}" for j in range(2 + levels)])
+        w = rng.uniform(0.5, 2, n)
+        X = design.to_dense()
+        by_qr = linalg.aliased_columns(DenseDesign(X).weighted(w), 1e-7)
+        by_block = design.aliased_columns(w, 1e-7)
+        assert by_block.tolist() == by_qr.tolist()
+        assert np.flatnonzero(by_block).tolist() == ([] if expect_aliased is None else [expect_aliased])
+        gram = X.T @ (w[:, None] * X)
+        unit = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
+        assert linalg.certainly_full_rank(unit, design.orthogonal_columns(), 1e-7) == (expect_aliased is None)

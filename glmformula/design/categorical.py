@@ -211,7 +211,8 @@ class CategoricalDesign:
         """
         from glmformula.engine.linalg import aliased_columns_from_gram
 
-        return aliased_columns_from_gram(self.gram(w), max(tol, 1e-7), overwrite=True)  # gram() gives a copy
+        return aliased_columns_from_gram(self.gram(w), max(tol, 1e-7), overwrite=True,  # gram() gives a copy
+                                         orthogonal=self.orthogonal_columns())
 
     def select(self, keep: np.ndarray) -> CategoricalDesign:
         keep = np.asarray(keep, dtype=bool)

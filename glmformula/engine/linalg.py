@@ -55,7 +55,33 @@ def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
         aliased[kept[deficient[0]]] = True
 
 
-def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = False) -> np.ndarray:
+def certainly_full_rank(unit: np.ndarray, orthogonal: np.ndarray, tol: float) -> bool:
+    """Whether no column of the unit-diagonal X'WX can be aliased, proved from its block structure.
+
+    With the mutually orthogonal columns d first, E = L diag(I, S) L' where
+    L = [[I, 0], [B, I]], B = E_rd and S = E_rr - B B' (the Schur complement), so
+
+        lambda_min(E) >= min(1, lambda_min(S)) / (1 + ||B||_2)^2.
+
+    Every pivot^2 of a Cholesky of E taken in any column order is at least
+    lambda_min(E); when the bound exceeds tol^2, R's ordered rule aliases nothing.
+    Costs O(k m^2) for k orthogonal and m other columns, instead of the O(p^3)
+    Cholesky of all p columns.  False means "not proved": take the ordered route.
+    """
+    others = np.ones(len(unit), dtype=bool)
+    others[orthogonal] = False
+    rest = np.flatnonzero(others)
+    if np.any(np.diag(unit)[orthogonal] == 0):
+        return False
+    b = unit[np.ix_(rest, orthogonal)]
+    b_bt = np.einsum("ik,jk->ij", b, b)  # numpy's loop: see _BlockFactor
+    smallest = np.linalg.eigvalsh(unit[np.ix_(rest, rest)] - b_bt)[0] if len(rest) else 1.0
+    b_norm = np.sqrt(max(np.linalg.eigvalsh(b_bt)[-1], 0.0)) if len(rest) else 0.0
+    return bool(min(1.0, smallest) / (1.0 + b_norm) ** 2 > tol**2)
+
+
+def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = False,
+                              orthogonal: np.ndarray | None = None) -> np.ndarray:
     """The same ordered rule as ``aliased_columns``, on X'WX instead of sqrt(W) X.
 
     A column is aliased when its squared residual on the kept earlier columns,
@@ -63,7 +89,9 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     in column order on the unit-diagonal cross-product).  One LAPACK Cholesky
     settles the usual full-rank case; only a deficient matrix takes the
     column-by-column route.  With ``overwrite`` the caller's ``gram`` is scaled
-    in place (no copy of a large cross-product).
+    in place (no copy of a large cross-product); with ``orthogonal`` (columns of
+    one categorical) a full-rank design is usually proved so without the Cholesky
+    (``certainly_full_rank``).
     """
     n_columns = len(gram)
     norms = np.sqrt(np.diag(gram))
@@ -73,6 +101,9 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     unit /= norms[:, None]
     unit /= norms
     if not empty.any():
+        if (orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS
+                and certainly_full_rank(unit, orthogonal, tol)):
+            return np.zeros(n_columns, dtype=bool)
         factor, info = lapack.dpotrf(unit, lower=0, clean=0)
         if info == 0 and np.min(np.abs(np.diag(factor))) ** 2 > tol**2:
             return np.zeros(n_columns, dtype=bool)
