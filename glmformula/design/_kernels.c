@@ -22,6 +22,10 @@
 #include <Python.h>
 #include <stdint.h>
 
+#if defined(_MSC_VER) && !defined(restrict)
+#define restrict __restrict /* MSVC's C compiler spells C99's restrict this way */
+#endif
+
 #define MAX_DENSE 64 /* the kernels refuse wider dense blocks (the caller takes numpy's path) */
 
 /* With GCC on x86-64 Linux, each entry point is also compiled for AVX2 + FMA and the best version is chosen

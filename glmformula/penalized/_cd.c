@@ -27,6 +27,10 @@
 #include <math.h>
 #include <stdint.h>
 
+#if defined(_MSC_VER) && !defined(restrict)
+#define restrict __restrict /* MSVC's C compiler spells C99's restrict this way */
+#endif
+
 /* sign(value) max(|value| - threshold, 0); within 1e-12 (relative) of the threshold counts as 0 */
 static double soft_threshold(double value, double threshold)
 {
