@@ -181,7 +181,7 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
     if family.link.name == "log" and power is not None:
         shift = np.max(data.offset)  # exp((k - p) (offset - max)) cannot overflow for k - p >= 0
 
-        def weighted_sum(values: np.ndarray | None, exponent: float) -> float:
+        def sum_over_exposure(values: np.ndarray | None, exponent: float) -> float:
             """sum w values exp(exponent (offset - shift)) (values None: 1), without the exponential
             when exponent = 0."""
             scaled = weights if values is None else weights * values
@@ -190,7 +190,7 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
             return float(np.dot(scaled, np.exp(exponent * (data.offset - shift))))
 
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            log_rate = np.log(weighted_sum(y, 1 - power)) - np.log(weighted_sum(None, 2 - power)) - shift
+            log_rate = np.log(sum_over_exposure(y, 1 - power)) - np.log(sum_over_exposure(None, 2 - power)) - shift
             eta = log_rate + data.offset
             mu = family.link.inverse(eta)
         if np.isfinite(log_rate) and family.valid_mu(mu):

@@ -86,8 +86,8 @@ _WHOLE_FRAME_CELLS = 200_000
 def complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
     """Rows without a missing value in the columns used and the ``extra`` vectors.
 
-    Small frames take one ``isna`` of the columns used (pandas' per-column cost would
-    dominate); large ones a cheap whole-column test per column before any mask.
+    Small frames take one ``isna`` of the whole frame (pandas' per-column costs would
+    dominate); large ones a cheap whole-column test per column used before any mask.
     """
     missing = np.zeros(len(data), dtype=bool)
     counts = {}
