@@ -253,12 +253,13 @@ def build_model_frame(
     complete = complete_rows(data, used, na_action, {
         "weights": weight_values, "offset": offset_values, "exposure": exposure_values,
     })
-    subset = data.loc[complete].reset_index(drop=True) if not complete.all() else data.reset_index(drop=True)
+    all_complete = bool(complete.all())
+    subset = data.reset_index(drop=True) if all_complete else data.loc[complete].reset_index(drop=True)
     if len(subset) == 0:
         raise DataError(
             f"no rows left after dropping {len(data)} rows with missing values in {', '.join(used) or 'the data'}"
         )
-    labels = data.index[complete]
+    labels = data.index if all_complete else data.index[complete]
     if drop_unused_levels:
         subset = _drop_unused_levels(subset, used)
 
