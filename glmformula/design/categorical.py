@@ -72,6 +72,19 @@ class CategoricalDesign:
     def shape(self) -> tuple[int, int]:
         return self._n, len(self.column_names)
 
+    @property
+    def _use_kernels(self) -> bool:
+        """Whether the compiled row-pass kernels serve this design (else numpy's path)."""
+        return kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE
+
+    @property
+    def _codes(self) -> list[np.ndarray]:
+        return [block.codes for block in self.blocks]
+
+    @property
+    def _sizes(self) -> list[int]:
+        return [block.size for block in self.blocks]
+
     # -- the engine's interface ---------------------------------------------------
     def gram(self, w: np.ndarray) -> np.ndarray:
         """X'WX; kept for one ``gram_xtw`` with the same weights (rank detection, then the first solve)."""
@@ -89,9 +102,9 @@ class CategoricalDesign:
 
     def _products(self, w: np.ndarray, z: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """X'WX (and X'Wz when z is given), assembled from the blocks' accumulators."""
-        if kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE:
+        if self._use_kernels:
             upper, dense_xtw, diagonals, block_xtw, crosses, pairs = kernels.products(
-                self.dense, [block.codes for block in self.blocks], [block.size for block in self.blocks], w, z)
+                self.dense, self._codes, self._sizes, w, z)
             dense_gram = np.triu(upper) + np.triu(upper, 1).T
         else:
             dense_gram, dense_xtw, diagonals, block_xtw, crosses, pairs = self._accumulate(w, z)
@@ -176,9 +189,8 @@ class CategoricalDesign:
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
         out = np.zeros(self.shape[1])
         wz = w * z
-        if kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE:
-            dense_xtw, block_xtw = kernels.xtw(self.dense, [block.codes for block in self.blocks],
-                                               [block.size for block in self.blocks], wz)
+        if self._use_kernels:
+            dense_xtw, block_xtw = kernels.xtw(self.dense, self._codes, self._sizes, wz)
             out[self.dense_positions] = dense_xtw
             for block, values in zip(self.blocks, block_xtw):
                 out[block.positions] = values
@@ -191,8 +203,8 @@ class CategoricalDesign:
 
     def dot(self, beta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """X beta, into ``out`` when given."""
-        if kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE:
-            return kernels.dot(self.dense, beta[self.dense_positions], [block.codes for block in self.blocks],
+        if self._use_kernels:
+            return kernels.dot(self.dense, beta[self.dense_positions], self._codes,
                                [beta[block.positions] for block in self.blocks], out=out)
         eta = out if out is not None else np.empty(self._n)
         if len(self.dense_positions):
