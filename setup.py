@@ -2,10 +2,12 @@
 
 glmformula/design/_kernels.c    X'WX, X'Wz and X beta of the categorical-aware design
 glmformula/penalized/_cd.c      the coordinate descent of penalized fits
+glmformula/families/_log_link.c IRLS's elementwise work under the log link (poisson, gamma)
 
 Both are optional: without a C compiler the install still succeeds and glmformula
-uses its numpy and Python paths (``glmformula.design.kernels.AVAILABLE`` and
-``glmformula.penalized.kernels.AVAILABLE`` are then False).
+uses its numpy and Python paths (the ``AVAILABLE`` flags of
+``glmformula.design.kernels``, ``glmformula.penalized.kernels`` and
+``glmformula.families.log_link`` are then False).
 """
 
 import sys
@@ -16,4 +18,6 @@ flags = [] if sys.platform == "win32" else ["-O3"]
 setup(ext_modules=[Extension("glmformula.design._kernels", ["glmformula/design/_kernels.c"],
                              extra_compile_args=flags, optional=True),
                    Extension("glmformula.penalized._cd", ["glmformula/penalized/_cd.c"],
+                             extra_compile_args=flags, optional=True),
+                   Extension("glmformula.families._log_link", ["glmformula/families/_log_link.c"],
                              extra_compile_args=flags, optional=True)])

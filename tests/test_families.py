@@ -103,11 +103,17 @@ def test_unit_deviance_derivative_is_minus_two_residual_over_variance(name):
     np.testing.assert_allclose(numeric, -2 * (y - mu) / family.variance(mu), rtol=1e-5)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("name", sorted(FAMILY_SAMPLES))
 @pytest.mark.parametrize("link", ["log", None])
-def test_deviance_function_equals_the_deviance(name, link):
+def test_deviance_function_equals_the_deviance(name, link, compiled, monkeypatch):
     """IRLS's per-iteration deviance (log y once, log mu = eta under the log link) is the deviance,
     including where the log link floors mu at machine epsilon."""
+    from glmformula.families import log_link
+
+    if compiled and not log_link.AVAILABLE:
+        pytest.skip("the compiled log-link pass is not built")
+    monkeypatch.setattr(log_link, "AVAILABLE", compiled)
     family = make_family(name)
     if link is not None:
         family = gf.family(name, link=link, **({"theta": 2.0} if name == "negative_binomial" else {}))

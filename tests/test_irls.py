@@ -264,3 +264,37 @@ def test_chunked_elementwise_work_equals_one_chunk(name, family, formula, monkey
     np.testing.assert_allclose(chunked.params, whole.params, rtol=1e-12)
     np.testing.assert_allclose(chunked.bse, whole.bse, rtol=1e-12)
     assert chunked.deviance == pytest.approx(whole.deviance, rel=1e-13)
+
+
+@pytest.mark.parametrize(("name", "family", "formula"), [
+    ("insurance_poisson_offset", "poisson", "Claims ~ C(District) + Group + Age + offset(log(Holders))"),
+    ("insurance_quasipoisson", "quasipoisson", "Claims ~ C(District) + Group + Age + offset(log(Holders))"),
+    ("clotting_gamma_log", "Gamma(link='log')", "lot1 ~ log(u)"),
+])
+def test_compiled_log_link_pass_equals_numpy(name, family, formula, monkeypatch):
+    """The one-pass working response and deviance of poisson and gamma under the log link give numpy's fit."""
+    from glmformula.families import log_link
+
+    if not log_link.AVAILABLE:
+        pytest.skip("the compiled log-link pass is not built")
+    data = gf.datasets.load(name.split("_")[0])
+    compiled = gf.glm(formula, data, family)
+    monkeypatch.setattr(log_link, "AVAILABLE", False)
+    numpy_path = gf.glm(formula, data, family)
+    assert compiled.n_iter == numpy_path.n_iter
+    np.testing.assert_allclose(compiled.params, numpy_path.params, rtol=1e-12)
+    np.testing.assert_allclose(compiled.bse, numpy_path.bse, rtol=1e-12)
+    assert compiled.deviance == pytest.approx(numpy_path.deviance, rel=1e-13)
+    assert compiled.null_deviance == pytest.approx(numpy_path.null_deviance, rel=1e-13)
+
+
+def test_compiled_log_link_pass_hands_zero_weights_and_overflow_to_numpy():
+    """Rows of zero prior weight take the masked path; an overflowing response is still a FitError."""
+    insurance = gf.datasets.load("insurance")
+    weights = np.ones(len(insurance))
+    weights[:3] = 0.0
+    res = gf.glm("Claims ~ Group + Age + offset(log(Holders))", insurance, "poisson", weights=weights)
+    reference = gf.glm("Claims ~ Group + Age + offset(log(Holders))", insurance.iloc[3:], "poisson")
+    np.testing.assert_allclose(res.params, reference.params, rtol=1e-10)
+    with pytest.raises(gf.FitError):
+        gf.glm("y ~ x", pd.DataFrame({"y": [1e300, 1.0, 2.0, 3.0], "x": [1.0, 2.0, 3.0, 4.0]}), "poisson")

@@ -143,6 +143,7 @@ def irls(
             f"from {source}; pass start= coefficients that give valid fitted means, or use another link"
         )
     deviance_at = family.deviance_function(y, prior_weights)
+    working_at = family.working_function(y, prior_weights, offset)  # a compiled one-pass version, or None
     deviance = deviance_old = _deviance(deviance_at, eta, mu)
     coefficients_old: np.ndarray | None = None
     aliased: np.ndarray | None = None
@@ -160,7 +161,8 @@ def irls(
     all_positive = bool(positive_weight.all())
     for n_iter in range(1, control.maxiter + 1):
         z, working_weights = _working_response(family, y, eta, mu, offset, prior_weights, positive_weight,
-                                               all_positive, n_iter, workspace.z, workspace.weights(n_iter))
+                                               all_positive, n_iter, workspace.z, workspace.weights(n_iter),
+                                               working_at)
         if z is None:
             _warn(warn, f"no observations informative at iteration {n_iter}", ConvergenceWarning)
             break
@@ -306,13 +308,16 @@ class _Workspace:
 
 
 def _working_response(family: Family, y, eta, mu, offset, prior_weights, positive_weight, all_positive: bool,
-                      n_iter: int, z_out: np.ndarray, weights_out: np.ndarray):
+                      n_iter: int, z_out: np.ndarray, weights_out: np.ndarray, working_at=None):
     """z = eta - offset + (y - mu) / mu_eta and w = prior_weights mu_eta^2 / V(mu), zero where unused.
 
     Rows with zero prior weight or mu_eta = 0 carry no information (R's ``good``);
     when every row is informative the masks are skipped and z and w are written
-    into ``z_out`` and ``weights_out``, chunk by chunk.
+    into ``z_out`` and ``weights_out``: by the family's compiled ``working_at`` when it
+    has one, else chunk by chunk.
     """
+    if all_positive and working_at is not None and working_at(eta, mu, z_out, weights_out):
+        return z_out, weights_out  # finite: the compiled pass checks it
     if all_positive and _working_response_in_chunks(family, y, eta, mu, offset, prior_weights, z_out, weights_out):
         return _check_finite(z_out, weights_out, y, n_iter)
     mu_eta = family.link.mu_eta_at(eta, mu)

@@ -121,6 +121,11 @@ class Family:
 
         return deviance
 
+    def working_function(self, y: np.ndarray, prior_weights: np.ndarray, offset: np.ndarray):
+        """A compiled (eta, mu, z_out, w_out) -> bool computing IRLS's working response and weights in
+        one pass (False: take the generic path), or None for the generic path.  See ``log_link``."""
+        return None
+
     def valid_mu(self, mu: np.ndarray) -> bool:
         return within(mu)
 

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import special, stats
 
 from glmformula.exceptions import FamilyError, NonIntegerResponseWarning
+from glmformula.families import log_link
 from glmformula.families.base import CHUNK_ROWS, Family, Response, chunks, log_of_mean, log_or_zero, y_log_y_over_mu
 from glmformula.families.links import Link
 from glmformula.families.ranges import weighted_sum, within
@@ -176,6 +177,8 @@ class Poisson(Family):
         if self.link.name != "log":
             return super().deviance_function(y, weights)
         log_y = log_or_zero(y)
+        if log_link.AVAILABLE:
+            return log_link.deviance_function(1, y, log_y, weights)
         scratch = np.empty(min(len(y), CHUNK_ROWS))  # reused by every call of this fit
 
         def deviance(eta, mu):
@@ -190,6 +193,11 @@ class Poisson(Family):
             return 2.0 * total
 
         return deviance
+
+    def working_function(self, y, prior_weights, offset):
+        if self.link.name == "log" and log_link.AVAILABLE:
+            return log_link.working_function(1, y, prior_weights, offset)
+        return None
 
     def valid_mu(self, mu):
         return within(mu, 0.0)
@@ -242,6 +250,8 @@ class Gamma(Family):
         if self.link.name != "log":
             return super().deviance_function(y, weights)
         log_y = np.log(y)  # y > 0: initialize refuses the rest
+        if log_link.AVAILABLE:
+            return log_link.deviance_function(2, y, log_y, weights)
         scratch, ratio = np.empty(min(len(y), CHUNK_ROWS)), np.empty(min(len(y), CHUNK_ROWS))
 
         def deviance(eta, mu):
@@ -255,6 +265,11 @@ class Gamma(Family):
             return 2.0 * total
 
         return deviance
+
+    def working_function(self, y, prior_weights, offset):
+        if self.link.name == "log" and log_link.AVAILABLE:
+            return log_link.working_function(2, y, prior_weights, offset)
+        return None
 
     def valid_mu(self, mu):
         return within(mu, 0.0)
