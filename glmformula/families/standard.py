@@ -14,9 +14,9 @@ from scipy import special, stats
 
 from glmformula.exceptions import FamilyError, NonIntegerResponseWarning
 from glmformula.families import log_link
-from glmformula.families.base import CHUNK_ROWS, Family, Response, chunks, log_of_mean, log_or_zero, y_log_y_over_mu
+from glmformula.families.base import Family, Response, log_or_zero, y_log_y_over_mu
 from glmformula.families.links import Link
-from glmformula.families.ranges import weighted_sum, within
+from glmformula.families.ranges import within
 
 _BOUNDARY_EPS = 10 * np.finfo(float).eps
 
@@ -173,31 +173,13 @@ class Poisson(Family):
         return 2.0 * (y_log_y_over_mu(y, mu) - (y - mu))
 
     def deviance_function(self, y, weights):
-        """Under the log link: sum w 2 (y (log y - eta) - (y - mu)), log y taken once."""
+        """Under the log link: log y once and log mu = eta (see ``log_link``)."""
         if self.link.name != "log":
             return super().deviance_function(y, weights)
-        log_y = log_or_zero(y)
-        if log_link.AVAILABLE:
-            return log_link.deviance_function(1, y, log_y, weights)
-        scratch = np.empty(min(len(y), CHUNK_ROWS))  # reused by every call of this fit
-
-        def deviance(eta, mu):
-            total = 0.0
-            for rows in chunks(len(y)):
-                unit = log_of_mean(eta[rows], out=scratch[: len(eta[rows])])
-                np.subtract(log_y[rows], unit, out=unit)
-                unit *= y[rows]
-                unit -= y[rows]
-                unit += mu[rows]
-                total += weighted_sum(weights[rows], unit)
-            return 2.0 * total
-
-        return deviance
+        return log_link.deviance_function(1, y, log_or_zero(y), weights)
 
     def working_function(self, y, prior_weights, offset):
-        if self.link.name == "log" and log_link.AVAILABLE:
-            return log_link.working_function(1, y, prior_weights, offset)
-        return None
+        return log_link.working_function(1, y, prior_weights, offset) if self.link.name == "log" else None
 
     def valid_mu(self, mu):
         return within(mu, 0.0)
@@ -246,30 +228,13 @@ class Gamma(Family):
         return deviance
 
     def deviance_function(self, y, weights):
-        """Under the log link: sum w 2 (y / mu - log y + eta - 1), log y taken once."""
+        """Under the log link: log y once and log mu = eta (see ``log_link``)."""
         if self.link.name != "log":
             return super().deviance_function(y, weights)
-        log_y = np.log(y)  # y > 0: initialize refuses the rest
-        if log_link.AVAILABLE:
-            return log_link.deviance_function(2, y, log_y, weights)
-        scratch, ratio = np.empty(min(len(y), CHUNK_ROWS)), np.empty(min(len(y), CHUNK_ROWS))
-
-        def deviance(eta, mu):
-            total = 0.0
-            for rows in chunks(len(y)):
-                unit = log_of_mean(eta[rows], out=scratch[: len(eta[rows])])
-                unit -= log_y[rows]
-                unit += np.divide(y[rows], mu[rows], out=ratio[: len(unit)])
-                unit -= 1.0
-                total += weighted_sum(weights[rows], unit)
-            return 2.0 * total
-
-        return deviance
+        return log_link.deviance_function(2, y, np.log(y), weights)  # y > 0: initialize refuses the rest
 
     def working_function(self, y, prior_weights, offset):
-        if self.link.name == "log" and log_link.AVAILABLE:
-            return log_link.working_function(2, y, prior_weights, offset)
-        return None
+        return log_link.working_function(2, y, prior_weights, offset) if self.link.name == "log" else None
 
     def valid_mu(self, mu):
         return within(mu, 0.0)
