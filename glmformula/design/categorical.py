@@ -12,8 +12,11 @@ computed without materialising the dummies:
     X b   D b_D + b_c[c]
 
 so memory is O(n (p_dense + number of categoricals)) and a 1,000-level factor
-costs one bincount per pass instead of 1,000 dense columns.  Code -1 marks the
-reference level (or a column removed as aliased): it contributes nothing.
+costs one group sum per pass instead of 1,000 dense columns.  All of it is
+computed in one pass over the rows by the compiled kernels (``kernels``) when
+they are built, else by the numpy path written above (``_accumulate``).  Code
+-1 marks the reference level (or a column removed as aliased): it contributes
+nothing.
 """
 
 from __future__ import annotations
