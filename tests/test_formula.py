@@ -241,3 +241,62 @@ def test_two_design_columns_of_one_name_are_refused():
     data = pd.DataFrame({"Intercept": [1, 2, 3, 4, 5.0], "y": [1, 3, 2, 5, 4.0]})
     with pytest.raises(gf.FormulaError, match="design columns named 'Intercept'.*`Intercept`"):
         gf.glm("y ~ {Intercept}", data)
+
+
+# -- FrameColumns: each column read once, read-only --------------------------------------------------------------
+
+def _mixed_frame():
+    rng = np.random.default_rng(3)
+    n = 30
+    frame = pd.DataFrame({
+        "y": rng.poisson(2.0, n).astype(float),
+        "x": rng.normal(size=n),
+        "n": rng.integers(0, 9, n),
+        "g": pd.Categorical(rng.choice(list("abc"), n)),
+        "s": pd.array(rng.choice(["u", "v"], n), dtype="string"),
+        "o": np.array(rng.choice(["p", "q"], n), dtype=object),
+    })
+    frame.loc[1, "x"] = np.nan
+    frame.loc[2, "s"] = None
+    return frame
+
+
+def test_frame_columns_arrays_are_read_only_views_of_the_frame():
+    from glmformula.formula.columns import FrameColumns
+
+    frame = _mixed_frame()
+    columns = FrameColumns(frame)
+    assert columns.names == list(frame.columns) and len(columns) == 6 and "x" in columns
+    y = columns["y"]
+    assert isinstance(y, np.ndarray) and not y.flags.writeable
+    with pytest.raises(ValueError):
+        y[0] = 10.0  # nothing downstream may write into the caller's frame
+    assert frame["y"].iloc[0] == _mixed_frame()["y"].iloc[0]
+    np.testing.assert_array_equal(columns["x"], frame["x"].to_numpy())
+    assert list(columns["g"].categories) == ["a", "b", "c"]
+    assert columns.series("s").isna().tolist() == frame["s"].isna().tolist()
+
+
+def test_frame_columns_public_fallback_gives_the_same_arrays(monkeypatch):
+    """Without pandas' private column accessor, the public route reads the same values."""
+    from glmformula.formula import columns as columns_module
+
+    frame = _mixed_frame()
+    fast = columns_module.FrameColumns(frame)
+    fit_fast = gf.glm("y ~ x + g + o", frame, "poisson")
+    monkeypatch.setattr(pd.DataFrame, "_get_column_array", None, raising=False)
+    slow = columns_module.FrameColumns(frame)
+    for name in frame.columns:
+        a, b = np.asarray(fast[name], dtype=object), np.asarray(slow[name], dtype=object)
+        assert pd.isna(a).tolist() == pd.isna(b).tolist()
+        assert [v for v in a if not pd.isna(v)] == [v for v in b if not pd.isna(v)]
+    fit_slow = gf.glm("y ~ x + g + o", frame, "poisson")
+    np.testing.assert_allclose(fit_fast.params, fit_slow.params, rtol=1e-12)
+
+
+def test_missing_values_found_in_every_kind_of_column():
+    frame = _mixed_frame()
+    fit = gf.glm("y ~ x + n + g + s", frame, "poisson")
+    assert fit.nobs == 28 and fit.n_dropped == 2  # x is NaN in row 1, s is missing in row 2
+    with pytest.raises(gf.DataError, match=r"x \(1\), s \(1\)"):
+        gf.glm("y ~ x + n + g + s", frame, "poisson", na_action="raise")

@@ -22,6 +22,7 @@ import pandas as pd
 
 from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
 from glmformula.design.dense import DenseDesign
+from glmformula.formula.columns import FrameColumns
 
 #: Set to False to always let formulaic materialise the design (tests compare the two paths).
 ENABLED = True
@@ -57,7 +58,7 @@ def _term_kind(term, dtypes: dict) -> tuple[str, str] | None:
     return None
 
 
-def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
+def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
     """The design and formulaic spec for an eligible formula, or None to take formulaic's path.
 
     The spec depends only on the formula and the levels of its categoricals, so it is
@@ -66,28 +67,19 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
     """
     if not ENABLED:
         return None
-    dtypes = dict(zip(data.columns, data.dtypes))
+    dtypes = data.dtypes
     kinds = {str(term): _term_kind(term, dtypes) for term in rhs_formula}
     if any(kind is None for kind in kinds.values()):
         return None
     categoricals: dict[str, tuple[np.ndarray, list]] = {}
     for kind, column in kinds.values():
         if kind == "categorical" and column not in categoricals:
-            series = data[column]
-            if isinstance(series.dtype, pd.CategoricalDtype):
-                levels = list(series.cat.categories)
-                codes = series.cat.codes.to_numpy()
-            else:
-                # small columns: Python objects factorise faster than pandas' (pyarrow) string arrays
-                values = series.to_numpy(dtype=object) if len(series) <= _SMALL_COLUMN else series
-                codes, uniques = pd.factorize(values, sort=True)
-                levels = list(uniques)
-            categoricals[column] = (codes.astype(np.int32), levels)
+            categoricals[column] = _codes_and_levels(data[column])
     key = (str(rhs_formula), tuple(sorted(kinds.items())),
            tuple(sorted((c, str(dtypes[c]), tuple(map(repr, v[1]))) for c, v in categoricals.items())))
     model_spec = _SPEC_CACHE.get(key)
     if model_spec is None:
-        head = data.iloc[:2].copy()
+        head = data.frame.iloc[:2].reset_index(drop=True)
         for column, (_, levels) in categoricals.items():
             head[column] = pd.Categorical(head[column], categories=levels)
         _, model_spec, _ = materialise(rhs_formula, head)
@@ -114,18 +106,29 @@ def fast_design(rhs_formula, data: pd.DataFrame, materialise: Callable):
             blocks.append(CategoricalBlock(block_codes, positions))
     if intercept_position is not None:
         numeric_positions = [intercept_position, *numeric_positions]
-    dense = np.empty((len(data), len(numeric_positions)))
+    n = data.n_rows
+    dense = np.empty((n, len(numeric_positions)))
     start = 0
     if intercept_position is not None:
         dense[:, 0] = 1.0
         start = 1
-    if numeric_columns and len(data) <= _SMALL_COLUMN:  # a few columns: pandas' selection costs more than copying
+    if numeric_columns and n <= _SMALL_COLUMN:  # a few columns: pandas' selection costs more than copying
         for offset, column in enumerate(numeric_columns, start=start):
-            dense[:, offset] = data[column].to_numpy(dtype=float)
+            dense[:, offset] = data[column]
     elif numeric_columns:  # one copy of the columns' pandas block: far faster than column-by-column strided writes
-        positions = [data.columns.get_loc(column) for column in numeric_columns]
-        dense[:, start:] = data.iloc[:, positions].to_numpy(dtype=float)
+        positions = [data.position(column) for column in numeric_columns]
+        dense[:, start:] = data.frame.iloc[:, positions].to_numpy(dtype=float)
     design = CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names)
-    if len(data) * len(names) <= DENSE_CELLS:
+    if n * len(names) <= DENSE_CELLS:
         return DenseDesign(design.to_dense(), names), model_spec
     return design, model_spec
+
+
+def _codes_and_levels(values) -> tuple[np.ndarray, list]:
+    """int32 codes (-1 for missing) and the sorted levels of a categorical or text column."""
+    if isinstance(values, pd.Categorical):
+        return values.codes.astype(np.int32), list(values.categories)
+    if len(values) <= _SMALL_COLUMN:
+        values = np.asarray(values, dtype=object)  # small columns: Python objects factorise fastest
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes.astype(np.int32), list(uniques)

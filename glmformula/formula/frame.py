@@ -29,6 +29,7 @@ from glmformula.design.dense import DenseDesign
 from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError
 from glmformula.formula import safe_eval
 from glmformula.formula.categorical import fast_design
+from glmformula.formula.columns import FrameColumns
 from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula, protect_ambiguous_columns
 from glmformula.formula.validation import (
     ArrayOrColumn,
@@ -91,7 +92,7 @@ class FormulaSpec:
 
     def offset(self, data: pd.DataFrame, offset: ArrayOrColumn = None, exposure: ArrayOrColumn = None) -> np.ndarray:
         """The offset for new data: ``offset()`` terms, plus the offset/exposure columns or given arrays."""
-        total = sum_offsets(self.parsed.offsets, data, len(data), self.trusted)
+        total = sum_offsets(self.parsed.offsets, FrameColumns(data), len(data), self.trusted)
         for name, given, column, was_array, transform in (
             ("offset", offset, self.offset_column, self.offset_array, lambda v: v),
             ("exposure", exposure, self.exposure_column, self.exposure_array, np.log),
@@ -208,11 +209,11 @@ def _formulaic_context() -> dict[str, Any]:
     return {name: func for name, func in safe_eval.MATH_FUNCTIONS.items() if name != "I"}
 
 
-def _referenced_columns(parsed: ParsedFormula, rhs_variables: set[str], data: pd.DataFrame) -> list[str]:
+def _referenced_columns(parsed: ParsedFormula, rhs_variables: set[str], columns: list[str]) -> list[str]:
     names: set[str] = set(rhs_variables)
     for expr in (*parsed.response, *parsed.offsets):
         names |= safe_eval.names_in(expr)
-    return [c for c in data.columns if c in names]
+    return [c for c in columns if c in names]
 
 
 def build_model_frame(
@@ -232,7 +233,8 @@ def build_model_frame(
         raise DataError(f"na_action must be 'drop' or 'raise', got {na_action!r}")
     parsed = parse_formula(formula)
     data = as_dataframe(data)
-    columns = [str(c) for c in data.columns]
+    source = FrameColumns(data)
+    columns = source.names
     weight_values, weight_column = external_vector(weights, "weights", data)
     offset_values, offset_column = external_vector(offset, "offset", data)
     exposure_values, exposure_column = external_vector(exposure, "exposure", data)
@@ -244,27 +246,27 @@ def build_model_frame(
     rhs = protect_ambiguous_columns(expand_dot(parsed.rhs, columns, used_elsewhere), columns)
     parsed = ParsedFormula(parsed.response, rhs, parsed.offsets, parsed.text)
 
-    rhs_formula = _check_rhs(rhs, set(columns), trusted)
+    rhs_formula = _check_rhs(rhs, frozenset(columns), trusted)
     for expr in (*parsed.response, *parsed.offsets):
         if not trusted:
             safe_eval.parse_checked(expr, set(columns), allow_transforms=False)
 
-    used = _referenced_columns(parsed, set(rhs_formula.required_variables), data)
-    complete = complete_rows(data, used, na_action, {
+    used = _referenced_columns(parsed, set(rhs_formula.required_variables), columns)
+    complete = complete_rows(source, used, na_action, {
         "weights": weight_values, "offset": offset_values, "exposure": exposure_values,
     })
     all_complete = bool(complete.all())
-    subset = data.reset_index(drop=True) if all_complete else data.loc[complete].reset_index(drop=True)
-    if len(subset) == 0:
+    if not complete.any():
         raise DataError(
             f"no rows left after dropping {len(data)} rows with missing values in {', '.join(used) or 'the data'}"
         )
     labels = data.index if all_complete else data.index[complete]
+    subset = _UsedRows(data, None if all_complete else complete)
     if drop_unused_levels:
-        subset = _drop_unused_levels(subset, used)
+        _drop_unused_levels(subset, used)
 
-    y, levels = evaluate_response(parsed, subset, categorical_response, trusted)
-    offset_total = sum_offsets(parsed.offsets, subset, len(subset), trusted)
+    y, levels = evaluate_response(parsed, subset.columns, categorical_response, trusted)
+    offset_total = sum_offsets(parsed.offsets, subset.columns, subset.n_rows, trusted)
     if offset_values is not None:
         offset_total = offset_total + offset_values[complete]
     if exposure_values is not None:
@@ -277,17 +279,17 @@ def build_model_frame(
             )
         offset_total = offset_total + np.log(exposure_used)
     check_finite(offset_total, "offset", labels)
-    prior_weights = np.ones(len(subset)) if weight_values is None else weight_values[complete]
+    prior_weights = np.ones(subset.n_rows) if weight_values is None else weight_values[complete]
     if np.any(prior_weights < 0):
         raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
     check_finite(prior_weights, "weights", labels)
 
-    fast = fast_design(rhs_formula, subset, _materialise)
+    fast = fast_design(rhs_formula, subset.columns, _materialise)
     if fast is not None:
         design, model_spec = fast
-        kept = np.ones(len(subset), dtype=bool)
+        kept = np.ones(subset.n_rows, dtype=bool)
     else:
-        matrix, model_spec, kept = _materialise(rhs_formula, subset)
+        matrix, model_spec, kept = _materialise(rhs_formula, subset.frame)
         design = DenseDesign(matrix, list(model_spec.column_names))
     if not kept.all():
         count = int((~kept).sum())
@@ -303,7 +305,7 @@ def build_model_frame(
         check_design_finite(design.matrix, design.column_names)
     else:  # categorical codes are finite by construction
         check_design_finite(design.dense, [design.column_names[j] for j in design.dense_positions])
-    _check_empty_terms(model_spec, subset)
+    _check_empty_terms(model_spec)
 
     return ModelFrame(
         y=y,
@@ -323,20 +325,48 @@ def build_model_frame(
     )
 
 
-def _drop_unused_levels(data: pd.DataFrame, used: list[str]) -> pd.DataFrame:
+class _UsedRows:
+    """The rows of the caller's frame that the model uses, as a frame (for formulaic) and as ``FrameColumns``.
+
+    When every row is used, the caller's frame is read as it is (a copy of a small frame
+    costs more than its fit); otherwise the rows kept are copied, with a fresh index.
+    The frame is never written to: columns whose levels change are replaced in a copy.
+    """
+
+    def __init__(self, data: pd.DataFrame, keep: np.ndarray | None):
+        self._data = data if keep is None else data.loc[keep].reset_index(drop=True)
+        self._frame: pd.DataFrame | None = None if keep is None else self._data
+        self.columns = FrameColumns(self._data)
+        self.n_rows = len(self._data)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows used as a DataFrame with a 0..n-1 index (as formulaic is given it)."""
+        if self._frame is None:
+            self._frame = self._data.reset_index(drop=True)
+        return self._frame
+
+    def replace(self, changed: dict[str, Any]) -> None:
+        """Use new values for some columns (in a new frame: the caller's is never modified)."""
+        self._data = self._frame = self.frame.assign(**changed)
+        self.columns = FrameColumns(self._data)
+
+
+def _drop_unused_levels(rows: _UsedRows, used: list[str]) -> None:
     """Categorical levels absent from the rows used are dropped, as R's ``model.frame`` does.
 
     Otherwise an empty level could become the reference (or an all-zero, aliased column).
-    The frame here is already the model's own copy, never the caller's.
     """
-    for column, dtype in zip(data.columns, data.dtypes):
-        if column in used and isinstance(dtype, pd.CategoricalDtype):
-            series = data[column]
-            codes = series.cat.codes.to_numpy()
-            counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
+    changed = {}
+    for column in used:
+        if isinstance(rows.columns.dtypes[column], pd.CategoricalDtype):
+            values = rows.columns[column]
+            codes = values.codes
+            counts = np.bincount(codes[codes >= 0], minlength=len(values.categories))
             if not counts.all():
-                data = data.assign(**{column: series.cat.remove_categories(series.cat.categories[counts == 0])})
-    return data
+                changed[column] = values.remove_categories(values.categories[counts == 0])
+    if changed:
+        rows.replace(changed)
 
 
 def _response_label(parsed: ParsedFormula) -> str:
@@ -395,7 +425,7 @@ def _materialise(rhs_formula, data: pd.DataFrame):
     return design, matrix.model_spec, kept
 
 
-def _check_empty_terms(model_spec, data: pd.DataFrame) -> None:
+def _check_empty_terms(model_spec) -> None:
     """A term without design columns is a categorical with one level: refuse it, as R does."""
     for term, columns in model_spec.term_slices.items():
         if columns.stop == columns.start and str(term) != "1":

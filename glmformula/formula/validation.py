@@ -13,6 +13,7 @@ import pandas as pd
 
 from glmformula.exceptions import DataError, FormulaError, ResponseError
 from glmformula.formula import safe_eval
+from glmformula.formula.columns import FrameColumns
 from glmformula.formula.parse import ParsedFormula
 
 ArrayOrColumn = str | np.ndarray | pd.Series | list | None
@@ -60,48 +61,36 @@ def external_vector(value: ArrayOrColumn, name: str, data: pd.DataFrame) -> tupl
     return array, column
 
 
-def _column_missing(series: pd.Series) -> np.ndarray | None:
-    """The rows where a column is missing, or None when none is (found without a mask when possible)."""
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        codes = series.cat.codes.to_numpy()
+def _column_missing(values) -> np.ndarray | None:
+    """The rows where a column's array is missing, or None when none is (found without a mask when possible)."""
+    if isinstance(values, pd.Categorical):
+        codes = values.codes
         return codes < 0 if len(codes) and codes.min() < 0 else None
-    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
         return None
-    if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        values = series.to_numpy()
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
         with np.errstate(invalid="ignore", over="ignore"):
             if np.isfinite(np.sum(values)):  # NaN propagates into the sum: no NaN, no mask
                 return None
         missing = np.isnan(values)
         return missing if missing.any() else None
-    missing = series.isna().to_numpy()
+    missing = np.asarray(pd.isna(values), dtype=bool)
     return missing if missing.any() else None
 
 
-#: Frames with at most this many cells are scanned for missing values in one call.
-_WHOLE_FRAME_CELLS = 200_000
-
-
-def complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
+def complete_rows(columns: FrameColumns, used: list[str], na_action: NaAction, extra: dict[str, Any]) -> np.ndarray:
     """Rows without a missing value in the columns used and the ``extra`` vectors.
 
-    Small frames take one ``isna`` of the whole frame (pandas' per-column costs would
-    dominate); large ones a cheap whole-column test per column used before any mask.
+    Each column gets a cheap whole-column test first (a float column's sum is finite
+    only without NaN), so a mask is built only for columns that have missing values.
     """
-    missing = np.zeros(len(data), dtype=bool)
+    missing = np.zeros(columns.n_rows, dtype=bool)
     counts = {}
-    positions = [data.columns.get_loc(column) for column in used]
-    if len(data) * data.shape[1] <= _WHOLE_FRAME_CELLS:  # selecting the columns would cost more than the test
-        missing_by_column = data.isna().to_numpy()[:, positions]
-        missing = missing_by_column.any(axis=1)
-        counts = {column: int(count) for column, count in zip(used, missing_by_column.sum(axis=0)) if count}
-    else:
-        for column, position in zip(used, positions):
-            column_missing = _column_missing(data.iloc[:, position])
-            if column_missing is not None:
-                counts[column] = int(column_missing.sum())
-                missing |= column_missing
+    for column in used:
+        column_missing = _column_missing(columns[column])
+        if column_missing is not None:
+            counts[column] = int(column_missing.sum())
+            missing |= column_missing
     for name, values in extra.items():
         if values is not None:
             extra_missing = np.isnan(values)
@@ -116,23 +105,26 @@ def complete_rows(data: pd.DataFrame, used: list[str], na_action: NaAction, extr
     return ~missing
 
 
-def evaluate_response(parsed: ParsedFormula, data: pd.DataFrame, categorical: bool, trusted: bool):
+def evaluate_response(parsed: ParsedFormula, data: FrameColumns, categorical: bool, trusted: bool):
+    """The response as floats, and its two levels when a categorical one was coded 0/1 (else None)."""
     levels = None
+    n = data.n_rows
     if parsed.is_cbind:
-        parts = [_numeric(safe_eval.evaluate(e, data, trusted=trusted), e, len(data)) for e in parsed.response]
+        parts = [_numeric(safe_eval.evaluate(e, data, trusted=trusted), e, n) for e in parsed.response]
         return np.column_stack(parts), None
     expr = parsed.response[0]
     raw = safe_eval.evaluate(expr, data, trusted=trusted)
-    raw = np.broadcast_to(raw, (len(data),)) if np.ndim(raw) == 0 else raw
-    series = data[expr] if expr in data.columns else pd.Series(raw)
-    if series.dtype == bool or series.dtype.kind == "b":
-        return series.to_numpy(dtype=float), None
-    if not pd.api.types.is_numeric_dtype(series):
+    raw = np.broadcast_to(raw, (n,)) if np.ndim(raw) == 0 else raw
+    dtype = data.dtypes[expr] if expr in data else np.asarray(raw).dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return np.asarray(raw, dtype=float), None
+    if not pd.api.types.is_numeric_dtype(dtype):
         if not categorical:
             raise ResponseError(
-                f"response {expr!r} is not numeric ({series.dtype}); "
+                f"response {expr!r} is not numeric ({dtype}); "
                 "a two-level categorical response needs a binomial family"
             )
+        series = data.series(expr) if expr in data else pd.Series(raw)
         if isinstance(series.dtype, pd.CategoricalDtype):
             present = [lvl for lvl in series.cat.categories if (series == lvl).any()]
         else:
@@ -145,7 +137,7 @@ def evaluate_response(parsed: ParsedFormula, data: pd.DataFrame, categorical: bo
             )
         levels = tuple(present)
         return (series != present[0]).to_numpy(dtype=float), levels
-    return _numeric(raw, expr, len(data)), levels
+    return _numeric(raw, expr, n), levels
 
 
 def _numeric(values: Any, expr: str, n: int) -> np.ndarray:
@@ -158,7 +150,7 @@ def _numeric(values: Any, expr: str, n: int) -> np.ndarray:
     return array
 
 
-def sum_offsets(exprs: tuple[str, ...], data: pd.DataFrame, n: int, trusted: bool) -> np.ndarray:
+def sum_offsets(exprs: tuple[str, ...], data: FrameColumns, n: int, trusted: bool) -> np.ndarray:
     """Sum of the ``offset()`` expressions evaluated on ``data`` (zeros if none)."""
     total = np.zeros(n)
     for expr in exprs:
