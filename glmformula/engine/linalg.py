@@ -55,6 +55,31 @@ def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
         aliased[kept[deficient[0]]] = True
 
 
+def certainly_full_rank_by_gram(gram: np.ndarray, n_rows: int, tol: float) -> bool:
+    """Whether R's QR rule (``aliased_columns``) with tolerance ``tol`` surely aliases no column, from X'WX.
+
+    The Cholesky pivots of the unit-diagonal E = D^-1 X'WX D^-1, in column order, are
+    exactly the ratios |r_jj| / ||x_j|| that the rule compares with ``tol``, and each is
+    at least sqrt(lambda_min(E)).  Every entry of E is a sum of n products whose
+    absolute values sum to at most 1 (Cauchy-Schwarz), so in floating point it is off
+    by at most about (n + 4) eps, and the 2-norm of the error is below p (n + p + 4) eps
+    (with eigvalsh's own error).  Hence
+
+        lambda_min(computed E) - p (n + p + 4) eps > tol^2
+
+    proves that no column is aliased, and the QR is needed only when it fails: nearly
+    dependent columns, or a tolerance set high.
+    """
+    p = len(gram)
+    norms = np.sqrt(np.diag(gram))
+    if p == 0 or not np.all(norms > 0) or not np.all(np.isfinite(gram)):
+        return False
+    unit = gram / norms[:, None]
+    unit /= norms
+    smallest = np.linalg.eigvalsh(unit)[0]
+    return bool(smallest - p * (n_rows + p + 4) * np.finfo(float).eps > tol**2)
+
+
 def certainly_full_rank(unit: np.ndarray, orthogonal: np.ndarray, tol: float) -> bool:
     """Whether no column of the unit-diagonal X'WX can be aliased, proved from its block structure.
 

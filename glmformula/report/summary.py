@@ -47,7 +47,7 @@ class Summary:
         width = self.table.shape[1]
         for name, row in zip(self.table.index, self.table.to_numpy(dtype=object)):
             first = row[0]
-            if isinstance(first, float) and np.isnan(first):
+            if isinstance(first, float) and first != first:  # NaN (np.isnan costs more on a Python float)
                 rows.append([str(name), "(aliased)"] + [""] * (width - 1))
             else:
                 rows.append([str(name)] + [value if isinstance(value, str) else formatter(value) for value in row])
@@ -141,7 +141,7 @@ def _pair(label: str, value: str, width: int) -> str:
 
 
 def _format_number(value: float) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value != value:  # NaN
         return ""
     magnitude = abs(value)
     if magnitude != 0 and (magnitude >= 1e5 or magnitude < 1e-3):
@@ -189,13 +189,11 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
         return _r_summary(results, exp=exp, stars=stars, alpha=alpha)
     family = results.family
     statistic = "t" if results.use_t else "z"
-    intervals = results.conf_int(alpha).to_numpy()
     coef_label = "exp(coef)" if exp else "coef"
-    transform = np.exp if exp else (lambda v: v)
     columns = [coef_label, "std err", statistic, f"P>|{statistic}|", f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
-    values = np.column_stack([transform(results.params.to_numpy()), results.bse.to_numpy(),
-                              results.tvalues.to_numpy(), results.pvalues.to_numpy(),
-                              transform(intervals[:, 0]), transform(intervals[:, 1])])
+    values = _coefficient_values(results, alpha)
+    if exp:
+        values[:, [0, 4, 5]] = np.exp(values[:, [0, 4, 5]])
     # one float block with an object column index: a frame built from a dict of columns costs far more
     table = pd.DataFrame(values, index=results.params.index, columns=pd.Index(columns, dtype=object))
     if stars:
@@ -227,6 +225,15 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
     if stars:
         notes.append(SIGNIFICANCE_NOTE)
     return Summary("Generalized Linear Model Regression Results", header, table, notes, header_split=8)
+
+
+def _coefficient_values(results, alpha: float) -> np.ndarray:
+    """params, bse, statistic, p-value and interval bounds as one (p, 6) float array."""
+    own = getattr(results, "_coefficient_values", None)
+    if own is not None:
+        return own(alpha)
+    return np.column_stack([results.params.to_numpy(), results.bse.to_numpy(), results.tvalues.to_numpy(),
+                            results.pvalues.to_numpy(), results.conf_int(alpha).to_numpy()])
 
 
 def _dispersion_rows(results) -> list[tuple[str, str]]:

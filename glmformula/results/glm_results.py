@@ -221,17 +221,32 @@ class GLMResults(InformationCriteria):
         return pd.DataFrame(self._cov, index=self._index, columns=self._index)
 
     @cached_property
+    def _se(self) -> np.ndarray:
+        if self.cov_type == "nonrobust":
+            return self._fit.se_unscaled * np.sqrt(self.scale)
+        return np.sqrt(np.diag(self._cov))
+
+    @cached_property
+    def _statistic(self) -> np.ndarray:
+        return self._fit.params / self._se
+
+    @cached_property
+    def _p(self) -> np.ndarray:
+        statistic = np.abs(self._statistic)
+        if self.use_t:
+            # special.stdtr / ndtr are the functions behind scipy.stats' t.sf and norm.sf, without their overhead
+            return 2 * special.stdtr(self.df_resid, -statistic) if self.df_resid > 0 else np.full_like(statistic,
+                                                                                                     np.nan)
+        return 2 * special.ndtr(-statistic)
+
+    @cached_property
     def bse(self) -> pd.Series:
         """Standard errors; model-based ones come from the engine's scale-safe sqrt(diag((X'WX)^{-1}))."""
-        if self.cov_type == "nonrobust":
-            values = self._fit.se_unscaled * np.sqrt(self.scale)
-        else:
-            values = np.sqrt(np.diag(self._cov))
-        return pd.Series(values, index=self._index, name="std err")
+        return pd.Series(self._se, index=self._index, name="std err")
 
     @cached_property
     def tvalues(self) -> pd.Series:
-        return pd.Series(self._fit.params / self.bse.to_numpy(), index=self._index, name="z" if not self.use_t else "t")
+        return pd.Series(self._statistic, index=self._index, name="z" if not self.use_t else "t")
 
     @property
     def use_t(self) -> bool:
@@ -240,13 +255,7 @@ class GLMResults(InformationCriteria):
 
     @cached_property
     def pvalues(self) -> pd.Series:
-        statistic = np.abs(self.tvalues.to_numpy())
-        if self.use_t:
-            # special.stdtr / ndtr are the functions behind scipy.stats' t.sf and norm.sf, without their overhead
-            p = 2 * special.stdtr(self.df_resid, -statistic) if self.df_resid > 0 else np.full_like(statistic, np.nan)
-        else:
-            p = 2 * special.ndtr(-statistic)
-        return pd.Series(p, index=self._index, name="P>|t|" if self.use_t else "P>|z|")
+        return pd.Series(self._p, index=self._index, name="P>|t|" if self.use_t else "P>|z|")
 
     def conf_int(self, alpha: float = 0.05, method: Literal["wald", "profile"] = "wald") -> pd.DataFrame:
         """Confidence intervals at level 1 - alpha.
@@ -260,10 +269,19 @@ class GLMResults(InformationCriteria):
             return profile_conf_int(self, alpha)
         if method != "wald":
             raise ValueError(f"method must be 'wald' or 'profile', got {method!r}")
-        q = special.stdtrit(self.df_resid, 1 - alpha / 2) if self.use_t else special.ndtri(1 - alpha / 2)
-        params, bse = self._fit.params, self.bse.to_numpy()
-        return pd.DataFrame(np.column_stack([params - q * bse, params + q * bse]), index=self._index,
+        return pd.DataFrame(self._wald_bounds(alpha), index=self._index,
                             columns=pd.Index([f"{alpha / 2:g}", f"{1 - alpha / 2:g}"], dtype=object))
+
+    def _wald_bounds(self, alpha: float) -> np.ndarray:
+        """(p, 2) Wald interval bounds params -/+ q bse."""
+        q = special.stdtrit(self.df_resid, 1 - alpha / 2) if self.use_t else special.ndtri(1 - alpha / 2)
+        params, se = self._fit.params, self._se
+        return np.column_stack([params - q * se, params + q * se])
+
+    def _coefficient_values(self, alpha: float) -> np.ndarray:
+        """(p, 6) columns of the summary table: params, bse, statistic, p-value and the Wald bounds
+        (numpy arrays throughout: the summary of a small fit should not pay for pandas objects)."""
+        return np.column_stack([self._fit.params, self._se, self._statistic, self._p, self._wald_bounds(alpha)])
 
     # -- fit statistics ----------------------------------------------------
     @property
