@@ -235,3 +235,30 @@ def test_full_rank_certificate_agrees_with_the_ordered_rule():
         gram = X.T @ (w[:, None] * X)
         unit = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
         assert linalg.certainly_full_rank(unit, design.orthogonal_columns(), 1e-7) == (expect_aliased is None)
+
+
+def test_dense_rank_certificate_never_hides_an_aliased_column():
+    """X'WX proves full rank for an ordinary design; a column dependent up to R's tolerance (or a tolerance set
+    high) is left to the QR rule, which then decides as R does."""
+    rng = np.random.default_rng(8)
+    n = 2000
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    w = rng.uniform(0.5, 2, n)
+    ordinary = np.column_stack([np.ones(n), x1, x2])
+    assert linalg.certainly_full_rank_by_gram(ordinary.T @ (w[:, None] * ordinary), n, 1e-11)
+    assert not DenseDesign(ordinary).aliased_columns(w, 1e-11).any()
+    # residual of 1e-12 relative on the earlier columns: R's rule (tol 1e-11) aliases it
+    nearly = np.column_stack([ordinary, x1 + 2 * x2 + 1e-12 * rng.normal(size=n)])
+    assert not linalg.certainly_full_rank_by_gram(nearly.T @ (w[:, None] * nearly), n, 1e-11)
+    by_rule = linalg.aliased_columns(DenseDesign(nearly).weighted(w), 1e-11)
+    assert by_rule.tolist() == [False, False, False, True]
+    assert DenseDesign(nearly).aliased_columns(w, 1e-11).tolist() == by_rule.tolist()
+    # residual 1e-6 relative: kept at R's tolerance, though too close for the certificate at tol 1e-3
+    close = np.column_stack([ordinary, x1 + 1e-6 * rng.normal(size=n)])
+    gram = close.T @ (w[:, None] * close)
+    assert not linalg.certainly_full_rank_by_gram(gram, n, 1e-3)
+    assert DenseDesign(close).aliased_columns(w, 1e-11).tolist() == [False] * 4
+    assert DenseDesign(close).aliased_columns(w, 1e-3).tolist() == [False, False, False, True]
+    # an empty (all-zero) column is never certified
+    empty = np.column_stack([ordinary, np.zeros(n)])
+    assert not linalg.certainly_full_rank_by_gram(empty.T @ (w[:, None] * empty), n, 1e-11)

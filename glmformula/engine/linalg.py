@@ -261,25 +261,33 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     """
     with np.errstate(over="ignore", invalid="ignore"):  # overflow sends the step to the QR path below
         gram, xtw = design.gram_xtw(w, z)
-    diagonal = np.diag(gram).copy()
-    scale = np.sqrt(diagonal)
-    scale = np.where(scale > 0, scale, 1.0)
+    diagonal = gram.diagonal().copy()
+    # the usual case in two reductions: every squared norm positive and far from under/overflow (NaN fails too)
+    ordinary = diagonal.min() > _SAFE_SQUARE and diagonal.max() < 1 / _SAFE_SQUARE
+    if not ordinary and np.any((diagonal > 0) & ((diagonal < _SAFE_SQUARE) | (diagonal > 1 / _SAFE_SQUARE))):
+        return _solve_qr(design, w, z)  # squared norms near under/overflow lose digits
+    with np.errstate(invalid="ignore"):
+        scale = np.sqrt(diagonal)
+    if not ordinary:
+        scale = np.where(scale > 0, scale, 1.0)
+    equilibrated = gram  # the design hands over its own copy: equilibrate in place
+    equilibrated /= scale[:, None]
+    equilibrated /= scale
+    # |entries| of a unit-diagonal cross-product are at most 1 (Cauchy-Schwarz): with finite norms only the
+    # right-hand side or a NaN norm can be non-finite
     with np.errstate(over="ignore", invalid="ignore"):
-        equilibrated = gram  # the design hands over its own copy: equilibrate in place
-        equilibrated /= scale[:, None]
-        equilibrated /= scale
-        # entries of a unit-diagonal cross-product are at most 1 in size: the sum overflows only on inf or NaN
-        finite = np.isfinite(np.sum(equilibrated)) and np.all(np.isfinite(xtw))
-    extreme = np.any((diagonal > 0) & ((diagonal < _SAFE_SQUARE) | (diagonal > 1 / _SAFE_SQUARE)))
-    if extreme or not finite:  # squared norms near under/overflow lose digits
+        finite = np.isfinite(np.sum(xtw)) and (ordinary or np.isfinite(np.sum(equilibrated)))
+    if not finite:
         return _solve_qr(design, w, z)
     orthogonal = getattr(design, "orthogonal_columns", None)
     orthogonal = orthogonal() if orthogonal is not None else None
     if orthogonal is not None and np.any(diagonal[orthogonal] == 0):
         orthogonal = None  # an empty level: its unit diagonal is 0, not 1
     factor = _factor(equilibrated, orthogonal)
-    if factor is None or factor.pivots.min() == 0 or (
-            (factor.pivots.max() / factor.pivots.min()) ** 2 >= NORMAL_EQUATIONS_MAX_CONDITION):
+    if factor is None:
+        return _solve_qr(design, w, z)
+    low, high = factor.pivots.min(), factor.pivots.max()
+    if low == 0 or (high / low) ** 2 >= NORMAL_EQUATIONS_MAX_CONDITION:
         return _solve_qr(design, w, z)
     coefficients = factor.solve(xtw / scale) / scale
     return SolveResult(coefficients, lambda: factor.inverse() / np.outer(scale, scale))
