@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import difflib
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from glmformula.exceptions import FamilyError
@@ -62,6 +63,12 @@ def _unknown(kind: str, name: str, known: list[str]) -> FamilyError:
 
 def _parse_call(text: str, kind: str) -> tuple[str, list[Any], dict[str, Any]]:
     """Parse ``name`` or ``name(arg, key=value)`` with literal arguments only."""
+    name, args, kwargs = _parsed_call(text, kind)
+    return name, list(args), dict(kwargs)  # copies: the cached parse is shared
+
+
+@lru_cache(maxsize=256)
+def _parsed_call(text: str, kind: str) -> tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]]:
     head, paren, rest = text.strip().partition("(")
     text = head.replace(".", "_") + paren + rest  # R's dotted names: negative.binomial(...)
     try:
@@ -69,7 +76,7 @@ def _parse_call(text: str, kind: str) -> tuple[str, list[Any], dict[str, Any]]:
     except SyntaxError as exc:
         raise FamilyError(f"cannot read {kind} specification {text!r}: {exc.msg}") from None
     if isinstance(node, ast.Name):
-        return node.id, [], {}
+        return node.id, (), ()
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
         raise FamilyError(f"{kind} specification {text!r} must look like name(key=value, ...)")
 
@@ -89,8 +96,8 @@ def _parse_call(text: str, kind: str) -> tuple[str, list[Any], dict[str, Any]]:
                 f"{kind} specification {text!r}: argument {ast.unparse(arg)!r} is not a literal"
             ) from None
 
-    args = [literal(a) for a in node.args]
-    kwargs = {kw.arg: literal(kw.value) for kw in node.keywords if kw.arg is not None}
+    args = tuple(literal(a) for a in node.args)
+    kwargs = tuple((kw.arg, literal(kw.value)) for kw in node.keywords if kw.arg is not None)
     return node.func.id, args, kwargs
 
 

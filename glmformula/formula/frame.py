@@ -261,7 +261,7 @@ def build_model_frame(
             f"no rows left after dropping {len(data)} rows with missing values in {', '.join(used) or 'the data'}"
         )
     labels = data.index if all_complete else data.index[complete]
-    subset = _UsedRows(data, None if all_complete else complete)
+    subset = _UsedRows(source if all_complete else FrameColumns(data.loc[complete].reset_index(drop=True)))
     if drop_unused_levels:
         _drop_unused_levels(subset, used)
 
@@ -326,30 +326,29 @@ def build_model_frame(
 
 
 class _UsedRows:
-    """The rows of the caller's frame that the model uses, as a frame (for formulaic) and as ``FrameColumns``.
+    """The rows of the caller's frame that the model uses, as ``FrameColumns`` and as a frame (for formulaic).
 
     When every row is used, the caller's frame is read as it is (a copy of a small frame
-    costs more than its fit); otherwise the rows kept are copied, with a fresh index.
+    costs more than its fit); otherwise it is the rows kept, copied with a fresh index.
     The frame is never written to: columns whose levels change are replaced in a copy.
     """
 
-    def __init__(self, data: pd.DataFrame, keep: np.ndarray | None):
-        self._data = data if keep is None else data.loc[keep].reset_index(drop=True)
-        self._frame: pd.DataFrame | None = None if keep is None else self._data
-        self.columns = FrameColumns(self._data)
-        self.n_rows = len(self._data)
+    def __init__(self, columns: FrameColumns):
+        self.columns = columns
+        self._frame: pd.DataFrame | None = None
+        self.n_rows = columns.n_rows
 
     @property
     def frame(self) -> pd.DataFrame:
         """The rows used as a DataFrame with a 0..n-1 index (as formulaic is given it)."""
         if self._frame is None:
-            self._frame = self._data.reset_index(drop=True)
+            self._frame = self.columns.frame.reset_index(drop=True)  # a new frame object: the caller's stays apart
         return self._frame
 
     def replace(self, changed: dict[str, Any]) -> None:
         """Use new values for some columns (in a new frame: the caller's is never modified)."""
-        self._data = self._frame = self.frame.assign(**changed)
-        self.columns = FrameColumns(self._data)
+        self._frame = self.frame.assign(**changed)
+        self.columns = FrameColumns(self._frame)
 
 
 def _drop_unused_levels(rows: _UsedRows, used: list[str]) -> None:

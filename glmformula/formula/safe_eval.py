@@ -271,12 +271,13 @@ def _column_values(column: Any) -> np.ndarray:
     return values.astype(float, copy=False) if values.dtype.kind in "iu" else values
 
 
-def names_in(expr: str) -> set[str]:
+@lru_cache(maxsize=1024)
+def names_in(expr: str) -> frozenset[str]:
     """Column-like names referenced by an expression (backquoted names unquoted)."""
     source, aliases = replace_backquotes(expr)
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError:
-        return set()
+        return frozenset()
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    return {aliases.get(name, name) for name in _names(tree) - called}
+    return frozenset(aliases.get(name, name) for name in _names(tree) - called)
