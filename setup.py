@@ -15,8 +15,11 @@ import sys
 from setuptools import Extension, setup
 
 flags = [] if sys.platform == "win32" else ["-O3"]
+# FP operations may be taken as not trapping (no effect on any result): the compiler may then vectorise the
+# fused log-link step, whose loop has selects and comparisons that could raise FP exceptions
+kernel_flags = flags if sys.platform == "win32" else [*flags, "-fno-trapping-math"]
 setup(ext_modules=[Extension("glmformula.design._kernels", ["glmformula/design/_kernels.c"],
-                             extra_compile_args=flags, optional=True),
+                             extra_compile_args=kernel_flags, optional=True),
                    Extension("glmformula.penalized._cd", ["glmformula/penalized/_cd.c"],
                              extra_compile_args=flags, optional=True),
                    Extension("glmformula.families._log_link", ["glmformula/families/_log_link.c"],

@@ -11,6 +11,7 @@ import pytest
 import glmformula as gf
 from glmformula.design.dense import DenseDesign
 from glmformula.engine import linalg
+from glmformula.engine.fused_step import FusedLogStep
 
 
 def test_non_convergence_warns_and_is_reported():
@@ -281,6 +282,7 @@ def test_compiled_log_link_pass_equals_numpy(name, family, formula, monkeypatch)
     data = gf.datasets.load(name.split("_")[0])
     compiled = gf.glm(formula, data, family)
     monkeypatch.setattr(log_link, "AVAILABLE", False)
+    monkeypatch.setattr(FusedLogStep, "for_fit", classmethod(lambda cls, *args: None))
     numpy_path = gf.glm(formula, data, family)
     assert compiled.n_iter == numpy_path.n_iter
     np.testing.assert_allclose(compiled.params, numpy_path.params, rtol=1e-12)
@@ -299,3 +301,90 @@ def test_compiled_log_link_pass_hands_zero_weights_and_overflow_to_numpy():
     np.testing.assert_allclose(res.params, reference.params, rtol=1e-10)
     with pytest.raises(gf.FitError):
         gf.glm("y ~ x", pd.DataFrame({"y": [1e300, 1.0, 2.0, 3.0], "x": [1.0, 2.0, 3.0, 4.0]}), "poisson")
+
+
+def _numpy_log_step(eta_dot, offset, y, log_y, prior, power):
+    """The fused step's outputs by numpy, as IRLS's generic path computes them."""
+    eps = np.finfo(float).eps
+    eta = eta_dot + offset
+    mu = np.maximum(np.exp(eta), eps)
+    log_mu = np.maximum(eta, np.log(eps))
+    unit = (log_y - log_mu) * y - y + mu if power == 1 else log_mu - log_y + y / mu - 1.0
+    z = (y - mu) / mu + eta - offset
+    w = prior * mu if power == 1 else prior.copy()
+    return eta, mu, z, w, 2 * np.sum(prior * unit)
+
+
+@pytest.mark.parametrize("power", [1, 2])
+def test_fused_log_step_kernel_equals_numpy(power, monkeypatch):
+    """X beta (dense block and codes), exp, deviance and the next working response in one pass, on threads."""
+    from glmformula.design import kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    monkeypatch.setattr(kernels, "ROWS_PER_THREAD", 700)
+    rng = np.random.default_rng(power)
+    n = 3001
+    dense = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    codes = [rng.integers(-1, 7, n).astype(np.int32), rng.integers(-1, 3, n).astype(np.int32)]
+    beta_dense, beta_blocks = rng.normal(size=4), [rng.normal(size=7), rng.normal(size=3)]
+    offset = rng.normal(size=n)
+    offset[:5] = [-80.0, -37.5, 30.0, 600.0, -36.0]  # mu floored at eps, near the floor, large means
+    y = rng.poisson(2.0, n).astype(float) if power == 1 else rng.gamma(2.0, size=n)
+    log_y = np.log(np.where(y > 0, y, 1.0))
+    prior = rng.uniform(0.5, 2.0, n)
+    outputs = [np.empty(n) for _ in range(4)]
+    deviance = kernels.log_step(dense, beta_dense, codes, beta_blocks, offset, y, log_y, prior, power, *outputs)
+    eta_dot = dense @ beta_dense + sum(np.concatenate([b, [0.0]])[c] for b, c in zip(beta_blocks, codes))
+    expected = _numpy_log_step(eta_dot, offset, y, log_y, prior, power)
+    for got, want in zip(outputs, expected[:4]):  # X beta is summed in another order than numpy's
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    assert deviance == pytest.approx(expected[4], rel=1e-12)
+    assert outputs[1][0] == np.finfo(float).eps
+    for bad in (709.5, np.inf, -np.inf, np.nan):  # exp would overflow, or eta is not finite: not usable
+        offset[7] = bad
+        assert kernels.log_step(dense, beta_dense, codes, beta_blocks, offset, y, log_y, prior, power,
+                                *outputs) is None
+
+
+@pytest.mark.parametrize(("family", "response"), [("poisson", "count"), ("Gamma(link='log')", "positive"),
+                                                  ("quasipoisson", "count")])
+def test_fused_log_step_gives_the_generic_fit(family, response, monkeypatch):
+    """IRLS with the fused step equals IRLS without it: same iterations, coefficients, deviance; on a
+    categorical-aware design (codes) and on a dense one."""
+    from glmformula.design import kernels
+    from glmformula.formula import categorical
+
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    rng = np.random.default_rng(4)
+    n = 4000
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abcdefgh"), n),
+                         "t": rng.uniform(1, 3, n)})
+    mean = np.exp(0.3 + 0.4 * data.x + (data.g == "b") * 0.5) * data.t
+    data["count"] = rng.poisson(mean).astype(float)
+    data["positive"] = rng.gamma(2.0, mean / 2.0)
+    formula = f"{response} ~ x + g + offset(log(t))"
+    for dense_cells in (categorical.DENSE_CELLS, 0):
+        monkeypatch.setattr(categorical, "DENSE_CELLS", dense_cells)
+        fused = gf.glm(formula, data, family)
+        with monkeypatch.context() as patch:
+            patch.setattr(FusedLogStep, "for_fit", classmethod(lambda cls, *args: None))
+            generic = gf.glm(formula, data, family)
+        assert fused.n_iter == generic.n_iter
+        np.testing.assert_allclose(fused.params, generic.params, rtol=1e-11)
+        np.testing.assert_allclose(fused.bse, generic.bse, rtol=1e-11)
+        assert fused.deviance == pytest.approx(generic.deviance, rel=1e-12)
+        np.testing.assert_allclose(fused.fittedvalues, generic.fittedvalues, rtol=1e-12)
+
+
+def test_fused_log_step_hands_an_overflowing_step_to_the_generic_path():
+    """A first step whose linear predictor overflows exp is halved by the generic path, as R does."""
+    from glmformula.design import kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    data = pd.DataFrame({"y": [0.0, 1.0, 0.0, 2.0, 1.0, 3.0], "x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]})
+    start = np.array([0.0, 300.0])  # eta up to 1500 at the start: exp overflows
+    with pytest.raises(gf.FitError):
+        gf.glm("y ~ x", data, "poisson", start=start)

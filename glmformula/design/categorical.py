@@ -218,6 +218,13 @@ class CategoricalDesign:
             eta += np.concatenate([beta[block.positions], [0.0]])[block.codes]  # code -1 takes the trailing 0
         return eta
 
+    def kernel_parts(self, beta: np.ndarray):
+        """(dense block, its coefficients, code arrays, each block's coefficients) for the compiled row passes
+        that take X beta themselves (``kernels.log_step``), or None without the compiled kernels."""
+        if not self._use_kernels:
+            return None
+        return self.dense, beta[self.dense_positions], self._codes, [beta[block.positions] for block in self.blocks]
+
     def aliased_columns(self, w: np.ndarray, tol: float) -> np.ndarray:
         """Columns dependent on earlier ones, by a column-ordered Cholesky of X'WX.
 

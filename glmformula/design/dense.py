@@ -54,6 +54,12 @@ class DenseDesign:
         """X beta, into ``out`` when given (IRLS reuses one buffer across iterations)."""
         return np.matmul(self.matrix, beta, out=out)
 
+    def kernel_parts(self, beta: np.ndarray):
+        """The design as the compiled row passes take it (a dense block, no codes), or None without them."""
+        from glmformula.design import kernels
+
+        return (self.matrix, beta, [], []) if kernels.AVAILABLE else None
+
     def aliased_columns(self, w: np.ndarray, tol: float) -> np.ndarray:
         """R's ordered rule on the QR of sqrt(W) X (see ``engine.linalg.aliased_columns``).
 

@@ -30,6 +30,8 @@ _LIBRARY = load_library(Path(__file__).parent, "_kernels", {
     "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 8, ctypes.c_int),
     "gf_xtw": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
     "gf_dot": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
+    "gf_log_step": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT]
+                    + [POINTER] * 5, ctypes.c_int),
 })
 #: Whether the compiled kernels are in use (set to False to force the numpy path, as the tests do).
 AVAILABLE = _LIBRARY is not None
@@ -140,3 +142,30 @@ def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta
         out[...] = eta
         return out
     return eta
+
+
+def log_step(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta_blocks: list[np.ndarray],
+             offset: np.ndarray, y: np.ndarray, log_y: np.ndarray, prior: np.ndarray, power: int,
+             eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
+    """One IRLS step's X beta, mean, deviance and next working response under the log link, in one pass.
+
+    Writes eta = X beta + offset, mu, z and w (see ``gf_log_step`` in ``_kernels.c``) and returns the
+    deviance, or None when a value fell outside the pass's range (the outputs are then not to be used).
+    """
+    n, pd = dense.shape
+    beta_dense = np.ascontiguousarray(beta_dense, dtype=float)
+    beta_blocks = [np.ascontiguousarray(beta, dtype=float) for beta in beta_blocks]
+    code_pointers, beta_pointers = _pointers(codes), _pointers(beta_blocks)
+    fixed = [array.ctypes.data for array in (offset, y, log_y, prior)]
+    outputs = [array.ctypes.data for array in (eta, mu, z, w)]
+
+    def run(start: int, stop: int) -> tuple[int, float]:
+        deviance = np.zeros(1)
+        status = _LIBRARY.gf_log_step(start, stop, pd, dense.ctypes.data, beta_dense.ctypes.data, len(codes),
+                                      code_pointers, beta_pointers, *fixed, power, *outputs, deviance.ctypes.data)
+        return status, deviance[0]
+
+    parts = _map(run, _row_ranges(n))
+    if any(status for status, _ in parts):
+        return None
+    return float(sum(deviance for _, deviance in parts))

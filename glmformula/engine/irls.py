@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from glmformula.engine.fused_step import FusedLogStep
 from glmformula.engine.linalg import SolveResult, solve_wls
 from glmformula.exceptions import (
     BoundaryWarning,
@@ -159,10 +160,15 @@ def irls(
 
     positive_weight = prior_weights > 0
     all_positive = bool(positive_weight.all())
+    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset)  # the whole step in one pass, or None
+    precomputed = False  # whether the last step's fused pass left this iteration's z and w in the workspace
     for n_iter in range(1, control.maxiter + 1):
-        z, working_weights = _working_response(family, y, eta, mu, offset, prior_weights, positive_weight,
-                                               all_positive, n_iter, workspace.z, workspace.weights(n_iter),
-                                               working_at)
+        if precomputed:
+            z, working_weights = workspace.z, workspace.weights(n_iter)
+        else:
+            z, working_weights = _working_response(family, y, eta, mu, offset, prior_weights, positive_weight,
+                                                   all_positive, n_iter, workspace.z, workspace.weights(n_iter),
+                                                   working_at)
         if z is None:
             _warn(warn, f"no observations informative at iteration {n_iter}", ConvergenceWarning)
             break
@@ -185,10 +191,17 @@ def irls(
             break
         solve, solve_weights = step, working_weights
         coefficients = solve.coefficients
-        eta = kept_design.dot(coefficients, out=workspace.eta)
-        eta += offset
-        mu = link.inverse_into(eta, workspace.mu)
-        deviance = _deviance(deviance_at, eta, mu)
+        # the fused pass writes the next iteration's weights into the other buffer: this solve's stay intact
+        deviance = fused_step(kept_design, coefficients, workspace.eta, workspace.mu, workspace.z,
+                              workspace.weights(n_iter + 1)) if fused_step is not None else None
+        precomputed = deviance is not None  # and then eta is finite and mu positive: both valid
+        if precomputed:
+            eta, mu = workspace.eta, workspace.mu
+        else:
+            eta = kept_design.dot(coefficients, out=workspace.eta)
+            eta += offset
+            mu = link.inverse_into(eta, workspace.mu)
+            deviance = _deviance(deviance_at, eta, mu)
 
         boundary = False  # as R: only a halving in the final iteration leaves the fit on the boundary
         if not np.isfinite(deviance):
@@ -203,8 +216,8 @@ def irls(
                 "step size truncated due to divergence", lambda e, m, d: np.isfinite(d),
                 coefficients, coefficients_old, kept_design, offset, family, deviance_at, control, warn,
             )
-            boundary = True
-        if not (link.valid_eta(eta) and family.valid_mu(mu)):
+            boundary, precomputed = True, False
+        if not precomputed and not (link.valid_eta(eta) and family.valid_mu(mu)):
             coefficients, eta, mu, deviance = _halve_step(
                 "step size truncated: out of bounds",
                 lambda e, m, d: link.valid_eta(e) and family.valid_mu(m),

@@ -126,6 +126,11 @@ class Family:
         one pass (False: take the generic path), or None for the generic path.  See ``log_link``."""
         return None
 
+    def log_step_response(self, y: np.ndarray) -> tuple[int, np.ndarray] | None:
+        """(p, log y) for a log-link fit with variance mu^p, p = 1 or 2, whose whole IRLS step the compiled
+        design pass can take (``design.kernels.log_step``); None otherwise."""
+        return None
+
     def valid_mu(self, mu: np.ndarray) -> bool:
         return within(mu)
 

@@ -181,6 +181,9 @@ class Poisson(Family):
     def working_function(self, y, prior_weights, offset):
         return log_link.working_function(1, y, prior_weights, offset) if self.link.name == "log" else None
 
+    def log_step_response(self, y):
+        return (1, log_or_zero(y)) if self.link.name == "log" else None
+
     def valid_mu(self, mu):
         return within(mu, 0.0)
 
@@ -235,6 +238,9 @@ class Gamma(Family):
 
     def working_function(self, y, prior_weights, offset):
         return log_link.working_function(2, y, prior_weights, offset) if self.link.name == "log" else None
+
+    def log_step_response(self, y):
+        return (2, np.log(y)) if self.link.name == "log" else None
 
     def valid_mu(self, mu):
         return within(mu, 0.0)
