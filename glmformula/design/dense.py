@@ -60,8 +60,9 @@ class DenseDesign:
 
         return (self.matrix, beta, [], []) if kernels.AVAILABLE else None
 
-    def aliased_columns(self, w: np.ndarray, tol: float) -> np.ndarray:
-        """R's ordered rule on the QR of sqrt(W) X (see ``engine.linalg.aliased_columns``).
+    def aliased_columns(self, w: np.ndarray, tol: float, gram: np.ndarray | None = None) -> np.ndarray:
+        """R's ordered rule on the QR of sqrt(W) X (see ``engine.linalg.aliased_columns``); ``gram`` is X'WX
+        when the caller has it.
 
         The QR is skipped when X'WX proves that no column can be aliased (the usual case;
         ``engine.linalg.certainly_full_rank_by_gram``): the cross-product costs half a QR,
@@ -70,7 +71,7 @@ class DenseDesign:
         from glmformula.engine.linalg import aliased_columns, certainly_full_rank_by_gram
 
         with np.errstate(over="ignore", invalid="ignore"):
-            if certainly_full_rank_by_gram(self.gram(w), len(w), tol):
+            if certainly_full_rank_by_gram(self.gram(w) if gram is None else gram, len(w), tol):
                 return np.zeros(self.matrix.shape[1], dtype=bool)
         return aliased_columns(self.weighted(w), tol)
 

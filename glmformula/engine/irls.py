@@ -173,12 +173,16 @@ def irls(
             _warn(warn, f"no observations informative at iteration {n_iter}", ConvergenceWarning)
             break
 
+        products = None
         if aliased is None:
-            aliased = design.aliased_columns(working_weights, control.effective_rank_tol)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow: solve_wls takes its QR path
+                products = design.gram_xtw(working_weights, z)  # one pass for rank detection and the first step
+            aliased = design.aliased_columns(working_weights, control.effective_rank_tol, gram=products[0].copy())
             kept_design = design.select(~aliased) if aliased.any() else design
+            products = None if aliased.any() else products
             if start is not None:  # as R: step-halving may fall back to the given start
                 coefficients_old = start[~aliased]
-        step = solve_wls(kept_design, working_weights, z)
+        step = solve_wls(kept_design, working_weights, z, products)
         if not np.all(np.isfinite(step.coefficients)):
             if solve is None:  # as R: nothing to fall back on at the first step
                 raise FitError(

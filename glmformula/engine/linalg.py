@@ -253,14 +253,19 @@ def _factor(unit: np.ndarray, orthogonal: np.ndarray | None):
         return None
 
 
-def solve_wls(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
+def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> SolveResult:
     """Solve min_b sum w (z - X b)^2 for a full-rank design.
 
-    Designs that know a set of mutually orthogonal columns (``orthogonal_columns``:
-    a categorical's levels) are factored by block elimination around it.
+    ``products`` are X'WX and X'Wz when the caller has them (IRLS's first step, from rank
+    detection); X'WX is then overwritten.  Designs that know a set of mutually orthogonal
+    columns (``orthogonal_columns``: a categorical's levels) are factored by block
+    elimination around it.
     """
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow sends the step to the QR path below
-        gram, xtw = design.gram_xtw(w, z)
+    if products is None:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow sends the step to the QR path below
+            products = design.gram_xtw(w, z)
+    gram, xtw = products
     diagonal = gram.diagonal().copy()
     # the usual case in two reductions: every squared norm positive and far from under/overflow (NaN fails too)
     ordinary = diagonal.min() > _SAFE_SQUARE and diagonal.max() < 1 / _SAFE_SQUARE
