@@ -137,14 +137,18 @@ def test_the_intercept_is_the_term_not_a_column_name():
     assert res.df_null == 32 and res.null_deviance == pytest.approx(reference.null_deviance)
 
 
-def test_block_elimination_equals_the_dense_solve(row_pass):
+@pytest.mark.parametrize("big_last", [False, True])
+def test_block_elimination_equals_the_dense_solve(row_pass, big_last):
     """A categorical of >= BLOCK_ELIMINATION_MIN_COLUMNS levels is eliminated first (its X'WX block is
-    diagonal): coefficients and (X'WX)^{-1} equal those of the dense normal equations."""
+    diagonal): coefficients and (X'WX)^{-1} equal those of the dense normal equations, whether its columns
+    come last (the inverse needs no reordering) or before others."""
     rng = np.random.default_rng(11)
     n, levels = 4000, 150
     dense = np.column_stack([np.ones(n), rng.normal(size=n), rng.uniform(size=n)])
-    big = CategoricalBlock(rng.integers(-1, levels - 1, n).astype(np.int32), np.arange(3, 3 + levels - 1))
-    small = CategoricalBlock(rng.integers(-1, 3, n).astype(np.int32), np.arange(2 + levels, 5 + levels))
+    big_start, small_start = (6, 3) if big_last else (3, 2 + levels)
+    big = CategoricalBlock(rng.integers(-1, levels - 1, n).astype(np.int32),
+                           np.arange(big_start, big_start + levels - 1))
+    small = CategoricalBlock(rng.integers(-1, 3, n).astype(np.int32), np.arange(small_start, small_start + 3))
     design = CategoricalDesign(dense, np.arange(3), [small, big], [f"c{j}" for j in range(5 + levels)])
     assert len(design.orthogonal_columns()) == levels - 1 >= linalg.BLOCK_ELIMINATION_MIN_COLUMNS
     w, z = rng.uniform(0.2, 3, n), rng.normal(size=n)

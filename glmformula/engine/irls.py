@@ -143,7 +143,8 @@ def irls(
             f"cannot find valid starting values for the {family.name} family with the {link.name} link "
             f"from {source}; pass start= coefficients that give valid fitted means, or use another link"
         )
-    deviance_at = family.deviance_function(y, prior_weights)
+    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset)  # the whole step in one pass, or None
+    deviance_at = family.deviance_function(y, prior_weights, log_y=None if fused_step is None else fused_step.log_y)
     working_at = family.working_function(y, prior_weights, offset)  # a compiled one-pass version, or None
     deviance = deviance_old = _deviance(deviance_at, eta, mu)
     coefficients_old: np.ndarray | None = None
@@ -152,7 +153,7 @@ def irls(
     boundary = converged = False
     coefficients = np.zeros(n_columns)
     solve: SolveResult | None = None
-    working_weights = solve_weights = np.zeros_like(y)
+    working_weights = solve_weights = None  # set by the first iteration (a fit without one raises below)
     n_iter = 0
     # Buffers reused by every iteration (a fresh array the size of the data costs its page faults each time);
     # the working weights alternate between two, so that those of the solve kept survive one more iteration.
@@ -160,7 +161,6 @@ def irls(
 
     positive_weight = prior_weights > 0
     all_positive = bool(positive_weight.all())
-    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset)  # the whole step in one pass, or None
     precomputed = False  # whether the last step's fused pass left this iteration's z and w in the workspace
     for n_iter in range(1, control.maxiter + 1):
         if precomputed:

@@ -224,18 +224,27 @@ class _BlockFactor:
         return x
 
     def inverse(self) -> np.ndarray:
-        """E^{-1} = [[S^{-1}, -S^{-1} E_rd], [-E_dr S^{-1}, I + E_dr S^{-1} E_rd]]."""
-        p = len(self.pivots)
-        inverse = np.zeros((p, p))
-        inverse[self._d, self._d] = 1.0
-        if self._schur is None:
-            return inverse
-        schur_inverse = self._schur.inverse()
-        cross = -schur_inverse @ self._e_rd  # (m, k): the r-d block
-        inverse[np.ix_(self._r, self._r)] = schur_inverse
-        inverse[np.ix_(self._r, self._d)] = cross
-        inverse[np.ix_(self._d, self._r)] = cross.T
-        inverse[np.ix_(self._d, self._d)] -= self._e_rd.T @ cross
+        """E^{-1} = [[S^{-1}, -S^{-1} E_rd], [-E_dr S^{-1}, I + E_dr S^{-1} E_rd]].
+
+        Built in the order (r, d) and put back in the columns' order by one indexed copy, none when
+        the levels are already the last columns (the usual layout of a formula's terms).
+        """
+        p, m = len(self.pivots), len(self._r)
+        blocks = np.zeros((p, p))
+        levels = blocks[m:, m:]
+        if self._schur is not None:
+            schur_inverse = self._schur.inverse()
+            cross = -schur_inverse @ self._e_rd  # (m, k): the r-d block
+            blocks[:m, :m] = schur_inverse
+            blocks[:m, m:] = cross
+            blocks[m:, :m] = cross.T
+            np.matmul(-self._e_rd.T, cross, out=levels)
+        levels.flat[:: p - m + 1] += 1.0
+        order = np.concatenate([self._r, self._d])
+        if np.array_equal(order, np.arange(p)):
+            return blocks
+        inverse = np.empty((p, p))
+        inverse[np.ix_(order, order)] = blocks
         return inverse
 
 

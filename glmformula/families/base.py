@@ -107,7 +107,8 @@ class Family:
         """sum w_i d(y_i, mu_i), as one weighted sum (no array of weighted deviances)."""
         return weighted_sum(weights, self.unit_deviance(y, mu))
 
-    def deviance_function(self, y: np.ndarray, weights: np.ndarray) -> Callable[[np.ndarray, np.ndarray], float]:
+    def deviance_function(self, y: np.ndarray, weights: np.ndarray, log_y: np.ndarray | None = None
+                          ) -> Callable[[np.ndarray, np.ndarray], float]:
         """The deviance of one response as a function of (eta, mu), for IRLS to call every iteration.
 
         By default it evaluates ``deviance(y, mu, weights)``, by row chunks (their
@@ -115,6 +116,7 @@ class Family:
         has a log(y / mu) term override it: log(y) is taken once per fit, and under the log
         link log(mu) is eta itself (floored as the inverse link floors mu), which saves the
         two logarithms per row and iteration that dominate the elementwise work.
+        ``log_y`` is log(y) (0 where y = 0) when the caller has it already.
         """
         def deviance(eta, mu):
             return sum(self.deviance(y[rows], mu[rows], weights[rows]) for rows in chunks(len(y)))

@@ -172,11 +172,11 @@ class Poisson(Family):
     def unit_deviance(self, y, mu):
         return 2.0 * (y_log_y_over_mu(y, mu) - (y - mu))
 
-    def deviance_function(self, y, weights):
+    def deviance_function(self, y, weights, log_y=None):
         """Under the log link: log y once and log mu = eta (see ``log_link``)."""
         if self.link.name != "log":
             return super().deviance_function(y, weights)
-        return log_link.deviance_function(1, y, log_or_zero(y), weights)
+        return log_link.deviance_function(1, y, log_or_zero(y) if log_y is None else log_y, weights)
 
     def working_function(self, y, prior_weights, offset):
         return log_link.working_function(1, y, prior_weights, offset) if self.link.name == "log" else None
@@ -230,11 +230,12 @@ class Gamma(Family):
         deviance *= 2.0
         return deviance
 
-    def deviance_function(self, y, weights):
+    def deviance_function(self, y, weights, log_y=None):
         """Under the log link: log y once and log mu = eta (see ``log_link``)."""
         if self.link.name != "log":
             return super().deviance_function(y, weights)
-        return log_link.deviance_function(2, y, np.log(y), weights)  # y > 0: initialize refuses the rest
+        log_y = np.log(y) if log_y is None else log_y  # y > 0: initialize refuses the rest
+        return log_link.deviance_function(2, y, log_y, weights)
 
     def working_function(self, y, prior_weights, offset):
         return log_link.working_function(2, y, prior_weights, offset) if self.link.name == "log" else None
