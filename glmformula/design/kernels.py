@@ -42,9 +42,14 @@ def _pointers(arrays) -> ctypes.Array:
     return (POINTER * max(1, len(arrays)))(*[array.ctypes.data for array in arrays])
 
 
+_CPUS = os.cpu_count() or 1
+
+
 def _row_ranges(n: int) -> list[tuple[int, int]]:
-    threads = max(1, min(os.cpu_count() or 1, 4, n // ROWS_PER_THREAD))
-    bounds = np.linspace(0, n, threads + 1).astype(int)
+    threads = min(_CPUS, 4, n // ROWS_PER_THREAD)
+    if threads <= 1:
+        return [(0, n)]
+    bounds = [n * part // threads for part in range(threads + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
 
 
