@@ -311,7 +311,7 @@ def _numpy_log_step(eta_dot, offset, y, log_y, prior, power):
     log_mu = np.maximum(eta, np.log(eps))
     unit = (log_y - log_mu) * y - y + mu if power == 1 else log_mu - log_y + y / mu - 1.0
     z = (y - mu) / mu + eta - offset
-    w = prior * mu if power == 1 else prior.copy()
+    w = prior * mu**2 / (mu if power == 1 else mu**2)
     return eta, mu, z, w, 2 * np.sum(prior * unit)
 
 
@@ -329,7 +329,7 @@ def test_fused_log_step_kernel_equals_numpy(power, monkeypatch):
     codes = [rng.integers(-1, 7, n).astype(np.int32), rng.integers(-1, 3, n).astype(np.int32)]
     beta_dense, beta_blocks = rng.normal(size=4), [rng.normal(size=7), rng.normal(size=3)]
     offset = rng.normal(size=n)
-    offset[:5] = [-80.0, -37.5, 30.0, 600.0, -36.0]  # mu floored at eps, near the floor, large means
+    offset[:5] = [-80.0, -37.5, 30.0, 300.0, -36.0]  # mu floored at eps, near the floor, large means
     y = rng.poisson(2.0, n).astype(float) if power == 1 else rng.gamma(2.0, size=n)
     log_y = np.log(np.where(y > 0, y, 1.0))
     prior = rng.uniform(0.5, 2.0, n)
@@ -341,7 +341,8 @@ def test_fused_log_step_kernel_equals_numpy(power, monkeypatch):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
     assert deviance == pytest.approx(expected[4], rel=1e-12)
     assert outputs[1][0] == np.finfo(float).eps
-    for bad in (709.5, np.inf, -np.inf, np.nan):  # exp would overflow, or eta is not finite: not usable
+    # exp would overflow, mu^2 in the weights overflows (as in R), or eta is not finite: not usable
+    for bad in (709.5, 400.0, np.inf, -np.inf, np.nan):
         offset[7] = bad
         assert kernels.log_step(dense, beta_dense, codes, beta_blocks, offset, y, log_y, prior, power,
                                 *outputs) is None

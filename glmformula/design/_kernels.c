@@ -152,7 +152,8 @@ MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *
  *   deviance += prior * unit deviance   (p = 1: y (log y - log mu) - (y - mu); p = 2: log mu - log y + y/mu - 1)
  *   z = (y - mu) / mu + eta - offset,   w = prior mu^2 / V(mu)   (the next iteration's working response, weights)
  *
- * with log mu = max(eta, log eps) and log y given (0 where y = 0).  Returns nonzero when an eta is not finite
+ * with log mu = max(eta, log eps) and log y given (0 where y = 0).  With eta_known, eta already holds the
+ * linear predictor (offset included: IRLS's start) and X is not read.  Returns nonzero when an eta is not finite
  * or above 709 (exp would overflow) or z or w is not finite: the caller then discards the outputs and takes
  * numpy's path, which reports or halves the step.  Rows are taken in tiles: X beta first, then a loop without
  * branches that the compiler vectorises, exp included (gf_exp), then the deviance summed in order.
@@ -195,7 +196,8 @@ static inline double gf_exp(double x)
 /* The elementwise part of gf_log_step for rows [first, first + count); the power is a constant in each
  * inlined copy, and every test is a select or a bitwise or, so that the loop has no branch to stop it
  * vectorising. */
-static inline int log_step_rows(int64_t first, int64_t count, const int power, const double *restrict offset,
+static inline int log_step_rows(int64_t first, int64_t count, const int power, const int add_offset,
+                                const double *restrict offset,
                                 const double *restrict y, const double *restrict log_y,
                                 const double *restrict prior, double *restrict eta, double *restrict mu,
                                 double *restrict z, double *restrict w, double *restrict units)
@@ -203,7 +205,7 @@ static inline int log_step_rows(int64_t first, int64_t count, const int power, c
     int bad = 0;
     for (int64_t t = 0; t < count; t++) {
         const int64_t i = first + t;
-        const double e = eta[i] + offset[i];
+        const double e = add_offset ? eta[i] + offset[i] : eta[i];
         bad |= (int)!(e <= 709.0) | (int)!(e >= -1.7976931348623157e308); /* NaN fails; beyond 709 2^k overflows */
         const double low = e > -38.0 ? e : -38.0;
         const double m_raw = gf_exp(low < 709.0 ? low : 709.0);
@@ -212,8 +214,9 @@ static inline int log_step_rows(int64_t first, int64_t count, const int power, c
         const double yi = y[i];
         const double unit = power == 1 ? (log_y[i] - log_mu) * yi - yi + m : log_mu - log_y[i] + yi / m - 1.0;
         const double zi = (yi - m) / m + e - offset[i];
-        const double wi = power == 1 ? prior[i] * m : prior[i];
-        bad |= (int)!(fabs(zi) <= 1.7976931348623157e308) | (int)!(wi <= 1.7976931348623157e308);
+        const double variance = power == 1 ? m : m * m;
+        const double wi = m * m / variance * prior[i]; /* as R: mu_eta^2 / V(mu), which overflows where R's does */
+        bad |= (int)!(fabs(zi) <= 1.7976931348623157e308) | (int)!(wi <= 1.7976931348623157e308); /* NaN too */
         eta[i] = e;
         mu[i] = m;
         z[i] = zi;
@@ -226,14 +229,15 @@ static inline int log_step_rows(int64_t first, int64_t count, const int power, c
 MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *beta_dense,
                              int64_t n_blocks, const int32_t *const *codes, const double *const *beta_blocks,
                              const double *offset, const double *y, const double *log_y, const double *prior,
-                             int64_t power, double *eta, double *mu, double *z, double *w, double *deviance)
+                             int64_t power, int64_t eta_known, double *eta, double *mu, double *z, double *w,
+                             double *deviance)
 {
     double units[TILE];
     double total = 0.0;
     int bad = 0;
     for (int64_t first = start; first < stop; first += TILE) {
         const int64_t count = stop - first < TILE ? stop - first : TILE;
-        for (int64_t t = 0; t < count; t++) {
+        for (int64_t t = 0; t < count && !eta_known; t++) {
             const int64_t i = first + t;
             const double *x = dense + i * pd;
             double value = 0.0;
@@ -246,8 +250,12 @@ MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const doub
             }
             eta[i] = value;
         }
-        bad |= power == 1 ? log_step_rows(first, count, 1, offset, y, log_y, prior, eta, mu, z, w, units)
-                          : log_step_rows(first, count, 2, offset, y, log_y, prior, eta, mu, z, w, units);
+        if (eta_known)
+            bad |= power == 1 ? log_step_rows(first, count, 1, 0, offset, y, log_y, prior, eta, mu, z, w, units)
+                              : log_step_rows(first, count, 2, 0, offset, y, log_y, prior, eta, mu, z, w, units);
+        else
+            bad |= power == 1 ? log_step_rows(first, count, 1, 1, offset, y, log_y, prior, eta, mu, z, w, units)
+                              : log_step_rows(first, count, 2, 1, offset, y, log_y, prior, eta, mu, z, w, units);
         for (int64_t t = 0; t < count; t++)
             total += units[t];
     }

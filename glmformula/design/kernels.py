@@ -30,7 +30,7 @@ _LIBRARY = load_library(Path(__file__).parent, "_kernels", {
     "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 8, ctypes.c_int),
     "gf_xtw": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
     "gf_dot": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
-    "gf_log_step": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT]
+    "gf_log_step": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT, INT]
                     + [POINTER] * 5, ctypes.c_int),
 })
 #: Whether the compiled kernels are in use (set to False to force the numpy path, as the tests do).
@@ -149,15 +149,20 @@ def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta
     return eta
 
 
-def log_step(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta_blocks: list[np.ndarray],
-             offset: np.ndarray, y: np.ndarray, log_y: np.ndarray, prior: np.ndarray, power: int,
-             eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
+def log_step(dense: np.ndarray | None, beta_dense: np.ndarray | None, codes: list[np.ndarray],
+             beta_blocks: list[np.ndarray], offset: np.ndarray, y: np.ndarray, log_y: np.ndarray, prior: np.ndarray,
+             power: int, eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
     """One IRLS step's X beta, mean, deviance and next working response under the log link, in one pass.
 
     Writes eta = X beta + offset, mu, z and w (see ``gf_log_step`` in ``_kernels.c``) and returns the
     deviance, or None when a value fell outside the pass's range (the outputs are then not to be used).
+    With ``dense`` None, ``eta`` already holds the linear predictor (offset included) and X is not read.
     """
-    n, pd = dense.shape
+    n = len(y)
+    eta_known = dense is None
+    if eta_known:
+        dense, beta_dense = np.zeros((1, 0)), np.zeros(0)
+    pd = dense.shape[1]
     beta_dense = np.ascontiguousarray(beta_dense, dtype=float)
     beta_blocks = [np.ascontiguousarray(beta, dtype=float) for beta in beta_blocks]
     code_pointers, beta_pointers = _pointers(codes), _pointers(beta_blocks)
@@ -167,7 +172,8 @@ def log_step(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray],
     def run(start: int, stop: int) -> tuple[int, float]:
         deviance = np.zeros(1)
         status = _LIBRARY.gf_log_step(start, stop, pd, dense.ctypes.data, beta_dense.ctypes.data, len(codes),
-                                      code_pointers, beta_pointers, *fixed, power, *outputs, deviance.ctypes.data)
+                                      code_pointers, beta_pointers, *fixed, power, int(eta_known), *outputs,
+                                      deviance.ctypes.data)
         return status, deviance[0]
 
     parts = _map(run, _row_ranges(n))

@@ -37,7 +37,7 @@ class FusedLogStep:
     def for_fit(cls, family: Family, y: np.ndarray, prior_weights: np.ndarray,
                 offset: np.ndarray) -> FusedLogStep | None:
         """The fused step for this fit, or None when the generic path must do every step."""
-        if not kernels.AVAILABLE or y.ndim != 1 or not np.all(prior_weights > 0):
+        if not kernels.AVAILABLE or y.ndim != 1 or not (len(y) and prior_weights.min() > 0):
             return None
         response = family.log_step_response(y)
         if response is None:
@@ -53,3 +53,10 @@ class FusedLogStep:
             return None
         return kernels.log_step(*parts, self.offset, self.y, self.log_y, self.prior_weights, self.power,
                                 eta, mu, z, w)
+
+    def start(self, eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
+        """The same from a given linear predictor (IRLS's start): ``eta`` holds it, offset included."""
+        if not all(a.flags.c_contiguous and a.dtype == np.float64 for a in (eta, mu, z, w)):
+            return None
+        return kernels.log_step(None, None, [], [], self.offset, self.y, self.log_y, self.prior_weights,
+                                self.power, eta, mu, z, w)

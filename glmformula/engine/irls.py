@@ -130,9 +130,21 @@ def irls(
     else:
         with np.errstate(divide="ignore", invalid="ignore"):  # invalid starting means are reported below
             eta = link.link(mustart)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        mu = link.inverse(eta)
-    if not (link.valid_eta(eta) and family.valid_mu(mu)):
+    # Buffers reused by every iteration (a fresh array the size of the data costs its page faults each time);
+    # the working weights alternate between two, so that those of the solve kept survive one more iteration.
+    workspace = _Workspace.like(y)
+    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset)  # the whole step in one pass, or None
+    deviance = None
+    if fused_step is not None:  # mu, the deviance and the first working response from the start in one pass
+        np.copyto(workspace.eta, eta)
+        deviance = fused_step.start(workspace.eta, workspace.mu, workspace.z, workspace.weights(1))
+    precomputed = deviance is not None  # whether a fused pass left this iteration's z and w in the workspace
+    if precomputed:  # and then eta is finite and mu positive: both valid
+        eta, mu = workspace.eta, workspace.mu
+    else:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            mu = link.inverse(eta)
+    if not precomputed and not (link.valid_eta(eta) and family.valid_mu(mu)):
         if start is not None:
             source = "the linear predictor of start="
         elif etastart is not None:
@@ -143,10 +155,11 @@ def irls(
             f"cannot find valid starting values for the {family.name} family with the {link.name} link "
             f"from {source}; pass start= coefficients that give valid fitted means, or use another link"
         )
-    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset)  # the whole step in one pass, or None
     deviance_at = family.deviance_function(y, prior_weights, log_y=None if fused_step is None else fused_step.log_y)
     working_at = family.working_function(y, prior_weights, offset)  # a compiled one-pass version, or None
-    deviance = deviance_old = _deviance(deviance_at, eta, mu)
+    if deviance is None:
+        deviance = _deviance(deviance_at, eta, mu)
+    deviance_old = deviance
     coefficients_old: np.ndarray | None = None
     aliased: np.ndarray | None = None
     kept_design = design
@@ -155,13 +168,9 @@ def irls(
     solve: SolveResult | None = None
     working_weights = solve_weights = None  # set by the first iteration (a fit without one raises below)
     n_iter = 0
-    # Buffers reused by every iteration (a fresh array the size of the data costs its page faults each time);
-    # the working weights alternate between two, so that those of the solve kept survive one more iteration.
-    workspace = _Workspace.like(y)
 
     positive_weight = prior_weights > 0
     all_positive = bool(positive_weight.all())
-    precomputed = False  # whether the last step's fused pass left this iteration's z and w in the workspace
     for n_iter in range(1, control.maxiter + 1):
         if precomputed:
             z, working_weights = workspace.z, workspace.weights(n_iter)
