@@ -36,7 +36,7 @@ _SPEC_CACHE_SIZE = 64
 _C_CALL = re.compile(r"^C\(\s*`?([^`,()]+?)`?\s*\)$")
 
 
-def _term_kind(term, dtypes: dict) -> tuple[str, str] | None:
+def _term_kind(term, columns: FrameColumns) -> tuple[str, str] | None:
     """("intercept"|"numeric"|"categorical", column) for an eligible term, else None."""
     factors = list(term.factors)
     if len(factors) != 1:
@@ -45,15 +45,15 @@ def _term_kind(term, dtypes: dict) -> tuple[str, str] | None:
     method = getattr(factor.eval_method, "value", factor.eval_method)
     if method == "literal" and factor.expr == "1":
         return "intercept", ""
-    if method == "lookup" and factor.expr in dtypes:
-        dtype = dtypes[factor.expr]
+    if method == "lookup" and factor.expr in columns:
+        dtype = columns.dtype(factor.expr)
         if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype.kind == "O":
             return "categorical", factor.expr
         if dtype.kind in "iuf":
             return "numeric", factor.expr
         return None
     match = _C_CALL.match(factor.expr) if method == "python" else None
-    if match and match.group(1) in dtypes:
+    if match and match.group(1) in columns:
         return "categorical", match.group(1)
     return None
 
@@ -67,8 +67,7 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
     """
     if not ENABLED:
         return None
-    dtypes = data.dtypes
-    kinds = {str(term): _term_kind(term, dtypes) for term in rhs_formula}
+    kinds = {str(term): _term_kind(term, data) for term in rhs_formula}
     if any(kind is None for kind in kinds.values()):
         return None
     categoricals: dict[str, tuple[np.ndarray, list]] = {}
@@ -76,7 +75,7 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
         if kind == "categorical" and column not in categoricals:
             categoricals[column] = _codes_and_levels(data[column])
     key = (str(rhs_formula), tuple(sorted(kinds.items())),
-           tuple(sorted((c, str(dtypes[c]), tuple(map(repr, v[1]))) for c, v in categoricals.items())))
+           tuple(sorted((c, str(data.dtype(c)), tuple(map(repr, v[1]))) for c, v in categoricals.items())))
     model_spec = _SPEC_CACHE.get(key)
     if model_spec is None:
         head = data.frame.iloc[:2].reset_index(drop=True)

@@ -4,8 +4,8 @@ Building a model frame reads the same few columns several times (missing
 values, response, offsets, design).  Through pandas each read costs tens of
 microseconds of bookkeeping (``frame[name]`` builds a Series, ``frame.dtypes``
 a new Series, iterating ``frame.columns`` boxes every name), which for a fit of
-a thousand rows is more than the fit itself.  ``FrameColumns`` pays those costs
-once per frame and hands out the column arrays: numpy arrays marked read-only
+a thousand rows is more than the fit itself.  ``FrameColumns`` reads the names
+once and each column at most once, and hands out the column arrays: numpy arrays marked read-only
 (so nothing downstream can write into the caller's frame), or pandas extension
 arrays (categoricals, strings), which are never written to.
 """
@@ -28,7 +28,6 @@ class FrameColumns(Mapping):
     def __init__(self, frame: pd.DataFrame):
         self.frame = frame
         self.names: list[str] = [str(name) for name in frame.columns.tolist()]
-        self.dtypes: dict[str, Any] = dict(zip(self.names, frame.dtypes.tolist()))
         self._positions = {name: position for position, name in enumerate(self.names)}
         self._arrays: dict[str, Any] = {}
 
@@ -46,6 +45,10 @@ class FrameColumns(Mapping):
         if array is None:
             array = self._arrays[name] = _column_array(self.frame, self._positions[name])
         return array
+
+    def dtype(self, name: str):
+        """The column's dtype, from its array (``frame.dtypes`` builds a Series of every column's)."""
+        return self[name].dtype
 
     @property
     def n_rows(self) -> int:

@@ -358,7 +358,7 @@ def _drop_unused_levels(rows: _UsedRows, used: list[str]) -> None:
     """
     changed = {}
     for column in used:
-        if isinstance(rows.columns.dtypes[column], pd.CategoricalDtype):
+        if isinstance(rows.columns.dtype(column), pd.CategoricalDtype):
             values = rows.columns[column]
             codes = values.codes
             counts = np.bincount(codes[codes >= 0], minlength=len(values.categories))

@@ -115,7 +115,7 @@ def evaluate_response(parsed: ParsedFormula, data: FrameColumns, categorical: bo
     expr = parsed.response[0]
     raw = safe_eval.evaluate(expr, data, trusted=trusted)
     raw = np.broadcast_to(raw, (n,)) if np.ndim(raw) == 0 else raw
-    dtype = data.dtypes[expr] if expr in data else np.asarray(raw).dtype
+    dtype = data.dtype(expr) if expr in data else np.asarray(raw).dtype
     if pd.api.types.is_bool_dtype(dtype):
         return np.asarray(raw, dtype=float), None
     if not pd.api.types.is_numeric_dtype(dtype):

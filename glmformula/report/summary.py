@@ -195,7 +195,9 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
     if exp:
         values[:, [0, 4, 5]] = np.exp(values[:, [0, 4, 5]])
     # one float block with an object column index: a frame built from a dict of columns costs far more
-    table = pd.DataFrame(values, index=results.params.index, columns=pd.Index(columns, dtype=object))
+    index = getattr(results, "_index", None)  # the coefficient names, without building the params Series
+    table = pd.DataFrame(values, index=results.params.index if index is None else index,
+                         columns=pd.Index(columns, dtype=object))
     if stars:
         table[""] = significance_stars(results.pvalues)
     header = [
