@@ -152,10 +152,13 @@ def floor_ratio(frame, formula, family_name, total_seconds) -> tuple[float, floa
     build_seconds = time.perf_counter() - start
     response = family.initialize(model_frame.y, model_frame.weights)
     design = model_frame.design
-    start = time.perf_counter()
-    fit = irls(design, response.y, family, prior_weights=response.prior_weights, offset=model_frame.offset,
-               mustart=response.mustart)
-    irls_seconds = time.perf_counter() - start
+    fits = []
+    for _ in range(3):  # the best of three, as for the passes below: both sides measured alike
+        start = time.perf_counter()
+        fit = irls(design, response.y, family, prior_weights=response.prior_weights, offset=model_frame.offset,
+                   mustart=response.mustart)
+        fits.append(time.perf_counter() - start)
+    irls_seconds = min(fits)
     z, beta = fit.eta.copy(), np.nan_to_num(fit.params)
     passes = []
     for _ in range(3):
