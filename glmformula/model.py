@@ -21,6 +21,7 @@ from glmformula.exceptions import (
     ResponseError,
 )
 from glmformula.families.base import Family
+from glmformula.families.ranges import weighted_sum
 from glmformula.families.registry import get_family
 from glmformula.families.standard import Binomial, NegativeBinomial
 from glmformula.formula.frame import ArrayOrColumn, NaAction, build_model_frame
@@ -139,7 +140,7 @@ def glm(
         has_intercept=frame.has_intercept, has_offset=frame.has_offset, design=design,
     )
     if theta is None:
-        null_dev = null_deviance(model_data, family, control, mustart=fit.mu)
+        null_dev = null_deviance(model_data, family, control, mustart=fit.mu, log_y=fit.log_y)
     elif model_data.has_offset and model_data.has_intercept:
         null_dev = null_deviance(model_data, null_family, control, mustart=None)
     else:
@@ -158,7 +159,8 @@ def glm(
     return results
 
 
-def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart: np.ndarray | None) -> float:
+def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart: np.ndarray | None,
+                  log_y: np.ndarray | None = None) -> float:
     """Deviance of the intercept-only model with the same offset and weights (as R).
 
     Without an offset the intercept-only fit is the weighted mean of y.  With an
@@ -169,7 +171,7 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
 
     the optimum R's IRLS converges to.  Otherwise it needs its own IRLS, started
     (as R's ``glm``) from the full model's fitted values, or from the family's
-    starting values (as ``glm.nb``).
+    starting values (as ``glm.nb``).  ``log_y`` is log(y) when the full fit took it.
     """
     y, weights = data.y, data.prior_weights
     if not data.has_intercept:
@@ -187,14 +189,14 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
             scaled = weights if values is None else weights * values
             if exponent == 0:
                 return float(np.sum(scaled))
-            return float(np.dot(scaled, np.exp(exponent * (data.offset - shift))))
+            return weighted_sum(scaled, np.exp(exponent * (data.offset - shift)))
 
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             log_rate = np.log(sum_over_exposure(y, 1 - power)) - np.log(sum_over_exposure(None, 2 - power)) - shift
             eta = log_rate + data.offset
             mu = family.link.inverse(eta)
         if np.isfinite(log_rate) and family.valid_mu(mu):
-            return family.deviance_function(y, weights)(eta, mu)
+            return family.deviance_function(y, weights, log_y=log_y)(eta, mu)
     intercept = DenseDesign(np.ones((len(y), 1)), ["Intercept"])
     exposure = np.exp(data.offset)
     rate = np.sum(weights * y) / np.sum(weights * exposure)

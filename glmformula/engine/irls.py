@@ -82,6 +82,7 @@ class FitState:
         survives columns of extreme scale (whose variances underflow in ``cov_unscaled``).
     deviance : sum of weighted unit deviances at the final fit.
     n_iter, converged, boundary : loop diagnostics as R reports them.
+    log_y : log of the response (0 where y = 0) when the fit took it, for the null deviance; else None.
     """
 
     params: np.ndarray
@@ -97,6 +98,7 @@ class FitState:
     n_iter: int
     converged: bool
     boundary: bool
+    log_y: np.ndarray | None = None
 
 
 def irls(
@@ -287,6 +289,7 @@ def irls(
         n_iter=n_iter,
         converged=converged,
         boundary=boundary,
+        log_y=None if fused_step is None else fused_step.log_y,
     )
 
 

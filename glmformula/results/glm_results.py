@@ -40,6 +40,7 @@ from glmformula.engine.irls import FitState, IRLSControl
 from glmformula.engine.negbin import ThetaEstimate
 from glmformula.exceptions import DataError
 from glmformula.families.base import Family
+from glmformula.families.ranges import weighted_sum
 from glmformula.families.standard import Gaussian
 from glmformula.formula.frame import FormulaSpec
 from glmformula.results import anova as _anova
@@ -348,7 +349,7 @@ class GLMResults(InformationCriteria):
             return self.deviance / self.df_resid
         weights, residuals = self._fit.working_weights, self._fit.working_residuals
         if np.min(weights) > 0:  # every row used: no masks
-            return float(np.dot(weights, residuals * residuals) / self.df_resid)
+            return weighted_sum(weights, residuals * residuals) / self.df_resid  # not BLAS: see weighted_sum
         used = weights > 0
         return float(np.sum(weights[used] * residuals[used] ** 2) / self.df_resid)
 
