@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from glmformula.design import kernels
+
 
 class DenseDesign:
     """An (n, p) float design held as one contiguous numpy array."""
@@ -56,8 +58,6 @@ class DenseDesign:
 
     def kernel_parts(self, beta: np.ndarray):
         """The design as the compiled row passes take it (a dense block, no codes), or None without them."""
-        from glmformula.design import kernels
-
         return (self.matrix, beta, [], []) if kernels.AVAILABLE else None
 
     def aliased_columns(self, w: np.ndarray, tol: float, gram: np.ndarray | None = None) -> np.ndarray:

@@ -29,9 +29,8 @@ class FusedLogStep:
 
     def __init__(self, power: int, y: np.ndarray, log_y: np.ndarray, prior_weights: np.ndarray,
                  offset: np.ndarray):
-        self.power = power
-        self.y, self.log_y, self.prior_weights, self.offset = (
-            np.ascontiguousarray(a, dtype=float) for a in (y, log_y, prior_weights, offset))
+        self.log_y = log_y
+        self._pass = kernels.LogStep(offset, y, log_y, prior_weights, power)
 
     @classmethod
     def for_fit(cls, family: Family, y: np.ndarray, prior_weights: np.ndarray,
@@ -49,14 +48,16 @@ class FusedLogStep:
                  w: np.ndarray) -> float | None:
         """Write eta, mu and the next z, w for ``coefficients``; return the deviance, or None (not usable)."""
         parts = design.kernel_parts(coefficients) if hasattr(design, "kernel_parts") else None
-        if parts is None or not all(a.flags.c_contiguous and a.dtype == np.float64 for a in (eta, mu, z, w)):
+        if parts is None or not _buffers_usable(eta, mu, z, w):
             return None
-        return kernels.log_step(*parts, self.offset, self.y, self.log_y, self.prior_weights, self.power,
-                                eta, mu, z, w)
+        return self._pass(*parts, eta, mu, z, w)
 
     def start(self, eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
         """The same from a given linear predictor (IRLS's start): ``eta`` holds it, offset included."""
-        if not all(a.flags.c_contiguous and a.dtype == np.float64 for a in (eta, mu, z, w)):
+        if not _buffers_usable(eta, mu, z, w):
             return None
-        return kernels.log_step(None, None, [], [], self.offset, self.y, self.log_y, self.prior_weights,
-                                self.power, eta, mu, z, w)
+        return self._pass(None, None, [], [], eta, mu, z, w)
+
+
+def _buffers_usable(*arrays: np.ndarray) -> bool:
+    return all(a.flags.c_contiguous and a.dtype == np.float64 for a in arrays)
