@@ -32,7 +32,8 @@ def as_dataframe(data: Any) -> pd.DataFrame:
         frame = data.to_pandas()
     else:
         raise DataError(f"data must be a pandas DataFrame (or a dict of columns), got {type(data).__name__}")
-    if not frame.columns.is_unique:
+    labels = frame.columns.tolist()
+    if len(set(labels)) != len(labels):  # as columns.is_unique, without building the Index's hash table
         dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
         raise DataError(f"data has duplicate column names: {', '.join(dupes)}; rename them first")
     if len(frame) == 0:
