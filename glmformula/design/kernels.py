@@ -45,11 +45,17 @@ def _pointers(arrays) -> ctypes.Array:
 _CPUS = os.cpu_count() or 1
 
 
+#: Row ranges per thread: the pool hands them out as threads finish, so a core that another process slows
+#: down takes fewer of them (with one range per thread, every pass would wait for the slowest core).
+RANGES_PER_THREAD = 4
+
+
 def _row_ranges(n: int) -> list[tuple[int, int]]:
     threads = min(_CPUS, 4, n // ROWS_PER_THREAD)
     if threads <= 1:
         return [(0, n)]
-    bounds = [n * part // threads for part in range(threads + 1)]
+    pieces = threads * RANGES_PER_THREAD
+    bounds = [n * part // pieces for part in range(pieces + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
 
 
@@ -68,7 +74,7 @@ def _map(function, ranges):
     if len(ranges) == 1:
         return [function(*ranges[0])]
     if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="glmformula")
+        _EXECUTOR = ThreadPoolExecutor(max_workers=min(_CPUS, 4), thread_name_prefix="glmformula")
     return list(_EXECUTOR.map(lambda bounds: function(*bounds), ranges))
 
 
