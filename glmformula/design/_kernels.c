@@ -126,22 +126,35 @@ MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *
     }
 }
 
-/* eta[i] = D[i] . beta_dense + sum_k beta_k[c_ki] for rows [start, stop). */
+/* Helpers of the kernels below are inlined into each, so that they take the kernel's instruction set. */
+#if defined(__GNUC__)
+#define ROW_HELPER static inline __attribute__((always_inline))
+#else
+#define ROW_HELPER static inline
+#endif
+
+/* D[i] . beta_dense + sum_k beta_k[c_ki] (a code of -1 adds nothing): row i of X beta. */
+ROW_HELPER double row_dot(int64_t i, int64_t pd, const double *dense, const double *beta_dense, int64_t n_blocks,
+                          const int32_t *const *codes, const double *const *beta_blocks)
+{
+    const double *x = dense + i * pd;
+    double value = 0.0;
+    for (int64_t a = 0; a < pd; a++)
+        value += x[a] * beta_dense[a];
+    for (int64_t k = 0; k < n_blocks; k++) {
+        const int32_t level = codes[k][i];
+        if (level >= 0)
+            value += beta_blocks[k][level];
+    }
+    return value;
+}
+
+/* eta = X beta for rows [start, stop). */
 MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *beta_dense,
             int64_t n_blocks, const int32_t *const *codes, const double *const *beta_blocks, double *eta)
 {
-    for (int64_t i = start; i < stop; i++) {
-        const double *x = dense + i * pd;
-        double value = 0.0;
-        for (int64_t a = 0; a < pd; a++)
-            value += x[a] * beta_dense[a];
-        for (int64_t k = 0; k < n_blocks; k++) {
-            const int32_t level = codes[k][i];
-            if (level >= 0)
-                value += beta_blocks[k][level];
-        }
-        eta[i] = value;
-    }
+    for (int64_t i = start; i < stop; i++)
+        eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks);
 }
 
 /*
@@ -165,7 +178,7 @@ static const double EPS = 2.220446049250313e-16;
 /* exp(x) for -38 <= x <= 709, within a few ulp: x = k ln2 + r with |r| <= ln2 / 2 (Cody-Waite, ln2 in two
  * parts), e^r by its Taylor polynomial to degree 13 (truncation below 1e-17 relative), times 2^k assembled in the
  * exponent bits.  Branch-free, so that a loop of it vectorises. */
-static inline double gf_exp(double x)
+ROW_HELPER double gf_exp(double x)
 {
     const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
     const double t = x * 1.4426950408889634 + shifter;
@@ -196,7 +209,7 @@ static inline double gf_exp(double x)
 /* The elementwise part of gf_log_step for rows [first, first + count); the power is a constant in each
  * inlined copy, and every test is a select or a bitwise or, so that the loop has no branch to stop it
  * vectorising. */
-static inline int log_step_rows(int64_t first, int64_t count, const int power, const int add_offset,
+ROW_HELPER int log_step_rows(int64_t first, int64_t count, const int power, const int add_offset,
                                 const double *restrict offset,
                                 const double *restrict y, const double *restrict log_y,
                                 const double *restrict prior, double *restrict eta, double *restrict mu,
@@ -237,19 +250,8 @@ MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const doub
     int bad = 0;
     for (int64_t first = start; first < stop; first += TILE) {
         const int64_t count = stop - first < TILE ? stop - first : TILE;
-        for (int64_t t = 0; t < count && !eta_known; t++) {
-            const int64_t i = first + t;
-            const double *x = dense + i * pd;
-            double value = 0.0;
-            for (int64_t a = 0; a < pd; a++)
-                value += x[a] * beta_dense[a];
-            for (int64_t k = 0; k < n_blocks; k++) {
-                const int32_t level = codes[k][i];
-                if (level >= 0)
-                    value += beta_blocks[k][level];
-            }
-            eta[i] = value;
-        }
+        for (int64_t i = first; i < first + count && !eta_known; i++)
+            eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks);
         if (eta_known)
             bad |= power == 1 ? log_step_rows(first, count, 1, 0, offset, y, log_y, prior, eta, mu, z, w, units)
                               : log_step_rows(first, count, 2, 0, offset, y, log_y, prior, eta, mu, z, w, units);
