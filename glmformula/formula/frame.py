@@ -347,8 +347,11 @@ class _UsedRows:
 
     def replace(self, changed: dict[str, Any]) -> None:
         """Use new values for some columns (in a new frame: the caller's is never modified)."""
-        self._frame = self.frame.assign(**changed)
-        self.columns = FrameColumns(self._frame)
+        frame = self.frame.copy(deep=False)
+        for name, values in changed.items():
+            frame.isetitem(self.columns.position(name), values)  # by position: labels need not be strings
+        self._frame = frame
+        self.columns = FrameColumns(frame)
 
 
 def _drop_unused_levels(rows: _UsedRows, used: list[str]) -> None:
