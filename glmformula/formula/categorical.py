@@ -36,8 +36,9 @@ _SPEC_CACHE_SIZE = 64
 _C_CALL = re.compile(r"^C\(\s*`?([^`,()]+?)`?\s*\)$")
 
 
-def _term_kind(term, columns: FrameColumns) -> tuple[str, str] | None:
-    """("intercept"|"numeric"|"categorical", column) for an eligible term, else None."""
+def _term_source(term) -> tuple[str, str] | None:
+    """What an eligible term reads, from the formula alone: ("intercept", ""), ("column", name) for a
+    plain column (numeric or categorical, by its dtype) or ("categorical", name) for ``C(name)``; else None."""
     factors = list(term.factors)
     if len(factors) != 1:
         return None
@@ -45,16 +46,40 @@ def _term_kind(term, columns: FrameColumns) -> tuple[str, str] | None:
     method = getattr(factor.eval_method, "value", factor.eval_method)
     if method == "literal" and factor.expr == "1":
         return "intercept", ""
-    if method == "lookup" and factor.expr in columns:
-        dtype = columns.dtype(factor.expr)
-        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype.kind == "O":
-            return "categorical", factor.expr
-        if dtype.kind in "iuf":
-            return "numeric", factor.expr
-        return None
+    if method == "lookup":
+        return "column", factor.expr
     match = _C_CALL.match(factor.expr) if method == "python" else None
-    if match and match.group(1) in columns:
-        return "categorical", match.group(1)
+    return ("categorical", match.group(1)) if match else None
+
+
+_TERM_SOURCES: OrderedDict = OrderedDict()
+
+
+def _term_sources(rhs_formula) -> list[tuple[str, tuple[str, str] | None]]:
+    """(name, ``_term_source``) of each term, once per parsed formula (formulaic's terms are slow to walk)."""
+    entry = _TERM_SOURCES.get(id(rhs_formula))
+    if entry is None or entry[0] is not rhs_formula:
+        sources = [(str(term), _term_source(term)) for term in rhs_formula]
+        entry = _TERM_SOURCES[id(rhs_formula)] = (rhs_formula, sources)  # the formula kept: its id stays its own
+        if len(_TERM_SOURCES) > _SPEC_CACHE_SIZE:
+            _TERM_SOURCES.popitem(last=False)
+    return entry[1]
+
+
+def _term_kind(source: tuple[str, str] | None, columns: FrameColumns) -> tuple[str, str] | None:
+    """("intercept"|"numeric"|"categorical", column) for an eligible term, else None."""
+    if source is None or source[0] == "intercept":
+        return source
+    kind, name = source
+    if name not in columns:
+        return None
+    if kind == "categorical":
+        return source
+    dtype = columns.dtype(name)
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype.kind == "O":
+        return "categorical", name
+    if dtype.kind in "iuf":
+        return "numeric", name
     return None
 
 
@@ -67,7 +92,7 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
     """
     if not ENABLED:
         return None
-    kinds = {str(term): _term_kind(term, data) for term in rhs_formula}
+    kinds = {name: _term_kind(source, data) for name, source in _term_sources(rhs_formula)}
     if any(kind is None for kind in kinds.values()):
         return None
     categoricals: dict[str, tuple[np.ndarray, list]] = {}
@@ -76,27 +101,31 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
             categoricals[column] = _codes_and_levels(data[column])
     key = (str(rhs_formula), tuple(sorted(kinds.items())),
            tuple(sorted((c, str(data.dtype(c)), tuple(map(repr, v[1]))) for c, v in categoricals.items())))
-    model_spec = _SPEC_CACHE.get(key)
-    if model_spec is None:
+    cached = _SPEC_CACHE.get(key)
+    if cached is None:
         head = data.frame.iloc[:2].reset_index(drop=True)
         for column, (_, levels) in categoricals.items():
             head[column] = pd.Categorical(head[column], categories=levels)
         _, model_spec, _ = materialise(rhs_formula, head)
-        _SPEC_CACHE[key] = model_spec
+        # with the spec, its column names and each term's columns (formulaic's properties rebuild them per call)
+        cached = _SPEC_CACHE[key] = (model_spec, list(model_spec.column_names),
+                                     [(str(term), columns.start, columns.stop)
+                                      for term, columns in model_spec.term_slices.items()])
         if len(_SPEC_CACHE) > _SPEC_CACHE_SIZE:
             _SPEC_CACHE.popitem(last=False)
-    names = list(model_spec.column_names)
+    model_spec, names, term_columns = cached
+    names = list(names)
     if not names:
         return None  # nothing to build (y ~ 0): formulaic's path reports it
     numeric_columns, numeric_positions, intercept_position, blocks = [], [], None, []
-    for term, columns in model_spec.term_slices.items():
-        kind, column = kinds[str(term)]
-        positions = np.arange(columns.start, columns.stop)
+    for term, first, stop in term_columns:
+        kind, column = kinds[term]
+        positions = np.arange(first, stop)
         if kind == "numeric":
             numeric_columns.append(column)
-            numeric_positions.append(columns.start)
+            numeric_positions.append(first)
         elif kind == "intercept":
-            intercept_position = columns.start
+            intercept_position = first
         else:
             codes, levels = categoricals[column]
             reference = len(positions) == len(levels) - 1
