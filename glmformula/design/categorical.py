@@ -67,7 +67,6 @@ class CategoricalDesign:
         self.blocks = blocks
         self.column_names = list(column_names)
         self._n = self.dense.shape[0] if self.dense.ndim == 2 and self.dense.shape[1] else len(blocks[0].codes)
-        self._last_gram: tuple[np.ndarray, np.ndarray] | None = None
         self._chunk_indicators: dict[tuple[int, int], sparse.csc_matrix] = {}
         self._bounds: tuple[int, list[tuple[int, int]]] | None = None
 
@@ -90,17 +89,11 @@ class CategoricalDesign:
 
     # -- the engine's interface ---------------------------------------------------
     def gram(self, w: np.ndarray) -> np.ndarray:
-        """X'WX; kept for one ``gram_xtw`` with the same weights (rank detection, then the first solve)."""
-        gram, _ = self._products(w, None)
-        self._last_gram = (w, gram)
-        return gram.copy()
+        """X'WX (a new array: callers may overwrite it)."""
+        return self._products(w, None)[0]
 
     def gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """X'WX and X'Wz in one pass over the rows (or X'WX from ``gram`` with these weights)."""
-        if self._last_gram is not None and self._last_gram[0] is w:
-            gram, self._last_gram = self._last_gram[1], None
-            return gram, self.xtw(w, z)
-        self._last_gram = None
+        """X'WX and X'Wz in one pass over the rows."""
         return self._products(w, z)
 
     def _products(self, w: np.ndarray, z: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -234,7 +227,7 @@ class CategoricalDesign:
         """
         from glmformula.engine.linalg import aliased_columns_from_gram
 
-        gram = self.gram(w) if gram is None else gram  # gram() gives a copy
+        gram = self.gram(w) if gram is None else gram
         return aliased_columns_from_gram(gram, max(tol, 1e-7), overwrite=True, orthogonal=self.orthogonal_columns())
 
     def select(self, keep: np.ndarray) -> CategoricalDesign:
