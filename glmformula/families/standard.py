@@ -155,7 +155,31 @@ class QuasiBinomial(_QuasiLikelihood, Binomial):
     name = "quasibinomial"
 
 
-class Poisson(Family):
+class _LogLinkPasses:
+    """The one-pass IRLS work of ``log_link`` and of the fused step, for Poisson (variance_power 1) and
+    gamma (2) fits under the log link; other links take the generic path."""
+
+    def _log_response(self, y):
+        """log(y) as the unit deviance reads it."""
+        raise NotImplementedError
+
+    def deviance_function(self, y, weights, log_y=None):
+        """Under the log link: log y once and log mu = eta (see ``log_link``)."""
+        if self.link.name != "log":
+            return super().deviance_function(y, weights)
+        log_y = self._log_response(y) if log_y is None else log_y
+        return log_link.deviance_function(int(self.variance_power), y, log_y, weights)
+
+    def working_function(self, y, prior_weights, offset):
+        if self.link.name != "log":
+            return None
+        return log_link.working_function(int(self.variance_power), y, prior_weights, offset)
+
+    def log_step_response(self, y):
+        return (int(self.variance_power), self._log_response(y)) if self.link.name == "log" else None
+
+
+class Poisson(_LogLinkPasses, Family):
     """Poisson counts: V(mu) = mu, d(y, mu) = 2 (y log(y/mu) - (y - mu))."""
 
     name = "poisson"
@@ -172,17 +196,8 @@ class Poisson(Family):
     def unit_deviance(self, y, mu):
         return 2.0 * (y_log_y_over_mu(y, mu) - (y - mu))
 
-    def deviance_function(self, y, weights, log_y=None):
-        """Under the log link: log y once and log mu = eta (see ``log_link``)."""
-        if self.link.name != "log":
-            return super().deviance_function(y, weights)
-        return log_link.deviance_function(1, y, log_or_zero(y) if log_y is None else log_y, weights)
-
-    def working_function(self, y, prior_weights, offset):
-        return log_link.working_function(1, y, prior_weights, offset) if self.link.name == "log" else None
-
-    def log_step_response(self, y):
-        return (1, log_or_zero(y)) if self.link.name == "log" else None
+    def _log_response(self, y):
+        return log_or_zero(y)
 
     def valid_mu(self, mu):
         return within(mu, 0.0)
@@ -208,7 +223,7 @@ class QuasiPoisson(_QuasiLikelihood, Poisson):
     name = "quasipoisson"
 
 
-class Gamma(Family):
+class Gamma(_LogLinkPasses, Family):
     """Gamma: V(mu) = mu^2, d(y, mu) = -2 (log(y/mu) - (y - mu)/mu)."""
 
     name = "gamma"
@@ -230,18 +245,8 @@ class Gamma(Family):
         deviance *= 2.0
         return deviance
 
-    def deviance_function(self, y, weights, log_y=None):
-        """Under the log link: log y once and log mu = eta (see ``log_link``)."""
-        if self.link.name != "log":
-            return super().deviance_function(y, weights)
-        log_y = np.log(y) if log_y is None else log_y  # y > 0: initialize refuses the rest
-        return log_link.deviance_function(2, y, log_y, weights)
-
-    def working_function(self, y, prior_weights, offset):
-        return log_link.working_function(2, y, prior_weights, offset) if self.link.name == "log" else None
-
-    def log_step_response(self, y):
-        return (2, np.log(y)) if self.link.name == "log" else None
+    def _log_response(self, y):
+        return np.log(y)  # y > 0: initialize refuses the rest
 
     def valid_mu(self, mu):
         return within(mu, 0.0)
