@@ -266,3 +266,23 @@ def test_dense_rank_certificate_never_hides_an_aliased_column():
     # an empty (all-zero) column is never certified
     empty = np.column_stack([ordinary, np.zeros(n)])
     assert not linalg.certainly_full_rank_by_gram(empty.T @ (w[:, None] * empty), n, 1e-11)
+
+
+@pytest.mark.parametrize("values", [
+    np.array(list("dbadcbd"), dtype=object),
+    pd.array(["b", None, "a", "b", "c", None], dtype="string"),
+    pd.Series(["z", "y", None, "z"], dtype="str").array,
+    np.array([3, 1.5, 2, 3, None], dtype=object),
+    np.array(["x", 1, "y", 1], dtype=object),  # levels of mixed types: pandas' own ordering
+    np.array([True, False, True], dtype=object),
+    np.array([], dtype=object),
+])
+def test_codes_and_levels_are_pandas_sorted_factorize(values):
+    """Codes of sorted levels, -1 where missing: what pd.factorize(sort=True) gives, as int32."""
+    from glmformula.formula.categorical import _codes_and_levels
+
+    codes, levels = _codes_and_levels(values)
+    expected_codes, expected_levels = pd.factorize(np.asarray(values, dtype=object), sort=True)
+    assert codes.dtype == np.int32
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert levels == list(expected_levels)

@@ -346,6 +346,19 @@ def test_fused_log_step_kernel_equals_numpy(power, monkeypatch):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
     assert deviance == pytest.approx(expected[4], rel=1e-12)
     assert outputs[1][0] == np.finfo(float).eps
+    # bound to a fit's buffers, the step writes its weights into the one of the two it is given
+    eta, mu, z, *weights = (np.empty(n) for _ in range(5))
+    step = kernels.LogStep(offset, y, log_y, prior, power, eta, mu, z, tuple(weights))
+    for buffer in (weights[1], weights[0]):
+        buffer[:] = np.nan
+        assert step(dense, beta_dense, codes, beta_blocks, buffer) == pytest.approx(expected[4], rel=1e-12)
+        np.testing.assert_allclose(buffer, expected[3], rtol=1e-12)
+        np.testing.assert_allclose(z, expected[2], rtol=1e-12, atol=1e-13)
+    assert np.isnan(weights[1]).sum() == 0
+    with pytest.raises(ValueError, match="one of the two buffers"):
+        step(dense, beta_dense, codes, beta_blocks, np.empty(n))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        kernels.LogStep(offset, y, log_y, prior, power, eta, mu, z, (weights[0], np.empty(n + 1)))
     # exp would overflow, mu^2 in the weights overflows (as in R), or eta is not finite: not usable
     for bad in (709.5, 400.0, np.inf, -np.inf, np.nan):
         offset[7] = bad

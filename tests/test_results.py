@@ -91,6 +91,24 @@ def test_summary_header_and_table(dobson):
     assert str(dobson) == text
 
 
+def test_summary_from_cells_renders_as_from_its_table(dobson):
+    """A summary handed its coefficients as arrays prints what it prints from the DataFrame they make,
+    in every format, and ``table`` is that DataFrame (with the estimates' values and names)."""
+    from glmformula.report.summary import Summary, TableCells
+
+    summary = dobson.summary()
+    assert isinstance(summary._cells, TableCells)
+    from_frame = Summary(summary.title, summary.header, summary.table.copy(), summary.notes, summary.header_split)
+    for render in ("as_text", "as_markdown", "as_html", "as_latex"):
+        assert getattr(summary, render)() == getattr(from_frame, render)()
+    np.testing.assert_array_equal(summary.table["coef"].to_numpy(), dobson.params.to_numpy())
+    np.testing.assert_array_equal(summary.table["std err"].to_numpy(), dobson.bse.to_numpy())
+    assert list(summary.table.index) == list(dobson.params.index)
+    assert summary.table.index.dtype == object and summary.table.columns.dtype == object
+    aliased = TableCells(["a", "b"], ["coef", "std err"], np.array([[1.5, 0.25], [np.nan, np.nan]]))
+    assert Summary("t", [], aliased)._rows(str) == [["a", "1.5", "0.25"], ["b", "(aliased)", ""]]
+
+
 def test_summary_for_estimated_scale_shows_t():
     res = gf.glm("lot1 ~ log(u)", gf.datasets.load("clotting"), "gamma")
     assert "P>|t|" in str(res.summary())

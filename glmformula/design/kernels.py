@@ -156,51 +156,63 @@ def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta
 
 
 class LogStep:
-    """``gf_log_step`` bound to one fit's fixed arrays: the offset, y, log y and prior weights.
+    """``gf_log_step`` bound to one fit: its fixed arrays (the offset, y, log y and prior weights) and the
+    buffers it writes (eta, mu, z and the two working-weight buffers IRLS alternates between).
 
-    IRLS calls it once per iteration; for a thousand rows the kernel takes microseconds, so the
-    addresses of the fixed arrays (and of the output buffers, reused by every call) are taken once.
+    IRLS calls it once per iteration; for a thousand rows the kernel takes microseconds, so every
+    address that does not change during the fit is taken once: those of the arrays above, and those
+    of the design's blocks (kept for the design last seen).
     """
 
-    def __init__(self, offset: np.ndarray, y: np.ndarray, log_y: np.ndarray, prior: np.ndarray, power: int):
+    def __init__(self, offset: np.ndarray, y: np.ndarray, log_y: np.ndarray, prior: np.ndarray, power: int,
+                 eta: np.ndarray, mu: np.ndarray, z: np.ndarray, weights: tuple[np.ndarray, np.ndarray]):
+        n = len(y)
+        if not all(a.flags.c_contiguous and a.dtype == np.float64 and a.shape == (n,) for a in (eta, mu, z, *weights)):
+            raise ValueError("the outputs of the log step must be C-contiguous float64 arrays of the data's length")
         self._fixed_arrays = tuple(np.ascontiguousarray(a, dtype=float) for a in (offset, y, log_y, prior))
         self._fixed = [array.ctypes.data for array in self._fixed_arrays]
-        self._power, self._n = power, len(y)
-        self._buffers: dict[int, tuple[np.ndarray, int]] = {}  # id -> (buffer, address): the buffer is kept alive
-
-    def _address(self, array: np.ndarray) -> int:
-        entry = self._buffers.get(id(array))
-        if entry is None or entry[0] is not array:
-            entry = self._buffers[id(array)] = (array, array.ctypes.data)
-        return entry[1]
+        self._outputs = [array.ctypes.data for array in (eta, mu, z)]
+        self._eta, self._weights = eta, weights
+        self._weight_addresses = [array.ctypes.data for array in weights]
+        self._power = power
+        self._ranges = _row_ranges(n)
+        self._deviances = np.zeros(len(self._ranges))
+        self._deviance_address = self._deviances.ctypes.data
+        self._design: tuple = (None, None, None)  # the design last seen: dense block, codes, their addresses
 
     def __call__(self, dense: np.ndarray | None, beta_dense: np.ndarray | None, codes: list[np.ndarray],
-                 beta_blocks: list[np.ndarray], eta: np.ndarray, mu: np.ndarray, z: np.ndarray,
-                 w: np.ndarray) -> float | None:
-        """Writes eta = X beta + offset, mu, z and w (see ``gf_log_step`` in ``_kernels.c``) and returns the
-        deviance, or None when a value fell outside the pass's range (the outputs are then not to be used).
-        With ``dense`` None, ``eta`` already holds the linear predictor (offset included) and X is not read.
-        The outputs must be C-contiguous float64 arrays of the data's length."""
+                 beta_blocks: list[np.ndarray], w: np.ndarray) -> float | None:
+        """Writes eta = X beta + offset, mu, z and ``w`` (one of the two weight buffers; see ``gf_log_step`` in
+        ``_kernels.c``) and returns the deviance, or None when a value fell outside the pass's range (the
+        outputs are then not to be used).  With ``dense`` None, eta already holds the linear predictor
+        (offset included) and X is not read."""
         eta_known = dense is None
         if eta_known:
             dense, beta_dense = _NO_DENSE, _NO_DENSE[0]
+        if self._design[0] is not dense or self._design[1] is not codes:  # the same arrays at every step of a fit
+            self._design = (dense, codes, (dense.shape[1], dense.ctypes.data, len(codes), _pointers(codes)))
+        width, dense_address, n_blocks, code_pointers = self._design[2]
         beta_dense = np.ascontiguousarray(beta_dense, dtype=float)
         beta_blocks = [np.ascontiguousarray(beta, dtype=float) for beta in beta_blocks]
-        head = [dense.shape[1], dense.ctypes.data, beta_dense.ctypes.data, len(codes), _pointers(codes),
-                _pointers(beta_blocks)]
-        tail = [self._power, int(eta_known), *(self._address(a) for a in (eta, mu, z, w))]
-        ranges = _row_ranges(self._n)
-        deviances = np.zeros(len(ranges))
-        address = deviances.ctypes.data
+        head = [width, dense_address, beta_dense.ctypes.data, n_blocks, code_pointers, _pointers(beta_blocks)]
+        tail = [self._power, int(eta_known), *self._outputs, self._weight_address(w)]
+        ranges, address = self._ranges, self._deviance_address
 
         def run(index: int) -> int:
             start, stop = ranges[index]
             return _LIBRARY.gf_log_step(start, stop, *head, *self._fixed, *tail, address + 8 * index)
 
-        statuses = [run(0)] if len(ranges) == 1 else _map(run, [(index,) for index in range(len(ranges))])
-        if any(statuses):
+        if len(ranges) == 1:
+            return None if run(0) else float(self._deviances[0])
+        if any(_map(run, [(index,) for index in range(len(ranges))])):
             return None
-        return float(deviances.sum())
+        return float(self._deviances.sum())
+
+    def _weight_address(self, w: np.ndarray) -> int:
+        for buffer, address in zip(self._weights, self._weight_addresses):
+            if buffer is w:
+                return address
+        raise ValueError("the log step writes its weights into one of the two buffers it was given")
 
 
 _NO_DENSE = np.zeros((1, 0))
@@ -211,4 +223,4 @@ def log_step(dense: np.ndarray | None, beta_dense: np.ndarray | None, codes: lis
              power: int, eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
     """One IRLS step's X beta, mean, deviance and next working response under the log link, in one pass
     (``LogStep`` for one call)."""
-    return LogStep(offset, y, log_y, prior, power)(dense, beta_dense, codes, beta_blocks, eta, mu, z, w)
+    return LogStep(offset, y, log_y, prior, power, eta, mu, z, (w, w))(dense, beta_dense, codes, beta_blocks, w)

@@ -25,39 +25,35 @@ from glmformula.families.base import Family
 
 
 class FusedLogStep:
-    """The compiled step for one fit: y, log y, prior weights and offset fixed, the design and beta per call."""
+    """The compiled step for one fit: y, log y, prior weights and offset fixed, and the buffers it writes
+    (eta, mu, z and two working-weight buffers) too; the design and beta change per call."""
 
     def __init__(self, power: int, y: np.ndarray, log_y: np.ndarray, prior_weights: np.ndarray,
-                 offset: np.ndarray):
+                 offset: np.ndarray, buffers: tuple):
         self.log_y = log_y
-        self._pass = kernels.LogStep(offset, y, log_y, prior_weights, power)
+        self._pass = kernels.LogStep(offset, y, log_y, prior_weights, power, *buffers)
 
     @classmethod
-    def for_fit(cls, family: Family, y: np.ndarray, prior_weights: np.ndarray,
-                offset: np.ndarray) -> FusedLogStep | None:
-        """The fused step for this fit, or None when the generic path must do every step."""
+    def for_fit(cls, family: Family, y: np.ndarray, prior_weights: np.ndarray, offset: np.ndarray,
+                buffers: tuple) -> FusedLogStep | None:
+        """The fused step for this fit, or None when the generic path must do every step.
+
+        ``buffers`` are (eta, mu, z, (w, w')): C-contiguous float64 arrays of the data's length that
+        every call overwrites; each call writes its working weights into the one of w, w' it is given.
+        """
         if not kernels.AVAILABLE or y.ndim != 1 or not (len(y) and prior_weights.min() > 0):
             return None
         response = family.log_step_response(y)
         if response is None:
             return None
         power, log_y = response
-        return cls(power, y, log_y, prior_weights, offset)
+        return cls(power, y, log_y, prior_weights, offset, buffers)
 
-    def __call__(self, design, coefficients: np.ndarray, eta: np.ndarray, mu: np.ndarray, z: np.ndarray,
-                 w: np.ndarray) -> float | None:
-        """Write eta, mu and the next z, w for ``coefficients``; return the deviance, or None (not usable)."""
+    def __call__(self, design, coefficients: np.ndarray, w: np.ndarray) -> float | None:
+        """Write eta, mu, z and ``w`` for ``coefficients``; return the deviance, or None (not usable)."""
         parts = design.kernel_parts(coefficients) if hasattr(design, "kernel_parts") else None
-        if parts is None or not _buffers_usable(eta, mu, z, w):
-            return None
-        return self._pass(*parts, eta, mu, z, w)
+        return None if parts is None else self._pass(*parts, w)
 
-    def start(self, eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
-        """The same from a given linear predictor (IRLS's start): ``eta`` holds it, offset included."""
-        if not _buffers_usable(eta, mu, z, w):
-            return None
-        return self._pass(None, None, [], [], eta, mu, z, w)
-
-
-def _buffers_usable(*arrays: np.ndarray) -> bool:
-    return all(a.flags.c_contiguous and a.dtype == np.float64 for a in arrays)
+    def start(self, w: np.ndarray) -> float | None:
+        """The same from a given linear predictor (IRLS's start), which the eta buffer holds, offset included."""
+        return self._pass(None, None, [], [], w)

@@ -135,11 +135,11 @@ def irls(
     # Buffers reused by every iteration (a fresh array the size of the data costs its page faults each time);
     # the working weights alternate between two, so that those of the solve kept survive one more iteration.
     workspace = _Workspace.like(y)
-    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset)  # the whole step in one pass, or None
+    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset, workspace.buffers())  # one pass, or None
     deviance = None
     if fused_step is not None:  # mu, the deviance and the first working response from the start in one pass
         np.copyto(workspace.eta, eta)
-        deviance = fused_step.start(workspace.eta, workspace.mu, workspace.z, workspace.weights(1))
+        deviance = fused_step.start(workspace.weights(1))
     precomputed = deviance is not None  # whether a fused pass left this iteration's z and w in the workspace
     if precomputed:  # and then eta is finite and mu positive: both valid
         eta, mu = workspace.eta, workspace.mu
@@ -207,8 +207,7 @@ def irls(
         solve, solve_weights = step, working_weights
         coefficients = solve.coefficients
         # the fused pass writes the next iteration's weights into the other buffer: this solve's stay intact
-        deviance = fused_step(kept_design, coefficients, workspace.eta, workspace.mu, workspace.z,
-                              workspace.weights(n_iter + 1)) if fused_step is not None else None
+        deviance = None if fused_step is None else fused_step(kept_design, coefficients, workspace.weights(n_iter + 1))
         precomputed = deviance is not None  # and then eta is finite and mu positive: both valid
         if precomputed:
             eta, mu = workspace.eta, workspace.mu
@@ -334,6 +333,10 @@ class _Workspace:
 
     def weights(self, n_iter: int) -> np.ndarray:
         return self.weight_buffers[n_iter % 2]
+
+    def buffers(self) -> tuple:
+        """(eta, mu, z, weight buffers), as the fused step writes them."""
+        return self.eta, self.mu, self.z, self.weight_buffers
 
 
 def _working_response(family: Family, y, eta, mu, offset, prior_weights, positive_weight, all_positive: bool,

@@ -76,6 +76,8 @@ def _term_kind(source: tuple[str, str] | None, columns: FrameColumns) -> tuple[s
     if kind == "categorical":
         return source
     dtype = columns.dtype(name)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # the usual case first: pandas' dtype tests cost more
+        return "numeric", name
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype.kind == "O":
         return "categorical", name
     if dtype.kind in "iuf":
@@ -158,5 +160,14 @@ def _codes_and_levels(values) -> tuple[np.ndarray, list]:
         return values.codes.astype(np.int32), list(values.categories)
     if len(values) <= _SMALL_COLUMN:
         values = np.asarray(values, dtype=object)  # small columns: Python objects factorise fastest
+        codes, uniques = pd.factorize(values)
+        try:  # sorting the few levels afterwards costs less than pandas' sort of the codes
+            order = np.argsort(uniques, kind="stable")
+        except TypeError:  # levels of mixed types: pandas' own sort knows how to order them
+            order = None
+        if order is not None:
+            rank = np.full(len(order) + 1, -1, dtype=np.int32)  # a missing value's code -1 takes the last: -1
+            rank[order] = np.arange(len(order), dtype=np.int32)
+            return rank.take(codes), list(uniques[order])
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int32), list(uniques)

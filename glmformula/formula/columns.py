@@ -18,16 +18,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glmformula.exceptions import DataError
+
 
 class FrameColumns(Mapping):
     """The columns of a DataFrame by (string) name: ``columns[name]`` is the column's array.
+
+    A frame with duplicate column names is refused (``DataError``): a name must say which column it reads.
 
     A Mapping, so expression evaluation (``safe_eval.evaluate``) reads it like a dict of columns.
     """
 
     def __init__(self, frame: pd.DataFrame):
         self.frame = frame
-        self.names: list[str] = [str(name) for name in frame.columns.tolist()]
+        labels = frame.columns.tolist()
+        if len(set(labels)) != len(labels):  # as columns.is_unique, without building the Index's hash table
+            dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+            raise DataError(f"data has duplicate column names: {', '.join(dupes)}; rename them first")
+        self.names: list[str] = [str(name) for name in labels]
         self._positions = {name: position for position, name in enumerate(self.names)}
         self._arrays: dict[str, Any] = {}
 

@@ -209,7 +209,7 @@ def _formulaic_context() -> dict[str, Any]:
     return {name: func for name, func in safe_eval.MATH_FUNCTIONS.items() if name != "I"}
 
 
-def _referenced_columns(parsed: ParsedFormula, rhs_variables: set[str], columns: list[str]) -> list[str]:
+def _referenced_columns(parsed: ParsedFormula, rhs_variables: frozenset[str], columns: list[str]) -> list[str]:
     names: set[str] = set(rhs_variables)
     for expr in (*parsed.response, *parsed.offsets):
         names |= safe_eval.names_in(expr)
@@ -246,12 +246,12 @@ def build_model_frame(
     rhs = protect_ambiguous_columns(expand_dot(parsed.rhs, columns, used_elsewhere), columns)
     parsed = ParsedFormula(parsed.response, rhs, parsed.offsets, parsed.text)
 
-    rhs_formula = _check_rhs(rhs, frozenset(columns), trusted)
+    rhs_formula, rhs_variables = _checked_rhs(rhs, frozenset(columns), trusted)
     for expr in (*parsed.response, *parsed.offsets):
         if not trusted:
             safe_eval.parse_checked(expr, set(columns), allow_transforms=False)
 
-    used = _referenced_columns(parsed, set(rhs_formula.required_variables), columns)
+    used = _referenced_columns(parsed, rhs_variables, columns)
     complete = complete_rows(source, used, na_action, {
         "weights": weight_values, "offset": offset_values, "exposure": exposure_values,
     })
@@ -375,13 +375,10 @@ def _response_label(parsed: ParsedFormula) -> str:
     return f"cbind({', '.join(parsed.response)})" if parsed.is_cbind else parsed.response[0]
 
 
-def _check_rhs(rhs: str, columns: set[str], trusted: bool):
-    """formulaic's parse of the right-hand side, every factor checked (cached per formula and columns)."""
-    return _checked_rhs(rhs, frozenset(columns), trusted)
-
-
 @lru_cache(maxsize=256)
 def _checked_rhs(rhs: str, columns: frozenset[str], trusted: bool):
+    """formulaic's parse of the right-hand side, every factor checked, and the variables it reads
+    (cached per formula and columns: formulaic derives ``required_variables`` anew at each call)."""
     from formulaic import Formula
     from formulaic.formula import SimpleFormula
     from formulaic.parser.types import Factor
@@ -402,7 +399,7 @@ def _checked_rhs(rhs: str, columns: frozenset[str], trusted: bool):
                 safe_eval.parse_checked(factor.expr, columns, allow_transforms=True)
             elif factor.eval_method == Factor.EvalMethod.LOOKUP and factor.expr not in columns:
                 raise safe_eval.missing_name(factor.expr, columns)
-    return rhs_formula
+    return rhs_formula, frozenset(rhs_formula.required_variables)
 
 
 def _materialise(rhs_formula, data: pd.DataFrame):

@@ -177,12 +177,7 @@ def _parse_response(lhs: str, formula: str) -> tuple[str, ...]:
 
 def expand_dot(rhs: str, columns: list[str], exclude: set[str]) -> str:
     """Replace a top-level ``.`` by the sum of the data columns not in ``exclude``."""
-    tokens = list(_scan(rhs))
-    dots = [
-        index
-        for index, char, _, in_call in tokens
-        if char == "." and not in_call and not _part_of_name(rhs, index)
-    ]
+    dots = _top_level_dots(rhs)
     if not dots:
         return rhs
     names = [c for c in columns if c not in exclude]
@@ -196,6 +191,13 @@ def expand_dot(rhs: str, columns: list[str], exclude: set[str]) -> str:
         last = index + 1
     out.append(rhs[last:])
     return "".join(out)
+
+
+@lru_cache(maxsize=256)
+def _top_level_dots(rhs: str) -> tuple[int, ...]:
+    """Positions of the ``.`` that stand for "all other columns" (once per formula: scanning is slow)."""
+    return tuple(index for index, char, _, in_call in _scan(rhs)
+                 if char == "." and not in_call and not _part_of_name(rhs, index))
 
 
 #: Data columns whose plain reference formulaic confuses with the intercept: `1` is read as the literal 1,

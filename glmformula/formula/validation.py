@@ -21,6 +21,7 @@ NaAction = Literal["drop", "raise"]
 
 
 def as_dataframe(data: Any) -> pd.DataFrame:
+    """The data as a DataFrame with rows (its column names are checked by ``FrameColumns``)."""
     if isinstance(data, pd.DataFrame):
         frame = data
     elif isinstance(data, dict):
@@ -32,10 +33,6 @@ def as_dataframe(data: Any) -> pd.DataFrame:
         frame = data.to_pandas()
     else:
         raise DataError(f"data must be a pandas DataFrame (or a dict of columns), got {type(data).__name__}")
-    labels = frame.columns.tolist()
-    if len(set(labels)) != len(labels):  # as columns.is_unique, without building the Index's hash table
-        dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        raise DataError(f"data has duplicate column names: {', '.join(dupes)}; rename them first")
     if len(frame) == 0:
         raise DataError("data has no rows")
     return frame

@@ -10,8 +10,7 @@ clock, so the same fit always prints the same text.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,31 +20,58 @@ Style = Literal["statsmodels", "r"]
 SIGNIFICANCE_NOTE = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
 
 
-@dataclass(frozen=True)
+class TableCells(NamedTuple):
+    """A numeric table as arrays: row names, column names and a (rows, columns) float array.
+
+    A summary given its table this way renders it without building pandas objects (for a
+    small fit they cost more than the numbers); ``Summary.table`` builds the DataFrame when read.
+    """
+
+    names: list[str]
+    columns: list[str]
+    values: np.ndarray
+
+    def frame(self) -> pd.DataFrame:
+        # one float block with object indexes: a frame built from a dict of columns costs far more
+        return pd.DataFrame(self.values, index=pd.Index(self.names, dtype=object),
+                            columns=pd.Index(self.columns, dtype=object))
+
+
 class Summary:
     """A printable model summary.
 
     title : the line above the header.
     header : (label, value) pairs; the first ``header_split`` go in the left
         column of the text layout, the rest in the right one.
-    table : one row per coefficient; numbers are formatted, NaN shown blank,
-        a first-column NaN row shown as "(aliased)"; text columns are kept.
+    table : one row per coefficient, a DataFrame (or ``TableCells``, turned into one when
+        read); numbers are formatted, NaN shown blank, a first-column NaN row shown as
+        "(aliased)"; text columns are kept.
     notes : lines printed below the table.
     style : "statsmodels" or "r" (the plain-text layout).
     """
 
-    title: str
-    header: list[tuple[str, str]]
-    table: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
-    header_split: int | None = None
-    style: Style = "statsmodels"
+    def __init__(self, title: str, header: list[tuple[str, str]], table: pd.DataFrame | TableCells,
+                 notes: list[str] | None = None, header_split: int | None = None, style: Style = "statsmodels"):
+        self.title, self.header, self.notes = title, header, list(notes or [])
+        self.header_split, self.style = header_split, style
+        self._table, self._cells = (None, table) if isinstance(table, TableCells) else (table, None)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        if self._table is None:
+            self._table = self._cells.frame()
+        return self._table
 
     # -- cells ---------------------------------------------------------------
     def _rows(self, formatter) -> list[list[str]]:
+        if self._cells is not None:
+            names, _, values = self._cells
+            values = values.tolist()  # Python floats: formatting them is cheaper than numpy scalars
+        else:
+            names, values = self.table.index, self.table.to_numpy(dtype=object)
         rows = []
-        width = self.table.shape[1]
-        for name, row in zip(self.table.index, self.table.to_numpy(dtype=object)):
+        width = len(self._headers()) - 1
+        for name, row in zip(names, values):
             first = row[0]
             if isinstance(first, float) and first != first:  # NaN (np.isnan costs more on a Python float)
                 rows.append([str(name), "(aliased)"] + [""] * (width - 1))
@@ -54,7 +80,8 @@ class Summary:
         return rows
 
     def _headers(self) -> list[str]:
-        return ["", *map(str, self.table.columns)]
+        columns = self._cells.columns if self._cells is not None else self.table.columns
+        return ["", *map(str, columns)]
 
     # -- renderers -----------------------------------------------------------
     def as_text(self) -> str:
@@ -110,7 +137,7 @@ def _latex_escape(text: str) -> str:
 def _text_statsmodels(summary: Summary) -> str:
     coef_text = tabulate(
         summary._rows(_format_number), headers=summary._headers(), tablefmt="simple", disable_numparse=True,
-        colalign=("left",) + ("right",) * len(summary.table.columns),
+        colalign=("left",) + ("right",) * (len(summary._headers()) - 1),
     )
     coef_lines = coef_text.splitlines()
     width = max(78, *(len(line) for line in coef_lines))
@@ -130,7 +157,7 @@ def _text_statsmodels(summary: Summary) -> str:
 
 def _text_r(summary: Summary) -> str:
     table = tabulate(summary._rows(_format_r), headers=summary._headers(), tablefmt="plain", disable_numparse=True,
-                     colalign=("left",) + ("right",) * len(summary.table.columns))
+                     colalign=("left",) + ("right",) * (len(summary._headers()) - 1))
     lines = [f"{label}:\n{value}" for label, value in summary.header]
     return "\n".join(["", *lines, "", "Coefficients:", table, *summary.notes])
 
@@ -194,11 +221,10 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
     values = _coefficient_values(results, alpha)
     if exp:
         values[:, [0, 4, 5]] = np.exp(values[:, [0, 4, 5]])
-    # one float block with an object column index: a frame built from a dict of columns costs far more
-    index = getattr(results, "_index", None)  # the coefficient names, without building the params Series
-    table = pd.DataFrame(values, index=results.params.index if index is None else index,
-                         columns=pd.Index(columns, dtype=object))
+    names = getattr(results, "_names", None)  # the coefficient names, without building the params Series
+    table = TableCells(list(results.params.index) if names is None else names, columns, values)
     if stars:
+        table = table.frame()
         table[""] = significance_stars(results.pvalues)
     header = [
         ("Dep. Variable", results.model_data.response_name),
