@@ -178,7 +178,10 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
         return family.deviance(y, family.link.inverse(data.offset), weights)
     if not data.has_offset:
         weighted_mean = np.sum(weights * y) / np.sum(weights)
-        return family.deviance(y, np.full_like(y, weighted_mean), weights)
+        mu = np.full_like(y, weighted_mean)
+        if log_y is not None and weighted_mean > 0:  # a log-link fit that took log y: the one-pass deviance
+            return family.deviance_function(y, weights, log_y=log_y)(np.full_like(y, np.log(weighted_mean)), mu)
+        return family.deviance(y, mu, weights)
     power = family.variance_power
     if family.link.name == "log" and power is not None:
         shift = np.max(data.offset)  # exp((k - p) (offset - max)) cannot overflow for k - p >= 0

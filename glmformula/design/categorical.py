@@ -47,6 +47,11 @@ class CategoricalBlock:
     def size(self) -> int:
         return len(self.positions)
 
+    def write_indicators(self, matrix: np.ndarray) -> None:
+        """Set the block's columns of the (n, p) ``matrix``, zeros there, to its 0/1 indicators."""
+        present = self.codes >= 0
+        matrix[np.flatnonzero(present), self.positions[self.codes[present]]] = 1.0
+
     def indicator(self, start: int, stop: int) -> sparse.csc_matrix:
         """The block's indicator for rows start:stop, transposed: (levels + 1) x rows with row 0 for
         the reference level, one entry per column (CSC), so that ``indicator @ M`` reads M row by row
@@ -258,8 +263,6 @@ class CategoricalDesign:
         matrix = np.zeros(self.shape)
         if len(self.dense_positions):
             matrix[:, self.dense_positions] = self.dense
-        rows = np.arange(self._n)
         for block in self.blocks:
-            present = block.codes >= 0
-            matrix[rows[present], block.positions[block.codes[present]]] = 1.0
+            block.write_indicators(matrix)
         return matrix

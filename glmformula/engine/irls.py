@@ -19,6 +19,7 @@ weighted least squares step (the weights at the start of the final iteration).
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -194,7 +195,7 @@ def irls(
             if start is not None:  # as R: step-halving may fall back to the given start
                 coefficients_old = start[~aliased]
         step = solve_wls(kept_design, working_weights, z, products)
-        if not np.all(np.isfinite(step.coefficients)):
+        if not np.isfinite(step.coefficients).all():
             if solve is None:  # as R: nothing to fall back on at the first step
                 raise FitError(
                     "the first weighted least squares step gave non-finite coefficients (overflow); "
@@ -218,7 +219,7 @@ def irls(
             deviance = _deviance(deviance_at, eta, mu)
 
         boundary = False  # as R: only a halving in the final iteration leaves the fit on the boundary
-        if not np.isfinite(deviance):
+        if not math.isfinite(deviance):
             if coefficients_old is None:
                 raise FitError(
                     "no valid set of coefficients has been found: the deviance after the first step is not "
@@ -265,13 +266,15 @@ def irls(
             warnings.warn(message, PerfectSeparationWarning, stacklevel=3)
 
     assert aliased is not None
-    params = np.full(n_columns, np.nan)
-    params[~aliased] = coefficients
-    cov = np.full((n_columns, n_columns), np.nan)
     with np.errstate(over="ignore", invalid="ignore"):  # columns of extreme scale: see _unscaled_standard_errors
-        cov[np.ix_(~aliased, ~aliased)] = solve.unscaled_covariance()
-    se_unscaled = np.full(n_columns, np.nan)
-    se_unscaled[~aliased] = _unscaled_standard_errors(kept_design, solve_weights, cov[np.ix_(~aliased, ~aliased)])
+        kept_cov = solve.unscaled_covariance()
+    kept_se = _unscaled_standard_errors(kept_design, solve_weights, kept_cov)
+    if aliased.any():  # NaN rows and columns for the aliased coefficients
+        params, cov, se_unscaled = np.full(n_columns, np.nan), np.full((n_columns, n_columns), np.nan), \
+            np.full(n_columns, np.nan)
+        params[~aliased], cov[np.ix_(~aliased, ~aliased)], se_unscaled[~aliased] = coefficients, kept_cov, kept_se
+    else:
+        params, cov, se_unscaled = coefficients, kept_cov, kept_se
     working_residuals = np.subtract(y, mu)
     working_residuals /= link.mu_eta_at(eta, mu)
     return FitState(

@@ -280,18 +280,18 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
     ordinary = diagonal.min() > _SAFE_SQUARE and diagonal.max() < 1 / _SAFE_SQUARE
     if not ordinary and np.any((diagonal > 0) & ((diagonal < _SAFE_SQUARE) | (diagonal > 1 / _SAFE_SQUARE))):
         return _solve_qr(design, w, z)  # squared norms near under/overflow lose digits
-    with np.errstate(invalid="ignore"):
+    if ordinary:
         scale = np.sqrt(diagonal)
-    if not ordinary:
+    else:
+        with np.errstate(invalid="ignore"):
+            scale = np.sqrt(diagonal)
         scale = np.where(scale > 0, scale, 1.0)
     equilibrated = gram  # the design hands over its own copy: equilibrate in place
     equilibrated /= scale[:, None]
     equilibrated /= scale
     # |entries| of a unit-diagonal cross-product are at most 1 (Cauchy-Schwarz): with finite norms only the
     # right-hand side or a NaN norm can be non-finite
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = np.isfinite(np.sum(xtw)) and (ordinary or np.isfinite(np.sum(equilibrated)))
-    if not finite:
+    if not (np.isfinite(xtw).all() and (ordinary or np.isfinite(equilibrated).all())):
         return _solve_qr(design, w, z)
     orthogonal = getattr(design, "orthogonal_columns", None)
     orthogonal = orthogonal() if orthogonal is not None else None
@@ -300,7 +300,8 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
     factor = _factor(equilibrated, orthogonal)
     if factor is None:
         return _solve_qr(design, w, z)
-    low, high = factor.pivots.min(), factor.pivots.max()
+    pivots = factor.pivots.tolist()  # finite (a factor of a finite matrix): Python's min and max cost less
+    low, high = min(pivots), max(pivots)
     if low == 0 or (high / low) ** 2 >= NORMAL_EQUATIONS_MAX_CONDITION:
         return _solve_qr(design, w, z)
     coefficients = factor.solve(xtw / scale) / scale

@@ -134,24 +134,36 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
             # the reference level (code 0) becomes -1; missing codes (-1) stay -1
             block_codes = np.maximum(codes - 1, -1) if reference else codes
             blocks.append(CategoricalBlock(block_codes, positions))
+    n = data.n_rows
+    if n * len(names) <= DENSE_CELLS:  # small: the dense matrix itself, written directly
+        matrix = np.zeros((n, len(names)))
+        if intercept_position is not None:
+            matrix[:, intercept_position] = 1.0
+        _copy_numeric(data, numeric_columns, matrix, numeric_positions)
+        for block in blocks:
+            block.write_indicators(matrix)
+        return DenseDesign(matrix, names), model_spec
     if intercept_position is not None:
         numeric_positions = [intercept_position, *numeric_positions]
-    n = data.n_rows
     dense = np.empty((n, len(numeric_positions)))
     start = 0
     if intercept_position is not None:
         dense[:, 0] = 1.0
         start = 1
-    if numeric_columns and n <= _SMALL_COLUMN:  # a few columns: pandas' selection costs more than copying
-        for offset, column in enumerate(numeric_columns, start=start):
-            dense[:, offset] = data[column]
-    elif numeric_columns:  # one copy of the columns' pandas block: far faster than column-by-column strided writes
-        positions = [data.position(column) for column in numeric_columns]
-        dense[:, start:] = data.frame.iloc[:, positions].to_numpy(dtype=float)
-    design = CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names)
-    if n * len(names) <= DENSE_CELLS:
-        return DenseDesign(design.to_dense(), names), model_spec
-    return design, model_spec
+    _copy_numeric(data, numeric_columns, dense, slice(start, None))
+    return CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names), model_spec
+
+
+def _copy_numeric(data: FrameColumns, columns: list[str], out: np.ndarray, positions: list[int] | slice) -> None:
+    """Copy the numeric ``columns`` into the columns ``positions`` of ``out``."""
+    if not columns:
+        return
+    if data.n_rows <= _SMALL_COLUMN:  # a few rows: pandas' selection costs more than copying column by column
+        indices = range(out.shape[1])[positions] if isinstance(positions, slice) else positions
+        for column, position in zip(columns, indices):
+            out[:, position] = data[column]
+    else:  # one copy of the columns' pandas block: far faster than column-by-column strided writes
+        out[:, positions] = data.frame.iloc[:, [data.position(column) for column in columns]].to_numpy(dtype=float)
 
 
 def _codes_and_levels(values) -> tuple[np.ndarray, list]:

@@ -67,12 +67,14 @@ def _column_missing(values) -> np.ndarray | None:
     if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
         return None
     if isinstance(values, np.ndarray) and values.dtype.kind == "f":
-        with np.errstate(invalid="ignore", over="ignore"):
-            if np.isfinite(np.sum(values)):  # NaN propagates into the sum: no NaN, no mask
-                return None
+        if np.isfinite(values.sum()):  # NaN propagates into the sum: no NaN, no mask (the caller ignores overflow)
+            return None
         missing = np.isnan(values)
         return missing if missing.any() else None
-    missing = np.asarray(pd.isna(values), dtype=bool)
+    if isinstance(values, pd.api.extensions.ExtensionArray):
+        missing = np.asarray(values.isna(), dtype=bool)
+    else:
+        missing = np.asarray(pd.isna(values), dtype=bool)
     return missing if missing.any() else None
 
 
@@ -84,11 +86,12 @@ def complete_rows(columns: FrameColumns, used: list[str], na_action: NaAction, e
     """
     missing = np.zeros(columns.n_rows, dtype=bool)
     counts = {}
-    for column in used:
-        column_missing = _column_missing(columns[column])
-        if column_missing is not None:
-            counts[column] = int(column_missing.sum())
-            missing |= column_missing
+    with np.errstate(invalid="ignore", over="ignore"):  # a float column's sum may overflow: then it is masked
+        for column in used:
+            column_missing = _column_missing(columns[column])
+            if column_missing is not None:
+                counts[column] = int(column_missing.sum())
+                missing |= column_missing
     for name, values in extra.items():
         if values is not None:
             extra_missing = np.isnan(values)
