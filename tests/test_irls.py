@@ -394,6 +394,32 @@ def test_fused_log_step_gives_the_generic_fit(family, response, monkeypatch):
         np.testing.assert_allclose(fused.fittedvalues, generic.fittedvalues, rtol=1e-12)
 
 
+def test_fused_log_step_starts_from_log_y_only_when_the_starting_means_are_y():
+    """The gamma family starts at mu = y: its starting eta is the log y the step took (bitwise log(mustart));
+    Poisson's starting means (y + 0.1 where y = 0) are not y, nor are y's with a zero."""
+    from glmformula.design import kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    rng = np.random.default_rng(8)
+    y = rng.gamma(2.0, size=500)
+    buffers = (*(np.empty(500) for _ in range(3)), (np.empty(500), np.empty(500)))
+    ones, zeros = np.ones(500), np.zeros(500)
+    gamma = gf.family("Gamma(link='log')")
+    step = FusedLogStep.for_fit(gamma, y, ones, zeros, buffers)
+    mustart = gamma.initialize(y, ones).mustart
+    assert step.starts_at_y(mustart)
+    np.testing.assert_array_equal(step.log_y, np.log(mustart))
+    nearby = mustart.copy()
+    nearby[499] = np.nextafter(nearby[499], np.inf)  # one value one ulp off, after the first 64
+    assert not step.starts_at_y(nearby)
+    counts = rng.poisson(1.0, 500).astype(float)
+    poisson = gf.family("poisson")
+    step = FusedLogStep.for_fit(poisson, counts, ones, zeros, buffers)
+    assert not step.starts_at_y(poisson.initialize(counts, ones).mustart)
+    assert not step.starts_at_y(counts)  # y itself, but with zeros: log y is 0 there, log(mustart) is -inf
+
+
 def test_fused_log_step_hands_an_overflowing_step_to_the_generic_path():
     """A first step whose linear predictor overflows exp is halved by the generic path, as R does."""
     from glmformula.design import kernels

@@ -30,7 +30,7 @@ class FusedLogStep:
 
     def __init__(self, power: int, y: np.ndarray, log_y: np.ndarray, prior_weights: np.ndarray,
                  offset: np.ndarray, buffers: tuple):
-        self.log_y = log_y
+        self.log_y, self._y = log_y, y
         self._pass = kernels.LogStep(offset, y, log_y, prior_weights, power, *buffers)
 
     @classmethod
@@ -48,6 +48,13 @@ class FusedLogStep:
             return None
         power, log_y = response
         return cls(power, y, log_y, prior_weights, offset, buffers)
+
+    def starts_at_y(self, mustart: np.ndarray) -> bool:
+        """Whether the starting means are y itself, all positive (as the gamma family starts), so that the
+        starting linear predictor log(mustart) is the log y taken already."""
+        y = self._y
+        return (mustart.shape == y.shape and bool(np.array_equal(mustart[:64], y[:64]))
+                and bool(np.array_equal(mustart, y)) and y.min() > 0)
 
     def __call__(self, design, coefficients: np.ndarray, w: np.ndarray) -> float | None:
         """Write eta, mu, z and ``w`` for ``coefficients``; return the deviance, or None (not usable)."""

@@ -120,6 +120,10 @@ def irls(
     n_columns = design.shape[1]
     began = time.perf_counter()
 
+    # Buffers reused by every iteration (a fresh array the size of the data costs its page faults each time);
+    # the working weights alternate between two, so that those of the solve kept survive one more iteration.
+    workspace = _Workspace.like(y)
+    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset, workspace.buffers())  # one pass, or None
     if start is not None:
         try:
             start = np.asarray(start, dtype=float)
@@ -130,13 +134,11 @@ def irls(
         eta = design.dot(start) + offset
     elif etastart is not None:
         eta = np.asarray(etastart, dtype=float)
+    elif fused_step is not None and fused_step.starts_at_y(mustart):  # log(mustart) is the log y it took
+        eta = fused_step.log_y
     else:
         with np.errstate(divide="ignore", invalid="ignore"):  # invalid starting means are reported below
             eta = link.link(mustart)
-    # Buffers reused by every iteration (a fresh array the size of the data costs its page faults each time);
-    # the working weights alternate between two, so that those of the solve kept survive one more iteration.
-    workspace = _Workspace.like(y)
-    fused_step = FusedLogStep.for_fit(family, y, prior_weights, offset, workspace.buffers())  # one pass, or None
     deviance = None
     if fused_step is not None:  # mu, the deviance and the first working response from the start in one pass
         np.copyto(workspace.eta, eta)
@@ -275,7 +277,7 @@ def irls(
         params[~aliased], cov[np.ix_(~aliased, ~aliased)], se_unscaled[~aliased] = coefficients, kept_cov, kept_se
     else:
         params, cov, se_unscaled = coefficients, kept_cov, kept_se
-    working_residuals = np.subtract(y, mu)
+    working_residuals = np.subtract(y, mu, out=workspace.z)  # z's buffer is free once the loop is done
     working_residuals /= link.mu_eta_at(eta, mu)
     return FitState(
         params=params,
