@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import glmformula as gf
+from glmformula.design import dense as dense_module
 from glmformula.design import kernels
 from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
 from glmformula.design.dense import DenseDesign
@@ -286,3 +287,15 @@ def test_codes_and_levels_are_pandas_sorted_factorize(values):
     assert codes.dtype == np.int32
     np.testing.assert_array_equal(codes, expected_codes)
     assert levels == list(expected_levels)
+
+
+@pytest.mark.parametrize("cached_cells", [dense_module.CACHED_CELLS, 0])
+def test_dense_gram_xtw_in_cache_and_beyond(cached_cells, monkeypatch):
+    """Both ways of the dense X'WX and X'Wz (scaled rows twice, or the augmented product) give the products."""
+    monkeypatch.setattr(dense_module, "CACHED_CELLS", cached_cells)
+    rng = np.random.default_rng(3)
+    X, w, z = rng.normal(size=(501, 7)), rng.uniform(0, 2, 501), rng.normal(size=501)
+    gram, xtw = DenseDesign(X).gram_xtw(w, z)
+    np.testing.assert_allclose(gram, X.T @ (w[:, None] * X), rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-13, atol=1e-12)
+    np.testing.assert_array_equal(gram, gram.T)

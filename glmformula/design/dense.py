@@ -20,6 +20,9 @@ import numpy as np
 
 from glmformula.design import kernels
 
+#: Designs of at most this many cells (2 MiB) are small enough for a second pass over them to be cheap.
+CACHED_CELLS = 1 << 18
+
 
 class DenseDesign:
     """An (n, p) float design held as one contiguous numpy array."""
@@ -41,8 +44,16 @@ class DenseDesign:
         return weighted.T @ weighted
 
     def gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """X'WX and X'Wz in one symmetric product: of sqrt(W) [X z] with itself."""
+        """X'WX and X'Wz in one symmetric product: of sqrt(W) [X z] with itself.
+
+        A design that fits in cache takes (sqrt(W) X)'(sqrt(W) X) and (sqrt(W) X)'(sqrt(W) z) instead:
+        numpy scales the rows into a matrix of their own width without buffering them, and the
+        second product reads that matrix from cache.
+        """
         root_w, p = np.sqrt(w), self.matrix.shape[1]
+        if self.matrix.size <= CACHED_CELLS:
+            weighted = self.matrix * root_w[:, None]
+            return weighted.T @ weighted, weighted.T @ (root_w * z)
         weighted = np.empty((len(w), p + 1))
         np.multiply(self.matrix, root_w[:, None], out=weighted[:, :p])
         np.multiply(z, root_w, out=weighted[:, p])
