@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -66,9 +66,10 @@ class FormulaSpec:
     def column_names(self) -> list[str]:
         return list(self.model_spec.column_names)
 
-    @property
+    @cached_property
     def term_slices(self) -> dict[str, slice]:
-        """Design columns of each term, keyed by the term's name (``'C(a):x'``)."""
+        """Design columns of each term, keyed by the term's name (``'C(a):x'``; formulaic renders the names
+        anew at each call, so they are taken once)."""
         return {str(term): sl for term, sl in self.model_spec.term_slices.items()}
 
     def design(self, data: pd.DataFrame) -> pd.DataFrame:

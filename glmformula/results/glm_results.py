@@ -151,7 +151,7 @@ class GLMResults(InformationCriteria):
         """Design columns of each formula term (``"1"`` is the intercept)."""
         if self.model_data.spec is None:
             return {name: slice(j, j + 1) for j, name in enumerate(self._names)}
-        return self.model_data.spec.term_slices
+        return dict(self.model_data.spec.term_slices)  # a copy: the spec's own is cached
 
     def _cluster_labels(self, cluster: Any) -> np.ndarray:
         if cluster is None:
