@@ -289,9 +289,10 @@ def test_codes_and_levels_are_pandas_sorted_factorize(values):
     assert levels == list(expected_levels)
 
 
-@pytest.mark.parametrize("cached_cells", [dense_module.CACHED_CELLS, 0])
+@pytest.mark.parametrize("cached_cells", [dense_module.CACHED_CELLS, 800, 0])  # in cache; blocks of 100 rows; of 1
 def test_dense_gram_xtw_in_cache_and_beyond(cached_cells, monkeypatch):
-    """Both ways of the dense X'WX and X'Wz (scaled rows twice, or the augmented product) give the products."""
+    """Both ways of the dense X'WX and X'Wz (scaled rows twice, or blocks of the augmented product, the
+    last one short) give the products."""
     monkeypatch.setattr(dense_module, "CACHED_CELLS", cached_cells)
     rng = np.random.default_rng(3)
     X, w, z = rng.normal(size=(501, 7)), rng.uniform(0, 2, 501), rng.normal(size=501)

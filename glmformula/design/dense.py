@@ -20,7 +20,8 @@ import numpy as np
 
 from glmformula.design import kernels
 
-#: Designs of at most this many cells (2 MiB) are small enough for a second pass over them to be cheap.
+#: Designs of at most this many cells (2 MiB) are small enough for a second pass over them to be cheap;
+#: larger ones are multiplied in blocks of rows of this size.
 CACHED_CELLS = 1 << 18
 
 
@@ -44,20 +45,27 @@ class DenseDesign:
         return weighted.T @ weighted
 
     def gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """X'WX and X'Wz in one symmetric product: of sqrt(W) [X z] with itself.
+        """X'WX and X'Wz as symmetric products of sqrt(W) X and sqrt(W) z.
 
-        A design that fits in cache takes (sqrt(W) X)'(sqrt(W) X) and (sqrt(W) X)'(sqrt(W) z) instead:
+        A design that fits in cache takes (sqrt(W) X)'(sqrt(W) X) and (sqrt(W) X)'(sqrt(W) z):
         numpy scales the rows into a matrix of their own width without buffering them, and the
-        second product reads that matrix from cache.
+        second product reads that matrix from cache.  A larger one is taken in blocks of rows that
+        fit in cache, each block's sqrt(W) [X z] multiplied by itself and summed: X is read once,
+        and no scaled copy of the whole design is written (or paged in) at every iteration.
         """
-        root_w, p = np.sqrt(w), self.matrix.shape[1]
+        root_w, (n, p) = np.sqrt(w), self.matrix.shape
         if self.matrix.size <= CACHED_CELLS:
             weighted = self.matrix * root_w[:, None]
             return weighted.T @ weighted, weighted.T @ (root_w * z)
-        weighted = np.empty((len(w), p + 1))
-        np.multiply(self.matrix, root_w[:, None], out=weighted[:, :p])
-        np.multiply(z, root_w, out=weighted[:, p])
-        product = weighted.T @ weighted
+        rows = max(1, CACHED_CELLS // (p + 1))
+        block = np.empty((min(n, rows), p + 1))
+        product = np.zeros((p + 1, p + 1))
+        for start in range(0, n, rows):  # a few blocks of thousands of rows
+            stop = min(start + rows, n)
+            scaled = block[: stop - start]
+            np.multiply(self.matrix[start:stop], root_w[start:stop, None], out=scaled[:, :p])
+            np.multiply(z[start:stop], root_w[start:stop], out=scaled[:, p])
+            product += scaled.T @ scaled
         return product[:p, :p].copy(), product[:p, p].copy()
 
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
