@@ -171,8 +171,8 @@ class LogStep:
             raise ValueError("the outputs of the log step must be C-contiguous float64 arrays of the data's length")
         self._fixed_arrays = tuple(np.ascontiguousarray(a, dtype=float) for a in (offset, y, log_y, prior))
         self._fixed = [array.ctypes.data for array in self._fixed_arrays]
-        self._outputs = [array.ctypes.data for array in (eta, mu, z)]
-        self._eta, self._weights = eta, weights
+        self._output_arrays, self._weights = (eta, mu, z), weights  # kept alive while their addresses are used
+        self._outputs = [array.ctypes.data for array in self._output_arrays]
         self._weight_addresses = [array.ctypes.data for array in weights]
         self._power = power
         self._ranges = _row_ranges(n)

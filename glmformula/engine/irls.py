@@ -271,12 +271,12 @@ def irls(
     with np.errstate(over="ignore", invalid="ignore"):  # columns of extreme scale: see _unscaled_standard_errors
         kept_cov = solve.unscaled_covariance()
     kept_se = _unscaled_standard_errors(kept_design, solve_weights, kept_cov)
+    params, cov, se_unscaled = coefficients, kept_cov, kept_se
     if aliased.any():  # NaN rows and columns for the aliased coefficients
-        params, cov, se_unscaled = np.full(n_columns, np.nan), np.full((n_columns, n_columns), np.nan), \
-            np.full(n_columns, np.nan)
-        params[~aliased], cov[np.ix_(~aliased, ~aliased)], se_unscaled[~aliased] = coefficients, kept_cov, kept_se
-    else:
-        params, cov, se_unscaled = coefficients, kept_cov, kept_se
+        kept = ~aliased
+        params, se_unscaled = np.full(n_columns, np.nan), np.full(n_columns, np.nan)
+        cov = np.full((n_columns, n_columns), np.nan)
+        params[kept], se_unscaled[kept], cov[np.ix_(kept, kept)] = coefficients, kept_se, kept_cov
     working_residuals = np.subtract(y, mu, out=workspace.z)  # z's buffer is free once the loop is done
     working_residuals /= link.mu_eta_at(eta, mu)
     return FitState(
