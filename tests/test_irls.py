@@ -430,3 +430,28 @@ def test_fused_log_step_hands_an_overflowing_step_to_the_generic_path():
     start = np.array([0.0, 300.0])  # eta up to 1500 at the start: exp overflows
     with pytest.raises(gf.FitError):
         gf.glm("y ~ x", data, "poisson", start=start)
+
+
+@pytest.mark.parametrize("p", [128, 201])
+def test_packed_cholesky_equals_lapack_dpotrf(p):
+    """The packed factor (mid-sized cross-products) has the pivots, solutions and inverse of dpotrf's, and
+    refuses a matrix that is not positive definite, as the full one does."""
+    from glmformula.engine import linalg as wls
+
+    rng = np.random.default_rng(p)
+    X = rng.normal(size=(3 * p, p)) @ np.diag(rng.uniform(0.1, 10, p))
+    gram = X.T @ X
+    unit = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
+    packed, full = wls._PackedCholeskyFactor(unit), wls._CholeskyFactor(unit.copy())
+    assert isinstance(wls._cholesky(unit), wls._PackedCholeskyFactor)
+    np.testing.assert_allclose(packed.pivots, full.pivots, rtol=1e-12)
+    np.testing.assert_allclose(packed.pivots, np.abs(np.diag(np.linalg.cholesky(unit))), rtol=1e-10)
+    rhs = rng.normal(size=p)
+    np.testing.assert_allclose(packed.solve(rhs), np.linalg.solve(unit, rhs), rtol=1e-9, atol=1e-12)
+    inverse = packed.inverse()
+    np.testing.assert_allclose(inverse, full.inverse(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_array_equal(inverse, inverse.T)
+    indefinite = unit.copy()
+    indefinite[:, -1] = indefinite[-1, :] = indefinite[0]  # the last column repeats the first,
+    indefinite[-1, -1] = 0.5  # with a smaller norm: the last pivot's square is negative
+    assert wls._factor(indefinite, None) is None
