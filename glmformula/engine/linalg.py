@@ -303,6 +303,7 @@ BLOCK_ELIMINATION_MIN_COLUMNS = 64
 
 
 def _cholesky(unit: np.ndarray):
+    """The Cholesky factor of a positive definite ``unit``: packed for mid-sized ones (see PACKED_CHOLESKY_COLUMNS)."""
     low, high = PACKED_CHOLESKY_COLUMNS
     return _PackedCholeskyFactor(unit) if low <= len(unit) <= high else _CholeskyFactor(unit)
 
