@@ -176,6 +176,7 @@ class LogStep:
         self._weight_addresses = [array.ctypes.data for array in weights]
         self._power = power
         self._ranges = _row_ranges(n)
+        self._range_indices = [(index,) for index in range(len(self._ranges))]
         self._deviances = np.zeros(len(self._ranges))
         self._deviance_address = self._deviances.ctypes.data
         self._design: tuple = (None, None, None)  # the design last seen: dense block, codes, their addresses
@@ -202,9 +203,7 @@ class LogStep:
             start, stop = ranges[index]
             return _LIBRARY.gf_log_step(start, stop, *head, *self._fixed, *tail, address + 8 * index)
 
-        if len(ranges) == 1:
-            return None if run(0) else float(self._deviances[0])
-        if any(_map(run, [(index,) for index in range(len(ranges))])):
+        if any(_map(run, self._range_indices)):
             return None
         return float(self._deviances.sum())
 

@@ -76,12 +76,10 @@ def _term_kind(source: tuple[str, str] | None, columns: FrameColumns) -> tuple[s
     if kind == "categorical":
         return source
     dtype = columns.dtype(name)
-    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # the usual case first: pandas' dtype tests cost more
+    if dtype.kind in "iuf":  # first: pandas' dtype tests cost more (categorical and text dtypes are of kind O or U)
         return "numeric", name
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype.kind == "O":
         return "categorical", name
-    if dtype.kind in "iuf":
-        return "numeric", name
     return None
 
 
