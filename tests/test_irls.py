@@ -394,6 +394,43 @@ def test_fused_log_step_gives_the_generic_fit(family, response, monkeypatch):
         np.testing.assert_allclose(fused.fittedvalues, generic.fittedvalues, rtol=1e-12)
 
 
+@pytest.mark.parametrize("categorical_aware", [True, False])
+def test_gamma_log_forms_the_cross_product_once(categorical_aware, monkeypatch):
+    """Gamma's working weights under the log link are the prior weights at every iteration: X'WX and its
+    factor come from the first iteration, later ones take X'Wz alone, and the fit equals the one that forms
+    X'WX at every iteration (on a categorical-aware design and on a dense one)."""
+    from glmformula.design import kernels
+    from glmformula.design.categorical import CategoricalDesign
+    from glmformula.formula import categorical
+
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    monkeypatch.setattr(categorical, "DENSE_CELLS", 0 if categorical_aware else categorical.DENSE_CELLS)
+    rng = np.random.default_rng(12)
+    n = 3000
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abcdef"), n),
+                         "w": rng.uniform(0.2, 3.0, n)})
+    data["y"] = rng.gamma(2.0, np.exp(0.5 + 0.3 * data.x + (data.g == "c") * 0.4) / 2.0)
+    calls = {"gram_xtw": 0, "xtw": 0}
+    design_class = CategoricalDesign if categorical_aware else DenseDesign
+    for name in calls:
+        original = getattr(design_class, name)
+
+        def counted(self, *args, _original=original, _name=name):
+            calls[_name] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(design_class, name, counted)
+    reused = gf.glm("y ~ x + g", data, "Gamma(link='log')", weights="w")
+    assert reused.n_iter >= 4 and calls == {"gram_xtw": 1, "xtw": reused.n_iter - 1}
+    monkeypatch.setattr(FusedLogStep, "weights_are_prior", property(lambda self: False))
+    formed = gf.glm("y ~ x + g", data, "Gamma(link='log')", weights="w")
+    assert calls["gram_xtw"] == 1 + formed.n_iter
+    _assert_same_fit(reused, formed, rtol=1e-12)
+    np.testing.assert_allclose(reused.cov_params(), formed.cov_params(), rtol=1e-12)
+    np.testing.assert_array_equal(reused.working_weights, data["w"])
+
+
 def test_fused_log_step_starts_from_log_y_only_when_the_starting_means_are_y():
     """The gamma family starts at mu = y: its starting eta is the log y the step took (bitwise log(mustart));
     Poisson's starting means (y + 0.1 where y = 0) are not y, nor are y's with a zero."""

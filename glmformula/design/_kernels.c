@@ -109,13 +109,13 @@ MULTIVERSION int gf_products(int64_t start, int64_t stop, int64_t pd, const doub
     return 0;
 }
 
-/* X'v of rows [start, stop), added to xtw (pd) and bxtw (one table per block). */
-MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *v, int64_t n_blocks,
-            const int32_t *const *codes, double *xtw, double *const *bxtw)
+/* X'Wv of rows [start, stop) (X'v when w is NULL), added to xtw (pd) and bxtw (one table per block). */
+MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *v,
+            const double *w, int64_t n_blocks, const int32_t *const *codes, double *xtw, double *const *bxtw)
 {
     for (int64_t i = start; i < stop; i++) {
         const double *x = dense + i * pd;
-        const double vi = v[i];
+        const double vi = w ? w[i] * v[i] : v[i];
         for (int64_t a = 0; a < pd; a++)
             xtw[a] += vi * x[a];
         for (int64_t k = 0; k < n_blocks; k++) {

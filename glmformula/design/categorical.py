@@ -188,14 +188,15 @@ class CategoricalDesign:
         return max(self.blocks, key=lambda block: block.size).positions
 
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """X'Wz (the compiled pass multiplies w and z row by row: no product the data's length is written)."""
         out = np.zeros(self.shape[1])
-        wz = w * z
         if self._use_kernels:
-            dense_xtw, block_xtw = kernels.xtw(self.dense, self._codes, self._sizes, wz)
+            dense_xtw, block_xtw = kernels.xtw(self.dense, self._codes, self._sizes, z, w)
             out[self.dense_positions] = dense_xtw
             for block, values in zip(self.blocks, block_xtw):
                 out[block.positions] = values
             return out
+        wz = w * z
         if len(self.dense_positions):
             out[self.dense_positions] = self.dense.T @ wz
         for block in self.blocks:

@@ -28,7 +28,7 @@ MAX_DENSE = 64
 ROWS_PER_THREAD = 250_000
 _LIBRARY = load_library(Path(__file__).parent, "_kernels", {
     "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 8, ctypes.c_int),
-    "gf_xtw": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
+    "gf_xtw": ([INT, INT, INT, POINTER, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
     "gf_dot": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
     "gf_log_step": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT, INT]
                     + [POINTER] * 5, ctypes.c_int),
@@ -120,16 +120,17 @@ def _sum_parts(parts):
     return total
 
 
-def xtw(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], v: np.ndarray):
-    """X'v: (dense part (pd,), one table per block)."""
+def xtw(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], v: np.ndarray, w: np.ndarray | None = None):
+    """X'v, or X'Wv when ``w`` is given (without writing w * v): (dense part (pd,), one table per block)."""
     n, pd = dense.shape
     v = np.ascontiguousarray(v, dtype=float)
+    w = None if w is None else np.ascontiguousarray(w, dtype=float)
     code_pointers = _pointers(codes)
 
     def run(start: int, stop: int):
         dense_part, tables = np.zeros(pd), [np.zeros(size) for size in sizes]
-        _LIBRARY.gf_xtw(start, stop, pd, dense.ctypes.data, v.ctypes.data, len(codes), code_pointers,
-                        dense_part.ctypes.data, _pointers(tables))
+        _LIBRARY.gf_xtw(start, stop, pd, dense.ctypes.data, v.ctypes.data, None if w is None else w.ctypes.data,
+                        len(codes), code_pointers, dense_part.ctypes.data, _pointers(tables))
         return dense_part, tables
 
     return _sum_parts(_map(run, _row_ranges(n)))

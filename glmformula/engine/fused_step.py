@@ -30,7 +30,7 @@ class FusedLogStep:
 
     def __init__(self, power: int, y: np.ndarray, log_y: np.ndarray, prior_weights: np.ndarray,
                  offset: np.ndarray, buffers: tuple):
-        self.log_y, self._y = log_y, y
+        self.log_y, self._y, self._power = log_y, y, power
         self._pass = kernels.LogStep(offset, y, log_y, prior_weights, power, *buffers)
 
     @classmethod
@@ -48,6 +48,13 @@ class FusedLogStep:
             return None
         power, log_y = response
         return cls(power, y, log_y, prior_weights, offset, buffers)
+
+    @property
+    def weights_are_prior(self) -> bool:
+        """Whether the working weights it writes are the prior weights themselves, at every call (gamma:
+        mu_eta^2 / V(mu) = mu^2 / mu^2 is exactly 1 for every mu the pass accepts), so that X'WX is the
+        same at every iteration."""
+        return self._power == 2
 
     def starts_at_y(self, mustart: np.ndarray) -> bool:
         """Whether the starting means are y itself, all positive (as the gamma family starts), so that the

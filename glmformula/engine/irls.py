@@ -196,7 +196,11 @@ def irls(
             products = None if aliased.any() else products
             if start is not None:  # as R: step-halving may fall back to the given start
                 coefficients_old = start[~aliased]
-        step = solve_wls(kept_design, working_weights, z, products)
+        step = None
+        if precomputed and solve is not None and fused_step.weights_are_prior:  # X'WX as at the last solve
+            step = solve.with_rhs(kept_design.xtw(working_weights, z))
+        if step is None:
+            step = solve_wls(kept_design, working_weights, z, products)
         if not np.isfinite(step.coefficients).all():
             if solve is None:  # as R: nothing to fall back on at the first step
                 raise FitError(

@@ -153,17 +153,26 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
 
 
 class SolveResult:
-    """Coefficients of one WLS solve and a way to get (X'WX)^{-1} from it."""
+    """Coefficients of one WLS solve and a way to get (X'WX)^{-1} from it; ``solve_rhs`` (X'Wz -> b, or
+    None) solves again with the same factor of X'WX, when the solve kept one."""
 
-    __slots__ = ("coefficients", "_inverse")
+    __slots__ = ("coefficients", "_inverse", "_solve_rhs")
 
-    def __init__(self, coefficients: np.ndarray, inverse):
+    def __init__(self, coefficients: np.ndarray, inverse, solve_rhs=None):
         self.coefficients = coefficients
         self._inverse = inverse
+        self._solve_rhs = solve_rhs
 
     def unscaled_covariance(self) -> np.ndarray:
         """(X'WX)^{-1} for the weights of this solve."""
         return self._inverse()
+
+    def with_rhs(self, xtw: np.ndarray) -> SolveResult | None:
+        """The solve of X'WX b = ``xtw`` for the same X'WX (the same weights), reusing its factor; None when
+        this solve kept none (it took the QR path) or ``xtw`` is not finite: ``solve_wls`` must decide."""
+        if self._solve_rhs is None or not np.isfinite(xtw).all():
+            return None
+        return SolveResult(self._solve_rhs(xtw), self._inverse, self._solve_rhs)
 
 
 class _CholeskyFactor:
@@ -360,8 +369,10 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
     low, high = min(pivots), max(pivots)
     if low == 0 or (high / low) ** 2 >= NORMAL_EQUATIONS_MAX_CONDITION:
         return _solve_qr(design, w, z)
-    coefficients = factor.solve(xtw / scale) / scale
-    return SolveResult(coefficients, lambda: factor.inverse() / np.outer(scale, scale))
+    def solve_rhs(rhs: np.ndarray) -> np.ndarray:
+        return factor.solve(rhs / scale) / scale
+
+    return SolveResult(solve_rhs(xtw), lambda: factor.inverse() / np.outer(scale, scale), solve_rhs)
 
 
 def _solve_qr(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
