@@ -177,11 +177,7 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
     if not data.has_intercept:
         return family.deviance(y, family.link.inverse(data.offset), weights)
     if not data.has_offset:
-        weighted_mean = np.sum(weights * y) / np.sum(weights)
-        mu = np.full_like(y, weighted_mean)
-        if log_y is not None and weighted_mean > 0:  # a log-link fit that took log y: the one-pass deviance
-            return family.deviance_function(y, weights, log_y=log_y)(np.full_like(y, np.log(weighted_mean)), mu)
-        return family.deviance(y, mu, weights)
+        return _deviance_at_constant_mean(family, y, weights, weighted_sum(weights, y) / np.sum(weights), log_y)
     power = family.variance_power
     if family.link.name == "log" and power is not None:
         shift = np.max(data.offset)  # exp((k - p) (offset - max)) cannot overflow for k - p >= 0
@@ -211,6 +207,30 @@ def null_deviance(data: ModelData, family: Family, control: IRLSControl, mustart
         mustart = family.initialize(y, weights).mustart
     fit = irls(intercept, y, family, prior_weights=weights, offset=data.offset, mustart=mustart, control=control)
     return fit.deviance
+
+
+#: Rows per chunk of ``_deviance_at_constant_mean``.
+_CONSTANT_MEAN_ROWS = 1 << 17
+
+
+def _deviance_at_constant_mean(family: Family, y: np.ndarray, weights: np.ndarray, mean: float,
+                               log_y: np.ndarray | None) -> float:
+    """The deviance at mu = ``mean`` for every row, by row chunks: no constant array the data's length is
+    written.  With ``log_y`` (a log-link fit took it) the one-pass log-link deviance, with eta = log(mean)."""
+    size = min(len(y), _CONSTANT_MEAN_ROWS)
+    mu = np.full(size, mean)
+    one_pass = log_y is not None and mean > 0
+    eta = np.full(size, np.log(mean) if one_pass else np.nan)
+    total = 0.0
+    for start in range(0, len(y), _CONSTANT_MEAN_ROWS):
+        rows = slice(start, start + _CONSTANT_MEAN_ROWS)
+        count = len(y[rows])
+        if one_pass:
+            deviance_at = family.deviance_function(y[rows], weights[rows], log_y=log_y[rows])
+            total += deviance_at(eta[:count], mu[:count])
+        else:
+            total += family.deviance(y[rows], mu[:count], weights[rows])
+    return total
 
 
 def _check_scale(scale: float | str) -> None:

@@ -294,3 +294,23 @@ def test_null_deviance_of_a_tweedie_with_an_offset():
     res = gf.glm("Claims ~ Age + offset(log(Holders))", insurance, family)
     intercept_only = gf.glm("Claims ~ 1 + offset(log(Holders))", insurance, family, tol=1e-14)
     np.testing.assert_allclose(res.null_deviance, intercept_only.deviance, rtol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["poisson", "Gamma(link='log')", "tweedie(var_power=1.5, link='log')",
+                                    "binomial", "gaussian"])
+def test_null_deviance_without_an_offset_over_many_row_chunks(family, monkeypatch):
+    """The intercept-only deviance at the weighted mean, summed by row chunks (a last one partial), equals
+    the family's deviance at a constant mean over all rows at once."""
+    from glmformula import model
+
+    monkeypatch.setattr(model, "_CONSTANT_MEAN_ROWS", 1000)
+    rng = np.random.default_rng(3)
+    n = 4321
+    data = pd.DataFrame({"x": rng.normal(size=n), "w": rng.integers(1, 4, n).astype(float)})
+    mean = np.exp(0.2 + 0.3 * data.x)
+    data["y"] = {"poisson": rng.poisson(mean).astype(float), "binomial": (rng.uniform(size=n) < mean / 4) * 1.0,
+                 "gaussian": rng.normal(mean)}.get(family, rng.gamma(2.0, mean / 2.0))
+    res = gf.glm("y ~ x", data, family, weights="w")
+    y, w = data.y.to_numpy(), data.w.to_numpy()
+    expected = gf.family(family).deviance(y, np.full(n, np.sum(w * y) / np.sum(w)), w)
+    np.testing.assert_allclose(res.null_deviance, expected, rtol=1e-12)

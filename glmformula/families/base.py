@@ -61,7 +61,8 @@ def chunks(n: int):
 
 def log_or_zero(y: np.ndarray) -> np.ndarray:
     """log(y) where y > 0, else 0: the factor of y log(y / mu) that depends on y alone."""
-    return np.log(y, out=np.zeros_like(y, dtype=float), where=y > 0)
+    out = np.where(y > 0, y, 1.0)  # half the time of a log with where=: the masked loop does not vectorise
+    return np.log(out, out=out)
 
 
 def log_of_mean(eta: np.ndarray, out: np.ndarray) -> np.ndarray:
