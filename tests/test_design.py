@@ -157,6 +157,8 @@ def test_block_elimination_equals_the_dense_solve(row_pass, big_last):
     gram = X.T @ (w[:, None] * X)
     solve = linalg.solve_wls(design, w, z)
     np.testing.assert_allclose(solve.coefficients, np.linalg.solve(gram, X.T @ (w * z)), rtol=1e-9, atol=1e-12)
+    # the standard errors' variances come from the factor without the levels x levels block of the inverse
+    np.testing.assert_allclose(solve.unscaled_variances(), np.diag(np.linalg.inv(gram)), rtol=1e-9)
     np.testing.assert_allclose(solve.unscaled_covariance(), np.linalg.inv(gram), rtol=1e-9, atol=1e-14)
 
 
@@ -238,8 +240,11 @@ def test_full_rank_certificate_agrees_with_the_ordered_rule():
         assert by_block.tolist() == by_qr.tolist()
         assert np.flatnonzero(by_block).tolist() == ([] if expect_aliased is None else [expect_aliased])
         gram = X.T @ (w[:, None] * X)
+        orthogonal = design.orthogonal_columns()
+        rest, rows = linalg.other_rows(gram, np.sqrt(np.diag(gram)), orthogonal)
         unit = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
-        assert linalg.certainly_full_rank(unit, design.orthogonal_columns(), 1e-7) == (expect_aliased is None)
+        np.testing.assert_allclose(rows, unit[rest], rtol=1e-15)
+        assert linalg.certainly_full_rank(rest, rows, orthogonal, 1e-7) == (expect_aliased is None)
 
 
 def test_dense_rank_certificate_never_hides_an_aliased_column():

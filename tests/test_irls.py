@@ -491,4 +491,4 @@ def test_packed_cholesky_equals_lapack_dpotrf(p):
     indefinite = unit.copy()
     indefinite[:, -1] = indefinite[-1, :] = indefinite[0]  # the last column repeats the first,
     indefinite[-1, -1] = 0.5  # with a smaller norm: the last pivot's square is negative
-    assert wls._factor(indefinite, None) is None
+    assert wls._factor(indefinite, None, None) is None

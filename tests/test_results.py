@@ -11,6 +11,7 @@ from conftest import REFERENCE_DIR
 from scipy import stats
 
 import glmformula as gf
+from glmformula.engine import linalg
 
 EXTRAS = json.loads((REFERENCE_DIR / "_extras.json").read_text())
 
@@ -314,3 +315,35 @@ def test_null_deviance_without_an_offset_over_many_row_chunks(family, monkeypatc
     y, w = data.y.to_numpy(), data.w.to_numpy()
     expected = gf.family(family).deviance(y, np.full(n, np.sum(w * y) / np.sum(w)), w)
     np.testing.assert_allclose(res.null_deviance, expected, rtol=1e-12)
+
+
+def test_standard_errors_of_a_large_factor_do_not_form_the_covariance():
+    """bse and the summary need only diag((X'WX)^{-1}): the levels x levels covariance of a large factor is
+    formed when cov_params() asks for it, and then agrees with the standard errors and with inv(X'WX)."""
+    rng = np.random.default_rng(21)
+    n = 20_000
+    data = pd.DataFrame({"x": rng.normal(size=n), "shop": rng.integers(0, 300, n).astype(str)})
+    data["y"] = rng.poisson(np.exp(0.2 + 0.3 * data.x)).astype(float)
+    res = gf.glm("y ~ x + shop", data, "poisson")
+    str(res.summary())
+    solve = res._fit.covariance._solve
+    assert isinstance(solve._factor, linalg._BlockFactor)
+    # not formed by the fit, bse or the summary
+    assert "cov_unscaled" not in vars(res._fit) and solve._inverse is None
+    cov = res.cov_params().to_numpy()
+    X = res.model_data.design.to_dense()
+    w = res._fit.working_weights
+    np.testing.assert_allclose(cov, np.linalg.inv(X.T @ (w[:, None] * X)), rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), res.bse, rtol=1e-10)
+
+
+def test_results_pickle_before_and_after_the_covariance_is_formed():
+    import pickle
+
+    insurance = gf.datasets.load("insurance")
+    res = gf.glm("Claims ~ Age + District + offset(log(Holders))", insurance, "poisson")
+    fresh = pickle.loads(pickle.dumps(res))
+    pd.testing.assert_frame_equal(fresh.cov_params(), res.cov_params())
+    again = pickle.loads(pickle.dumps(res))
+    pd.testing.assert_series_equal(again.bse, res.bse)
+    assert str(again.summary()) == str(res.summary())

@@ -24,6 +24,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import linalg
@@ -78,7 +79,8 @@ class FitState:
     eta, mu : (n,) linear predictor (including offset) and fitted mean.
     working_weights : (n,) weights of the last WLS step (zero where unused).
     working_residuals : (n,) (y - mu) / mu_eta(eta) at the final fit.
-    cov_unscaled : (p, p) (X'WX)^{-1}, NaN rows/columns where aliased.
+    covariance : forms cov_unscaled, (p, p) (X'WX)^{-1} with NaN rows/columns where aliased, from the
+        last solve's factor when it is first read.
     se_unscaled : (p,) sqrt(diag((X'WX)^{-1})), NaN where aliased, computed so that it
         survives columns of extreme scale (whose variances underflow in ``cov_unscaled``).
     deviance : sum of weighted unit deviances at the final fit.
@@ -93,13 +95,34 @@ class FitState:
     mu: np.ndarray
     working_weights: np.ndarray
     working_residuals: np.ndarray
-    cov_unscaled: np.ndarray
+    covariance: UnscaledCovariance
     se_unscaled: np.ndarray
     deviance: float
     n_iter: int
     converged: bool
     boundary: bool
     log_y: np.ndarray | None = None
+
+    @cached_property
+    def cov_unscaled(self) -> np.ndarray:
+        return self.covariance()
+
+
+class UnscaledCovariance:
+    """(X'WX)^{-1} of a fit's last solve with NaN rows and columns where aliased, formed when first asked
+    for (``FitState.cov_unscaled``): the standard errors need only its diagonal."""
+
+    def __init__(self, solve: SolveResult, aliased: np.ndarray):
+        self._solve, self._aliased = solve, aliased
+
+    def __call__(self) -> np.ndarray:
+        kept_cov = self._solve.unscaled_covariance()
+        if not self._aliased.any():
+            return kept_cov
+        kept, n_columns = ~self._aliased, len(self._aliased)
+        cov = np.full((n_columns, n_columns), np.nan)
+        cov[np.ix_(kept, kept)] = kept_cov
+        return cov
 
 
 def irls(
@@ -272,15 +295,12 @@ def irls(
             warnings.warn(message, PerfectSeparationWarning, stacklevel=3)
 
     assert aliased is not None
-    with np.errstate(over="ignore", invalid="ignore"):  # columns of extreme scale: see _unscaled_standard_errors
-        kept_cov = solve.unscaled_covariance()
-    kept_se = _unscaled_standard_errors(kept_design, solve_weights, kept_cov)
-    params, cov, se_unscaled = coefficients, kept_cov, kept_se
-    if aliased.any():  # NaN rows and columns for the aliased coefficients
+    kept_se = _unscaled_standard_errors(kept_design, solve_weights, solve.unscaled_variances())
+    params, se_unscaled = coefficients, kept_se
+    if aliased.any():  # NaN for the aliased coefficients
         kept = ~aliased
         params, se_unscaled = np.full(n_columns, np.nan), np.full(n_columns, np.nan)
-        cov = np.full((n_columns, n_columns), np.nan)
-        params[kept], se_unscaled[kept], cov[np.ix_(kept, kept)] = coefficients, kept_se, kept_cov
+        params[kept], se_unscaled[kept] = coefficients, kept_se
     working_residuals = np.subtract(y, mu, out=workspace.z)  # z's buffer is free once the loop is done
     working_residuals /= link.mu_eta_at(eta, mu)
     return FitState(
@@ -291,7 +311,7 @@ def irls(
         mu=mu,
         working_weights=working_weights,
         working_residuals=working_residuals,
-        cov_unscaled=cov,
+        covariance=UnscaledCovariance(solve, aliased),
         se_unscaled=se_unscaled,
         deviance=float(deviance),
         n_iter=n_iter,
@@ -306,16 +326,15 @@ def irls(
 _SAFE_VARIANCE = np.finfo(float).tiny * 1e16
 
 
-def _unscaled_standard_errors(design, working_weights: np.ndarray, cov: np.ndarray) -> np.ndarray:
+def _unscaled_standard_errors(design, working_weights: np.ndarray, variances: np.ndarray) -> np.ndarray:
     """sqrt(diag((X'WX)^{-1})) for a full-rank design, accurate whatever the columns' scales.
 
-    Usually the diagonal of ``cov`` (the solve's inverse) is used as it is.  When a
+    Usually the solve's ``variances`` (the diagonal of its inverse) are used as they are.  When a
     variance is near the underflow or overflow threshold, the columns of sqrt(W) X
     are divided by their largest absolute values d first: with A = sqrt(W) X D^{-1} = QR,
     (X'WX)^{-1} = D^{-1} R^{-1} R^{-T} D^{-1}, so se_j = ||row j of R^{-1}|| / d_j,
     and no intermediate leaves the normal floating-point range.
     """
-    variances = np.diag(cov)
     if np.all((variances > _SAFE_VARIANCE) & (variances < 1 / _SAFE_VARIANCE)):
         return np.sqrt(variances)
     weighted = design.weighted(working_weights)

@@ -82,8 +82,25 @@ def certainly_full_rank_by_gram(gram: np.ndarray, n_rows: int, tol: float) -> bo
     return bool(smallest - p * (n_rows + p + 4) * np.finfo(float).eps > tol**2)
 
 
-def certainly_full_rank(unit: np.ndarray, orthogonal: np.ndarray, tol: float) -> bool:
-    """Whether no column of the unit-diagonal X'WX can be aliased, proved from its block structure.
+def other_rows(gram: np.ndarray, scale: np.ndarray, orthogonal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(r, E[r, :]): the columns r outside the mutually orthogonal ``orthogonal`` and their rows of the
+    equilibrated E = D^-1 X'WX D^-1 (D = diag(``scale``), the columns' norms).
+
+    Block elimination and its rank certificate read nothing else: E's block of the orthogonal
+    columns is the identity.  Equilibrating these m rows costs O(m p) instead of O(p^2) for the
+    whole cross-product of a large categorical (a million entries for a thousand levels).
+    """
+    others = np.ones(len(gram), dtype=bool)
+    others[orthogonal] = False
+    rest = np.flatnonzero(others)
+    rows = gram[rest] / scale[rest, None]
+    rows /= scale
+    return rest, rows
+
+
+def certainly_full_rank(rest: np.ndarray, rows: np.ndarray, orthogonal: np.ndarray, tol: float) -> bool:
+    """Whether no column of the unit-diagonal X'WX can be aliased, proved from its block structure;
+    ``rest`` and ``rows`` are the other columns and their rows of it (``other_rows``).
 
     With the mutually orthogonal columns d first, E = L diag(I, S) L' where
     L = [[I, 0], [B, I]], B = E_rd and S = E_rr - B B' (the Schur complement), so
@@ -95,14 +112,9 @@ def certainly_full_rank(unit: np.ndarray, orthogonal: np.ndarray, tol: float) ->
     Costs O(k m^2) for k orthogonal and m other columns, instead of the O(p^3)
     Cholesky of all p columns.  False means "not proved": take the ordered route.
     """
-    others = np.ones(len(unit), dtype=bool)
-    others[orthogonal] = False
-    rest = np.flatnonzero(others)
-    if np.any(np.diag(unit)[orthogonal] == 0):
-        return False
-    b = unit[np.ix_(rest, orthogonal)]
+    b = rows[:, orthogonal]
     b_bt = np.einsum("ik,jk->ij", b, b)  # numpy's loop: see _BlockFactor
-    smallest = np.linalg.eigvalsh(unit[np.ix_(rest, rest)] - b_bt)[0] if len(rest) else 1.0
+    smallest = np.linalg.eigvalsh(rows[:, rest] - b_bt)[0] if len(rest) else 1.0
     b_norm = np.sqrt(max(np.linalg.eigvalsh(b_bt)[-1], 0.0)) if len(rest) else 0.0
     return bool(min(1.0, smallest) / (1.0 + b_norm) ** 2 > tol**2)
 
@@ -124,13 +136,13 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     norms = np.sqrt(np.diag(gram))
     empty = norms == 0
     norms = np.where(empty, 1.0, norms)
+    if (not empty.any() and orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS
+            and certainly_full_rank(*other_rows(gram, norms, orthogonal), orthogonal, tol)):
+        return np.zeros(n_columns, dtype=bool)
     unit = gram if overwrite else gram.copy()
     unit /= norms[:, None]
     unit /= norms
     if not empty.any():
-        if (orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS
-                and certainly_full_rank(unit, orthogonal, tol)):
-            return np.zeros(n_columns, dtype=bool)
         factor, info = lapack.dpotrf(unit, lower=0, clean=0)
         if info == 0 and np.min(np.abs(np.diag(factor))) ** 2 > tol**2:
             return np.zeros(n_columns, dtype=bool)
@@ -153,26 +165,55 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
 
 
 class SolveResult:
-    """Coefficients of one WLS solve and a way to get (X'WX)^{-1} from it; ``solve_rhs`` (X'Wz -> b, or
-    None) solves again with the same factor of X'WX, when the solve kept one."""
+    """Coefficients of one WLS solve, and (X'WX)^{-1} or its diagonal from the solve's factor.
 
-    __slots__ = ("coefficients", "_inverse", "_solve_rhs")
+    The factor F is of the equilibrated E = D^-1 X'WX D^-1 (D = ``scale``, the columns' weighted
+    norms), so (X'WX)^{-1} = D^-1 E^{-1} D^-1.  It is kept (plain arrays: results pickle) so that the
+    covariance is formed only when asked for: a large categorical's block of it is levels x levels,
+    while the standard errors need only its diagonal, which the block factor gives in O(levels).
+    """
 
-    def __init__(self, coefficients: np.ndarray, inverse, solve_rhs=None):
+    __slots__ = ("coefficients", "_factor", "_scale", "_inverse")
+
+    def __init__(self, coefficients: np.ndarray, factor, scale: np.ndarray):
         self.coefficients = coefficients
-        self._inverse = inverse
-        self._solve_rhs = solve_rhs
+        self._factor, self._scale = factor, scale
+        self._inverse: np.ndarray | None = None
 
     def unscaled_covariance(self) -> np.ndarray:
-        """(X'WX)^{-1} for the weights of this solve."""
-        return self._inverse()
+        """(X'WX)^{-1} for the weights of this solve (formed once, then the same array)."""
+        if self._inverse is None:
+            with np.errstate(over="ignore", invalid="ignore"):  # columns of extreme scale: see irls
+                inverse = self._factor.inverse()
+                inverse /= self._scale[:, None]
+                inverse /= self._scale
+            self._inverse = inverse
+        return self._inverse
+
+    def unscaled_variances(self) -> np.ndarray:
+        """diag((X'WX)^{-1}), without the full inverse where the factor can."""
+        if self._inverse is None and hasattr(self._factor, "inverse_diagonal"):
+            with np.errstate(over="ignore", invalid="ignore"):
+                return self._factor.inverse_diagonal() / self._scale**2
+        return np.diag(self.unscaled_covariance()).copy()
 
     def with_rhs(self, xtw: np.ndarray) -> SolveResult | None:
         """The solve of X'WX b = ``xtw`` for the same X'WX (the same weights), reusing its factor; None when
         this solve kept none (it took the QR path) or ``xtw`` is not finite: ``solve_wls`` must decide."""
-        if self._solve_rhs is None or not np.isfinite(xtw).all():
+        if isinstance(self._factor, _QRFactor) or not np.isfinite(xtw).all():
             return None
-        return SolveResult(self._solve_rhs(xtw), self._inverse, self._solve_rhs)
+        return SolveResult(self._factor.solve(xtw / self._scale) / self._scale, self._factor, self._scale)
+
+
+class _QRFactor:
+    """R of sqrt(W) X = QR, for the covariance (R'R)^{-1} of a solve that took the QR path."""
+
+    def __init__(self, r: np.ndarray):
+        self._r = r
+
+    def inverse(self) -> np.ndarray:
+        r_inv = linalg.solve_triangular(self._r, np.eye(self._r.shape[0]), check_finite=False)
+        return r_inv @ r_inv.T
 
 
 class _CholeskyFactor:
@@ -257,15 +298,14 @@ class _BlockFactor:
     1 for d and those of S for r.
     """
 
-    def __init__(self, unit: np.ndarray, orthogonal: np.ndarray):
-        p = len(unit)
-        others = np.ones(p, dtype=bool)
-        others[orthogonal] = False
-        self._d, self._r = orthogonal, np.flatnonzero(others)
-        self._e_rd = unit[np.ix_(self._r, self._d)]
+    def __init__(self, rest: np.ndarray, rows: np.ndarray, orthogonal: np.ndarray):
+        """``rest`` and ``rows``: the other columns r and their rows E[r, :] (``other_rows``)."""
+        p = rows.shape[1]
+        self._d, self._r = orthogonal, rest
+        self._e_rd = rows[:, orthogonal]
         # the products with E_rd (m x k, k the levels) by numpy's loops: BLAS would run them on threads that
         # then spin, taking the cores from the row-pass kernels of the next step
-        schur = unit[np.ix_(self._r, self._r)] - np.einsum("ik,jk->ij", self._e_rd, self._e_rd)
+        schur = rows[:, rest] - np.einsum("ik,jk->ij", self._e_rd, self._e_rd)
         self._schur = _cholesky(schur) if len(self._r) else None
         self.pivots = np.ones(p)
         if self._schur is not None:
@@ -281,6 +321,16 @@ class _BlockFactor:
         x[self._r] = x_r
         x[self._d] = b_d - np.einsum("ik,i->k", self._e_rd, x_r)
         return x
+
+    def inverse_diagonal(self) -> np.ndarray:
+        """diag(E^{-1}): diag(S^{-1}) for r and 1 + diag(E_dr S^{-1} E_rd) for d, in O(k m^2) (see
+        ``inverse``); numpy's loops, as in __init__."""
+        diagonal = np.ones(len(self.pivots))
+        if self._schur is not None:
+            schur_inverse = self._schur.inverse()
+            diagonal[self._r] = np.diag(schur_inverse)
+            diagonal[self._d] += np.einsum("ik,ik->k", self._e_rd, np.einsum("ij,jk->ik", schur_inverse, self._e_rd))
+        return diagonal
 
     def inverse(self) -> np.ndarray:
         """E^{-1} = [[S^{-1}, -S^{-1} E_rd], [-E_dr S^{-1}, I + E_dr S^{-1} E_rd]].
@@ -317,11 +367,12 @@ def _cholesky(unit: np.ndarray):
     return _PackedCholeskyFactor(unit) if low <= len(unit) <= high else _CholeskyFactor(unit)
 
 
-def _factor(unit: np.ndarray, orthogonal: np.ndarray | None):
-    """Factor the unit-diagonal X'WX, or None when it is not numerically positive definite."""
+def _factor(unit: np.ndarray, rest: np.ndarray | None, orthogonal: np.ndarray | None):
+    """Factor the unit-diagonal X'WX (given by the rows of the columns ``rest`` outside ``orthogonal`` when
+    these are set), or None when it is not numerically positive definite."""
     try:
-        if orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS:
-            return _BlockFactor(unit, orthogonal)
+        if orthogonal is not None:
+            return _BlockFactor(rest, unit, orthogonal)
         return _cholesky(unit)
     except linalg.LinAlgError:
         return None
@@ -351,37 +402,34 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
         with np.errstate(invalid="ignore"):
             scale = np.sqrt(diagonal)
         scale = np.where(scale > 0, scale, 1.0)
-    equilibrated = gram  # the design hands over its own copy: equilibrate in place
-    equilibrated /= scale[:, None]
-    equilibrated /= scale
+    orthogonal = getattr(design, "orthogonal_columns", None)
+    orthogonal = orthogonal() if orthogonal is not None else None
+    if orthogonal is not None and (len(orthogonal) < BLOCK_ELIMINATION_MIN_COLUMNS
+                                   or np.any(diagonal[orthogonal] == 0)):
+        orthogonal = None  # too few to gain from, or an empty level (its unit diagonal is 0, not 1)
+    rest = None
+    if orthogonal is not None:
+        rest, equilibrated = other_rows(gram, scale, orthogonal)  # all that block elimination reads
+    else:
+        equilibrated = gram  # the design hands over its own copy: equilibrate in place
+        equilibrated /= scale[:, None]
+        equilibrated /= scale
     # |entries| of a unit-diagonal cross-product are at most 1 (Cauchy-Schwarz): with finite norms only the
     # right-hand side or a NaN norm can be non-finite
     if not (np.isfinite(xtw).all() and (ordinary or np.isfinite(equilibrated).all())):
         return _solve_qr(design, w, z)
-    orthogonal = getattr(design, "orthogonal_columns", None)
-    orthogonal = orthogonal() if orthogonal is not None else None
-    if orthogonal is not None and np.any(diagonal[orthogonal] == 0):
-        orthogonal = None  # an empty level: its unit diagonal is 0, not 1
-    factor = _factor(equilibrated, orthogonal)
+    factor = _factor(equilibrated, rest, orthogonal)
     if factor is None:
         return _solve_qr(design, w, z)
     pivots = factor.pivots.tolist()  # finite (a factor of a finite matrix): Python's min and max cost less
     low, high = min(pivots), max(pivots)
     if low == 0 or (high / low) ** 2 >= NORMAL_EQUATIONS_MAX_CONDITION:
         return _solve_qr(design, w, z)
-    def solve_rhs(rhs: np.ndarray) -> np.ndarray:
-        return factor.solve(rhs / scale) / scale
-
-    return SolveResult(solve_rhs(xtw), lambda: factor.inverse() / np.outer(scale, scale), solve_rhs)
+    return SolveResult(factor.solve(xtw / scale) / scale, factor, scale)
 
 
 def _solve_qr(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     weighted = design.weighted(w)
     q, r = linalg.qr(weighted, mode="economic", check_finite=False)
     coefficients = linalg.solve_triangular(r, q.T @ (np.sqrt(w) * z), check_finite=False)
-
-    def inverse() -> np.ndarray:
-        r_inv = linalg.solve_triangular(r, np.eye(r.shape[0]), check_finite=False)
-        return r_inv @ r_inv.T
-
-    return SolveResult(coefficients, inverse)
+    return SolveResult(coefficients, _QRFactor(r), np.ones(r.shape[1]))
