@@ -240,6 +240,9 @@ def test_full_rank_certificate_agrees_with_the_ordered_rule():
         assert by_block.tolist() == by_qr.tolist()
         assert np.flatnonzero(by_block).tolist() == ([] if expect_aliased is None else [expect_aliased])
         gram = X.T @ (w[:, None] * X)
+        given = gram.copy()
+        assert design.aliased_columns(w, 1e-7, gram=given).tolist() == by_qr.tolist()
+        np.testing.assert_array_equal(given, gram)  # IRLS solves with the cross-product it handed over
         orthogonal = design.orthogonal_columns()
         rest, rows = linalg.other_rows(gram, np.sqrt(np.diag(gram)), orthogonal)
         unit = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))

@@ -226,15 +226,16 @@ class CategoricalDesign:
 
     def aliased_columns(self, w: np.ndarray, tol: float, gram: np.ndarray | None = None) -> np.ndarray:
         """Columns dependent on earlier ones, by a column-ordered Cholesky of X'WX (``gram``, when the
-        caller has it; it is then overwritten).
+        caller has it; it is left as it is).
 
         On the cross-product the detectable residual is ~sqrt(eps) of a column's norm,
         so the tolerance is at least 1e-7 (R's lm default) rather than glm.fit's 1e-11.
         """
         from glmformula.engine.linalg import aliased_columns_from_gram
 
-        gram = self.gram(w) if gram is None else gram
-        return aliased_columns_from_gram(gram, max(tol, 1e-7), overwrite=True, orthogonal=self.orthogonal_columns())
+        own = gram is None
+        gram = self.gram(w) if own else gram
+        return aliased_columns_from_gram(gram, max(tol, 1e-7), overwrite=own, orthogonal=self.orthogonal_columns())
 
     def select(self, keep: np.ndarray) -> CategoricalDesign:
         keep = np.asarray(keep, dtype=bool)

@@ -161,10 +161,12 @@ def irls(
         eta = fused_step.log_y
     else:
         with np.errstate(divide="ignore", invalid="ignore"):  # invalid starting means are reported below
-            eta = link.link(mustart)
+            # the fused step's log link writes straight into the buffer its start pass reads
+            eta = link.link(mustart) if fused_step is None else np.log(mustart, out=workspace.eta)
     deviance = None
     if fused_step is not None:  # mu, the deviance and the first working response from the start in one pass
-        np.copyto(workspace.eta, eta)
+        if eta is not workspace.eta:
+            np.copyto(workspace.eta, eta)
         deviance = fused_step.start(workspace.weights(1))
     precomputed = deviance is not None  # whether a fused pass left this iteration's z and w in the workspace
     if precomputed:  # and then eta is finite and mu positive: both valid
@@ -214,7 +216,7 @@ def irls(
         if aliased is None:
             with np.errstate(over="ignore", invalid="ignore"):  # overflow: solve_wls takes its QR path
                 products = design.gram_xtw(working_weights, z)  # one pass for rank detection and the first step
-            aliased = design.aliased_columns(working_weights, control.effective_rank_tol, gram=products[0].copy())
+            aliased = design.aliased_columns(working_weights, control.effective_rank_tol, gram=products[0])
             kept_design = design.select(~aliased) if aliased.any() else design
             products = None if aliased.any() else products
             if start is not None:  # as R: step-halving may fall back to the given start
