@@ -300,3 +300,19 @@ def test_missing_values_found_in_every_kind_of_column():
     assert fit.nobs == 28 and fit.n_dropped == 2  # x is NaN in row 1, s is missing in row 2
     with pytest.raises(gf.DataError, match=r"x \(1\), s \(1\)"):
         gf.glm("y ~ x + n + g + s", frame, "poisson", na_action="raise")
+
+
+def test_offsets_are_summed_into_an_array_of_their_own():
+    """One offset column is copied (never a view of the caller's frame), a computed one is taken as it is,
+    several are added, and a constant is broadcast to the rows."""
+    from glmformula.formula.frame import build_model_frame
+
+    frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [0.5, 1.0, 2.0, 3.0], "t": [1.0, 2.0, 4.0, 8.0]})
+    column = build_model_frame("y ~ x + offset(t)", frame).offset
+    np.testing.assert_array_equal(column, frame.t)
+    assert not np.shares_memory(column, frame.t.to_numpy()) and column.flags.writeable
+    np.testing.assert_allclose(build_model_frame("y ~ x + offset(log(t))", frame).offset, np.log(frame.t))
+    np.testing.assert_allclose(build_model_frame("y ~ x + offset(t) + offset(log(t))", frame).offset,
+                               frame.t + np.log(frame.t))
+    np.testing.assert_array_equal(build_model_frame("y ~ x + offset(2)", frame).offset, np.full(4, 2.0))
+    np.testing.assert_array_equal(build_model_frame("y ~ x", frame).offset, np.zeros(4))

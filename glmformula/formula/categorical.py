@@ -84,7 +84,8 @@ def _term_kind(source: tuple[str, str] | None, columns: FrameColumns) -> tuple[s
 
 
 def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
-    """The design and formulaic spec for an eligible formula, or None to take formulaic's path.
+    """(design, formulaic spec, the data's columns copied into it as numeric terms) for an eligible formula,
+    or None to take formulaic's path.
 
     The spec depends only on the formula and the levels of its categoricals, so it is
     cached: repeated fits of one formula (bootstraps, simulations, many small groups)
@@ -130,7 +131,11 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
             codes, levels = categoricals[column]
             reference = len(positions) == len(levels) - 1
             # the reference level (code 0) becomes -1; missing codes (-1) stay -1
-            block_codes = np.maximum(codes - 1, -1) if reference else codes
+            if reference:
+                block_codes = codes - 1
+                np.maximum(block_codes, -1, out=block_codes)
+            else:
+                block_codes = codes
             blocks.append(CategoricalBlock(block_codes, positions))
     n = data.n_rows
     if n * len(names) <= DENSE_CELLS:  # small: the dense matrix itself, written directly
@@ -140,7 +145,7 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
         _copy_numeric(data, numeric_columns, matrix, numeric_positions)
         for block in blocks:
             block.write_indicators(matrix)
-        return DenseDesign(matrix, names), model_spec
+        return DenseDesign(matrix, names), model_spec, numeric_columns
     if intercept_position is not None:
         numeric_positions = [intercept_position, *numeric_positions]
     dense = np.empty((n, len(numeric_positions)))
@@ -149,7 +154,7 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
         dense[:, 0] = 1.0
         start = 1
     _copy_numeric(data, numeric_columns, dense, slice(start, None))
-    return CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names), model_spec
+    return CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names), model_spec, numeric_columns
 
 
 def _copy_numeric(data: FrameColumns, columns: list[str], out: np.ndarray, positions: list[int] | slice) -> None:

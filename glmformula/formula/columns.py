@@ -38,6 +38,7 @@ class FrameColumns(Mapping):
         self.names: list[str] = [str(name) for name in labels]
         self._positions = {name: position for position, name in enumerate(self.names)}
         self._arrays: dict[str, Any] = {}
+        self._finite: dict[str, bool] = {}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -53,6 +54,23 @@ class FrameColumns(Mapping):
         if array is None:
             array = self._arrays[name] = _column_array(self.frame, self._positions[name])
         return array
+
+    def finite(self, name: str) -> bool:
+        """Whether the column is numbers with no NaN or infinity: proved by one sum (NaN and infinities
+        propagate into it) for floats, true for integers and booleans; False otherwise or when the sum
+        overflows (not proved).  Cached: the missing-value check and the design check share it."""
+        proved = self._finite.get(name)
+        if proved is None:
+            values = self[name]
+            if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
+                proved = True
+            elif isinstance(values, np.ndarray) and values.dtype.kind == "f":
+                with np.errstate(invalid="ignore", over="ignore"):
+                    proved = bool(np.isfinite(values.sum()))
+            else:
+                proved = False
+            self._finite[name] = proved
+        return proved
 
     def dtype(self, name: str):
         """The column's dtype, from its array (``frame.dtypes`` builds a Series of every column's)."""

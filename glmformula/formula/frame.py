@@ -286,8 +286,9 @@ def build_model_frame(
     check_finite(prior_weights, "weights", labels)
 
     fast = fast_design(rhs_formula, subset.columns, _materialise)
+    numeric_sources = None
     if fast is not None:
-        design, model_spec = fast
+        design, model_spec, numeric_sources = fast
         kept = np.ones(subset.n_rows, dtype=bool)
     else:
         matrix, model_spec, kept = _materialise(rhs_formula, subset.frame)
@@ -302,7 +303,9 @@ def build_model_frame(
         )
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
     check_finite(y, f"response {_response_label(parsed)}", labels)
-    if isinstance(design, DenseDesign):
+    if numeric_sources is not None and all(subset.columns.finite(column) for column in numeric_sources):
+        pass  # the design's numbers are those columns' (and 1s, indicators): their sums proved them finite
+    elif isinstance(design, DenseDesign):
         check_design_finite(design.matrix, design.column_names)
     else:  # categorical codes are finite by construction
         check_design_finite(design.dense, [design.column_names[j] for j in design.dense_positions])
@@ -365,7 +368,8 @@ def _drop_unused_levels(rows: _UsedRows, used: list[str]) -> None:
         if isinstance(rows.columns.dtype(column), pd.CategoricalDtype):
             values = rows.columns[column]
             codes = values.codes
-            counts = np.bincount(codes[codes >= 0], minlength=len(values.categories))
+            present = codes if len(codes) and codes.min() >= 0 else codes[codes >= 0]  # no mask without missing
+            counts = np.bincount(present, minlength=len(values.categories))
             if not counts.all():
                 changed[column] = values.remove_categories(values.categories[counts == 0])
     if changed:

@@ -66,9 +66,7 @@ def _column_missing(values) -> np.ndarray | None:
         return codes < 0 if len(codes) and codes.min() < 0 else None
     if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
         return None
-    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
-        if np.isfinite(values.sum()):  # NaN propagates into the sum: no NaN, no mask (the caller ignores overflow)
-            return None
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":  # its sum is not finite (complete_rows)
         missing = np.isnan(values)
         return missing if missing.any() else None
     if isinstance(values, pd.api.extensions.ExtensionArray):
@@ -82,12 +80,15 @@ def complete_rows(columns: FrameColumns, used: list[str], na_action: NaAction, e
     """Rows without a missing value in the columns used and the ``extra`` vectors.
 
     Each column gets a cheap whole-column test first (a float column's sum is finite
-    only without NaN), so a mask is built only for columns that have missing values.
+    only without NaN: ``FrameColumns.finite``), so a mask is built only for columns that
+    may have missing values.
     """
     missing = np.zeros(columns.n_rows, dtype=bool)
     counts = {}
     with np.errstate(invalid="ignore", over="ignore"):  # a float column's sum may overflow: then it is masked
         for column in used:
+            if columns.finite(column):  # no NaN (the design check reads this too)
+                continue
             column_missing = _column_missing(columns[column])
             if column_missing is not None:
                 counts[column] = int(column_missing.sum())
@@ -153,14 +154,21 @@ def _numeric(values: Any, expr: str, n: int) -> np.ndarray:
 
 def sum_offsets(exprs: tuple[str, ...], data: FrameColumns, n: int, trusted: bool) -> np.ndarray:
     """Sum of the ``offset()`` expressions evaluated on ``data`` (zeros if none)."""
-    total = np.zeros(n)
+    total = None
     for expr in exprs:
         value = safe_eval.evaluate(expr, data, trusted=trusted)
         try:
-            total = total + np.asarray(value, dtype=float)
+            value = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
             raise FormulaError(f"offset({expr}) must be numeric") from None
-    return total
+        if value.shape not in ((), (n,)):
+            raise FormulaError(f"offset({expr}) has {value.size} values but the data has {n} rows")
+        if total is None:  # the first offset: kept as it is when it is a new array of its own (log(t), say)
+            fresh = value.shape == (n,) and value.flags.owndata and value.flags.writeable
+            total = value if fresh else np.broadcast_to(value, (n,)).copy()  # not a view of the caller's data
+        else:
+            total = total + value
+    return np.zeros(n) if total is None else total
 
 
 def check_finite(values: np.ndarray, what: str, labels: pd.Index) -> None:
