@@ -316,3 +316,24 @@ def test_offsets_are_summed_into_an_array_of_their_own():
                                frame.t + np.log(frame.t))
     np.testing.assert_array_equal(build_model_frame("y ~ x + offset(2)", frame).offset, np.full(4, 2.0))
     np.testing.assert_array_equal(build_model_frame("y ~ x", frame).offset, np.zeros(4))
+
+
+@pytest.mark.parametrize(("formula", "weights"), [("y ~ x", "w"), ("y ~ x + offset(t)", None),
+                                                  ("y ~ x + g + offset(t)", "w")])
+def test_a_fit_does_not_change_when_the_caller_writes_into_the_frame_afterwards(formula, weights):
+    """The response (read as a view of a float column), offset, weights and design are the fit's own."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "g": rng.choice(list("abc"), 200),
+                          "t": rng.uniform(1, 2, 200), "w": rng.uniform(0.5, 2, 200)})
+    frame["y"] = rng.poisson(2.0, 200).astype(float)
+    res = gf.glm(formula, frame, "poisson", weights=weights)
+    before = (res.resid("response").copy(), res.llf, res.model_data.y.copy(), res.model_data.design.to_dense().copy(),
+              res.model_data.offset.copy(), res.model_data.prior_weights.copy())
+    for column in ("y", "x", "t", "w"):
+        frame.loc[0, column] = 1000.0
+    after = (res.resid("response"), res.llf, res.model_data.y, res.model_data.design.to_dense(),
+             res.model_data.offset, res.model_data.prior_weights)
+    pd.testing.assert_series_equal(after[0], before[0])
+    assert after[1] == before[1]
+    for old, new in zip(before[2:], after[2:]):
+        np.testing.assert_array_equal(new, old)

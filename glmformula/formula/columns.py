@@ -12,6 +12,7 @@ arrays (categoricals, strings), which are never written to.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -58,15 +59,15 @@ class FrameColumns(Mapping):
     def finite(self, name: str) -> bool:
         """Whether the column is numbers with no NaN or infinity: proved by one sum (NaN and infinities
         propagate into it) for floats, true for integers and booleans; False otherwise or when the sum
-        overflows (not proved).  Cached: the missing-value check and the design check share it."""
+        overflows (not proved).  Cached: the missing-value check and the design check share it.  The caller
+        holds ``np.errstate(over="ignore", invalid="ignore")`` (a sum may overflow: then it proves nothing)."""
         proved = self._finite.get(name)
         if proved is None:
             values = self[name]
             if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
                 proved = True
             elif isinstance(values, np.ndarray) and values.dtype.kind == "f":
-                with np.errstate(invalid="ignore", over="ignore"):
-                    proved = bool(np.isfinite(values.sum()))
+                proved = math.isfinite(values.sum())
             else:
                 proved = False
             self._finite[name] = proved

@@ -303,7 +303,7 @@ def build_model_frame(
         )
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
     check_finite(y, f"response {_response_label(parsed)}", labels)
-    if numeric_sources is not None and all(subset.columns.finite(column) for column in numeric_sources):
+    if numeric_sources is not None and _all_finite(subset.columns, numeric_sources):
         pass  # the design's numbers are those columns' (and 1s, indicators): their sums proved them finite
     elif isinstance(design, DenseDesign):
         check_design_finite(design.matrix, design.column_names)
@@ -356,6 +356,11 @@ class _UsedRows:
             frame.isetitem(self.columns.position(name), values)  # by position: labels need not be strings
         self._frame = frame
         self.columns = FrameColumns(frame)
+
+
+def _all_finite(columns: FrameColumns, names: list[str]) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum proves nothing (see finite)
+        return all(columns.finite(name) for name in names)
 
 
 def _drop_unused_levels(rows: _UsedRows, used: list[str]) -> None:

@@ -149,7 +149,13 @@ def _numeric(values: Any, expr: str, n: int) -> np.ndarray:
         raise ResponseError(f"response {expr!r} must be numeric") from None
     if array.ndim == 0:
         array = np.full(n, float(array))
-    return array
+    return owned(array)
+
+
+def owned(array: np.ndarray) -> np.ndarray:
+    """``array`` when it is a new array of its own (a transform's result), else a copy: a column of the
+    caller's frame is read as a view, and the fit must not change when the caller later writes into it."""
+    return array if array.flags.owndata and array.flags.writeable else array.copy()
 
 
 def sum_offsets(exprs: tuple[str, ...], data: FrameColumns, n: int, trusted: bool) -> np.ndarray:
@@ -164,8 +170,7 @@ def sum_offsets(exprs: tuple[str, ...], data: FrameColumns, n: int, trusted: boo
         if value.shape not in ((), (n,)):
             raise FormulaError(f"offset({expr}) has {value.size} values but the data has {n} rows")
         if total is None:  # the first offset: kept as it is when it is a new array of its own (log(t), say)
-            fresh = value.shape == (n,) and value.flags.owndata and value.flags.writeable
-            total = value if fresh else np.broadcast_to(value, (n,)).copy()  # not a view of the caller's data
+            total = owned(value) if value.shape == (n,) else np.full(n, float(value))
         else:
             total = total + value
     return np.zeros(n) if total is None else total
