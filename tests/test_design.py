@@ -201,6 +201,12 @@ def test_kernels_with_many_blocks_zero_weights_and_no_dense_columns(row_pass, ro
         np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(design.xtw(w, z), X.T @ (w * z), rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(design.dot(beta), X @ beta, rtol=1e-12, atol=1e-12)
+        for same in (design, DenseDesign(X)):  # into a buffer holding anything: IRLS reuses one
+            buffer = np.full_like(gram, np.nan)
+            into, xtw_into = same.gram_xtw(w, z, out=buffer)
+            assert into is buffer
+            np.testing.assert_allclose(into, X.T @ (w[:, None] * X), rtol=1e-12, atol=1e-10)
+            np.testing.assert_allclose(xtw_into, X.T @ (w * z), rtol=1e-12, atol=1e-10)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -416,9 +416,9 @@ def test_gamma_log_forms_the_cross_product_once(categorical_aware, monkeypatch):
     for name in calls:
         original = getattr(design_class, name)
 
-        def counted(self, *args, _original=original, _name=name):
+        def counted(self, *args, _original=original, _name=name, **keywords):
             calls[_name] += 1
-            return _original(self, *args)
+            return _original(self, *args, **keywords)
 
         monkeypatch.setattr(design_class, name, counted)
     reused = gf.glm("y ~ x + g", data, "Gamma(link='log')", weights="w")

@@ -97,12 +97,13 @@ class CategoricalDesign:
         """X'WX (a new array: callers may overwrite it)."""
         return self._products(w, None)[0]
 
-    def gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """X'WX and X'Wz in one pass over the rows."""
-        return self._products(w, z)
+    def gram_xtw(self, w: np.ndarray, z: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """X'WX and X'Wz in one pass over the rows; X'WX into ``out`` (p, p) when given."""
+        return self._products(w, z, out)
 
-    def _products(self, w: np.ndarray, z: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """X'WX (and X'Wz when z is given), assembled from the blocks' accumulators."""
+    def _products(self, w: np.ndarray, z: np.ndarray | None, out: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """X'WX (and X'Wz when z is given), assembled from the blocks' accumulators (into ``out`` if given)."""
         if self._use_kernels:
             upper, dense_xtw, diagonals, block_xtw, crosses, pairs = kernels.products(
                 self.dense, self._codes, self._sizes, w, z)
@@ -110,7 +111,12 @@ class CategoricalDesign:
         else:
             dense_gram, dense_xtw, diagonals, block_xtw, crosses, pairs = self._accumulate(w, z)
         p, dp = self.shape[1], self.dense_positions
-        gram, xtw = np.zeros((p, p)), np.zeros(p)
+        if out is None:
+            gram = np.zeros((p, p))
+        else:  # IRLS's buffer, reused: a large categorical's X'WX is mostly zeros, and 8 MB for 1,000 levels
+            gram = out
+            gram.fill(0.0)
+        xtw = np.zeros(p)
         gram[np.ix_(dp, dp)] = dense_gram
         xtw[dp] = dense_xtw
         for index, block in enumerate(self.blocks):

@@ -4,7 +4,7 @@ The engine only ever asks a design for
 
 * ``gram(w)``          X' diag(w) X           (p, p)
 * ``xtw(w, z)``        X' (w * z)             (p,)
-* ``gram_xtw(w, z)``   both, in one pass over the rows
+* ``gram_xtw(w, z, out)``  both, in one pass over the rows (X'WX into ``out`` when given)
 * ``dot(beta, out)``   X beta                 (n,), into ``out`` when given
 * ``aliased_columns(w, tol)``  which columns are linearly dependent on earlier ones
 * ``select(columns)``  the design restricted to some columns
@@ -44,8 +44,9 @@ class DenseDesign:
         weighted = self.matrix * np.sqrt(w)[:, None]  # (sqrt(W) X)'(sqrt(W) X): numpy takes the symmetric kernel
         return weighted.T @ weighted
 
-    def gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """X'WX and X'Wz as symmetric products of sqrt(W) X and sqrt(W) z.
+    def gram_xtw(self, w: np.ndarray, z: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """X'WX and X'Wz as symmetric products of sqrt(W) X and sqrt(W) z (X'WX copied into ``out`` when
+        given, as the categorical design writes it there).
 
         A design that fits in cache takes (sqrt(W) X)'(sqrt(W) X) and (sqrt(W) X)'(sqrt(W) z):
         numpy scales the rows into a matrix of their own width without buffering them, and the
@@ -53,6 +54,13 @@ class DenseDesign:
         fit in cache, each block's sqrt(W) [X z] multiplied by itself and summed: X is read once,
         and no scaled copy of the whole design is written (or paged in) at every iteration.
         """
+        gram, xtw = self._gram_xtw(w, z)
+        if out is None:
+            return gram, xtw
+        out[...] = gram
+        return out, xtw
+
+    def _gram_xtw(self, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         root_w, (n, p) = np.sqrt(w), self.matrix.shape
         if self.matrix.size <= CACHED_CELLS:
             weighted = self.matrix * root_w[:, None]

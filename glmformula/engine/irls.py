@@ -192,6 +192,7 @@ def irls(
     deviance_old = deviance
     coefficients_old: np.ndarray | None = None
     aliased: np.ndarray | None = None
+    gram_buffer: np.ndarray | None = None
     kept_design = design
     boundary = converged = False
     coefficients = np.zeros(n_columns)
@@ -219,12 +220,17 @@ def irls(
             aliased = design.aliased_columns(working_weights, control.effective_rank_tol, gram=products[0])
             kept_design = design.select(~aliased) if aliased.any() else design
             products = None if aliased.any() else products
+            # later iterations write X'WX into this first one (solve_wls keeps no reference to it)
+            gram_buffer = None if aliased.any() else products[0]
             if start is not None:  # as R: step-halving may fall back to the given start
                 coefficients_old = start[~aliased]
         step = None
         if precomputed and solve is not None and fused_step.weights_are_prior:  # X'WX as at the last solve
             step = solve.with_rhs(kept_design.xtw(working_weights, z))
         if step is None:
+            if products is None and gram_buffer is not None:
+                with np.errstate(over="ignore", invalid="ignore"):  # overflow: solve_wls takes its QR path
+                    products = kept_design.gram_xtw(working_weights, z, out=gram_buffer)
             step = solve_wls(kept_design, working_weights, z, products)
         if not np.isfinite(step.coefficients).all():
             if solve is None:  # as R: nothing to fall back on at the first step

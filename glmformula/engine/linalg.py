@@ -382,10 +382,10 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
               ) -> SolveResult:
     """Solve min_b sum w (z - X b)^2 for a full-rank design.
 
-    ``products`` are X'WX and X'Wz when the caller has them (IRLS's first step, from rank
-    detection); X'WX is then overwritten.  Designs that know a set of mutually orthogonal
-    columns (``orthogonal_columns``: a categorical's levels) are factored by block
-    elimination around it.
+    ``products`` are X'WX and X'Wz when the caller has them (IRLS computes them); X'WX is then
+    overwritten, and no reference to it is kept (IRLS reuses its memory).  Designs that know a
+    set of mutually orthogonal columns (``orthogonal_columns``: a categorical's levels) are
+    factored by block elimination around it.
     """
     if products is None:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow sends the step to the QR path below
