@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 import glmformula as gf
+import glmformula.model as gf_model
 from glmformula.engine.irls import irls
 from glmformula.formula.frame import build_model_frame
 
@@ -125,14 +126,18 @@ def tight_difference(frame, formula, family) -> float:
     return float(np.max(np.abs(ours[common] - theirs[common]) / np.abs(theirs[common])))
 
 
-def timed(function, repeats: int) -> tuple[float, object]:
+def timed(function, repeats: int, all_times: bool = False):
+    """The median time of ``repeats`` calls and the last call's result (and every time, with ``all_times``);
+    each call's result is released before the next call (as a refit that replaces a model), for every
+    library alike."""
     times, result = [], None
     for _ in range(repeats):
+        result = None
         gc.collect()
         start = time.perf_counter()
         result = function()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+    return (statistics.median(times), result, times) if all_times else (statistics.median(times), result)
 
 
 def peak_memory(function) -> float:
@@ -144,12 +149,33 @@ def peak_memory(function) -> float:
     return peak
 
 
-def floor_ratio(frame, formula, family_name, total_seconds) -> tuple[float, float]:
-    """(IRLS time / (iterations x one pass of X'WX, X'Wz, X beta), design-building share of the total)."""
+class DesignTimer:
+    """Times ``build_model_frame`` inside the fits it is active for: the design-building share is measured
+    on the very calls whose total is reported, not on a separate call in other conditions."""
+
+    def __init__(self):
+        self.seconds = []
+
+    def __enter__(self):
+        def timed_build(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return self._original(*args, **kwargs)
+            finally:
+                self.seconds.append(time.perf_counter() - start)
+
+        self._original = gf_model.build_model_frame
+        gf_model.build_model_frame = timed_build
+        return self
+
+    def __exit__(self, *exc):
+        gf_model.build_model_frame = self._original
+
+
+def floor_ratio(frame, formula, family_name) -> float:
+    """IRLS time / (iterations x one pass of X'WX, X'Wz, X beta)."""
     family = gf.family("gamma(link=log)" if family_name == "gamma" else family_name)
-    start = time.perf_counter()
     model_frame = build_model_frame(formula, frame)
-    build_seconds = time.perf_counter() - start
     response = family.initialize(model_frame.y, model_frame.weights)
     design = model_frame.design
 
@@ -170,7 +196,8 @@ def floor_ratio(frame, formula, family_name, total_seconds) -> tuple[float, floa
         design.gram_xtw(w, z)  # X'WX and X'Wz: one pass over the rows, as the engine asks for them
         design.dot(beta)
         passes.append(time.perf_counter() - start)
-    return min(fits) / (fit.n_iter * min(passes)), build_seconds / total_seconds
+    return min(fits) / (fit.n_iter * min(passes))
+
 def run_shape(shape: Shape, scale: float, repeats: int, libraries: list[str]) -> None:
     frame, formula = make_data(shape, scale)
     size = frame.memory_usage(deep=True).sum()
@@ -186,7 +213,13 @@ def run_shape(shape: Shape, scale: float, repeats: int, libraries: list[str]) ->
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                seconds, fitted = timed(lambda f=function: f(frame, formula, shape.family), repeats)
+                if library == "glmformula":
+                    with DesignTimer() as design_timer:
+                        seconds, fitted, times = timed(lambda f=function: f(frame, formula, shape.family), repeats,
+                                                       all_times=True)
+                    build_share = sum(design_timer.seconds) / sum(times)
+                else:
+                    seconds, fitted = timed(lambda f=function: f(frame, formula, shape.family), repeats)
                 memory = peak_memory(lambda f=function: f(frame, formula, shape.family))
         except ImportError as exc:
             print(f"  {library}: not installed ({exc})")
@@ -208,7 +241,7 @@ def run_shape(shape: Shape, scale: float, repeats: int, libraries: list[str]) ->
               f"{np.max(np.abs(a - b) / np.abs(b)):.2e} at each library's default tolerance")
         if np.max(np.abs(a - b) / np.abs(b)) > 1e-8:
             print(f"  ... and {tight_difference(frame, formula, shape.family):.2e} with both converged to 1e-12")
-    floor, build_share = floor_ratio(frame, formula, shape.family, ours[0])
+    floor = floor_ratio(frame, formula, shape.family)
     print(f"  floor ratio (IRLS time / (iterations x one pass)): {floor:.2f}; "
           f"design building: {100 * build_share:.0f}% of the total")
 
