@@ -314,3 +314,40 @@ def test_dense_gram_xtw_in_cache_and_beyond(cached_cells, monkeypatch):
     np.testing.assert_allclose(gram, X.T @ (w[:, None] * X), rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-13, atol=1e-12)
     np.testing.assert_array_equal(gram, gram.T)
+
+
+def test_gather_columns_writes_the_row_major_block(monkeypatch):
+    """Columns into any positions of a row-major block, with or without a column of 1s, over threads."""
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    monkeypatch.setattr(kernels, "ROWS_PER_THREAD", 300)
+    rng = np.random.default_rng(30)
+    n = 2501  # not a multiple of the kernel's tile
+    columns = [rng.normal(size=n) for _ in range(4)]
+    for positions, intercept in (([1, 2, 3, 4], 0), ([4, 0, 3, 1], 2), ([0, 1, 2, 3], None)):
+        width = 4 if intercept is None else 5
+        out = np.full((n, width), np.nan)
+        kernels.gather_columns(columns, positions, intercept, out)
+        expected = np.ones((n, width))
+        for column, position in zip(columns, positions):
+            expected[:, position] = column
+        np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        kernels.gather_columns([columns[0][::2]], [0], None, np.empty((n // 2 + 1, 1)))
+    with pytest.raises(ValueError, match="outside"):
+        kernels.gather_columns(columns[:1], [5], None, np.empty((n, 2)))
+
+
+def test_fast_design_reads_integer_and_single_precision_columns(row_pass, monkeypatch):
+    """Numeric columns of any numeric dtype give the categorical-aware design formulaic's dense one gives."""
+    rng = np.random.default_rng(31)
+    n = 3000
+    frame = pd.DataFrame({"i": rng.integers(-5, 5, n), "f": rng.normal(size=n).astype(np.float32),
+                          "d": rng.normal(size=n), "g": rng.choice(list("abcd"), n)})
+    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
+    fast = gf.glm("y ~ d + g + i + f", frame.assign(y=rng.poisson(1.0, n).astype(float)), "poisson")
+    assert isinstance(fast.model_data.design, CategoricalDesign)
+    monkeypatch.setattr(categorical, "ENABLED", False)
+    slow = gf.glm("y ~ d + g + i + f", frame.assign(y=fast.model_data.y), "poisson")
+    assert fast.model_data.design.column_names == slow.model_data.design.column_names
+    np.testing.assert_array_equal(fast.model_data.design.to_dense(), slow.model_data.design.to_dense())

@@ -30,6 +30,7 @@ _LIBRARY = load_library(Path(__file__).parent, "_kernels", {
     "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 8, ctypes.c_int),
     "gf_xtw": ([INT, INT, INT, POINTER, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
     "gf_dot": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
+    "gf_gather_columns": ([INT, INT, INT, INT, POINTER, POINTER, INT, POINTER], None),
     "gf_log_step": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT, INT]
                     + [POINTER] * 5, ctypes.c_int),
 })
@@ -134,6 +135,25 @@ def xtw(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], v: np.ndar
         return dense_part, tables
 
     return _sum_parts(_map(run, _row_ranges(n)))
+
+
+def gather_columns(columns: list[np.ndarray], positions: list[int], intercept: int | None, out: np.ndarray) -> None:
+    """Write the C-contiguous float64 ``columns`` (each of out's length) into the columns ``positions`` of the
+    row-major ``out``, and 1s into its column ``intercept`` unless None: one pass, in tiles of rows."""
+    n, width = out.shape
+    if not (out.flags.c_contiguous and out.dtype == np.float64) or not all(
+            c.flags.c_contiguous and c.dtype == np.float64 and c.shape == (n,) for c in columns):
+        raise ValueError("gather_columns takes C-contiguous float64 arrays of the output's length")
+    column_pointers = _pointers(columns)
+    position_array = np.asarray(positions, dtype=np.int64)
+    if position_array.size and (position_array.min() < 0 or position_array.max() >= width):
+        raise ValueError("a column position is outside the output")
+
+    def run(start: int, stop: int) -> None:
+        _LIBRARY.gf_gather_columns(start, stop, width, len(columns), column_pointers, position_array.ctypes.data,
+                                   -1 if intercept is None else intercept, out.ctypes.data)
+
+    _map(run, _row_ranges(n))
 
 
 def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta_blocks: list[np.ndarray],

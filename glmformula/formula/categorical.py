@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from glmformula.design import kernels
 from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
 from glmformula.design.dense import DenseDesign
 from glmformula.formula.columns import FrameColumns
@@ -149,11 +150,14 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
     if intercept_position is not None:
         numeric_positions = [intercept_position, *numeric_positions]
     dense = np.empty((n, len(numeric_positions)))
-    start = 0
-    if intercept_position is not None:
-        dense[:, 0] = 1.0
-        start = 1
-    _copy_numeric(data, numeric_columns, dense, slice(start, None))
+    start = 0 if intercept_position is None else 1
+    if kernels.AVAILABLE:  # the 1s and the columns in one pass over the rows
+        sources = [np.ascontiguousarray(data[column], dtype=float) for column in numeric_columns]  # views if float
+        kernels.gather_columns(sources, list(range(start, dense.shape[1])), None if start == 0 else 0, dense)
+    else:
+        if start:
+            dense[:, 0] = 1.0
+        _copy_numeric(data, numeric_columns, dense, slice(start, None))
     return CategoricalDesign(dense, np.array(numeric_positions, dtype=int), blocks, names), model_spec, numeric_columns
 
 
