@@ -303,8 +303,8 @@ def test_missing_values_found_in_every_kind_of_column():
 
 
 def test_offsets_are_summed_into_an_array_of_their_own():
-    """One offset column is copied (never a view of the caller's frame), a computed one is taken as it is,
-    several are added, and a constant is broadcast to the rows."""
+    """One offset column is copied (never a view of the caller's frame), several are added, and a constant
+    is broadcast to the rows."""
     from glmformula.formula.frame import build_model_frame
 
     frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [0.5, 1.0, 2.0, 3.0], "t": [1.0, 2.0, 4.0, 8.0]})
@@ -318,14 +318,17 @@ def test_offsets_are_summed_into_an_array_of_their_own():
     np.testing.assert_array_equal(build_model_frame("y ~ x", frame).offset, np.zeros(4))
 
 
+@pytest.mark.parametrize("dtype", ["float64", "Float64"])
 @pytest.mark.parametrize(("formula", "weights"), [("y ~ x", "w"), ("y ~ x + offset(t)", None),
                                                   ("y ~ x + g + offset(t)", "w")])
-def test_a_fit_does_not_change_when_the_caller_writes_into_the_frame_afterwards(formula, weights):
-    """The response (read as a view of a float column), offset, weights and design are the fit's own."""
+def test_a_fit_does_not_change_when_the_caller_writes_into_the_frame_afterwards(formula, weights, dtype):
+    """The response (read as a view of a float column, or of a nullable one's own buffer), offset, weights
+    and design are the fit's own."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=200), "g": rng.choice(list("abc"), 200),
                           "t": rng.uniform(1, 2, 200), "w": rng.uniform(0.5, 2, 200)})
     frame["y"] = rng.poisson(2.0, 200).astype(float)
+    frame = frame.astype({"x": dtype, "t": dtype, "w": dtype, "y": dtype})
     res = gf.glm(formula, frame, "poisson", weights=weights)
     before = (res.resid("response").copy(), res.llf, res.model_data.y.copy(), res.model_data.design.to_dense().copy(),
               res.model_data.offset.copy(), res.model_data.prior_weights.copy())

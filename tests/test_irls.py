@@ -431,6 +431,40 @@ def test_gamma_log_forms_the_cross_product_once(categorical_aware, monkeypatch):
     np.testing.assert_array_equal(reused.working_weights, data["w"])
 
 
+def test_gamma_log_reuses_its_factor_with_aliased_columns_and_after_a_generic_step(monkeypatch):
+    """With a column aliased (the factor of the kept columns), and when the fused pass hands one step to the
+    generic path (whose solve forms X'WX again), reusing the factor gives the fit that forms X'WX each time."""
+    from glmformula.design import kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    rng = np.random.default_rng(14)
+    n = 2000
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abcd"), n)})
+    data["x2"] = 2 * data.x
+    data["y"] = rng.gamma(2.0, np.exp(0.3 + 0.4 * data.x) / 2.0)
+    original = FusedLogStep.__call__
+    calls = {"n": 0}
+
+    def failing_once(self, *args):
+        calls["n"] += 1
+        return None if calls["n"] == 2 else original(self, *args)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.RankDeficiencyWarning)
+        for patch_call in (False, True):
+            with monkeypatch.context() as patch:
+                if patch_call:
+                    patch.setattr(FusedLogStep, "__call__", failing_once)
+                reused = gf.glm("y ~ x + x2 + g", data, "Gamma(link='log')")
+                calls["n"] = 0
+                patch.setattr(FusedLogStep, "weights_are_prior", property(lambda self: False))
+                formed = gf.glm("y ~ x + x2 + g", data, "Gamma(link='log')")
+                calls["n"] = 0
+            assert reused.params.isna().sum() == 1
+            _assert_same_fit(reused, formed, rtol=1e-12)
+
+
 def test_fused_log_step_starts_from_log_y_only_when_the_starting_means_are_y():
     """The gamma family starts at mu = y: its starting eta is the log y the step took (bitwise log(mustart));
     Poisson's starting means (y + 0.1 where y = 0) are not y, nor are y's with a zero."""

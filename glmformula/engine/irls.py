@@ -193,6 +193,7 @@ def irls(
     coefficients_old: np.ndarray | None = None
     aliased: np.ndarray | None = None
     gram_buffer: np.ndarray | None = None
+    solve_fused = False  # whether the kept solve's weights came from the fused pass
     kept_design = design
     boundary = converged = False
     coefficients = np.zeros(n_columns)
@@ -225,7 +226,7 @@ def irls(
             if start is not None:  # as R: step-halving may fall back to the given start
                 coefficients_old = start[~aliased]
         step = None
-        if precomputed and solve is not None and fused_step.weights_are_prior:  # X'WX as at the last solve
+        if precomputed and solve_fused and fused_step.weights_are_prior:  # both weights the prior: X'WX as then
             step = solve.with_rhs(kept_design.xtw(working_weights, z))
         if step is None:
             if products is None and gram_buffer is not None:
@@ -242,7 +243,7 @@ def irls(
                   ConvergenceWarning)
             working_weights = solve_weights  # the weights of the solve that is kept
             break
-        solve, solve_weights = step, working_weights
+        solve, solve_weights, solve_fused = step, working_weights, precomputed
         coefficients = solve.coefficients
         # the fused pass writes the next iteration's weights into the other buffer: this solve's stay intact
         deviance = None if fused_step is None else fused_step(kept_design, coefficients, workspace.weights(n_iter + 1))
