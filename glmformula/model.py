@@ -220,7 +220,7 @@ def _deviance_at_constant_mean(family: Family, y: np.ndarray, weights: np.ndarra
     size = min(len(y), _CONSTANT_MEAN_ROWS)
     mu = np.full(size, mean)
     one_pass = log_y is not None and mean > 0
-    eta = np.full(size, np.log(mean) if one_pass else np.nan)
+    eta = np.full(size, np.log(mean)) if one_pass else None
     total = 0.0
     for start in range(0, len(y), _CONSTANT_MEAN_ROWS):
         rows = slice(start, start + _CONSTANT_MEAN_ROWS)

@@ -144,24 +144,20 @@ def evaluate_response(parsed: ParsedFormula, data: FrameColumns, categorical: bo
 
 def _numeric(values: Any, expr: str, n: int) -> np.ndarray:
     try:
-        array = np.asarray(values, dtype=float)
+        # a copy: a column of the caller's frame is read as a view of its values (a pandas nullable column
+        # hands over its own buffer, writeable and owning its data, so no flag tells), and the fit must not
+        # change when the caller later writes into the frame
+        array = np.array(values, dtype=float)
     except (TypeError, ValueError):
         raise ResponseError(f"response {expr!r} must be numeric") from None
     if array.ndim == 0:
-        return np.full(n, float(array))
-    return owned(array)
-
-
-def owned(array: np.ndarray) -> np.ndarray:
-    """A copy of ``array``: a column of the caller's frame is read as a view of its values (a pandas
-    nullable column hands over its own buffer, writeable and owning its data, so no flag tells), and the
-    fit must not change when the caller later writes into the frame.  A copy costs a few ms a million rows."""
-    return array.copy()
+        array = np.full(n, float(array))
+    return array
 
 
 def sum_offsets(exprs: tuple[str, ...], data: FrameColumns, n: int, trusted: bool) -> np.ndarray:
     """Sum of the ``offset()`` expressions evaluated on ``data`` (zeros if none)."""
-    total = None
+    total = np.zeros(n)
     for expr in exprs:
         value = safe_eval.evaluate(expr, data, trusted=trusted)
         try:
@@ -170,11 +166,8 @@ def sum_offsets(exprs: tuple[str, ...], data: FrameColumns, n: int, trusted: boo
             raise FormulaError(f"offset({expr}) must be numeric") from None
         if value.shape not in ((), (n,)):
             raise FormulaError(f"offset({expr}) has {value.size} values but the data has {n} rows")
-        if total is None:  # the first offset: the fit's own copy (see owned)
-            total = owned(value) if value.shape == (n,) else np.full(n, float(value))
-        else:
-            total = total + value
-    return np.zeros(n) if total is None else total
+        total = total + value  # a new array: never a view of the caller's frame
+    return total
 
 
 def check_finite(values: np.ndarray, what: str, labels: pd.Index) -> None:
