@@ -9,25 +9,93 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
+from pathlib import Path
 
 import pandas as pd
 
 import glmformula as gf
-from glmformula.exceptions import GLMFormulaError
+from glmformula.exceptions import DataError, FamilyError, GLMFormulaError
 
 DEMO_FORMULA = "Claims ~ C(District) + Group + Age + offset(log(Holders))"
 FORMATS = ("text", "markdown", "html", "latex", "json")
+CSV_SEPARATORS = {".csv": ",", ".txt": ",", ".tsv": "\t", "": ","}  # no suffix: CSV, e.g. /dev/stdin
+PARQUET_SUFFIXES = (".parquet", ".pq")
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
+EXCEL_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods")
 
 
 def _read_data(args: argparse.Namespace) -> pd.DataFrame:
     if args.dataset:
         return gf.datasets.load(args.dataset)
-    path = args.data
-    if path.endswith(".parquet"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+    name, path = args.data, Path(args.data)
+    suffix = _data_suffix(name)
+    if not path.exists():
+        raise DataError(f"data file {name!r} does not exist")
+    if path.is_dir() and suffix not in PARQUET_SUFFIXES:  # a Parquet dataset may be a directory
+        raise DataError(f"{name!r} is a directory; give a CSV or Parquet file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"data file {name!r} is empty")
+    frame = _read_parquet(name) if suffix in PARQUET_SUFFIXES else _read_csv(name, CSV_SEPARATORS[suffix])
+    if frame.empty:
+        raise DataError(f"data file {name!r} has no data rows")
+    return frame
+
+
+def _data_suffix(name: str) -> str:
+    """The format suffix, lower case, past a compression suffix (``d.csv.gz`` -> ``.csv``)."""
+    suffixes = [s.lower() for s in Path(name).suffixes]
+    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes.pop()
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in EXCEL_SUFFIXES:
+        raise DataError(f"cannot read spreadsheet {name!r}; save it as CSV (UTF-8) and pass that file")
+    if suffix not in CSV_SEPARATORS and suffix not in PARQUET_SUFFIXES:
+        raise DataError(f"cannot read {name!r}: unknown file type {suffix!r}; use .csv, .tsv, .txt or .parquet")
+    return suffix
+
+
+def _read_csv(name: str, separator: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(name, sep=separator)
+    except UnicodeDecodeError as exc:
+        raise DataError(_not_utf8_message(name, exc)) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {name!r} has no columns (it is blank)") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+        raise DataError(f"cannot parse {name!r} as CSV: {detail}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {name!r}: {exc.strerror or exc}") from None
+
+
+def _not_utf8_message(name: str, exc: UnicodeDecodeError) -> str:
+    path = Path(name)
+    where = f"byte 0x{exc.object[exc.start]:02x}"
+    if path.suffix.lower() not in COMPRESSION_SUFFIXES and path.is_file():  # find the line in the raw bytes
+        with path.open("rb") as handle:  # a newline byte is never part of a multi-byte UTF-8 character
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    where = f"byte 0x{line[bad.start]:02x} on line {number}"
+                    break
+    return (f"data file {name!r} is not UTF-8 text ({where}); re-save it as UTF-8, "
+            f"e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8{path.suffix}")
+
+
+def _read_parquet(name: str) -> pd.DataFrame:
+    try:
+        import pyarrow
+    except ImportError:
+        raise DataError(f"reading Parquet file {name!r} needs pyarrow: pip install pyarrow") from None
+    try:
+        return pd.read_parquet(name)
+    except (OSError, ValueError, pyarrow.ArrowException) as exc:
+        detail = re.sub(r"^Could not open Parquet input source '[^']*': ", "", str(exc).strip().splitlines()[0])
+        raise DataError(f"cannot read {name!r} as Parquet: {detail}") from None
 
 
 def _render(summary, results, output_format: str) -> str:
@@ -59,6 +127,8 @@ def _fit(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     data = _read_data(args)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
+    if not families:
+        raise FamilyError("--families needs at least one family name, e.g. poisson,negative_binomial")
     table = _with_warnings(lambda: gf.compare_families(args.formula, data, families=families))
     if args.format == "json":
         print(table.to_json(orient="records", indent=2))
@@ -83,7 +153,7 @@ def _datasets(args: argparse.Namespace) -> int:
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="CSV or Parquet file")
+    source.add_argument("--data", help="CSV (UTF-8), TSV or Parquet file")
     source.add_argument("--dataset", help="name of a bundled dataset (see 'glmformula datasets')")
 
 
@@ -117,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (GLMFormulaError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (GLMFormulaError, OSError) as exc:
         message = " ".join(str(exc).split())
         print(f"glmformula: error: {message}", file=sys.stderr)
         return 2

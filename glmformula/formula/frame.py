@@ -2,12 +2,14 @@
 
 This is the only module that talks to formulaic.  It
 
-1. splits the formula (``parse``) and checks every Python snippet against the
-   allow-list (``safe_eval``) before anything is evaluated;
+1. splits the formula (``parse``), lets formulaic parse the right-hand side's
+   term algebra (bounded in size first) and checks every Python piece with
+   the interpreter (``safe_eval``) before anything is evaluated;
 2. finds the rows with missing values in any variable the model uses and drops
    them (``na_action="drop"``, counted) or refuses (``"raise"``);
-3. evaluates response and offsets with the restricted evaluator and the
-   right-hand side with formulaic, translating formulaic's errors into ours;
+3. evaluates response and offsets with the interpreter, and the right-hand
+   side with formulaic's encoding whose factors the interpreter evaluates
+   (``materializer``), translating formulaic's errors into ours;
 4. returns a ``ModelFrame`` whose ``FormulaSpec`` replays the same encoding
    (levels, spline knots, polynomial bases, offsets) on new data.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -27,10 +29,13 @@ import pandas as pd
 
 from glmformula.design.dense import DenseDesign
 from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError
-from glmformula.formula import safe_eval
+from glmformula.formula import functions, safe_eval
 from glmformula.formula.categorical import fast_design
 from glmformula.formula.columns import FrameColumns
+from glmformula.formula.lexer import check_column_name
+from glmformula.formula.materializer import InterpretingMaterializer
 from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula, protect_ambiguous_columns
+from glmformula.formula.terms import check_term_count
 from glmformula.formula.validation import (
     ArrayOrColumn,
     NaAction,
@@ -196,6 +201,8 @@ class _formulaic_errors:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc is None or isinstance(exc, GLMFormulaError):
             return False
+        if isinstance(exc.__cause__, GLMFormulaError):  # our interpreter's error, wrapped by formulaic
+            raise exc.__cause__.with_traceback(None) from None
         from formulaic.errors import FormulaicError
 
         if isinstance(exc, (FormulaicError, *self._TRANSLATED)):
@@ -205,9 +212,9 @@ class _formulaic_errors:
         return False
 
 
-def _formulaic_context() -> dict[str, Any]:
-    """What Python snippets in the formula may call, besides formulaic's transforms."""
-    return {name: func for name, func in safe_eval.MATH_FUNCTIONS.items() if name != "I"}
+def _trusted_context() -> dict[str, Any]:
+    """What Python in a trusted formula may call, besides formulaic's transforms (formulaic evaluates it)."""
+    return {name: function.call for name, function in functions.MATH_FUNCTIONS.items() if name != "I"}
 
 
 def _referenced_columns(parsed: ParsedFormula, rhs_variables: frozenset[str], columns: list[str]) -> list[str]:
@@ -285,16 +292,22 @@ def build_model_frame(
         raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
     check_finite(prior_weights, "weights", labels)
 
-    fast = fast_design(rhs_formula, subset.columns, _materialise)
+    materialise = partial(_materialise, trusted=trusted)
+    fast = fast_design(rhs_formula, subset.columns, materialise)
     numeric_sources = None
     if fast is not None:
         design, model_spec, numeric_sources = fast
         kept = np.ones(subset.n_rows, dtype=bool)
     else:
-        matrix, model_spec, kept = _materialise(rhs_formula, subset.frame)
+        matrix, model_spec, kept = materialise(rhs_formula, subset.frame)
         design = DenseDesign(matrix, list(model_spec.column_names))
     if not kept.all():
         count = int((~kept).sum())
+        if count == len(kept):
+            raise DataError(
+                f"no rows left: the transforms in {rhs!r} give missing values (e.g. log of a non-positive "
+                f"number) in all {count} rows; check the formula's transforms against the data's range"
+            )
         warnings.warn(
             f"{count} row(s) dropped because transforms in the formula produced missing values "
             f"(e.g. log of a non-positive number); first rows: {first_labels(labels, ~kept)}",
@@ -395,29 +408,42 @@ def _checked_rhs(rhs: str, columns: frozenset[str], trusted: bool):
 
     with _formulaic_errors():
         try:
+            check_term_count(rhs)
             rhs_formula = Formula(rhs)
-        except SyntaxError as exc:
-            raise FormulaError(f"cannot parse the right-hand side {rhs!r}: {exc.msg}") from None
+        except (SyntaxError, RecursionError) as exc:
+            message = getattr(exc, "msg", None) or "nested too deeply"
+            raise FormulaError(f"cannot parse the right-hand side {rhs!r}: {message}") from None
     if not isinstance(rhs_formula, SimpleFormula):
         raise FormulaError(
             f"the right-hand side {rhs!r} has several parts ('|'): two-part formulas are for "
             "gf.zeroinfl and gf.hurdle"
         )
+    if trusted:
+        return rhs_formula, frozenset(rhs_formula.required_variables)
+    variables: set[str] = set()
     for term in rhs_formula:
         for factor in term.factors:
-            if factor.eval_method == Factor.EvalMethod.PYTHON and not trusted:
-                safe_eval.parse_checked(factor.expr, columns, allow_transforms=True)
-            elif factor.eval_method == Factor.EvalMethod.LOOKUP and factor.expr not in columns:
-                raise safe_eval.missing_name(factor.expr, columns)
-    return rhs_formula, frozenset(rhs_formula.required_variables)
+            if factor.eval_method == Factor.EvalMethod.PYTHON:
+                variables |= safe_eval.parse_checked(factor.expr, columns, allow_transforms=True).columns
+            elif factor.eval_method == Factor.EvalMethod.LOOKUP:
+                check_column_name(factor.expr, "the formula")
+                if factor.expr not in columns:
+                    raise safe_eval.missing_name(factor.expr, columns)
+                variables.add(factor.expr)
+    return rhs_formula, frozenset(variables)
 
 
-def _materialise(rhs_formula, data: pd.DataFrame):
+def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False):
+    """formulaic's dense design of the right-hand side; its factors evaluated by the interpreter unless
+    ``trusted`` (then formulaic's own ``eval`` runs them)."""
     from formulaic import model_matrix
 
     with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        matrix = model_matrix(rhs_formula, data, context=_formulaic_context(), na_action="drop")
+        if trusted:
+            matrix = model_matrix(rhs_formula, data, context=_trusted_context(), na_action="drop")
+        else:
+            matrix = model_matrix(rhs_formula, data, materializer=InterpretingMaterializer, na_action="drop")
     names = list(matrix.model_spec.column_names)
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:  # formulaic's frame keeps one column of each name: the design would be wrong

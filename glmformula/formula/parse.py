@@ -19,8 +19,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from glmformula.exceptions import FormulaError
+from glmformula.formula.lexer import check_column_name, string_end
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*$")
+#: Longest formula accepted, and deepest nesting of brackets (R's parser has limits of its own too).
+MAX_FORMULA_LENGTH = 20_000
+MAX_NESTING = 100
 _R_FACTOR = re.compile(r"(?<![A-Za-z0-9_.])(?:as\.)?factor\s*\(")
 
 
@@ -50,37 +54,47 @@ def _scan(text: str):
     """Yield (index, char, depth, in_call) over ``text`` outside quotes.
 
     ``depth`` counts open brackets; ``in_call`` is true inside the brackets of a
-    function call or a ``{...}`` block, where the text is Python.
+    function call or a ``{...}`` block, where the text is Python.  A string
+    literal is skipped by Python's own rules (``lexer.string_end``: escapes,
+    triple quotes), a backquoted name up to its closing backquote; only the
+    opening quote is yielded.
     """
     stack: list[bool] = []  # per open bracket: does it open Python code?
     openers: list[str] = []
-    quote: str | None = None
-    for index, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = None
-            continue
+    previous = ""  # the last character that is not white space
+    index = 0
+    while index < len(text):
+        char = text[index]
         if char in "'\"`":
-            quote = char
             yield index, char, len(stack), any(stack)
+            if char == "`":
+                end = text.find("`", index + 1)
+                if end < 0:
+                    raise FormulaError(f"unclosed quote ` in formula {text!r}")
+                index = end + 1
+            else:
+                index = string_end(text, index)
+            previous = char
             continue
         if char in "([{":
-            before = text[:index].rstrip()
-            opens_call = char == "{" or (char == "(" and bool(before) and (before[-1].isalnum() or before[-1] in "_."))
+            opens_call = char == "{" or (char == "(" and (previous.isalnum() or previous in ("_", ".")))
             stack.append(opens_call or any(stack))
             openers.append(char)
+            if len(stack) > MAX_NESTING:
+                raise FormulaError(f"the formula nests brackets more than {MAX_NESTING} levels deep; simplify it")
             yield index, char, len(stack) - 1, any(stack[:-1])
-            continue
-        if char in ")]}":
-            if not stack:
-                raise FormulaError(f"unbalanced {char!r} at position {index} in formula {text!r}")
-            opener = openers.pop()
-            if "([{"[")]}".index(char)] != opener:
-                raise FormulaError(f"{opener!r} closed by {char!r} at position {index} in formula {text!r}")
-            stack.pop()
-        yield index, char, len(stack), any(stack)
-    if quote:
-        raise FormulaError(f"unclosed quote {quote} in formula {text!r}")
+        else:
+            if char in ")]}":
+                if not stack:
+                    raise FormulaError(f"unbalanced {char!r} at position {index} in formula {text!r}")
+                opener = openers.pop()
+                if "([{"[")]}".index(char)] != opener:
+                    raise FormulaError(f"{opener!r} closed by {char!r} at position {index} in formula {text!r}")
+                stack.pop()
+            yield index, char, len(stack), any(stack)
+        if not char.isspace():
+            previous = char
+        index += 1
     if stack:
         raise FormulaError(f"unbalanced brackets in formula {text!r}: a ')' is missing")
 
@@ -130,6 +144,9 @@ def parse_formula(formula: str) -> ParsedFormula:
 def _parse_formula(formula: str) -> ParsedFormula:
     if not formula.strip():
         raise FormulaError("the formula is empty; write it as 'response ~ predictors'")
+    if len(formula) > MAX_FORMULA_LENGTH:
+        raise FormulaError(f"the formula is {len(formula):,} characters long (the limit is {MAX_FORMULA_LENGTH:,}); "
+                           "use '.' for all columns, or build derived columns in the data first")
     sides = _split_top_level(formula, "~")
     if len(sides) != 2:
         raise FormulaError(
@@ -181,6 +198,8 @@ def expand_dot(rhs: str, columns: list[str], exclude: set[str]) -> str:
     if not dots:
         return rhs
     names = [c for c in columns if c not in exclude]
+    for name in names:
+        check_column_name(name, "the data (which '.' stands for)")
     if not names:
         raise FormulaError("'.' in the formula stands for no column: every column is already used")
     expansion = "(" + " + ".join(c if _IDENTIFIER.match(c) and "." not in c else f"`{c}`" for c in names) + ")"

@@ -15,6 +15,7 @@ is estimated.
 from __future__ import annotations
 
 import ast
+import numbers
 import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,12 +44,10 @@ def predict(
     exposure: ArrayOrColumn = None,
     unseen: Literal["error", "nan"] = "error",
 ) -> pd.Series | pd.DataFrame:
-    if type not in ("response", "link"):
-        raise ValueError(f"type must be 'response' or 'link', got {type!r}")
-    if unseen not in ("error", "nan"):
-        raise ValueError(f"unseen must be 'error' or 'nan', got {unseen!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level!r}")
+    _check_choice("type", type, ("response", "link"))
+    _check_choice("unseen", unseen, ("error", "nan"))
+    if not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise DataError(f"level must be a number between 0 and 1, got {level!r}")
     data = results.model_data
     if newdata is None:
         X, eta_offset, index = None, data.offset, data.row_labels
@@ -57,10 +56,12 @@ def predict(
         if data.spec is None:
             raise DataError("this model was not fitted from a formula; predict needs newdata=None")
         newdata = _as_frame(newdata)
+        _check_unique_columns(newdata)
         needed = _check_columns(results, newdata, offset, exposure)
         unseen_rows = _unseen_levels(data.spec.model_spec, newdata, unseen)
         unseen_rows |= newdata[needed].isna().any(axis=1).to_numpy()  # formulaic would encode NA as a level
-        X = data.spec.design(newdata).to_numpy(dtype=float)
+        design = data.spec.design(newdata)
+        X = design.mask(design.isna()).to_numpy(dtype=float)  # pd.NA (nullable dtypes) -> NaN, as for floats
         eta_offset = data.spec.offset(newdata, offset=offset, exposure=exposure)
         index = newdata.index
     if results.aliased:
@@ -89,6 +90,18 @@ def predict(
     else:
         se_fit = se_link
     return pd.DataFrame({"fit": fit, "se": se_fit, "lower": lower, "upper": upper}, index=index)
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise DataError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
+def _check_unique_columns(newdata: pd.DataFrame) -> None:
+    duplicated = newdata.columns[newdata.columns.duplicated()].unique()
+    if len(duplicated):
+        names = ", ".join(repr(str(name)) for name in duplicated)
+        raise DataError(f"newdata has duplicate column names: {names}; drop or rename the copies")
 
 
 def _as_frame(newdata: Any) -> pd.DataFrame:

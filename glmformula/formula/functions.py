@@ -1,0 +1,187 @@
+"""The functions a formula may call, each with the arguments it may be given.
+
+This table is the whole of what the formula interpreter (``safe_eval``) can
+call: a name in a formula that is not a data column resolves here or nowhere.
+Each entry says how many positional arguments the function takes and which
+keywords, so nothing can reach numpy's ``out=`` or ``where=`` (the math
+functions are small wrappers with no such parameter at all), and the size
+arguments of the transforms (``degree``, ``df``, ``knots``) are checked
+against the data before anything is allocated.
+
+formulaic's stateful transforms (``poly``, ``bs``, ``scale``, ...) keep their
+encoding state through formulaic's ``_state``/``_spec`` protocol, which the
+interpreter passes; formulaic never sees the formula's text.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sized
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from glmformula.exceptions import FormulaError
+
+
+@dataclass(frozen=True)
+class Function:
+    """A callable a formula may use.
+
+    Attributes
+    ----------
+    call : the Python callable.
+    max_positional : the most positional arguments it accepts.
+    keywords : the keyword arguments it accepts.
+    transform : a formulaic transform (only on the right-hand side, which formulaic encodes).
+    stateful : takes formulaic's ``_state``/``_metadata``/``_spec`` (learned on the training data).
+    limit : checks the arguments against the data (rows, distinct values) before the call.
+    """
+
+    call: Callable[..., Any]
+    max_positional: int
+    keywords: frozenset[str] = frozenset()
+    transform: bool = False
+    stateful: bool = False
+    limit: Callable[[tuple, dict, int], None] | None = None
+
+
+def _log(x, base=None):
+    """``log(x)``, or R's ``log(x, base)``."""
+    values = np.log(x)
+    return values if base is None else values / np.log(base)
+
+
+def _unary(ufunc) -> Function:
+    return Function(lambda x: ufunc(x), 1)
+
+
+_MATH: dict[str, Function] = {
+    name: _unary(ufunc)
+    for name, ufunc in {
+        "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "exp": np.exp, "expm1": np.expm1,
+        "exp2": np.exp2, "sqrt": np.sqrt, "abs": np.abs, "fabs": np.fabs, "sin": np.sin, "cos": np.cos,
+        "tan": np.tan, "arcsin": np.arcsin, "arccos": np.arccos, "arctan": np.arctan, "sinh": np.sinh,
+        "cosh": np.cosh, "tanh": np.tanh, "floor": np.floor, "ceil": np.ceil, "sign": np.sign,
+        "square": np.square,
+    }.items()
+}
+_MATH.update({
+    "log": Function(_log, 2, frozenset({"base"})),
+    "round": Function(lambda x, decimals=0: np.round(x, int(decimals)), 2, frozenset({"decimals"})),
+    "power": Function(lambda x, y: np.power(x, y), 2),
+    "minimum": Function(lambda x, y: np.minimum(x, y), 2),
+    "maximum": Function(lambda x, y: np.maximum(x, y), 2),
+    "clip": Function(lambda x, lower, upper: np.clip(x, lower, upper), 3),
+    "where": Function(lambda condition, x, y: np.where(condition, x, y), 3),
+    "I": Function(lambda x: x, 1),
+})
+
+#: numpy functions usable in formulas, by the name a formula uses for them (also as ``np.<name>``).
+MATH_FUNCTIONS: dict[str, Function] = _MATH
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, Sized) and not isinstance(value, str) else 1
+
+
+def _integer(value: Any, name: str, function: str, low: int, high: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value != int(value):
+        raise FormulaError(f"{function}(): {name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise FormulaError(f"{function}(): {name} = {value} is out of range; it must be between {low} and {high} "
+                           "for these data")
+
+
+def _limit_poly(args: tuple, kwargs: dict, n_rows: int) -> None:
+    degree = kwargs.get("degree", args[1] if len(args) > 1 else 1)
+    unique = len(np.unique(np.asarray(args[0], dtype=float))) if len(args) else n_rows
+    if degree is not None and _is_number(degree) and degree >= unique:
+        raise FormulaError(f"poly(): degree = {degree} must be less than the number of unique points ({unique}), "
+                           "as in R")
+    _integer(degree, "degree", "poly", 1, max(unique - 1, 1))
+
+
+def _limit_spline(function: str) -> Callable[[tuple, dict, int], None]:
+    def limit(args: tuple, kwargs: dict, n_rows: int) -> None:
+        df = kwargs.get("df", args[1] if len(args) > 1 else None)
+        knots = kwargs.get("knots", args[2] if len(args) > 2 else None)
+        _integer(df, "df", function, 1, max(n_rows, 1))
+        if knots is not None and _count(knots) > n_rows:
+            raise FormulaError(f"{function}(): {_count(knots)} knots for {n_rows} rows; give fewer knots")
+        if "degree" in kwargs:
+            _integer(kwargs["degree"], "degree", function, 0, 20)
+    return limit
+
+
+def _limit_lag(args: tuple, kwargs: dict, n_rows: int) -> None:
+    _integer(kwargs.get("k", args[1] if len(args) > 1 else 1), "k", "lag", -n_rows, n_rows)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _signature_keywords(func: Callable, skip: int = 1) -> tuple[int, frozenset[str]]:
+    """(positional count, keyword names) of a formulaic callable, without its private ``_state``-like ones."""
+    parameters = [p for p in inspect.signature(func).parameters.values() if not p.name.startswith("_")]
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keywords = frozenset(p.name for p in parameters[skip:] if p.kind != p.POSITIONAL_ONLY)
+    return len(positional), keywords
+
+
+def _transforms() -> dict[str, Function]:
+    """formulaic's transforms and contrasts (imported when first needed: formulaic is slow to import)."""
+    from formulaic.transforms import TRANSFORMS
+    from formulaic.transforms.contrasts import ContrastsRegistry
+    from formulaic.transforms.patsy_compat import PATSY_COMPAT_TRANSFORMS
+
+    table: dict[str, Function] = {}
+    limits = {"poly": _limit_poly, "bs": _limit_spline("bs"), "cr": _limit_spline("cr"),
+              "cs": _limit_spline("cs"), "cc": _limit_spline("cc"), "lag": _limit_lag}
+    for name in ("C", "center", "scale", "poly", "bs", "cr", "cs", "cc", "lag"):
+        func = TRANSFORMS[name]
+        positional, keywords = _signature_keywords(func)
+        table[name] = Function(func, positional, keywords, transform=True,
+                               stateful=bool(getattr(func, "__is_stateful_transform__", False)),
+                               limit=limits.get(name))
+    standardize = PATSY_COMPAT_TRANSFORMS["standardize"]
+    table["standardize"] = Function(standardize, *_signature_keywords(standardize), transform=True, stateful=True)
+    for name in ("Treatment", "Sum", "Helmert", "Poly", "Diff"):
+        func = PATSY_COMPAT_TRANSFORMS[name]
+        table[name] = Function(func, *_signature_keywords(func, skip=0), transform=True)
+    for name in ("treatment", "sum", "helmert", "poly", "diff", "custom", "SAS"):
+        cls = getattr(ContrastsRegistry, name)
+        table[f"contr.{name}"] = Function(cls, *_signature_keywords(cls, skip=0), transform=True)
+    return table
+
+
+_TRANSFORMS: dict[str, Function] | None = None
+
+
+def lookup(name: str, *, transforms: bool) -> Function | None:
+    """The function a formula calls by ``name`` (``log``, ``np.log``, ``poly``, ``contr.sum``), or None."""
+    global _TRANSFORMS
+    if name.startswith(("np.", "numpy.")):
+        return MATH_FUNCTIONS.get(name.split(".", 1)[1])
+    if name in MATH_FUNCTIONS:
+        return MATH_FUNCTIONS[name]
+    if not transforms:
+        return None
+    if _TRANSFORMS is None:
+        _TRANSFORMS = _transforms()
+    return _TRANSFORMS.get(name)
+
+
+def contrast_class(name: str) -> Any | None:
+    """``contr.<name>`` as a value (``C(x, contr.sum)``): the contrast class itself."""
+    function = lookup(f"contr.{name}", transforms=True)
+    return function.call if function is not None else None
+
+
+def is_transform_name(name: str) -> bool:
+    """Whether ``name`` is a transform only the right-hand side may call (not a math function)."""
+    return lookup(name, transforms=False) is None and lookup(name, transforms=True) is not None

@@ -1,0 +1,89 @@
+"""Backquoted names in the Python pieces of a formula, found by Python's own quoting rules.
+
+R and formulaic write a column whose name is not an identifier in backquotes:
+``log(`my col`)``.  Backquotes are not Python, so before a piece is parsed with
+:mod:`ast` each backquoted name becomes a placeholder identifier.  The scan
+follows Python's lexing of string literals exactly (prefixes, triple quotes,
+backslash escapes, raw strings), so a backquote inside a string literal stays
+text.  The placeholders are chosen so that they occur nowhere else in the
+piece: no column name can be read in a placeholder's place.
+"""
+
+from __future__ import annotations
+
+import re
+
+from glmformula.exceptions import FormulaError, UnsafeFormulaError
+
+#: Characters a column name may not hold: they would let the name be read as code or quoting.
+UNSAFE_NAME_CHARACTERS = frozenset("`'\"\\{}")
+_STRING_PREFIX = re.compile(r"(?i)(?:rb|br|fr|rf|r|b|f|u)?$")
+
+
+def check_column_name(name: str, where: str = "the data") -> None:
+    """Refuse a column name that holds backquotes, quotes, backslashes or braces (it could be read as code)."""
+    bad = sorted(UNSAFE_NAME_CHARACTERS.intersection(name))
+    if bad:
+        raise UnsafeFormulaError(
+            f"column {name!r} in {where} holds {' '.join(bad)}: a name with quotes, backquotes, backslashes "
+            "or braces could be read as code, so formulas refuse it; rename the column "
+            "(e.g. data.rename(columns={...}))"
+        )
+
+
+def string_end(text: str, start: int) -> int:
+    """Index just past the string literal whose opening quote is at ``start`` (Python's rules)."""
+    quote = text[start]
+    delimiter = quote * 3 if text.startswith(quote * 3, start) else quote
+    index = start + len(delimiter)
+    while index < len(text):
+        if text[index] == "\\":  # escapes the next character, in raw strings too (r'\'' is one literal)
+            index += 2
+            continue
+        if text.startswith(delimiter, index):
+            return index + len(delimiter)
+        if len(delimiter) == 1 and text[index] == "\n":
+            break
+        index += 1
+    raise FormulaError(f"unclosed string literal in {text!r}")
+
+
+def replace_backquotes(expr: str) -> tuple[str, dict[str, str]]:
+    """``expr`` with each `backquoted name` replaced by a placeholder; the placeholders' names.
+
+    Returns the Python source and the mapping placeholder -> column name.
+    """
+    aliases: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    out: list[str] = []
+    index = 0
+    while index < len(expr):
+        char = expr[index]
+        if char in "'\"":
+            end = string_end(expr, index)
+            out.append(expr[index:end])
+            index = end
+            continue
+        if char == "`":
+            end = expr.find("`", index + 1)
+            if end < 0:
+                raise FormulaError(f"unclosed backquote in {expr!r}")
+            name = expr[index + 1 : end].strip()
+            check_column_name(name, "the formula")
+            if name not in by_name:
+                by_name[name] = _placeholder(expr, len(by_name))
+                aliases[by_name[name]] = name
+            out.append(by_name[name])
+            index = end + 1
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out), aliases
+
+
+def _placeholder(expr: str, number: int) -> str:
+    """An identifier for the number-th backquoted name that occurs nowhere in ``expr``."""
+    candidate = f"_bq{number}"
+    while candidate in expr:
+        candidate += "_"
+    return candidate

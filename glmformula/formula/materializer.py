@@ -1,0 +1,63 @@
+"""formulaic's pandas materializer with glmformula's interpreter in place of ``eval``.
+
+formulaic turns the right-hand side into terms and encodes them (contrasts,
+levels, transform state); for each factor of a term it asks its materializer
+for the factor's values.  The stock materializer evaluates a Python factor by
+rewriting its text and calling ``eval``.  This one looks names up in the data
+only and evaluates Python factors with ``safe_eval``'s interpreter, so
+formulaic receives values, never code.  Its name is recorded in the model
+spec, so prediction on new data goes through it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic.materializers import PandasMaterializer
+from formulaic.utils.variables import Variable
+from interface_meta import override
+
+from glmformula.exceptions import FormulaError
+from glmformula.formula import safe_eval
+from glmformula.formula.columns import FrameColumns
+
+#: The name formulaic records in a model spec built here (``ModelSpec.materializer``).
+NAME = "glmformula"
+
+
+class InterpretingMaterializer(PandasMaterializer):
+    """Materialises formulaic terms from a DataFrame, evaluating every factor with ``safe_eval``."""
+
+    REGISTER_NAME = NAME
+    REGISTER_INPUTS = ()  # never chosen by formulaic on its own: only when a spec names it
+    REGISTER_PRECEDENCE = 0
+
+    @override
+    def _init(self) -> None:
+        super()._init()
+        self._columns = FrameColumns(self.data)
+
+    @override
+    def _lookup(self, name: str) -> tuple[Any, set[Variable]]:
+        if name not in self._columns:
+            raise safe_eval.missing_name(name, self._columns.names)
+        values = safe_eval.column_operand(self._columns[name], name, as_factor=True, index=self.data.index)
+        return values, {Variable(name, roles=("value",), source="data")}
+
+    @override
+    def _evaluate(self, expr: str, metadata: Any, spec: Any) -> tuple[Any, set[Variable]]:
+        program = safe_eval.compile_program(expr, transforms=True)
+        value = program.evaluate(self._columns, self._columns.n_rows, state=spec.transform_state, spec=spec,
+                                 metadata=metadata)
+        return self._as_factor(value, expr), {Variable(column, roles=("value",), source="data")
+                                              for column in program.columns}
+
+    def _as_factor(self, value: Any, expr: str) -> Any:
+        """Text computed by a Python factor is categorical, as a text column is; a bare string is no term."""
+        if isinstance(value, (str, bytes)):
+            raise FormulaError(f"the term {expr!r} evaluates to the text {value[:40]!r}, not to a column")
+        if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+            return pd.Series(pd.Categorical(value), index=self.data.index if len(self.data) == len(value) else None)
+        return value
