@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glmformula.engine.irls import IRLSControl
-from glmformula.engine.linalg import aliased_columns_from_gram
-from glmformula.exceptions import ConvergenceWarning, DataError, FitError, FormulaError, RankDeficiencyWarning
+from glmformula.engine.irls import IRLSControl, run_irls
+from glmformula.engine.linalg import SolveResult, aliased_columns_from_gram, solve_normal_equations
+from glmformula.exceptions import DataError, FitError, FormulaError, RankDeficiencyWarning
 from glmformula.families.base import Family
 from glmformula.families.standard import Binomial
 from glmformula.formula.frame import build_model_frame, categorical_sources
@@ -93,7 +93,7 @@ def _stats(arrays, family: Family, beta, beta_previous, keep, dispersion_for_log
     out = {"deviance": deviance, "valid": valid, "gram": X.T @ (X * w[:, None]), "xtw": X.T @ (w * z),
            "nobs": int(np.count_nonzero(weights)), "rows": len(y), "dropped": dropped,
            "sum_wy": float(np.sum(weights * y)), "sum_w": float(np.sum(weights)),
-           "has_offset": bool(np.any(offset != 0))}
+           "has_offset": bool(np.any(offset != 0)), "max_abs_y": float(np.max(np.abs(y))) if len(y) else 0.0}
     if beta_previous is not None:  # the fit's final summaries
         eta_previous = link.link(mustart) if isinstance(beta_previous, str) else X @ beta_previous + offset
         mu_previous = link.inverse(eta_previous)
@@ -125,59 +125,84 @@ class DaskFitter:
         self.passes += 1
         if not results:
             raise DataError("no rows left in any partition")
-        total = {key: sum(r[key] for r in results) for key in results[0] if key not in ("valid", "has_offset")}
+        total = {key: sum(r[key] for r in results) for key in results[0]
+                 if key not in ("valid", "has_offset", "max_abs_y")}
         total["valid"] = all(r["valid"] for r in results)
+        total["max_abs_y"] = max(r["max_abs_y"] for r in results)
         total["has_offset"] = any(r["has_offset"] for r in results)
         return total
 
     def irls(self, keep=None, family=None):
-        """The in-memory engine's loop with every data pass distributed."""
-        control, began = self.control, time.perf_counter()
-        state = self._pass(keep=keep, family=family)
-        if not state["valid"]:
-            used = family or self.model.family
+        """The engine's IRLS loop (``run_irls``) with every data pass distributed (``DaskPass``)."""
+        data = DaskPass(self, keep, family or self.model.family)
+        deviance = data.start()
+        callback = self._progress(time.perf_counter()) if self.verbose else None
+        control = IRLSControl(tol=self.control.tol, maxiter=self.control.maxiter, rank_tol=self.control.rank_tol,
+                              callback=callback)
+        outcome = run_irls(data, deviance, control)
+        return data.coefficients(outcome.coefficients), outcome, data
+
+    @staticmethod
+    def _progress(began: float):
+        def report(n_iter: int, deviance: float, elapsed: float) -> None:
+            logger.info("iteration %d: deviance %.10g (%.1f s)", n_iter, deviance, elapsed)
+            print(f"iteration {n_iter}: deviance {deviance:.10g}, elapsed {time.perf_counter() - began:.1f} s")
+        return report
+
+
+class DaskPass:
+    """The ``IRLSPass`` of a Dask fit: each point is one distributed pass that returns the deviance, the
+    validity and X'WX, X'Wz summed over the partitions (the working response and weights never leave
+    the workers).  Aliased columns stay in the partitions' designs with coefficient 0."""
+
+    def __init__(self, fitter: DaskFitter, keep: np.ndarray | None, family: Family):
+        self.fitter, self.family = fitter, family
+        self.keep = np.ones(len(fitter.model.columns), dtype=bool) if keep is None else keep
+        self.kept: np.ndarray | None = None  # of the keep columns, those not aliased
+        self.state: dict = {}
+        self.solve_gram: np.ndarray | None = None  # X'WX of the kept solve, for the covariance
+        self.candidate_gram: np.ndarray | None = None
+
+    def start(self) -> float:
+        self.state = self.fitter._pass(keep=self.keep, family=self.family)
+        if not self.state["valid"]:
             raise FitError(
-                f"cannot find valid starting values for the {used.name} family with the "
-                f"{used.link.name} link from the response (its starting means are outside the "
-                "link's domain, e.g. y <= 0 with a log link); use another link"
-            )
-        deviance_old = state["deviance"]
-        p = len(self.model.columns) if keep is None else int(np.sum(keep))
-        aliased = aliased_columns_from_gram(state["gram"], max(control.effective_rank_tol, 1e-7))
-        kept = ~aliased
-        beta_old, beta, gram_used = None, None, None
-        converged = False
-        for n_iter in range(1, control.maxiter + 1):
-            gram, xtw = state["gram"][np.ix_(kept, kept)], state["xtw"][kept]
-            step = np.zeros(p)
-            try:
-                step[kept] = np.linalg.solve(gram, xtw)
-            except np.linalg.LinAlgError:
-                raise FitError(f"X'WX is singular at iteration {n_iter}") from None
-            beta, gram_used = step, gram
-            state = self._pass(beta, keep, family=family)
-            halvings = 0
-            if (not np.isfinite(state["deviance"]) or not state["valid"]) and beta_old is None:
-                raise FitError("no valid set of coefficients has been found at the first step: try another link")
-            while not np.isfinite(state["deviance"]) or not state["valid"]:
-                halvings += 1
-                if halvings > control.maxiter:
-                    raise FitError("step-halving did not find valid coefficients")
-                beta = (beta + beta_old) / 2
-                state = self._pass(beta, keep, family=family)
-            if halvings:
-                warnings.warn("step size truncated (step-halving)", ConvergenceWarning, stacklevel=3)
-            deviance = state["deviance"]
-            if self.verbose:
-                logger.info("iteration %d: deviance %.10g (%.1f s)", n_iter, deviance, time.perf_counter() - began)
-                print(f"iteration {n_iter}: deviance {deviance:.10g}, elapsed {time.perf_counter() - began:.1f} s")
-            if abs(deviance - deviance_old) / (abs(deviance) + 0.1) < control.tol:
-                converged = True
-                break
-            deviance_old, beta_old = deviance, beta
-        if not converged:
-            warnings.warn(f"IRLS did not converge in {control.maxiter} iterations", ConvergenceWarning, stacklevel=3)
-        return beta, beta_old, aliased, gram_used, state, n_iter, converged
+                f"cannot find valid starting values for the {self.family.name} family with the "
+                f"{self.family.link.name} link from the response (its starting means are outside the "
+                "link's domain, e.g. y <= 0 with a log link); use another link")
+        return self.state["deviance"]
+
+    def working(self, n_iter: int) -> bool:
+        return bool(np.any(np.diag(self.state["gram"]) > 0))
+
+    def aliased(self, tol: float) -> np.ndarray:
+        aliased = aliased_columns_from_gram(self.state["gram"], tol)
+        self.kept = ~aliased
+        return aliased
+
+    def solve(self) -> SolveResult:
+        kept = self.kept
+        gram, xtw = self.state["gram"][np.ix_(kept, kept)], self.state["xtw"][kept]
+        self.candidate_gram = gram
+        return solve_normal_equations(gram, xtw)
+
+    def reject(self) -> None:
+        self.candidate_gram = None
+
+    def move(self, coefficients: np.ndarray, *, generic: bool = False) -> tuple[float, bool]:
+        if self.candidate_gram is not None:
+            self.solve_gram, self.candidate_gram = self.candidate_gram, None
+        self.state = self.fitter._pass(self.coefficients(coefficients), self.keep, family=self.family)
+        return self.state["deviance"], self.state["valid"]
+
+    def largest_response(self) -> float:
+        return self.state["max_abs_y"]
+
+    def coefficients(self, kept_coefficients: np.ndarray) -> np.ndarray:
+        """The coefficients of every keep column: 0 where aliased."""
+        full = np.zeros(int(np.sum(self.keep)))
+        full[self.kept] = kept_coefficients
+        return full
 
 
 def _partition_stats(partition, model, family, beta, beta_previous, keep, dispersion_for_loglik):
@@ -224,7 +249,9 @@ def glm_dask(formula, ddf, family: Family, *, weights=None, offset=None, exposur
                            "data: they would learn from one partition; compute those columns first")
     model = PartitionModel(formula, levels, weights, offset, exposure, na_action, family, frame.column_names)
     fitter = DaskFitter(model, ddf.to_delayed(), control, verbose)
-    beta, beta_previous, aliased, gram_used, state, n_iter, converged = fitter.irls()
+    beta, outcome, data = fitter.irls()
+    aliased, state = outcome.aliased, data.state
+    beta_previous = None if outcome.previous is None else data.coefficients(outcome.previous)
     if aliased.any():
         warnings.warn(f"the design is rank deficient: {', '.join(np.array(frame.column_names)[aliased])} aliased",
                       RankDeficiencyWarning, stacklevel=3)
@@ -233,8 +260,9 @@ def glm_dask(formula, ddf, family: Family, *, weights=None, offset=None, exposur
                          dispersion_for_loglik=dispersion if np.isfinite(dispersion) else None)
     null = _null_deviance(fitter, frame, final)
     return DaskGLMResults(formula=formula, family=family, column_names=frame.column_names, beta=beta,
-                          aliased=aliased, gram=gram_used, final=final, null_deviance=null, n_iter=n_iter,
-                          converged=converged, has_intercept=frame.has_intercept, response_name=frame.response_name,
+                          aliased=aliased, gram=data.solve_gram, final=final, null_deviance=null,
+                          n_iter=outcome.n_iter, converged=outcome.converged, has_intercept=frame.has_intercept,
+                          response_name=frame.response_name,
                           spec=frame.spec, passes=fitter.passes)
 
 
@@ -249,7 +277,7 @@ def _null_deviance(fitter: DaskFitter, frame, final) -> float:
         keep = _intercept_mask(frame)
         return fitter._pass(np.array([family.link.link(np.array([mean]))[0]]), keep)["deviance"]
     keep = _intercept_mask(frame)
-    beta, *_ = fitter.irls(keep=keep)
+    beta, _, _ = fitter.irls(keep=keep)
     return fitter._pass(beta, keep)["deviance"]
 
 

@@ -23,6 +23,8 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
 
+from glmformula.exceptions import FitError
+
 #: Beyond this condition number of the equilibrated X'WX, solve by QR instead.
 NORMAL_EQUATIONS_MAX_CONDITION = 1e7
 #: Squared column norms outside [_SAFE_SQUARE, 1 / _SAFE_SQUARE] (columns of ~1e-150 or ~1e150) keep few
@@ -433,3 +435,34 @@ def _solve_qr(design, w: np.ndarray, z: np.ndarray) -> SolveResult:
     q, r = linalg.qr(weighted, mode="economic", check_finite=False)
     coefficients = linalg.solve_triangular(r, q.T @ (np.sqrt(w) * z), check_finite=False)
     return SolveResult(coefficients, _QRFactor(r), np.ones(r.shape[1]))
+
+
+def solve_normal_equations(gram: np.ndarray, xtw: np.ndarray) -> SolveResult:
+    """Solve X'WX b = X'Wz from the products alone, for data with no design at hand (Dask partitions).
+
+    As ``solve_wls`` on the equilibrated E = D^-1 X'WX D^-1: a Cholesky factor when E is
+    well conditioned; otherwise (nearly collinear columns, where ``solve_wls`` would take
+    a QR of sqrt(W) X) the eigendecomposition E = V diag(l) V', whose symmetric square
+    root S = V diag(sqrt l) V' has E = S'S, so the R of S = QR stands in for the R of
+    sqrt(W) X D^-1 in the covariance.  ``gram`` is not modified.
+    """
+    diagonal = gram.diagonal().copy()
+    scale = np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
+    unit = gram / scale[:, None]
+    unit /= scale
+    rhs = xtw / scale
+    factor = _factor(unit.copy(), None, None) if np.isfinite(unit).all() and np.isfinite(rhs).all() else None
+    if factor is not None:
+        pivots = factor.pivots.tolist()
+        low, high = min(pivots), max(pivots)
+        if low > 0 and (high / low) ** 2 < NORMAL_EQUATIONS_MAX_CONDITION:
+            return SolveResult(factor.solve(rhs) / scale, factor, scale)
+    try:
+        values, vectors = linalg.eigh(unit, check_finite=True)
+    except (ValueError, linalg.LinAlgError):
+        raise FitError("X'WX is not finite: the working weights or the response overflowed") from None
+    values = np.maximum(values, np.finfo(float).eps * max(values.max(), 1.0))
+    root = (vectors * np.sqrt(values)) @ vectors.T
+    r = linalg.qr(root, mode="r", check_finite=False)[0]
+    coefficients = vectors @ ((vectors.T @ rhs) / values)
+    return SolveResult(coefficients / scale, _QRFactor(r), scale)
