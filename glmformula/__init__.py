@@ -6,7 +6,8 @@
 >>> print(res.summary())
 """
 
-from glmformula import datasets, families
+from glmformula import datasets, families, settings, survival
+from glmformula.api import glm
 from glmformula.count import CountModelResults, hurdle, zeroinfl
 from glmformula.count.compare import compare, compare_families, lrtest, vuong
 from glmformula.engine.irls import IRLSControl
@@ -30,9 +31,9 @@ from glmformula.exceptions import (
 from glmformula.families.registry import get_family as family
 from glmformula.families.registry import get_link as link
 from glmformula.families.registry import register_family, register_link
-from glmformula.model import glm
 from glmformula.penalized import cv_glm, glm_path
 from glmformula.results.glm_results import GLMResults
+from glmformula.survival import pwexp
 
 __version__ = "0.1.0"
 
@@ -42,8 +43,8 @@ __all__ = [
     "NonIntegerResponseWarning", "OverdispersionWarning", "PerfectSeparationWarning", "RankDeficiencyWarning",
     "ResponseError",
     "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
-    "register_link", "table", "plot_coefs", "CountModelResults", "compare", "compare_families", "hurdle",
-    "lrtest", "vuong", "zeroinfl", "cv_glm", "glm_path",
+    "register_link", "settings", "table", "plot_coefs", "CountModelResults", "compare", "compare_families", "hurdle",
+    "lrtest", "vuong", "zeroinfl", "cv_glm", "glm_path", "pwexp", "survival",
 ]
 
 

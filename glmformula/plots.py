@@ -88,7 +88,7 @@ def expected_frequencies(results, counts: np.ndarray) -> np.ndarray:
 def rootogram(results, max_count: int | None = None, ax=None):
     """A hanging rootogram of observed against fitted count frequencies; returns the Figure."""
     plt = _pyplot()
-    y = (results._likelihood.data.y if hasattr(results, "_likelihood") else results.model_data.y).astype(int)
+    y = (results.model_data.y if hasattr(results, "model_data") else results.y).astype(int)  # a GLM, or a count model
     top = int(y.max()) if max_count is None else int(max_count)
     counts = np.arange(top + 1)
     observed = np.bincount(np.clip(y, 0, top + 1), minlength=top + 2)[: top + 1]

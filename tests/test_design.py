@@ -10,12 +10,11 @@ import pandas as pd
 import pytest
 
 import glmformula as gf
-from glmformula.design import dense as dense_module
+from glmformula import settings
 from glmformula.design import kernels
 from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
 from glmformula.design.dense import DenseDesign
 from glmformula.engine import linalg
-from glmformula.formula import categorical
 
 
 @pytest.fixture
@@ -30,12 +29,12 @@ def design():
 
 
 @pytest.fixture(params=["kernels", "numpy"])
-def row_pass(request, monkeypatch):
+def row_pass(request):
     """Run a test with the compiled row-pass kernels and again with the numpy path."""
     if request.param == "kernels" and not kernels.AVAILABLE:
         pytest.skip("the compiled kernels are not built")
-    monkeypatch.setattr(kernels, "AVAILABLE", request.param == "kernels")
-    return request.param
+    with settings.override(design_kernels=request.param == "kernels"):
+        yield request.param
 
 
 def test_kernels_are_built_where_a_compiler_is():
@@ -89,13 +88,12 @@ def claims():
     "y ~ 0 + region + x1 + C(kind)",
     "y ~ C(region) + x2",
 ])
-def test_fast_path_equals_formulaic_path(claims, formula, monkeypatch, row_pass):
-    monkeypatch.setattr(categorical, "ENABLED", False)
-    slow = gf.glm(formula, claims, "poisson")
+def test_fast_path_equals_formulaic_path(claims, formula, row_pass):
+    with settings.override(fast_categorical_design=False):
+        slow = gf.glm(formula, claims, "poisson")
     assert isinstance(slow.model_data.design, DenseDesign)
-    monkeypatch.setattr(categorical, "ENABLED", True)
-    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
-    fast = gf.glm(formula, claims, "poisson")
+    with settings.override(dense_cells=0):
+        fast = gf.glm(formula, claims, "poisson")
     assert isinstance(fast.model_data.design, CategoricalDesign)
     assert list(fast.params.index) == list(slow.params.index)
     np.testing.assert_allclose(fast.params, slow.params, rtol=1e-9, atol=1e-12)
@@ -108,24 +106,24 @@ def test_fast_path_equals_formulaic_path(claims, formula, monkeypatch, row_pass)
         np.testing.assert_allclose(fast.with_cov(cov_type).bse, slow.with_cov(cov_type).bse, rtol=1e-8)
 
 
-def test_fast_path_is_skipped_for_other_terms(claims, monkeypatch):
-    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
-    for formula in ("y ~ region:x1", "y ~ log(exposure) + region", "y ~ C(kind, contr.sum)", "y ~ x1 * x2"):
-        assert isinstance(gf.glm(formula, claims, "poisson").model_data.design, DenseDesign), formula
+def test_fast_path_is_skipped_for_other_terms(claims):
+    with settings.override(dense_cells=0):
+        for formula in ("y ~ log(exposure) + region", "y ~ C(kind, contr.sum)", "y ~ C(kind, contr.sum):x1"):
+            assert isinstance(gf.glm(formula, claims, "poisson").model_data.design, DenseDesign), formula
 
 
 def test_small_designs_from_the_fast_path_are_dense(claims):
     assert isinstance(gf.glm("y ~ x1 + region", claims, "poisson").model_data.design, DenseDesign)
 
 
-@pytest.mark.parametrize("dense_cells", [0, categorical.DENSE_CELLS])
-def test_unused_levels_are_dropped_as_in_r(claims, monkeypatch, dense_cells):
+@pytest.mark.parametrize("dense_cells", [0, settings.DEFAULTS.dense_cells])
+def test_unused_levels_are_dropped_as_in_r(claims, dense_cells):
     """R's model.frame drops levels absent from the rows used; an empty level never becomes the reference."""
-    monkeypatch.setattr(categorical, "DENSE_CELLS", dense_cells)
-    reference = gf.glm("y ~ x1 + region", claims, "poisson")
     levels = ["aaa_unused", *claims.region.cat.categories, "zzz_unused"]
     padded = claims.assign(region=pd.Categorical(claims.region, categories=levels))
-    res = gf.glm("y ~ x1 + region", padded, "poisson")
+    with settings.override(dense_cells=dense_cells):
+        reference = gf.glm("y ~ x1 + region", claims, "poisson")
+        res = gf.glm("y ~ x1 + region", padded, "poisson")
     assert list(res.params.index) == list(reference.params.index) and not res.aliased
     np.testing.assert_allclose(res.params, reference.params, rtol=1e-12)
     assert list(padded.region.cat.categories) == levels  # the caller's frame keeps its levels
@@ -162,18 +160,17 @@ def test_block_elimination_equals_the_dense_solve(row_pass, big_last):
     np.testing.assert_allclose(solve.unscaled_covariance(), np.linalg.inv(gram), rtol=1e-9, atol=1e-14)
 
 
-def test_fast_path_with_a_large_factor_equals_formulaic_path(monkeypatch, row_pass):
+def test_fast_path_with_a_large_factor_equals_formulaic_path(row_pass):
     rng = np.random.default_rng(13)
     n = 5000
     frame = pd.DataFrame({"x": rng.normal(size=n), "shop": rng.choice([f"s{i:03d}" for i in range(120)], n),
                           "kind": rng.choice(["a", "b", "c"], n)})
     frame["y"] = rng.poisson(np.exp(0.3 * frame.x + (frame.kind == "b") * 0.2)).astype(float)
     formula = "y ~ x + kind + shop"
-    monkeypatch.setattr(categorical, "ENABLED", False)
-    slow = gf.glm(formula, frame, "poisson")
-    monkeypatch.setattr(categorical, "ENABLED", True)
-    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
-    fast = gf.glm(formula, frame, "poisson")
+    with settings.override(fast_categorical_design=False):
+        slow = gf.glm(formula, frame, "poisson")
+    with settings.override(dense_cells=0):
+        fast = gf.glm(formula, frame, "poisson")
     assert isinstance(fast.model_data.design, CategoricalDesign)
     np.testing.assert_allclose(fast.params, slow.params, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fast.bse, slow.bse, rtol=1e-8)
@@ -181,51 +178,51 @@ def test_fast_path_with_a_large_factor_equals_formulaic_path(monkeypatch, row_pa
     assert fast.n_iter == slow.n_iter
 
 
-@pytest.mark.parametrize("rows_per_thread", [kernels.ROWS_PER_THREAD, 500])
-def test_kernels_with_many_blocks_zero_weights_and_no_dense_columns(row_pass, rows_per_thread, monkeypatch):
+@pytest.mark.parametrize("rows_per_thread", [settings.DEFAULTS.rows_per_thread, 500])
+def test_kernels_with_many_blocks_zero_weights_and_no_dense_columns(row_pass, rows_per_thread):
     """Three blocks (three pair tables), rows of weight 0, a design of categoricals only, row ranges
     summed over threads."""
-    monkeypatch.setattr(kernels, "ROWS_PER_THREAD", rows_per_thread)
-    rng = np.random.default_rng(17)
-    n = 3001  # not a multiple of the kernel's four-row step
-    blocks = [CategoricalBlock(rng.integers(-1, size, n), np.arange(start, start + size))
-              for start, size in ((0, 5), (5, 3), (8, 7))]
-    for dense, positions in ((np.empty((n, 0)), np.array([], dtype=int)),
-                             (rng.normal(size=(n, 2)), np.array([15, 16]))):
-        design = CategoricalDesign(dense, positions, blocks, [f"c{j}" for j in range(15 + len(positions))])
-        X = design.to_dense()
-        w, z, beta = rng.uniform(0, 2, n), rng.normal(size=n), rng.normal(size=X.shape[1])
-        w[::7] = 0.0
-        gram, xtw = design.gram_xtw(w, z)
-        np.testing.assert_allclose(gram, X.T @ (w[:, None] * X), rtol=1e-12, atol=1e-10)
-        np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-12, atol=1e-10)
-        np.testing.assert_allclose(design.xtw(w, z), X.T @ (w * z), rtol=1e-12, atol=1e-10)
-        np.testing.assert_allclose(design.dot(beta), X @ beta, rtol=1e-12, atol=1e-12)
-        for same in (design, DenseDesign(X)):  # into a buffer holding anything: IRLS reuses one
-            buffer = np.full_like(gram, np.nan)
-            into, xtw_into = same.gram_xtw(w, z, out=buffer)
-            assert into is buffer
-            np.testing.assert_allclose(into, X.T @ (w[:, None] * X), rtol=1e-12, atol=1e-10)
-            np.testing.assert_allclose(xtw_into, X.T @ (w * z), rtol=1e-12, atol=1e-10)
+    with settings.override(rows_per_thread=rows_per_thread):
+        rng = np.random.default_rng(17)
+        n = 3001  # not a multiple of the kernel's four-row step
+        blocks = [CategoricalBlock(rng.integers(-1, size, n), np.arange(start, start + size))
+                  for start, size in ((0, 5), (5, 3), (8, 7))]
+        for dense, positions in ((np.empty((n, 0)), np.array([], dtype=int)),
+                                 (rng.normal(size=(n, 2)), np.array([15, 16]))):
+            design = CategoricalDesign(dense, positions, blocks, [f"c{j}" for j in range(15 + len(positions))])
+            X = design.to_dense()
+            w, z, beta = rng.uniform(0, 2, n), rng.normal(size=n), rng.normal(size=X.shape[1])
+            w[::7] = 0.0
+            gram, xtw = design.gram_xtw(w, z)
+            np.testing.assert_allclose(gram, X.T @ (w[:, None] * X), rtol=1e-12, atol=1e-10)
+            np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-12, atol=1e-10)
+            np.testing.assert_allclose(design.xtw(w, z), X.T @ (w * z), rtol=1e-12, atol=1e-10)
+            np.testing.assert_allclose(design.dot(beta), X @ beta, rtol=1e-12, atol=1e-12)
+            for same in (design, DenseDesign(X)):  # into a buffer holding anything: IRLS reuses one
+                buffer = np.full_like(gram, np.nan)
+                into, xtw_into = same.gram_xtw(w, z, out=buffer)
+                assert into is buffer
+                np.testing.assert_allclose(into, X.T @ (w[:, None] * X), rtol=1e-12, atol=1e-10)
+                np.testing.assert_allclose(xtw_into, X.T @ (w * z), rtol=1e-12, atol=1e-10)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_kernel_threads_survive_a_fork(monkeypatch):
+def test_kernel_threads_survive_a_fork():
     """A fit in a forked child after the parent used the thread pool must not wait on the parent's threads."""
     import multiprocessing
 
     if not kernels.AVAILABLE:
         pytest.skip("the compiled kernels are not built")
-    monkeypatch.setattr(kernels, "ROWS_PER_THREAD", 500)
     rng = np.random.default_rng(3)
     n = 4000
     block = CategoricalBlock(rng.integers(-1, 6, n), np.arange(1, 7))
     design = CategoricalDesign(np.ones((n, 1)), np.array([0]), [block], [f"c{j}" for j in range(7)])
     w = rng.uniform(0.5, 2, n)
-    expected = design.gram(w)
-    context = multiprocessing.get_context("fork")
-    with context.Pool(1) as pool:
-        child = pool.apply_async(design.gram, (w,)).get(timeout=60)
+    with settings.override(rows_per_thread=500):  # the child inherits the settings
+        expected = design.gram(w)
+        context = multiprocessing.get_context("fork")
+        with context.Pool(1) as pool:
+            child = pool.apply_async(design.gram, (w,)).get(timeout=60)
     np.testing.assert_allclose(child, expected, rtol=1e-12)
 
 
@@ -283,6 +280,7 @@ def test_dense_rank_certificate_never_hides_an_aliased_column():
     assert not linalg.certainly_full_rank_by_gram(empty.T @ (w[:, None] * empty), n, 1e-11)
 
 
+@pytest.mark.parametrize("rows", [5, 6000])  # columns of a few rows, and of more than 20,000
 @pytest.mark.parametrize("values", [
     np.array(list("dbadcbd"), dtype=object),
     pd.array(["b", None, "a", "b", "c", None], dtype="string"),
@@ -292,62 +290,73 @@ def test_dense_rank_certificate_never_hides_an_aliased_column():
     np.array([True, False, True], dtype=object),
     np.array([], dtype=object),
 ])
-def test_codes_and_levels_are_pandas_sorted_factorize(values):
-    """Codes of sorted levels, -1 where missing: what pd.factorize(sort=True) gives, as int32."""
-    from glmformula.formula.categorical import _codes_and_levels
+def test_fast_design_codes_text_columns_as_formulaic_does(values, rows):
+    """A text or object column's codes on the fast path: levels sorted as formulaic sorts them (the same
+    reference level and column names), missing values dropped as rows, the same indicators."""
+    frame = pd.DataFrame({"g": pd.concat([pd.Series(values)] * rows, ignore_index=True)})
+    frame["y"] = np.arange(len(frame), dtype=float) % 3
+    frame["x"] = np.linspace(0, 1, len(frame))
+    if not len(frame):  # no rows: both paths refuse the data alike
+        for fast in (True, False):
+            with settings.override(fast_categorical_design=fast), pytest.raises(gf.DataError, match="no rows"):
+                gf.glm("y ~ x + g", frame)
+        return
+    with settings.override(dense_cells=0):
+        fast = gf.glm("y ~ x + g", frame)
+    assert isinstance(fast.model_data.design, CategoricalDesign)
+    with settings.override(fast_categorical_design=False):
+        slow = gf.glm("y ~ x + g", frame)
+    assert fast.model_data.design.column_names == slow.model_data.design.column_names
+    assert fast.nobs == slow.nobs == frame.g.notna().sum()
+    np.testing.assert_array_equal(fast.model_data.design.to_dense(), slow.model_data.design.to_dense())
 
-    codes, levels = _codes_and_levels(values)
-    expected_codes, expected_levels = pd.factorize(np.asarray(values, dtype=object), sort=True)
-    assert codes.dtype == np.int32
-    np.testing.assert_array_equal(codes, expected_codes)
-    assert levels == list(expected_levels)
 
-
-@pytest.mark.parametrize("cached_cells", [dense_module.CACHED_CELLS, 800, 0])  # in cache; blocks of 100 rows; of 1
-def test_dense_gram_xtw_in_cache_and_beyond(cached_cells, monkeypatch):
+# in cache; blocks of 100 rows; blocks of 1 row
+@pytest.mark.parametrize("cached_cells", [settings.DEFAULTS.dense_cached_cells, 800, 0])
+def test_dense_gram_xtw_in_cache_and_beyond(cached_cells):
     """Both ways of the dense X'WX and X'Wz (scaled rows twice, or blocks of the augmented product, the
     last one short) give the products."""
-    monkeypatch.setattr(dense_module, "CACHED_CELLS", cached_cells)
     rng = np.random.default_rng(3)
     X, w, z = rng.normal(size=(501, 7)), rng.uniform(0, 2, 501), rng.normal(size=501)
-    gram, xtw = DenseDesign(X).gram_xtw(w, z)
+    with settings.override(dense_cached_cells=cached_cells):
+        gram, xtw = DenseDesign(X).gram_xtw(w, z)
     np.testing.assert_allclose(gram, X.T @ (w[:, None] * X), rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-13, atol=1e-12)
     np.testing.assert_array_equal(gram, gram.T)
 
 
-def test_gather_columns_writes_the_row_major_block(monkeypatch):
+def test_gather_columns_writes_the_row_major_block():
     """Columns into any positions of a row-major block, with or without a column of 1s, over threads."""
     if not kernels.AVAILABLE:
         pytest.skip("the compiled kernels are not built")
-    monkeypatch.setattr(kernels, "ROWS_PER_THREAD", 300)
-    rng = np.random.default_rng(30)
-    n = 2501  # not a multiple of the kernel's tile
-    columns = [rng.normal(size=n) for _ in range(4)]
-    for positions, intercept in (([1, 2, 3, 4], 0), ([4, 0, 3, 1], 2), ([0, 1, 2, 3], None)):
-        width = 4 if intercept is None else 5
-        out = np.full((n, width), np.nan)
-        kernels.gather_columns(columns, positions, intercept, out)
-        expected = np.ones((n, width))
-        for column, position in zip(columns, positions):
-            expected[:, position] = column
-        np.testing.assert_array_equal(out, expected)
-    with pytest.raises(ValueError, match="C-contiguous float64"):
-        kernels.gather_columns([columns[0][::2]], [0], None, np.empty((n // 2 + 1, 1)))
-    with pytest.raises(ValueError, match="outside"):
-        kernels.gather_columns(columns[:1], [5], None, np.empty((n, 2)))
+    with settings.override(rows_per_thread=300):
+        rng = np.random.default_rng(30)
+        n = 2501  # not a multiple of the kernel's tile
+        columns = [rng.normal(size=n) for _ in range(4)]
+        for positions, intercept in (([1, 2, 3, 4], 0), ([4, 0, 3, 1], 2), ([0, 1, 2, 3], None)):
+            width = 4 if intercept is None else 5
+            out = np.full((n, width), np.nan)
+            kernels.gather_columns(columns, positions, intercept, out)
+            expected = np.ones((n, width))
+            for column, position in zip(columns, positions):
+                expected[:, position] = column
+            np.testing.assert_array_equal(out, expected)
+        with pytest.raises(ValueError, match="C-contiguous float64"):
+            kernels.gather_columns([columns[0][::2]], [0], None, np.empty((n // 2 + 1, 1)))
+        with pytest.raises(ValueError, match="outside"):
+            kernels.gather_columns(columns[:1], [5], None, np.empty((n, 2)))
 
 
-def test_fast_design_reads_integer_and_single_precision_columns(row_pass, monkeypatch):
+def test_fast_design_reads_integer_and_single_precision_columns(row_pass):
     """Numeric columns of any numeric dtype give the categorical-aware design formulaic's dense one gives."""
     rng = np.random.default_rng(31)
     n = 3000
     frame = pd.DataFrame({"i": rng.integers(-5, 5, n), "f": rng.normal(size=n).astype(np.float32),
                           "d": rng.normal(size=n), "g": rng.choice(list("abcd"), n)})
-    monkeypatch.setattr(categorical, "DENSE_CELLS", 0)
-    fast = gf.glm("y ~ d + g + i + f", frame.assign(y=rng.poisson(1.0, n).astype(float)), "poisson")
+    with settings.override(dense_cells=0):
+        fast = gf.glm("y ~ d + g + i + f", frame.assign(y=rng.poisson(1.0, n).astype(float)), "poisson")
     assert isinstance(fast.model_data.design, CategoricalDesign)
-    monkeypatch.setattr(categorical, "ENABLED", False)
-    slow = gf.glm("y ~ d + g + i + f", frame.assign(y=fast.model_data.y), "poisson")
+    with settings.override(fast_categorical_design=False):
+        slow = gf.glm("y ~ d + g + i + f", frame.assign(y=fast.model_data.y), "poisson")
     assert fast.model_data.design.column_names == slow.model_data.design.column_names
     np.testing.assert_array_equal(fast.model_data.design.to_dense(), slow.model_data.design.to_dense())

@@ -288,3 +288,11 @@ def test_fuzzed_quoting_never_runs_code(data, sentinel, fragments):
     except gf.GLMFormulaError:
         pass
     assert sentinel.calls == [], formula
+
+
+def test_prediction_reads_column_names_with_dots():
+    """R's data often name columns ph.ecog or Sepal.Length: prediction needs the whole name."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"ph.ecog": rng.integers(0, 3, 50).astype(float), "y": rng.poisson(2, 50).astype(float)})
+    res = fit_quietly("y ~ ph.ecog + I(ph.ecog**2)", frame)
+    np.testing.assert_allclose(res.predict(frame), res.fittedvalues, rtol=1e-12)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import glmformula as gf
+from glmformula import settings
 from glmformula.design.dense import DenseDesign
 from glmformula.engine import linalg
 from glmformula.engine.fused_step import FusedLogStep
@@ -60,9 +61,10 @@ def test_step_halving_matches_r():
     coefficients -0.862271418584, 0.671062370138, deviance 77.9106695569,
     standard errors 0.2451601965, 0.3443693208 and ``boundary`` FALSE.
     """
-    with pytest.warns(gf.BoundaryWarning, match="step size truncated: out of bounds"):
+    with pytest.warns(gf.BoundaryWarning, match="step size truncated: out of bounds") as caught:
         res = gf.glm("y ~ x", log_binomial_data(13), "binomial(link=log)", start=[-1.0, 0.0])
-    assert res.n_iter == 7 and not res._fit.boundary
+    assert res.n_iter == 7
+    assert not any("stopped at a boundary value" in str(w.message) for w in caught)  # boundary FALSE
     np.testing.assert_allclose(res.params.to_numpy(), [-0.862271418584, 0.671062370138], rtol=1e-9)
     np.testing.assert_allclose(res.deviance, 77.9106695569, rtol=1e-9)
     np.testing.assert_allclose(res.bse.to_numpy(), [0.2451601965, 0.3443693208], rtol=1e-8)
@@ -130,7 +132,9 @@ def test_solve_paths_agree_on_a_well_conditioned_problem():
     w, z = rng.uniform(0.5, 2, 100), rng.normal(size=100)
     design = DenseDesign(X)
     cholesky = linalg.solve_wls(design, w, z)
-    qr = linalg._solve_qr(design, w, z)
+    # X'Wz that overflowed sends the solve to the QR of sqrt(W) X (R's path), which keeps no factor to reuse
+    qr = linalg.solve_wls(design, w, z, products=(design.gram(w), np.full(4, np.inf)))
+    assert cholesky.with_rhs(X.T @ (w * z)) is not None and qr.with_rhs(X.T @ (w * z)) is None
     np.testing.assert_allclose(cholesky.coefficients, qr.coefficients, rtol=1e-10)
     np.testing.assert_allclose(cholesky.unscaled_covariance(), qr.unscaled_covariance(), rtol=1e-10)
     np.testing.assert_allclose(cholesky.unscaled_covariance(), np.linalg.inv(X.T @ (w[:, None] * X)), rtol=1e-10)
@@ -252,16 +256,14 @@ def test_standard_errors_of_huge_columns_do_not_underflow(family):
     ("mtcars_logit", "binomial", "am ~ hp + wt"),
     ("mtcars_gaussian", "gaussian", "mpg ~ wt + hp"),
 ])
-def test_chunked_elementwise_work_equals_one_chunk(name, family, formula, monkeypatch):
+def test_chunked_elementwise_work_equals_one_chunk(name, family, formula):
     """IRLS's working response and deviance go by row chunks; chunks of 7 rows give the same fit
     as one chunk (the reference data have 15 to 64 rows, so both paths are the same fit, checked)."""
-    from glmformula.families import base, log_link
-
-    monkeypatch.setattr(log_link, "AVAILABLE", False)  # numpy's chunked path, not the compiled pass
     data = gf.datasets.load(name.split("_")[0])
-    whole = gf.glm(formula, data, family)
-    monkeypatch.setattr(base, "CHUNK_ROWS", 7)
-    chunked = gf.glm(formula, data, family)
+    with settings.override(kernels=False):  # numpy's chunked path, not the compiled passes
+        whole = gf.glm(formula, data, family)
+        with settings.override(elementwise_chunk_rows=7):
+            chunked = gf.glm(formula, data, family)
     assert chunked.n_iter == whole.n_iter
     np.testing.assert_allclose(chunked.params, whole.params, rtol=1e-12)
     np.testing.assert_allclose(chunked.bse, whole.bse, rtol=1e-12)
@@ -273,7 +275,7 @@ def test_chunked_elementwise_work_equals_one_chunk(name, family, formula, monkey
     ("insurance_quasipoisson", "quasipoisson", "Claims ~ C(District) + Group + Age + offset(log(Holders))"),
     ("clotting_gamma_log", "Gamma(link='log')", "lot1 ~ log(u)"),
 ])
-def test_compiled_log_link_pass_equals_numpy(name, family, formula, monkeypatch):
+def test_compiled_log_link_pass_equals_numpy(name, family, formula):
     """The one-pass working response and deviance of poisson and gamma under the log link give numpy's fit."""
     from glmformula.families import log_link
 
@@ -281,9 +283,8 @@ def test_compiled_log_link_pass_equals_numpy(name, family, formula, monkeypatch)
         pytest.skip("the compiled log-link pass is not built")
     data = gf.datasets.load(name.split("_")[0])
     compiled = gf.glm(formula, data, family)
-    monkeypatch.setattr(log_link, "AVAILABLE", False)
-    monkeypatch.setattr(FusedLogStep, "for_fit", classmethod(lambda cls, *args: None))
-    numpy_path = gf.glm(formula, data, family)
+    with settings.override(log_link_kernels=False, fused_log_step=False):
+        numpy_path = gf.glm(formula, data, family)
     _assert_same_fit(compiled, numpy_path, rtol=1e-12)
     assert compiled.null_deviance == pytest.approx(numpy_path.null_deviance, rel=1e-13)
 
@@ -321,58 +322,57 @@ def _numpy_log_step(eta_dot, offset, y, log_y, prior, power):
 
 
 @pytest.mark.parametrize("power", [1, 2])
-def test_fused_log_step_kernel_equals_numpy(power, monkeypatch):
+def test_fused_log_step_kernel_equals_numpy(power):
     """X beta (dense block and codes), exp, deviance and the next working response in one pass, on threads."""
     from glmformula.design import kernels
 
     if not kernels.AVAILABLE:
         pytest.skip("the compiled kernels are not built")
-    monkeypatch.setattr(kernels, "ROWS_PER_THREAD", 700)
-    rng = np.random.default_rng(power)
-    n = 3001
-    dense = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
-    codes = [rng.integers(-1, 7, n).astype(np.int32), rng.integers(-1, 3, n).astype(np.int32)]
-    beta_dense, beta_blocks = rng.normal(size=4), [rng.normal(size=7), rng.normal(size=3)]
-    offset = rng.normal(size=n)
-    offset[:5] = [-80.0, -37.5, 30.0, 300.0, -36.0]  # mu floored at eps, near the floor, large means
-    y = rng.poisson(2.0, n).astype(float) if power == 1 else rng.gamma(2.0, size=n)
-    log_y = np.log(np.where(y > 0, y, 1.0))
-    prior = rng.uniform(0.5, 2.0, n)
-    outputs = [np.empty(n) for _ in range(4)]
-    deviance = kernels.log_step(dense, beta_dense, codes, beta_blocks, offset, y, log_y, prior, power, *outputs)
-    eta_dot = dense @ beta_dense + sum(np.concatenate([b, [0.0]])[c] for b, c in zip(beta_blocks, codes))
-    expected = _numpy_log_step(eta_dot, offset, y, log_y, prior, power)
-    for got, want in zip(outputs, expected[:4]):  # X beta is summed in another order than numpy's
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
-    assert deviance == pytest.approx(expected[4], rel=1e-12)
-    assert outputs[1][0] == np.finfo(float).eps
-    # bound to a fit's buffers, the step writes its weights into the one of the two it is given
-    eta, mu, z, *weights = (np.empty(n) for _ in range(5))
-    step = kernels.LogStep(offset, y, log_y, prior, power, eta, mu, z, tuple(weights))
-    for buffer in (weights[1], weights[0]):
-        buffer[:] = np.nan
-        assert step(dense, beta_dense, codes, beta_blocks, buffer) == pytest.approx(expected[4], rel=1e-12)
-        np.testing.assert_allclose(buffer, expected[3], rtol=1e-12)
-        np.testing.assert_allclose(z, expected[2], rtol=1e-12, atol=1e-13)
-    assert np.isnan(weights[1]).sum() == 0
-    with pytest.raises(ValueError, match="one of the two buffers"):
-        step(dense, beta_dense, codes, beta_blocks, np.empty(n))
-    with pytest.raises(ValueError, match="C-contiguous float64"):
-        kernels.LogStep(offset, y, log_y, prior, power, eta, mu, z, (weights[0], np.empty(n + 1)))
-    # exp would overflow, mu^2 in the weights overflows (as in R), or eta is not finite: not usable
-    for bad in (709.5, 400.0, np.inf, -np.inf, np.nan):
-        offset[7] = bad
-        assert kernels.log_step(dense, beta_dense, codes, beta_blocks, offset, y, log_y, prior, power,
-                                *outputs) is None
+    with settings.override(rows_per_thread=700):  # row ranges on threads
+        rng = np.random.default_rng(power)
+        n = 3001
+        dense = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+        codes = [rng.integers(-1, 7, n).astype(np.int32), rng.integers(-1, 3, n).astype(np.int32)]
+        beta_dense, beta_blocks = rng.normal(size=4), [rng.normal(size=7), rng.normal(size=3)]
+        offset = rng.normal(size=n)
+        offset[:5] = [-80.0, -37.5, 30.0, 300.0, -36.0]  # mu floored at eps, near the floor, large means
+        y = rng.poisson(2.0, n).astype(float) if power == 1 else rng.gamma(2.0, size=n)
+        log_y = np.log(np.where(y > 0, y, 1.0))
+        prior = rng.uniform(0.5, 2.0, n)
+        outputs = [np.empty(n) for _ in range(4)]
+        deviance = kernels.log_step(dense, beta_dense, codes, beta_blocks, offset, y, log_y, prior, power, *outputs)
+        eta_dot = dense @ beta_dense + sum(np.concatenate([b, [0.0]])[c] for b, c in zip(beta_blocks, codes))
+        expected = _numpy_log_step(eta_dot, offset, y, log_y, prior, power)
+        for got, want in zip(outputs, expected[:4]):  # X beta is summed in another order than numpy's
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+        assert deviance == pytest.approx(expected[4], rel=1e-12)
+        assert outputs[1][0] == np.finfo(float).eps
+        # bound to a fit's buffers, the step writes its weights into the one of the two it is given
+        eta, mu, z, *weights = (np.empty(n) for _ in range(5))
+        step = kernels.LogStep(offset, y, log_y, prior, power, eta, mu, z, tuple(weights))
+        for buffer in (weights[1], weights[0]):
+            buffer[:] = np.nan
+            assert step(dense, beta_dense, codes, beta_blocks, buffer) == pytest.approx(expected[4], rel=1e-12)
+            np.testing.assert_allclose(buffer, expected[3], rtol=1e-12)
+            np.testing.assert_allclose(z, expected[2], rtol=1e-12, atol=1e-13)
+        assert np.isnan(weights[1]).sum() == 0
+        with pytest.raises(ValueError, match="one of the two buffers"):
+            step(dense, beta_dense, codes, beta_blocks, np.empty(n))
+        with pytest.raises(ValueError, match="C-contiguous float64"):
+            kernels.LogStep(offset, y, log_y, prior, power, eta, mu, z, (weights[0], np.empty(n + 1)))
+        # exp would overflow, mu^2 in the weights overflows (as in R), or eta is not finite: not usable
+        for bad in (709.5, 400.0, np.inf, -np.inf, np.nan):
+            offset[7] = bad
+            assert kernels.log_step(dense, beta_dense, codes, beta_blocks, offset, y, log_y, prior, power,
+                                    *outputs) is None
 
 
 @pytest.mark.parametrize(("family", "response"), [("poisson", "count"), ("Gamma(link='log')", "positive"),
                                                   ("quasipoisson", "count")])
-def test_fused_log_step_gives_the_generic_fit(family, response, monkeypatch):
+def test_fused_log_step_gives_the_generic_fit(family, response):
     """IRLS with the fused step equals IRLS without it: same iterations, coefficients, deviance; on a
     categorical-aware design (codes) and on a dense one."""
     from glmformula.design import kernels
-    from glmformula.formula import categorical
 
     if not kernels.AVAILABLE:
         pytest.skip("the compiled kernels are not built")
@@ -384,12 +384,11 @@ def test_fused_log_step_gives_the_generic_fit(family, response, monkeypatch):
     data["count"] = rng.poisson(mean).astype(float)
     data["positive"] = rng.gamma(2.0, mean / 2.0)
     formula = f"{response} ~ x + g + offset(log(t))"
-    for dense_cells in (categorical.DENSE_CELLS, 0):
-        monkeypatch.setattr(categorical, "DENSE_CELLS", dense_cells)
-        fused = gf.glm(formula, data, family)
-        with monkeypatch.context() as patch:
-            patch.setattr(FusedLogStep, "for_fit", classmethod(lambda cls, *args: None))
-            generic = gf.glm(formula, data, family)
+    for dense_cells in (settings.DEFAULTS.dense_cells, 0):
+        with settings.override(dense_cells=dense_cells):
+            fused = gf.glm(formula, data, family)
+            with settings.override(fused_log_step=False):
+                generic = gf.glm(formula, data, family)
         _assert_same_fit(fused, generic, rtol=1e-11)
         np.testing.assert_allclose(fused.fittedvalues, generic.fittedvalues, rtol=1e-12)
 
@@ -401,11 +400,9 @@ def test_gamma_log_forms_the_cross_product_once(categorical_aware, monkeypatch):
     X'WX at every iteration (on a categorical-aware design and on a dense one)."""
     from glmformula.design import kernels
     from glmformula.design.categorical import CategoricalDesign
-    from glmformula.formula import categorical
 
     if not kernels.AVAILABLE:
         pytest.skip("the compiled kernels are not built")
-    monkeypatch.setattr(categorical, "DENSE_CELLS", 0 if categorical_aware else categorical.DENSE_CELLS)
     rng = np.random.default_rng(12)
     n = 3000
     data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abcdef"), n),
@@ -421,10 +418,12 @@ def test_gamma_log_forms_the_cross_product_once(categorical_aware, monkeypatch):
             return _original(self, *args, **keywords)
 
         monkeypatch.setattr(design_class, name, counted)
-    reused = gf.glm("y ~ x + g", data, "Gamma(link='log')", weights="w")
-    assert reused.n_iter >= 4 and calls == {"gram_xtw": 1, "xtw": reused.n_iter - 1}
-    monkeypatch.setattr(FusedLogStep, "weights_are_prior", property(lambda self: False))
-    formed = gf.glm("y ~ x + g", data, "Gamma(link='log')", weights="w")
+    dense_cells = 0 if categorical_aware else settings.DEFAULTS.dense_cells
+    with settings.override(dense_cells=dense_cells):
+        reused = gf.glm("y ~ x + g", data, "Gamma(link='log')", weights="w")
+        assert reused.n_iter >= 4 and calls == {"gram_xtw": 1, "xtw": reused.n_iter - 1}
+        monkeypatch.setattr(FusedLogStep, "weights_are_prior", property(lambda self: False))
+        formed = gf.glm("y ~ x + g", data, "Gamma(link='log')", weights="w")
     assert calls["gram_xtw"] == 1 + formed.n_iter
     _assert_same_fit(reused, formed, rtol=1e-12)
     np.testing.assert_allclose(reused.cov_params(), formed.cov_params(), rtol=1e-12)
@@ -504,25 +503,37 @@ def test_fused_log_step_hands_an_overflowing_step_to_the_generic_path():
 
 
 @pytest.mark.parametrize("p", [128, 201])
-def test_packed_cholesky_equals_lapack_dpotrf(p):
-    """The packed factor (mid-sized cross-products) has the pivots, solutions and inverse of dpotrf's, and
-    refuses a matrix that is not positive definite, as the full one does."""
-    from glmformula.engine import linalg as wls
-
+def test_mid_sized_solves_equal_numpy(p):
+    """Cross-products of 128 to 1024 columns take the packed Cholesky (``linalg.PACKED_CHOLESKY_COLUMNS``): its
+    solution, (X'WX)^{-1} and variances are numpy's, it keeps its factor for another right-hand side, and a
+    cross-product that is not positive definite is refused (the solve takes the QR of sqrt(W) X instead)."""
+    low, high = linalg.PACKED_CHOLESKY_COLUMNS
+    assert low <= p <= high
     rng = np.random.default_rng(p)
-    X = rng.normal(size=(3 * p, p)) @ np.diag(rng.uniform(0.1, 10, p))
-    gram = X.T @ X
-    unit = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
-    packed, full = wls._PackedCholeskyFactor(unit), wls._CholeskyFactor(unit.copy())
-    assert isinstance(wls._cholesky(unit), wls._PackedCholeskyFactor)
-    np.testing.assert_allclose(packed.pivots, full.pivots, rtol=1e-12)
-    np.testing.assert_allclose(packed.pivots, np.abs(np.diag(np.linalg.cholesky(unit))), rtol=1e-10)
+    n = 3 * p
+    X = rng.normal(size=(n, p)) @ np.diag(rng.uniform(0.1, 10, p))
+    w, z = rng.uniform(0.5, 2, n), rng.normal(size=n)
+    design = DenseDesign(X)
+    gram = X.T @ (w[:, None] * X)
+    solve = linalg.solve_wls(design, w, z)
+    np.testing.assert_allclose(solve.coefficients, np.linalg.solve(gram, X.T @ (w * z)), rtol=1e-9, atol=1e-12)
+    inverse = np.linalg.inv(gram)
+    scale = np.sqrt(np.diag(inverse))
+    covariance = solve.unscaled_covariance()
+    np.testing.assert_allclose(covariance / np.outer(scale, scale), inverse / np.outer(scale, scale),
+                               rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(covariance, covariance.T, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(solve.unscaled_variances(), np.diag(inverse), rtol=1e-10)
     rhs = rng.normal(size=p)
-    np.testing.assert_allclose(packed.solve(rhs), np.linalg.solve(unit, rhs), rtol=1e-9, atol=1e-12)
-    inverse = packed.inverse()
-    np.testing.assert_allclose(inverse, full.inverse(), rtol=1e-10, atol=1e-13)
-    np.testing.assert_array_equal(inverse, inverse.T)
+    again = solve.with_rhs(rhs)  # the factor, kept: not the QR path
+    assert again is not None
+    np.testing.assert_allclose(again.coefficients, np.linalg.solve(gram, rhs), rtol=1e-9, atol=1e-12)
+    unit = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
     indefinite = unit.copy()
     indefinite[:, -1] = indefinite[-1, :] = indefinite[0]  # the last column repeats the first,
     indefinite[-1, -1] = 0.5  # with a smaller norm: the last pivot's square is negative
-    assert wls._factor(indefinite, None, None) is None
+    refused = linalg.solve_wls(design, w, z, products=(indefinite, rhs))
+    assert refused.with_rhs(rhs) is None  # the QR path: its solution is that of the data, not of the products
+    root_w = np.sqrt(w)
+    np.testing.assert_allclose(refused.coefficients, np.linalg.lstsq(X * root_w[:, None], root_w * z)[0],
+                               rtol=1e-9, atol=1e-12)

@@ -9,6 +9,7 @@ import pytest
 from conftest import REFERENCE_DIR
 
 import glmformula as gf
+from glmformula import settings
 from glmformula.penalized import kernels, solver
 
 GLMNET = json.loads((REFERENCE_DIR / "_glmnet.json").read_text())
@@ -16,18 +17,19 @@ GLMNET_PATHS = json.loads((REFERENCE_DIR / "_glmnet_paths.json").read_text())
 
 
 @pytest.fixture(params=["covariance-compiled", "covariance-python", "naive"])
-def solver_mode(request, monkeypatch):
+def solver_mode(request):
     """Both inner solvers: the (p x p) quadratic model, with its compiled coordinate descent and with
     the Python fallback, and the n-vector of residuals for wide designs."""
     if request.param == "covariance-compiled" and not kernels.AVAILABLE:
         pytest.skip("the compiled coordinate descent is not built")
-    monkeypatch.setattr(kernels, "AVAILABLE", request.param == "covariance-compiled")
+    changes = {"penalized_kernels": request.param == "covariance-compiled"}
     if request.param == "naive":
-        monkeypatch.setattr(solver, "COVARIANCE_MAX_COLUMNS", 0)
-    return request.param
+        changes["covariance_max_columns"] = 0
+    with settings.override(**changes):
+        yield request.param
 
 
-def test_compiled_coordinate_descent_equals_the_python_loop(monkeypatch):
+def test_compiled_coordinate_descent_equals_the_python_loop():
     """The same updates in the same order: the same coefficients to rounding."""
     if not kernels.AVAILABLE:
         pytest.skip("the compiled coordinate descent is not built")
@@ -39,8 +41,8 @@ def test_compiled_coordinate_descent_equals_the_python_loop(monkeypatch):
     point, gamma = solver.Point(np.zeros(500), np.zeros(500), 0.0, score, v, gradient), np.zeros(13)
     l1, l2 = [0.0] + [5.0] * 12, [0.0] + [1.0] * 12
     compiled, compiled_decrease = model.solve(point, gamma, l1, l2, 1e-13, 10_000)
-    monkeypatch.setattr(kernels, "AVAILABLE", False)
-    python, python_decrease = model.solve(point, gamma, l1, l2, 1e-13, 10_000)
+    with settings.override(penalized_kernels=False):
+        python, python_decrease = model.solve(point, gamma, l1, l2, 1e-13, 10_000)
     assert compiled_decrease == pytest.approx(python_decrease, rel=1e-12) and compiled_decrease > 0
     assert np.count_nonzero(compiled) > 3 and np.count_nonzero(compiled == 0) > 0
     np.testing.assert_array_equal(compiled == 0, python == 0)

@@ -11,6 +11,7 @@ from conftest import REFERENCE_DIR
 from scipy import stats
 
 import glmformula as gf
+from glmformula import settings
 from glmformula.engine import linalg
 
 EXTRAS = json.loads((REFERENCE_DIR / "_extras.json").read_text())
@@ -98,16 +99,23 @@ def test_summary_from_cells_renders_as_from_its_table(dobson):
     from glmformula.report.summary import Summary, TableCells
 
     summary = dobson.summary()
-    assert isinstance(summary._cells, TableCells)
-    from_frame = Summary(summary.title, summary.header, summary.table.copy(), summary.notes, summary.header_split)
+    table = summary.table
+    cells = TableCells(list(table.index), list(table.columns), table.to_numpy(dtype=float))
+    parts = (summary.title, summary.header)
+    from_cells = Summary(*parts, cells, summary.notes, summary.header_split)
+    from_frame = Summary(*parts, table.copy(), summary.notes, summary.header_split)
+    pd.testing.assert_frame_equal(from_cells.table, table)
     for render in ("as_text", "as_markdown", "as_html", "as_latex"):
-        assert getattr(summary, render)() == getattr(from_frame, render)()
+        assert getattr(summary, render)() == getattr(from_frame, render)() == getattr(from_cells, render)()
     np.testing.assert_array_equal(summary.table["coef"].to_numpy(), dobson.params.to_numpy())
     np.testing.assert_array_equal(summary.table["std err"].to_numpy(), dobson.bse.to_numpy())
     assert list(summary.table.index) == list(dobson.params.index)
     assert summary.table.index.dtype == object and summary.table.columns.dtype == object
     aliased = TableCells(["a", "b"], ["coef", "std err"], np.array([[1.5, 0.25], [np.nan, np.nan]]))
-    assert Summary("t", [], aliased)._rows(str) == [["a", "1.5", "0.25"], ["b", "(aliased)", ""]]
+    markdown = Summary("t", [], aliased).as_markdown().splitlines()
+    assert [line.replace(" ", "") for line in markdown[-2:]] == ["|a|1.5000|0.2500|", "|b|(aliased)||"]
+    for render in ("as_text", "as_markdown", "as_html", "as_latex"):
+        assert getattr(Summary("t", [], aliased), render)() == getattr(Summary("t", [], aliased.frame()), render)()
 
 
 def test_summary_for_estimated_scale_shows_t():
@@ -299,19 +307,17 @@ def test_null_deviance_of_a_tweedie_with_an_offset():
 
 @pytest.mark.parametrize("family", ["poisson", "Gamma(link='log')", "tweedie(var_power=1.5, link='log')",
                                     "binomial", "gaussian"])
-def test_null_deviance_without_an_offset_over_many_row_chunks(family, monkeypatch):
+def test_null_deviance_without_an_offset_over_many_row_chunks(family):
     """The intercept-only deviance at the weighted mean, summed by row chunks (a last one partial), equals
     the family's deviance at a constant mean over all rows at once."""
-    from glmformula import model
-
-    monkeypatch.setattr(model, "_CONSTANT_MEAN_ROWS", 1000)
     rng = np.random.default_rng(3)
     n = 4321
     data = pd.DataFrame({"x": rng.normal(size=n), "w": rng.integers(1, 4, n).astype(float)})
     mean = np.exp(0.2 + 0.3 * data.x)
     data["y"] = {"poisson": rng.poisson(mean).astype(float), "binomial": (rng.uniform(size=n) < mean / 4) * 1.0,
                  "gaussian": rng.normal(mean)}.get(family, rng.gamma(2.0, mean / 2.0))
-    res = gf.glm("y ~ x", data, family, weights="w")
+    with settings.override(null_deviance_chunk_rows=1000):
+        res = gf.glm("y ~ x", data, family, weights="w")
     y, w = data.y.to_numpy(), data.w.to_numpy()
     expected = gf.family(family).deviance(y, np.full(n, np.sum(w * y) / np.sum(w)), w)
     np.testing.assert_allclose(res.null_deviance, expected, rtol=1e-12)
@@ -324,15 +330,22 @@ def test_standard_errors_of_a_large_factor_do_not_form_the_covariance():
     n = 20_000
     data = pd.DataFrame({"x": rng.normal(size=n), "shop": rng.integers(0, 300, n).astype(str)})
     data["y"] = rng.poisson(np.exp(0.2 + 0.3 * data.x)).astype(float)
-    res = gf.glm("y ~ x + shop", data, "poisson")
-    str(res.summary())
-    solve = res._fit.covariance._solve
-    assert isinstance(solve._factor, linalg._BlockFactor)
-    # not formed by the fit, bse or the summary
-    assert "cov_unscaled" not in vars(res._fit) and solve._inverse is None
-    cov = res.cov_params().to_numpy()
+    formed = []
+    original = linalg.SolveResult.unscaled_covariance
+
+    def counted(self):
+        formed.append(self)
+        return original(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linalg.SolveResult, "unscaled_covariance", counted)
+        res = gf.glm("y ~ x + shop", data, "poisson")
+        str(res.summary())
+        assert not formed  # not by the fit, bse or the summary: the variances come from the block factor
+        cov = res.cov_params().to_numpy()
+        assert formed
     X = res.model_data.design.to_dense()
-    w = res._fit.working_weights
+    w = res.working_weights.to_numpy()
     np.testing.assert_allclose(cov, np.linalg.inv(X.T @ (w[:, None] * X)), rtol=1e-8, atol=1e-14)
     np.testing.assert_allclose(np.sqrt(np.diag(cov)), res.bse, rtol=1e-10)
 

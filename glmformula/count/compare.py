@@ -128,8 +128,8 @@ def compare_families(formula: str, data: Any,
                      families: list[str] = ("poisson", "quasipoisson", "negative_binomial", "zip", "zinb"),
                      **kwargs) -> pd.DataFrame:
     """Fit ``formula`` with each family (GLM families by name, or zip/zinb/zigeom/hurdle-*) and compare."""
+    from glmformula.api import glm
     from glmformula.count.models import hurdle, zeroinfl
-    from glmformula.model import glm
 
     models, labels, messages = [], [], []
     for name in families:

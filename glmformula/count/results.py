@@ -21,7 +21,7 @@ from glmformula.count.optimize import Optimum
 from glmformula.families.links import Link
 from glmformula.formula.frame import FormulaSpec
 from glmformula.results.information import InformationCriteria
-from glmformula.results.prediction import _as_frame, _unseen_levels
+from glmformula.results.prediction import as_frame, unseen_levels
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,11 @@ class CountModelResults(InformationCriteria):
         return int(np.count_nonzero(self._likelihood.data.weights))
 
     @property
+    def y(self) -> np.ndarray:
+        """The response (counts) of the rows used, (n,)."""
+        return self._likelihood.data.y
+
+    @property
     def df_resid(self) -> int:
         return self.nobs - self.df_loglik
 
@@ -175,9 +180,9 @@ class CountModelResults(InformationCriteria):
         if newdata is None:
             X, Z, offset_x, offset_z, index = data.X, data.Z, data.offset_x, data.offset_z, self.row_labels
         else:
-            newdata = _as_frame(newdata)
+            newdata = as_frame(newdata)
             for spec in (self.spec.count_spec, self.spec.zero_spec):
-                _unseen_levels(spec.model_spec, newdata, "error")
+                unseen_levels(spec.model_spec, newdata, "error")
             X = self.spec.count_spec.design(newdata).to_numpy(dtype=float)
             Z = self.spec.zero_spec.design(newdata).to_numpy(dtype=float)
             offset_x = self.spec.count_spec.offset(newdata)
@@ -212,7 +217,7 @@ class CountModelResults(InformationCriteria):
 
     # -- reporting -----------------------------------------------------------------
     def summary(self):
-        from glmformula.report.summary import Summary, _fmt
+        from glmformula.report.summary import Summary, format_statistic
 
         intervals = self.conf_int()
         table = pd.DataFrame({"coef": self.params, "std err": self.bse, "z": self.tvalues, "P>|z|": self.pvalues,
@@ -227,9 +232,9 @@ class CountModelResults(InformationCriteria):
             ("Rows dropped (NA)", str(self.n_dropped)),
             ("No. Observations", str(self.nobs)),
             ("Df Residuals", str(self.df_resid)),
-            ("Log-Likelihood", _fmt(self.llf)),
-            ("AIC", _fmt(self.aic)),
-            ("BIC", _fmt(self.bic)),
+            ("Log-Likelihood", format_statistic(self.llf)),
+            ("AIC", format_statistic(self.aic)),
+            ("BIC", format_statistic(self.bic)),
         ]
         notes = []
         if self.spec.dist.has_theta:

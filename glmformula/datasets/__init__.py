@@ -3,14 +3,16 @@
 ``load(name)`` returns a fresh DataFrame; text columns become pandas
 categoricals with their levels in sorted order, which is the order R gives
 them when it reads the same CSV (so treatment contrasts use the same
-reference level as the R results these datasets are checked against).
+reference level as the R results these datasets are checked against).  A
+dataset may name the levels of a column instead (``DatasetInfo.levels``): the
+survival datasets keep the factor levels of R's survival package.
 ``names()`` lists the datasets and ``describe(name)`` tells where each one
 comes from, what its columns mean and which model is classically fitted to it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import pandas as pd
@@ -25,6 +27,7 @@ class DatasetInfo:
     source: str
     columns: dict[str, str]
     classic_model: str
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 _CATALOGUE = {
@@ -93,6 +96,18 @@ _CATALOGUE = {
             "Claims ~ C(District) + Group + Age + offset(log(Holders)), poisson",
         ),
         DatasetInfo(
+            "lung", "Survival in patients with advanced lung cancer (North Central Cancer Treatment Group)",
+            "Loprinzi et al. (1994); R package survival, data(lung)",
+            {"inst": "institution code", "time": "survival time in days",
+             "status": "censoring status: 1 censored, 2 dead (R's Surv accepts this coding)",
+             "age": "age in years", "sex": "1 male, 2 female",
+             "ph.ecog": "ECOG performance score by the physician (0 good - 5 dead)",
+             "ph.karno": "Karnofsky performance score by the physician (0 bad - 100 good)",
+             "pat.karno": "Karnofsky performance score by the patient",
+             "meal.cal": "calories consumed at meals", "wt.loss": "weight loss in the last six months (pounds)"},
+            "Surv(time, status) ~ age + sex + ph.ecog, Cox or piecewise-exponential (gf.pwexp)",
+        ),
+        DatasetInfo(
             "mtcars", "Motor Trend car road tests (1974)",
             "Henderson & Velleman (1981); R's datasets::mtcars, with hpwt = hp + wt added",
             {"mpg": "miles per US gallon", "cyl": "cylinders", "disp": "displacement (cu. in.)",
@@ -124,6 +139,16 @@ _CATALOGUE = {
              "w": "example prior weights"},
             "breaks ~ wool * tension, poisson",
         ),
+        DatasetInfo(
+            "veteran", "Veterans' Administration lung cancer trial",
+            "Kalbfleisch & Prentice (1980); R package survival, data(veteran)",
+            {"trt": "treatment 1 standard, 2 test", "celltype": "cell type (squamous, smallcell, adeno, large)",
+             "time": "survival time in days", "status": "censoring status: 0 censored, 1 dead",
+             "karno": "Karnofsky performance score (100 good)", "diagtime": "months from diagnosis to randomisation",
+             "age": "age in years", "prior": "prior therapy (0 no, 10 yes)"},
+            "Surv(time, status) ~ trt + celltype + karno + diagtime + age + prior, Cox or piecewise-exponential",
+            levels={"celltype": ("squamous", "smallcell", "adeno", "large")},
+        ),
     ]
 }
 
@@ -143,10 +168,12 @@ def load(name: str) -> pd.DataFrame:
     path = resources.files("glmformula.datasets").joinpath("data", f"{_checked(name)}.csv")
     with path.open("rb") as handle:
         frame = pd.read_csv(handle)
+    levels = _CATALOGUE[name].levels
     for column in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[column]):
             values = frame[column]
-            frame[column] = pd.Categorical(values, categories=sorted(values.dropna().unique()))
+            categories = levels.get(column) or sorted(values.dropna().unique())
+            frame[column] = pd.Categorical(values, categories=list(categories))
     return frame
 
 

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "log_link_math.h" /* glmformula/families: the log link's per-row math, shared with _log_link.c */
+
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict /* MSVC's C compiler spells C99's restrict this way */
 #endif
@@ -165,15 +167,14 @@ MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *
  *   deviance += prior * unit deviance   (p = 1: y (log y - log mu) - (y - mu); p = 2: log mu - log y + y/mu - 1)
  *   z = (y - mu) / mu + eta - offset,   w = prior mu^2 / V(mu)   (the next iteration's working response, weights)
  *
- * with log mu = max(eta, log eps) and log y given (0 where y = 0).  With eta_known, eta already holds the
+ * with log mu = max(eta, log eps) and log y given (0 where y = 0): the per-row formulas of log_link_math.h, whose
+ * reference implementation is numpy's (see there).  With eta_known, eta already holds the
  * linear predictor (offset included: IRLS's start) and X is not read.  Returns nonzero when an eta is not finite
  * or above 709 (exp would overflow) or z or w is not finite: the caller then discards the outputs and takes
  * numpy's path, which reports or halves the step.  Rows are taken in tiles: X beta first, then a loop without
  * branches that the compiler vectorises, exp included (gf_exp), then the deviance summed in order.
  */
 #define TILE 256
-static const double LOG_EPS = -36.04365338911715; /* log(2^-52) */
-static const double EPS = 2.220446049250313e-16;
 
 /* exp(x) for -38 <= x <= 709, within a few ulp: x = k ln2 + r with |r| <= ln2 / 2 (Cody-Waite, ln2 in two
  * parts), e^r by its Taylor polynomial to degree 13 (truncation below 1e-17 relative), times 2^k assembled in the
@@ -222,13 +223,11 @@ ROW_HELPER int log_step_rows(int64_t first, int64_t count, const int power, cons
         bad |= (int)!(e <= 709.0) | (int)!(e >= -1.7976931348623157e308); /* NaN fails; beyond 709 2^k overflows */
         const double low = e > -38.0 ? e : -38.0;
         const double m_raw = gf_exp(low < 709.0 ? low : 709.0);
-        const double m = m_raw > EPS ? m_raw : EPS;
-        const double log_mu = e > LOG_EPS ? e : LOG_EPS;
+        const double m = m_raw > GF_EPS ? m_raw : GF_EPS;
         const double yi = y[i];
-        const double unit = power == 1 ? (log_y[i] - log_mu) * yi - yi + m : log_mu - log_y[i] + yi / m - 1.0;
-        const double zi = (yi - m) / m + e - offset[i];
-        const double variance = power == 1 ? m : m * m;
-        const double wi = m * m / variance * prior[i]; /* as R: mu_eta^2 / V(mu), which overflows where R's does */
+        const double unit = gf_log_half_unit_deviance(power, yi, log_y[i], gf_log_mean(e), m);
+        const double zi = gf_log_working_response(yi, m, e, offset[i]);
+        const double wi = gf_log_working_weight(power, m, prior[i]);
         bad |= (int)!(fabs(zi) <= 1.7976931348623157e308) | (int)!(wi <= 1.7976931348623157e308); /* NaN too */
         eta[i] = e;
         mu[i] = m;
@@ -267,7 +266,7 @@ MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const doub
 
 /* The row-major dense block from column arrays, for rows [start, stop): out[i, positions[j]] = columns[j][i],
  * and out[i, intercept] = 1 when intercept >= 0.  Tiles of TILE rows keep the rows being written in cache while
- * each column is read in order (numpy's strided copy of a transposed block runs at a third of this). */
+ * each column is read in order (numpy's strided copy of a transposed block is several times slower). */
 MULTIVERSION void gf_gather_columns(int64_t start, int64_t stop, int64_t width, int64_t n_columns,
                                     const double *const *columns, const int64_t *positions, int64_t intercept,
                                     double *out)

@@ -26,22 +26,32 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from glmformula import settings
 from glmformula.design import kernels
-
-#: Rows per chunk of the cross-product: temporaries stay small and in cache.
-CHUNK_ROWS = 1 << 14
 
 
 @dataclass(frozen=True, eq=False)
 class CategoricalBlock:
-    """codes : (n,) int array, -1 for the reference level; positions : design column of each code."""
+    """Columns of which each row touches at most one: a categorical's indicators, or an interaction's.
+
+    codes : (n,) int array, the block column of each row, -1 for none (the reference level).
+    positions : the design column of each block column.
+    values : (n,) floats the row has in its column (``g:x``: x), or None for indicators (1s).
+    """
 
     codes: np.ndarray  # int32: half the memory and bandwidth of int64 in the gathers of X beta
     positions: np.ndarray
+    values: np.ndarray | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "codes", np.ascontiguousarray(self.codes, dtype=np.int32))  # as the kernels read
         object.__setattr__(self, "positions", np.asarray(self.positions, dtype=int))
+        if self.values is not None:
+            object.__setattr__(self, "values", np.ascontiguousarray(self.values, dtype=float))
+
+    def weighted(self, w: np.ndarray) -> np.ndarray:
+        """w times the block's values (w itself for indicators)."""
+        return w if self.values is None else w * self.values
 
     @property
     def size(self) -> int:
@@ -50,7 +60,8 @@ class CategoricalBlock:
     def write_indicators(self, matrix: np.ndarray) -> None:
         """Set the block's columns of the (n, p) ``matrix``, zeros there, to its 0/1 indicators."""
         present = self.codes >= 0
-        matrix[np.flatnonzero(present), self.positions[self.codes[present]]] = 1.0
+        matrix[np.flatnonzero(present), self.positions[self.codes[present]]] = (
+            1.0 if self.values is None else self.values[present])
 
     def indicator(self, start: int, stop: int) -> sparse.csc_matrix:
         """The block's indicator for rows start:stop, transposed: (levels + 1) x rows with row 0 for
@@ -58,7 +69,8 @@ class CategoricalBlock:
         in one sequential pass.  Its values are set to the weights of each product."""
         rows = stop - start
         levels = (self.codes[start:stop] + 1).astype(np.int32)
-        return sparse.csc_matrix((np.ones(rows), levels, np.arange(rows + 1, dtype=np.int32)),
+        values = np.ones(rows) if self.values is None else self.values[start:stop].copy()
+        return sparse.csc_matrix((values, levels, np.arange(rows + 1, dtype=np.int32)),
                                  shape=(self.size + 1, rows))
 
 
@@ -77,12 +89,19 @@ class CategoricalDesign:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(n, p): rows, and columns of X (dense columns plus one per non-reference level)."""
         return self._n, len(self.column_names)
+
+    @property
+    def n_columns(self) -> int:
+        """p, the number of columns of X."""
+        return len(self.column_names)
 
     @property
     def _use_kernels(self) -> bool:
         """Whether the compiled row-pass kernels serve this design (else numpy's path)."""
-        return kernels.AVAILABLE and len(self.dense_positions) <= kernels.MAX_DENSE
+        return (kernels.in_use() and len(self.dense_positions) <= kernels.MAX_DENSE
+                and all(block.values is None for block in self.blocks))  # the kernels read indicators only
 
     @property
     def _codes(self) -> list[np.ndarray]:
@@ -92,9 +111,9 @@ class CategoricalDesign:
     def _sizes(self) -> list[int]:
         return [block.size for block in self.blocks]
 
-    # -- the engine's interface ---------------------------------------------------
+    # -- the engine's interface (``engine.design_protocol.Design``) -----------------
     def gram(self, w: np.ndarray) -> np.ndarray:
-        """X'WX (a new array: callers may overwrite it)."""
+        """X'WX, a new (p, p) array (callers may overwrite it)."""
         return self._products(w, None)[0]
 
     def gram_xtw(self, w: np.ndarray, z: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -157,26 +176,36 @@ class CategoricalDesign:
             if wz_chunk is not None:
                 dense_xtw += dense_chunk.T @ wz_chunk
             indicators = [self._chunk_indicator(index, chunk) for index in range(len(self.blocks))]
+            block_values = [None if b.values is None else b.values[start:stop] for b in self.blocks]
             for index, indicator in enumerate(indicators):
                 levels = indicator.indices  # code + 1: the reference level is 0
                 size = len(diagonals[index])
-                diagonals[index] += np.bincount(levels, weights=w_chunk, minlength=size)
+                values = block_values[index]
+                w_values = w_chunk if values is None else w_chunk * values  # w v: v is the row's value, else 1
+                diagonals[index] += np.bincount(levels, weights=w_values if values is None else w_values * values,
+                                                minlength=size)
                 if wz_chunk is not None:
-                    block_xtw[index] += np.bincount(levels, weights=wz_chunk, minlength=size)
+                    block_xtw[index] += np.bincount(levels, weights=wz_chunk if values is None else wz_chunk * values,
+                                                    minlength=size)
                 if n_dense:
-                    indicator.data = w_chunk
+                    indicator.data = w_values
                     crosses[index] += indicator @ dense_chunk
             for (i, j), table in pairs.items():
                 joint = indicators[i].indices.astype(np.int64) * (self.blocks[j].size + 1) + indicators[j].indices
-                table += np.bincount(joint, weights=w_chunk, minlength=len(table))
+                weights = w_chunk
+                for values in (block_values[i], block_values[j]):
+                    weights = weights if values is None else weights * values
+                table += np.bincount(joint, weights=weights, minlength=len(table))
         pair_tables = [table.reshape(self.blocks[i].size + 1, -1)[1:, 1:].ravel() for (i, _), table in pairs.items()]
         return (dense_gram, dense_xtw, [d[1:] for d in diagonals], [x[1:] for x in block_xtw],
                 [c[1:] for c in crosses], pair_tables)
 
     def _chunk_bounds(self) -> list[tuple[int, int]]:
-        if self._bounds is None or self._bounds[0] != CHUNK_ROWS:
-            self._bounds = (CHUNK_ROWS, [(start, min(start + CHUNK_ROWS, self._n))
-                                         for start in range(0, self._n, CHUNK_ROWS)])
+        """Chunks of ``settings.categorical_chunk_rows`` rows: temporaries stay small and in cache."""
+        rows = settings.current().categorical_chunk_rows
+        if self._bounds is None or self._bounds[0] != rows:
+            self._bounds = (rows, [(start, min(start + rows, self._n)) for start in range(0, self._n, rows)])
+            self._chunk_indicators.clear()  # built for the previous chunks
         return self._bounds[1]
 
     def _chunk_indicator(self, block_index: int, chunk: int) -> sparse.csc_matrix:
@@ -188,13 +217,14 @@ class CategoricalDesign:
 
     def orthogonal_columns(self) -> np.ndarray | None:
         """Design columns of the largest categorical block: its indicators never share a row, so
-        their block of X'WX is diagonal (the solve eliminates it first)."""
+        their block of X'WX is diagonal (the solve eliminates it first); None without blocks."""
         if not self.blocks:
             return None
         return max(self.blocks, key=lambda block: block.size).positions
 
     def xtw(self, w: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """X'Wz (the compiled pass multiplies w and z row by row: no product the data's length is written)."""
+        """X'Wz, a (p,) array: D'(w * z) and, per block, bincount(codes, w * z) (the compiled pass multiplies
+        w and z row by row: no product the data's length is written)."""
         out = np.zeros(self.shape[1])
         if self._use_kernels:
             dense_xtw, block_xtw = kernels.xtw(self.dense, self._codes, self._sizes, z, w)
@@ -206,11 +236,12 @@ class CategoricalDesign:
         if len(self.dense_positions):
             out[self.dense_positions] = self.dense.T @ wz
         for block in self.blocks:
-            out[block.positions] = np.bincount(block.codes + 1, weights=wz, minlength=block.size + 1)[1:]
+            out[block.positions] = np.bincount(block.codes + 1, weights=block.weighted(wz),
+                                               minlength=block.size + 1)[1:]
         return out
 
     def dot(self, beta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """X beta, into ``out`` when given."""
+        """X beta = D beta_D + sum_k beta_k[codes_k], an (n,) array; into ``out`` when given."""
         if self._use_kernels:
             return kernels.dot(self.dense, beta[self.dense_positions], self._codes,
                                [beta[block.positions] for block in self.blocks], out=out)
@@ -220,19 +251,24 @@ class CategoricalDesign:
         else:
             eta[:] = 0.0
         for block in self.blocks:
-            eta += np.concatenate([beta[block.positions], [0.0]])[block.codes]  # code -1 takes the trailing 0
+            contribution = np.concatenate([beta[block.positions], [0.0]])[block.codes]  # code -1: the trailing 0
+            if block.values is not None:
+                contribution *= block.values
+            eta += contribution
         return eta
 
-    def kernel_parts(self, beta: np.ndarray):
-        """(dense block, its coefficients, code arrays, each block's coefficients) for the compiled row passes
-        that take X beta themselves (``kernels.log_step``), or None without the compiled kernels."""
+    def kernel_parts(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, list, list] | None:
+        """(D, beta_D, codes, beta per block): the dense block, its coefficients, the code arrays and each
+        block's coefficients, with X beta = D beta_D + sum_k beta_k[codes_k], for the compiled row passes
+        that take X beta themselves (``engine.log_step_kernel``); None when those kernels do not serve this
+        design (not in use, or a dense block wider than they take)."""
         if not self._use_kernels:
             return None
         return self.dense, beta[self.dense_positions], self._codes, [beta[block.positions] for block in self.blocks]
 
     def aliased_columns(self, w: np.ndarray, tol: float, gram: np.ndarray | None = None) -> np.ndarray:
-        """Columns dependent on earlier ones, by a column-ordered Cholesky of X'WX (``gram``, when the
-        caller has it; it is left as it is).
+        """A (p,) boolean mask of the columns dependent on earlier ones, by a column-ordered Cholesky of X'WX
+        (``gram``, when the caller has it; it is left as it is).
 
         On the cross-product the detectable residual is ~sqrt(eps) of a column's norm,
         so the tolerance is at least 1e-7 (R's lm default) rather than glm.fit's 1e-11.
@@ -244,6 +280,8 @@ class CategoricalDesign:
         return aliased_columns_from_gram(gram, max(tol, 1e-7), overwrite=own, orthogonal=self.orthogonal_columns())
 
     def select(self, keep: np.ndarray) -> CategoricalDesign:
+        """The design of the columns where the (p,) boolean mask ``keep`` is true: a level dropped from a
+        block takes code -1 (it adds nothing, as the reference level)."""
         keep = np.asarray(keep, dtype=bool)
         new_position = np.cumsum(keep) - 1
         dense_kept = keep[self.dense_positions]
@@ -252,12 +290,14 @@ class CategoricalDesign:
             kept_levels = keep[block.positions]
             level_map = np.where(kept_levels, np.cumsum(kept_levels) - 1, -1)
             codes = np.where(block.codes >= 0, np.concatenate([level_map, [-1]])[block.codes], -1)
-            blocks.append(CategoricalBlock(codes.astype(np.int32), new_position[block.positions[kept_levels]]))
+            blocks.append(CategoricalBlock(codes.astype(np.int32), new_position[block.positions[kept_levels]],
+                                           block.values))
         names = [name for name, kept in zip(self.column_names, keep) if kept]
         return CategoricalDesign(self.dense[:, dense_kept], new_position[self.dense_positions[dense_kept]], blocks,
                                  names)
 
     def weighted(self, w: np.ndarray) -> np.ndarray:
+        """sqrt(W) X as a new dense (n, p) array (the indicators written out)."""
         return self.to_dense() * np.sqrt(w)[:, None]
 
     def to_dense(self) -> np.ndarray:

@@ -4,7 +4,9 @@
 categorical codes in one pass over the rows (numpy needs a dozen passes and a
 sparse product per block).  It is built by ``pip install`` when a C compiler
 is present; without it ``AVAILABLE`` is False and the design uses its numpy
-path, which gives the same numbers (the tests compare the two).
+path, which gives the same numbers (the tests compare the two).  ``in_use()``
+says whether they run: available, and allowed by ``glmformula.settings``
+(``kernels`` and ``design_kernels``).
 
 The library is called through ctypes, which releases the GIL, so large designs
 are split into row ranges summed on a few threads, each into its own
@@ -14,69 +16,33 @@ accumulators.
 from __future__ import annotations
 
 import ctypes
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from glmformula import settings
 from glmformula._native import INT, POINTER, load_library
+from glmformula._native import map_ranges as _map
+from glmformula._native import pointers as _pointers
+from glmformula._native import row_ranges as _row_ranges
+from glmformula.engine.log_step_kernel import LogStep, log_step  # noqa: F401  (moved to the engine; kept importable)
 
 #: Dense blocks wider than this take numpy's path (the kernel's stack buffers are this wide).
 MAX_DENSE = 64
-#: Rows per thread below which one thread does all the work.
-ROWS_PER_THREAD = 250_000
 _LIBRARY = load_library(Path(__file__).parent, "_kernels", {
     "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 8, ctypes.c_int),
     "gf_xtw": ([INT, INT, INT, POINTER, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
     "gf_dot": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER], None),
     "gf_gather_columns": ([INT, INT, INT, INT, POINTER, POINTER, INT, POINTER], None),
-    "gf_log_step": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT, INT]
-                    + [POINTER] * 5, ctypes.c_int),
 })
-#: Whether the compiled kernels are in use (set to False to force the numpy path, as the tests do).
+#: Whether the compiled library loaded (a fact; whether it is used is ``in_use()``).
 AVAILABLE = _LIBRARY is not None
-_EXECUTOR: ThreadPoolExecutor | None = None
 
 
-def _pointers(arrays) -> ctypes.Array:
-    return (POINTER * max(1, len(arrays)))(*[array.ctypes.data for array in arrays])
-
-
-_CPUS = os.cpu_count() or 1
-
-
-#: Row ranges per thread: the pool hands them out as threads finish, so a core that another process slows
-#: down takes fewer of them (with one range per thread, every pass would wait for the slowest core).
-RANGES_PER_THREAD = 4
-
-
-def _row_ranges(n: int) -> list[tuple[int, int]]:
-    threads = min(_CPUS, 4, n // ROWS_PER_THREAD)
-    if threads <= 1:
-        return [(0, n)]
-    pieces = threads * RANGES_PER_THREAD
-    bounds = [n * part // pieces for part in range(pieces + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
-def _forget_executor() -> None:
-    """In a forked child the pool's threads do not exist: start a new pool when one is needed."""
-    global _EXECUTOR
-    _EXECUTOR = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_executor)
-
-
-def _map(function, ranges):
-    global _EXECUTOR
-    if len(ranges) == 1:
-        return [function(*ranges[0])]
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=min(_CPUS, 4), thread_name_prefix="glmformula")
-    return list(_EXECUTOR.map(lambda bounds: function(*bounds), ranges))
+def in_use() -> bool:
+    """Whether the design's compiled row passes run: the library loaded and the settings allow it."""
+    current = settings.current()
+    return AVAILABLE and current.kernels and current.design_kernels
 
 
 def products(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], w: np.ndarray, z: np.ndarray | None):
@@ -174,73 +140,3 @@ def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta
         out[...] = eta
         return out
     return eta
-
-
-class LogStep:
-    """``gf_log_step`` bound to one fit: its fixed arrays (the offset, y, log y and prior weights) and the
-    buffers it writes (eta, mu, z and the two working-weight buffers IRLS alternates between).
-
-    IRLS calls it once per iteration; for a thousand rows the kernel takes microseconds, so every
-    address that does not change during the fit is taken once: those of the arrays above, and those
-    of the design's blocks (kept for the design last seen).
-    """
-
-    def __init__(self, offset: np.ndarray, y: np.ndarray, log_y: np.ndarray, prior: np.ndarray, power: int,
-                 eta: np.ndarray, mu: np.ndarray, z: np.ndarray, weights: tuple[np.ndarray, np.ndarray]):
-        n = len(y)
-        if not all(a.flags.c_contiguous and a.dtype == np.float64 and a.shape == (n,) for a in (eta, mu, z, *weights)):
-            raise ValueError("the outputs of the log step must be C-contiguous float64 arrays of the data's length")
-        self._fixed_arrays = tuple(np.ascontiguousarray(a, dtype=float) for a in (offset, y, log_y, prior))
-        self._fixed = [array.ctypes.data for array in self._fixed_arrays]
-        self._output_arrays, self._weights = (eta, mu, z), weights  # kept alive while their addresses are used
-        self._outputs = [array.ctypes.data for array in self._output_arrays]
-        self._weight_addresses = [array.ctypes.data for array in weights]
-        self._power = power
-        self._ranges = _row_ranges(n)
-        self._range_indices = [(index,) for index in range(len(self._ranges))]
-        self._deviances = np.zeros(len(self._ranges))
-        self._deviance_address = self._deviances.ctypes.data
-        self._design: tuple = (None, None, None)  # the design last seen: dense block, codes, their addresses
-
-    def __call__(self, dense: np.ndarray | None, beta_dense: np.ndarray | None, codes: list[np.ndarray],
-                 beta_blocks: list[np.ndarray], w: np.ndarray) -> float | None:
-        """Writes eta = X beta + offset, mu, z and ``w`` (one of the two weight buffers; see ``gf_log_step`` in
-        ``_kernels.c``) and returns the deviance, or None when a value fell outside the pass's range (the
-        outputs are then not to be used).  With ``dense`` None, eta already holds the linear predictor
-        (offset included) and X is not read."""
-        eta_known = dense is None
-        if eta_known:
-            dense, beta_dense = _NO_DENSE, _NO_DENSE[0]
-        if self._design[0] is not dense or self._design[1] is not codes:  # the same arrays at every step of a fit
-            self._design = (dense, codes, (dense.shape[1], dense.ctypes.data, len(codes), _pointers(codes)))
-        width, dense_address, n_blocks, code_pointers = self._design[2]
-        beta_dense = np.ascontiguousarray(beta_dense, dtype=float)
-        beta_blocks = [np.ascontiguousarray(beta, dtype=float) for beta in beta_blocks]
-        head = [width, dense_address, beta_dense.ctypes.data, n_blocks, code_pointers, _pointers(beta_blocks)]
-        tail = [self._power, int(eta_known), *self._outputs, self._weight_address(w)]
-        ranges, address = self._ranges, self._deviance_address
-
-        def run(index: int) -> int:
-            start, stop = ranges[index]
-            return _LIBRARY.gf_log_step(start, stop, *head, *self._fixed, *tail, address + 8 * index)
-
-        if any(_map(run, self._range_indices)):
-            return None
-        return float(self._deviances.sum())
-
-    def _weight_address(self, w: np.ndarray) -> int:
-        for buffer, address in zip(self._weights, self._weight_addresses):
-            if buffer is w:
-                return address
-        raise ValueError("the log step writes its weights into one of the two buffers it was given")
-
-
-_NO_DENSE = np.zeros((1, 0))
-
-
-def log_step(dense: np.ndarray | None, beta_dense: np.ndarray | None, codes: list[np.ndarray],
-             beta_blocks: list[np.ndarray], offset: np.ndarray, y: np.ndarray, log_y: np.ndarray, prior: np.ndarray,
-             power: int, eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
-    """One IRLS step's X beta, mean, deviance and next working response under the log link, in one pass
-    (``LogStep`` for one call)."""
-    return LogStep(offset, y, log_y, prior, power, eta, mu, z, (w, w))(dense, beta_dense, codes, beta_blocks, w)

@@ -22,23 +22,19 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from glmformula.engine.irls import IRLSControl, run_irls
 from glmformula.engine.linalg import SolveResult, aliased_columns_from_gram, solve_normal_equations
+from glmformula.engine.null_deviance import null_model
 from glmformula.exceptions import DataError, FitError, FormulaError, RankDeficiencyWarning
 from glmformula.families.base import Family
 from glmformula.families.standard import Binomial
 from glmformula.formula.frame import build_model_frame, categorical_sources
 
 logger = logging.getLogger("glmformula")
-
-
-def is_dask_dataframe(data: Any) -> bool:
-    return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "to_delayed")
 
 
 @dataclass(frozen=True)
@@ -267,12 +263,14 @@ def glm_dask(formula, ddf, family: Family, *, weights=None, offset=None, exposur
 
 
 def _null_deviance(fitter: DaskFitter, frame, final) -> float:
-    """As R: the weighted mean without an offset; with one, an intercept-only IRLS (distributed)."""
+    """R's null model (``engine.null_deviance.null_model``) by distributed passes: the intercept-only
+    fit, when it is needed, through the same IRLS loop."""
     family = fitter.model.family
-    if not frame.has_intercept:
+    kind = null_model(frame.has_intercept, final["has_offset"])
+    if kind == "offset":
         keep = np.zeros(len(frame.column_names), dtype=bool)
         return fitter._pass(np.zeros(0), keep)["deviance"]
-    if not final["has_offset"]:
+    if kind == "mean":
         mean = final["sum_wy"] / final["sum_w"]
         keep = _intercept_mask(frame)
         return fitter._pass(np.array([family.link.link(np.array([mean]))[0]]), keep)["deviance"]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from glmformula.distributed.detect import is_dask_dataframe
 from glmformula.families.standard import Gaussian
 from glmformula.results.information import InformationCriteria
 
@@ -100,8 +101,6 @@ class DaskGLMResults(InformationCriteria):
 
     def predict(self, newdata: Any, type: str = "response"):  # noqa: A002
         """Predictions for a pandas or Dask DataFrame (offset terms re-evaluated)."""
-        from glmformula.distributed.dask_glm import is_dask_dataframe
-
         if is_dask_dataframe(newdata):
             return newdata.map_partitions(lambda part: self.predict(part, type), meta=("fit", "f8"))
         spec = self.model_data.spec

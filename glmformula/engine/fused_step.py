@@ -4,7 +4,7 @@ After each weighted least squares solve, R's loop computes eta = X beta + offset
 mu = linkinv(eta) and the deviance, checks eta and mu, and (in the next iteration)
 the working response and weights.  In numpy that is half a dozen passes over the
 rows besides the one that reads X; for a design of a few columns and ten million
-rows they cost more than the cross-product itself.  ``design.kernels.log_step``
+rows they cost more than the cross-product itself.  ``engine.log_step_kernel.log_step``
 does all of it while reading X once, with a vectorised exp: the next iteration
 then starts from the z and w it wrote.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glmformula.design import kernels
+from glmformula.engine import log_step_kernel as kernels
 from glmformula.families.base import Family
 
 
@@ -41,7 +41,7 @@ class FusedLogStep:
         ``buffers`` are (eta, mu, z, (w, w')): C-contiguous float64 arrays of the data's length that
         every call overwrites; each call writes its working weights into the one of w, w' it is given.
         """
-        if not kernels.AVAILABLE or y.ndim != 1 or not (len(y) and prior_weights.min() > 0):
+        if not kernels.in_use() or y.ndim != 1 or not (len(y) and prior_weights.min() > 0):
             return None
         response = family.log_step_response(y)
         if response is None:
@@ -65,7 +65,7 @@ class FusedLogStep:
 
     def __call__(self, design, coefficients: np.ndarray, w: np.ndarray) -> float | None:
         """Write eta, mu, z and ``w`` for ``coefficients``; return the deviance, or None (not usable)."""
-        parts = design.kernel_parts(coefficients) if hasattr(design, "kernel_parts") else None
+        parts = design.kernel_parts(coefficients)
         return None if parts is None else self._pass(*parts, w)
 
     def start(self, w: np.ndarray) -> float | None:

@@ -4,11 +4,10 @@
  *
  *   working response  z = (y - mu) / mu + eta - offset
  *   working weights   w = prior * mu^2 / V(mu)
- *   deviance          p = 1: 2 sum w (y (log y - log mu) - (y - mu))
- *                     p = 2: 2 sum w (log mu - log y + y / mu - 1)
+ *   deviance          2 sum w d(y, mu) / 2
  *
- * with log mu = max(eta, log(eps)), as the log link floors mu at eps, and log y given (0 where y = 0).
- * The working step returns nonzero, leaving the outputs to be ignored, when a mean is not positive and
+ * The per-row formulas are in log_link_math.h, shared with the fused step of design/_kernels.c; numpy is the
+ * reference implementation (see there).  The working step returns nonzero, leaving the outputs to be ignored, when a mean is not positive and
  * finite or a result is not finite: numpy's path then masks or reports.  Plain pointers, called through
  * ctypes; the module has no Python methods.
  */
@@ -16,7 +15,7 @@
 #include <math.h>
 #include <stdint.h>
 
-static const double LOG_EPS = -36.04365338911715; /* log(2^-52) */
+#include "log_link_math.h"
 
 int gf_log_working(int64_t n, int64_t power, const double *y, const double *eta, const double *mu,
                    const double *offset, const double *prior, double *z, double *w)
@@ -25,9 +24,8 @@ int gf_log_working(int64_t n, int64_t power, const double *y, const double *eta,
         const double m = mu[i];
         if (!(m > 0.0) || !isfinite(m))
             return 1;
-        const double variance = power == 1 ? m : m * m;
-        const double zi = (y[i] - m) / m + eta[i] - offset[i];
-        const double wi = m * m / variance * prior[i];
+        const double zi = gf_log_working_response(y[i], m, eta[i], offset[i]);
+        const double wi = gf_log_working_weight((int)power, m, prior[i]);
         if (!isfinite(zi) || !isfinite(wi))
             return 2;
         z[i] = zi;
@@ -41,9 +39,7 @@ double gf_log_deviance(int64_t n, int64_t power, const double *y, const double *
 {
     double total = 0.0;
     for (int64_t i = 0; i < n; i++) {
-        const double log_mu = eta[i] > LOG_EPS ? eta[i] : LOG_EPS;
-        const double unit = power == 1 ? (log_y[i] - log_mu) * y[i] - y[i] + mu[i]
-                                       : log_mu - log_y[i] + y[i] / mu[i] - 1.0;
+        const double unit = gf_log_half_unit_deviance((int)power, y[i], log_y[i], gf_log_mean(eta[i]), mu[i]);
         total += weights[i] * unit;
     }
     return 2.0 * total;

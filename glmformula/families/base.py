@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from glmformula import settings
 from glmformula.exceptions import ResponseError
+from glmformula.families.link_registry import get_link
 from glmformula.families.links import Link
 from glmformula.families.ranges import weighted_sum, within
 
@@ -51,17 +53,20 @@ _LOG_EPS = float(np.log(np.finfo(float).eps))
 
 
 #: Rows per chunk of elementwise work over the data: temporaries of a chunk stay in cache.
-CHUNK_ROWS = 1 << 15
+def chunk_rows() -> int:
+    """Rows per chunk of the families' elementwise work (``settings.elementwise_chunk_rows``)."""
+    return settings.current().elementwise_chunk_rows
 
 
-def chunks(n: int):
-    """Slices of ``CHUNK_ROWS`` rows covering range(n)."""
-    return (slice(start, start + CHUNK_ROWS) for start in range(0, n, CHUNK_ROWS))
+def chunks(n: int, size: int | None = None):
+    """Slices of ``size`` rows (default ``chunk_rows()``) covering range(n)."""
+    size = chunk_rows() if size is None else size
+    return (slice(start, start + size) for start in range(0, n, size))
 
 
 def log_or_zero(y: np.ndarray) -> np.ndarray:
     """log(y) where y > 0, else 0: the factor of y log(y / mu) that depends on y alone."""
-    out = np.where(y > 0, y, 1.0)  # half the time of a log with where=: the masked loop does not vectorise
+    out = np.where(y > 0, y, 1.0)  # cheaper than a log with where=: the masked loop does not vectorise
     return np.log(out, out=out)
 
 
@@ -74,7 +79,7 @@ def y_log_y_over_mu(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """y * log(y / mu) with the convention 0 * log(0) = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         if np.min(mu) > 0 and np.min(y) >= 0:  # the usual case: y = 0 gives 0 * log(tiny / mu) = 0
-            return y * np.log(np.maximum(y, _TINY) / mu)  # twice as fast as xlogy
+            return y * np.log(np.maximum(y, _TINY) / mu)  # cheaper than xlogy
         return special.xlogy(y, y) - special.xlogy(y, mu)
 
 
@@ -89,8 +94,6 @@ class Family:
     variance_power: float | None = None
 
     def __init__(self, link: str | Link | None = None):
-        from glmformula.families.registry import get_link
-
         self.link: Link = get_link(self.default_link if link is None else link)
 
     # -- distribution ------------------------------------------------------
@@ -131,7 +134,7 @@ class Family:
 
     def log_step_response(self, y: np.ndarray) -> tuple[int, np.ndarray] | None:
         """(p, log y) for a log-link fit with variance mu^p, p = 1 or 2, whose whole IRLS step the compiled
-        design pass can take (``design.kernels.log_step``); None otherwise."""
+        design pass can take (``engine.log_step_kernel.log_step``); None otherwise."""
         return None
 
     def valid_mu(self, mu: np.ndarray) -> bool:
@@ -167,10 +170,6 @@ class Family:
         return None
 
     # -- helpers -----------------------------------------------------------
-    @property
-    def link_name(self) -> str:
-        return self.link.name
-
     def _as_vector(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=float)
         if y.ndim == 2 and y.shape[1] == 1:

@@ -24,7 +24,7 @@ def weighted_sum(weights: np.ndarray, values: np.ndarray) -> float:
 
     OpenBLAS runs a long dot product on several threads and leaves them spinning
     for a while afterwards, which takes the cores from the row-pass kernels that
-    follow (a fit of a million rows was 25% slower); the difference in speed of
-    the sum itself is a few microseconds per chunk.
+    follow: on large fits that costs far more than numpy's loop loses on the sum
+    itself (figures in docs/performance.md).
     """
     return float(np.einsum("i,i->", weights, values))

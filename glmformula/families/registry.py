@@ -1,4 +1,4 @@
-"""Name → object registries for families and links.
+"""Name → object registries for families and links (the links' half lives in ``link_registry``).
 
 ``get_family`` accepts a ``Family`` instance, a registered name, or an R-style
 call string such as ``"binomial(link='probit')"``, ``"Gamma(link=log)"`` or
@@ -11,24 +11,24 @@ Users extend the registries with ``register_family`` and ``register_link``.
 
 from __future__ import annotations
 
-import ast
-import difflib
-from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from glmformula.exceptions import FamilyError
 from glmformula.families import links as _links
 from glmformula.families.base import Family
+from glmformula.families.link_registry import (  # the links' half, re-exported here
+    LinkFactory,
+    _normalise,
+    _parse_call,
+    _unknown,
+    get_link,
+    link_names,
+    register_link,
+)
 
-LinkFactory = Callable[..., _links.Link]
+__all__ = ["LinkFactory", "family_names", "get_family", "get_link", "link_names", "register_family", "register_link"]
 
 _FAMILIES: dict[str, type[Family]] = {}
-_LINKS: dict[str, LinkFactory] = {}
-
-
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace(".", "_").replace("-", "_")
 
 
 def register_family(name: str, family_class: type[Family], aliases: tuple[str, ...] = ()) -> None:
@@ -39,86 +39,8 @@ def register_family(name: str, family_class: type[Family], aliases: tuple[str, .
         _FAMILIES[_normalise(key)] = family_class
 
 
-def register_link(name: str, factory: LinkFactory, aliases: tuple[str, ...] = ()) -> None:
-    """Make a link available by name; ``factory(**params)`` must return a ``Link``."""
-    if not callable(factory):
-        raise FamilyError(f"register_link needs a callable returning a Link, got {factory!r}")
-    for key in (name, *aliases):
-        _LINKS[_normalise(key)] = factory
-
-
 def family_names() -> list[str]:
     return sorted({cls.name for cls in _FAMILIES.values()})
-
-
-def link_names() -> list[str]:
-    return sorted(_LINKS)
-
-
-def _unknown(kind: str, name: str, known: list[str]) -> FamilyError:
-    close = difflib.get_close_matches(_normalise(name), known, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return FamilyError(f"unknown {kind} {name!r}.{hint} Known names: {', '.join(known)}.")
-
-
-def _parse_call(text: str, kind: str) -> tuple[str, list[Any], dict[str, Any]]:
-    """Parse ``name`` or ``name(arg, key=value)`` with literal arguments only."""
-    name, args, kwargs = _parsed_call(text, kind)
-    return name, list(args), dict(kwargs)  # copies: the cached parse is shared
-
-
-@lru_cache(maxsize=256)
-def _parsed_call(text: str, kind: str) -> tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]]:
-    head, paren, rest = text.strip().partition("(")
-    text = head.replace(".", "_") + paren + rest  # R's dotted names: negative.binomial(...)
-    try:
-        node = ast.parse(text, mode="eval").body
-    except SyntaxError as exc:
-        raise FamilyError(f"cannot read {kind} specification {text!r}: {exc.msg}") from None
-    if isinstance(node, ast.Name):
-        return node.id, (), ()
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-        raise FamilyError(f"{kind} specification {text!r} must look like name(key=value, ...)")
-
-    def literal(arg: ast.expr) -> Any:
-        if isinstance(arg, ast.Name):
-            return arg.id
-        if (
-            isinstance(arg, ast.Call)
-            and isinstance(arg.func, ast.Name)
-            and all(isinstance(a, ast.Constant) for a in [*arg.args, *(k.value for k in arg.keywords)])
-        ):  # a nested link call such as power(0.5), parsed again by get_link
-            return ast.unparse(arg)
-        try:
-            return ast.literal_eval(arg)
-        except ValueError:
-            raise FamilyError(
-                f"{kind} specification {text!r}: argument {ast.unparse(arg)!r} is not a literal"
-            ) from None
-
-    args = tuple(literal(a) for a in node.args)
-    kwargs = tuple((kw.arg, literal(kw.value)) for kw in node.keywords if kw.arg is not None)
-    return node.func.id, args, kwargs
-
-
-def get_link(spec: str | _links.Link, **params: Any) -> _links.Link:
-    """Return a ``Link`` from an instance, a name (``"logit"``, ``"1/mu^2"``) or a call (``"power(0.5)"``)."""
-    if isinstance(spec, _links.Link):
-        return spec
-    if not isinstance(spec, str):
-        raise FamilyError(f"a link is a name or a Link object, got {type(spec).__name__}")
-    if _normalise(spec) in _LINKS:
-        name, args = spec, []
-    else:
-        name, args, kw = _parse_call(spec, "link")
-        params = {**kw, **params}
-    factory = _LINKS.get(_normalise(name))
-    if factory is None:
-        raise _unknown("link", name, link_names())
-    try:
-        return factory(*args, **params)
-    except TypeError as exc:
-        raise FamilyError(f"link {name!r}: {exc}") from None
 
 
 def get_family(spec: str | Family, link: str | _links.Link | None = None, **params: Any) -> Family:
@@ -158,18 +80,6 @@ def _construct(family_class: type[Family], name: str, link: Any, params: dict[st
 
 def _register_builtins() -> None:
     from glmformula.families import standard as s
-
-    register_link("identity", _links.Identity)
-    register_link("log", _links.Log)
-    register_link("logit", _links.Logit)
-    register_link("probit", _links.Probit)
-    register_link("cauchit", _links.Cauchit)
-    register_link("cloglog", _links.CLogLog)
-    register_link("loglog", _links.LogLog)
-    register_link("inverse", _links.Inverse, aliases=("1/mu",))
-    register_link("inverse_squared", _links.InverseSquared, aliases=("1/mu^2", "inverse_square"))
-    register_link("sqrt", _links.Sqrt)
-    register_link("power", _links.power)
 
     register_family("gaussian", s.Gaussian, aliases=("normal",))
     register_family("binomial", s.Binomial)

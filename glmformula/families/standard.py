@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 from scipy import special, stats
 
+from glmformula import settings
 from glmformula.exceptions import FamilyError, NonIntegerResponseWarning
 from glmformula.families import log_link
 from glmformula.families.base import Family, Response, log_or_zero, y_log_y_over_mu
@@ -176,7 +177,12 @@ class _LogLinkPasses:
         return log_link.working_function(int(self.variance_power), y, prior_weights, offset)
 
     def log_step_response(self, y):
-        return (int(self.variance_power), self._log_response(y)) if self.link.name == "log" else None
+        """(p, log y) under the log link while ``glmformula.settings`` allow the fused step (``kernels``,
+        ``design_kernels`` and ``fused_log_step``), else None: the generic path takes every step."""
+        current = settings.current()
+        if self.link.name != "log" or not (current.kernels and current.design_kernels and current.fused_log_step):
+            return None
+        return int(self.variance_power), self._log_response(y)
 
 
 class Poisson(_LogLinkPasses, Family):

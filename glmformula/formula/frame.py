@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from glmformula.design.dense import DenseDesign
+from glmformula.engine.design_protocol import Design
 from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError
 from glmformula.formula import functions, safe_eval
 from glmformula.formula.categorical import fast_design
@@ -123,8 +124,8 @@ class ModelFrame:
     Attributes
     ----------
     y : (n,) or (n, 2) float array; two columns for ``cbind``.
-    design : the (n, p) design: a ``DenseDesign``, or a ``CategoricalDesign`` that
-        keeps categorical main effects as codes (large data, simple formulas).
+    design : the (n, p) design (``engine.design_protocol.Design``): a ``DenseDesign``, or a
+        ``CategoricalDesign`` that keeps categorical main effects as codes (large data, simple formulas).
     offset : (n,) float array (zeros when there is none).
     weights : (n,) prior weights (ones when none were given).
     row_labels : the caller's index labels of the n rows used.
@@ -136,7 +137,7 @@ class ModelFrame:
     """
 
     y: np.ndarray
-    design: Any
+    design: Design
     offset: np.ndarray
     weights: np.ndarray
     row_labels: pd.Index
@@ -236,93 +237,29 @@ def build_model_frame(
     trusted: bool = False,
     drop_unused_levels: bool = True,
 ) -> ModelFrame:
-    """Evaluate ``formula`` on ``data`` and return the model frame (see module doc)."""
+    """Evaluate ``formula`` on ``data`` and return the model frame (see module doc).
+
+    In steps: the formula resolved against the data's columns and checked, the
+    complete rows, the response, offset and prior weights on them, the design,
+    and the checks of what came out.
+    """
     if na_action not in ("drop", "raise"):
         raise DataError(f"na_action must be 'drop' or 'raise', got {na_action!r}")
     parsed = parse_formula(formula)
     data = as_dataframe(data)
     source = FrameColumns(data)
-    columns = source.names
-    weight_values, weight_column = external_vector(weights, "weights", data)
-    offset_values, offset_column = external_vector(offset, "offset", data)
-    exposure_values, exposure_column = external_vector(exposure, "exposure", data)
-
-    response_names = set().union(*(safe_eval.names_in(e) for e in parsed.response))
-    used_elsewhere = response_names | {c for c in (weight_column, offset_column, exposure_column) if c}
-    for expr in parsed.offsets:
-        used_elsewhere |= safe_eval.names_in(expr)
-    rhs = protect_ambiguous_columns(expand_dot(parsed.rhs, columns, used_elsewhere), columns)
-    parsed = ParsedFormula(parsed.response, rhs, parsed.offsets, parsed.text)
-
-    rhs_formula, rhs_variables = _checked_rhs(rhs, frozenset(columns), trusted)
-    for expr in (*parsed.response, *parsed.offsets):
-        if not trusted:
-            safe_eval.parse_checked(expr, set(columns), allow_transforms=False)
-
-    used = _referenced_columns(parsed, rhs_variables, columns)
-    complete = complete_rows(source, used, na_action, {
-        "weights": weight_values, "offset": offset_values, "exposure": exposure_values,
-    })
-    all_complete = bool(complete.all())
-    if not complete.any():
-        raise DataError(
-            f"no rows left after dropping {len(data)} rows with missing values in {', '.join(used) or 'the data'}"
-        )
-    labels = data.index if all_complete else data.index[complete]
-    subset = _UsedRows(source if all_complete else FrameColumns(data.loc[complete].reset_index(drop=True)))
-    if drop_unused_levels:
-        _drop_unused_levels(subset, used)
+    external = _External.of(data, weights, offset, exposure)
+    parsed, rhs_formula, rhs_variables = _resolve_formula(parsed, source.names, external, trusted)
+    used = _referenced_columns(parsed, rhs_variables, source.names)
+    complete, labels, subset = _used_rows(data, source, used, na_action, external, drop_unused_levels)
 
     y, levels = evaluate_response(parsed, subset.columns, categorical_response, trusted)
-    offset_total = sum_offsets(parsed.offsets, subset.columns, subset.n_rows, trusted)
-    if offset_values is not None:
-        offset_total = offset_total + offset_values[complete]
-    if exposure_values is not None:
-        exposure_used = exposure_values[complete]
-        bad = exposure_used <= 0
-        if bad.any():
-            raise DataError(
-                f"exposure must be positive: {int(bad.sum())} row(s) are <= 0 "
-                f"(first rows: {first_labels(labels, bad)})"
-            )
-        offset_total = offset_total + np.log(exposure_used)
-    check_finite(offset_total, "offset", labels)
-    prior_weights = np.ones(subset.n_rows) if weight_values is None else weight_values[complete]
-    if np.any(prior_weights < 0):
-        raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
-    check_finite(prior_weights, "weights", labels)
-
-    materialise = partial(_materialise, trusted=trusted)
-    fast = fast_design(rhs_formula, subset.columns, materialise)
-    numeric_sources = None
-    if fast is not None:
-        design, model_spec, numeric_sources = fast
-        kept = np.ones(subset.n_rows, dtype=bool)
-    else:
-        matrix, model_spec, kept = materialise(rhs_formula, subset.frame)
-        design = DenseDesign(matrix, list(model_spec.column_names))
+    offset_total, prior_weights = _offset_and_weights(parsed, subset, external, complete, labels, trusted)
+    design, model_spec, numeric_sources, kept = _build_design(rhs_formula, subset, trusted)
     if not kept.all():
-        count = int((~kept).sum())
-        if count == len(kept):
-            raise DataError(
-                f"no rows left: the transforms in {rhs!r} give missing values (e.g. log of a non-positive "
-                f"number) in all {count} rows; check the formula's transforms against the data's range"
-            )
-        warnings.warn(
-            f"{count} row(s) dropped because transforms in the formula produced missing values "
-            f"(e.g. log of a non-positive number); first rows: {first_labels(labels, ~kept)}",
-            UserWarning,
-            stacklevel=3,
-        )
+        _check_rows_kept(kept, parsed.rhs, labels)
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
-    check_finite(y, f"response {_response_label(parsed)}", labels)
-    if numeric_sources is not None and _all_finite(subset.columns, numeric_sources):
-        pass  # the design's numbers are those columns' (and 1s, indicators): their sums proved them finite
-    elif isinstance(design, DenseDesign):
-        check_design_finite(design.matrix, design.column_names)
-    else:  # categorical codes are finite by construction
-        check_design_finite(design.dense, [design.column_names[j] for j in design.dense_positions])
-    _check_empty_terms(model_spec)
+    _check_values(parsed, y, labels, design, model_spec, subset, numeric_sources)
 
     return ModelFrame(
         y=y,
@@ -333,13 +270,143 @@ def build_model_frame(
         n_dropped=len(data) - len(labels),
         response_name=_response_label(parsed),
         spec=FormulaSpec(
-            parsed, model_spec, trusted, offset_column=offset_column, exposure_column=exposure_column,
-            offset_array=offset_values is not None and offset_column is None,
-            exposure_array=exposure_values is not None and exposure_column is None,
+            parsed, model_spec, trusted, offset_column=external.offset_column,
+            exposure_column=external.exposure_column,
+            offset_array=external.offset is not None and external.offset_column is None,
+            exposure_array=external.exposure is not None and external.exposure_column is None,
         ),
         response_levels=levels,
-        has_offset=bool(parsed.offsets) or offset_values is not None or exposure_values is not None,
+        has_offset=bool(parsed.offsets) or external.offset is not None or external.exposure is not None,
     )
+
+
+@dataclass(frozen=True)
+class _External:
+    """The weights, offset and exposure given beside the formula: their values for every row of the data
+    (None when not given) and the columns they name (None when given as arrays)."""
+
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    exposure: np.ndarray | None
+    weight_column: str | None
+    offset_column: str | None
+    exposure_column: str | None
+
+    @classmethod
+    def of(cls, data: pd.DataFrame, weights: ArrayOrColumn, offset: ArrayOrColumn,
+           exposure: ArrayOrColumn) -> _External:
+        weight_values, weight_column = external_vector(weights, "weights", data)
+        offset_values, offset_column = external_vector(offset, "offset", data)
+        exposure_values, exposure_column = external_vector(exposure, "exposure", data)
+        return cls(weight_values, offset_values, exposure_values, weight_column, offset_column, exposure_column)
+
+    @property
+    def columns(self) -> set[str]:
+        return {c for c in (self.weight_column, self.offset_column, self.exposure_column) if c}
+
+    def by_name(self) -> dict[str, np.ndarray | None]:
+        return {"weights": self.weights, "offset": self.offset, "exposure": self.exposure}
+
+
+def _resolve_formula(parsed: ParsedFormula, columns: list[str], external: _External, trusted: bool):
+    """The formula with ``.`` expanded (to the columns the response, offsets and external vectors do not use)
+    and ambiguous column names protected, formulaic's parse of its right-hand side, and the variables that
+    reads; every Python piece of it checked by the interpreter (unless ``trusted``)."""
+    response_names = set().union(*(safe_eval.names_in(e) for e in parsed.response))
+    used_elsewhere = response_names | external.columns
+    for expr in parsed.offsets:
+        used_elsewhere |= safe_eval.names_in(expr)
+    rhs = protect_ambiguous_columns(expand_dot(parsed.rhs, columns, used_elsewhere), columns)
+    parsed = ParsedFormula(parsed.response, rhs, parsed.offsets, parsed.text)
+
+    rhs_formula, rhs_variables = _checked_rhs(rhs, frozenset(columns), trusted)
+    for expr in (*parsed.response, *parsed.offsets):
+        if not trusted:
+            safe_eval.parse_checked(expr, set(columns), allow_transforms=False)
+    return parsed, rhs_formula, rhs_variables
+
+
+def _used_rows(data: pd.DataFrame, source: FrameColumns, used: list[str], na_action: NaAction,
+               external: _External, drop_unused_levels: bool) -> tuple[np.ndarray, pd.Index, _UsedRows]:
+    """The rows without missing values in the columns used (a mask over the data's rows), their labels, and
+    those rows (categorical levels absent from them dropped, when asked)."""
+    complete = complete_rows(source, used, na_action, external.by_name())
+    all_complete = bool(complete.all())
+    if not complete.any():
+        raise DataError(
+            f"no rows left after dropping {len(data)} rows with missing values in {', '.join(used) or 'the data'}"
+        )
+    labels = data.index if all_complete else data.index[complete]
+    subset = _UsedRows(source if all_complete else FrameColumns(data.loc[complete].reset_index(drop=True)))
+    if drop_unused_levels:
+        _drop_unused_levels(subset, used)
+    return complete, labels, subset
+
+
+def _offset_and_weights(parsed: ParsedFormula, subset: _UsedRows, external: _External, complete: np.ndarray,
+                        labels: pd.Index, trusted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The total offset (``offset()`` terms, the offset given and log(exposure)) and the prior weights of the
+    rows used, each checked: exposure positive, weights non-negative, both finite."""
+    offset_total = sum_offsets(parsed.offsets, subset.columns, subset.n_rows, trusted)
+    if external.offset is not None:
+        offset_total = offset_total + external.offset[complete]
+    if external.exposure is not None:
+        exposure_used = external.exposure[complete]
+        bad = exposure_used <= 0
+        if bad.any():
+            raise DataError(
+                f"exposure must be positive: {int(bad.sum())} row(s) are <= 0 "
+                f"(first rows: {first_labels(labels, bad)})"
+            )
+        offset_total = offset_total + np.log(exposure_used)
+    check_finite(offset_total, "offset", labels)
+    prior_weights = np.ones(subset.n_rows) if external.weights is None else external.weights[complete]
+    if np.any(prior_weights < 0):
+        raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
+    check_finite(prior_weights, "weights", labels)
+    return offset_total, prior_weights
+
+
+def _build_design(rhs_formula, subset: _UsedRows, trusted: bool):
+    """(design, formulaic's spec, the numeric columns the design's numbers come from or None, the rows kept):
+    from the columns and codes (``formula.categorical``) when the formula allows, else formulaic's dense
+    matrix, whose transforms may give missing values in some rows (not kept)."""
+    materialise = partial(_materialise, trusted=trusted)
+    fast = fast_design(rhs_formula, subset.columns, materialise)
+    if fast is not None:
+        design, model_spec, numeric_sources = fast
+        return design, model_spec, numeric_sources, np.ones(subset.n_rows, dtype=bool)
+    matrix, model_spec, kept = materialise(rhs_formula, subset.frame)
+    return DenseDesign(matrix, list(model_spec.column_names)), model_spec, None, kept
+
+
+def _check_rows_kept(kept: np.ndarray, rhs: str, labels: pd.Index) -> None:
+    """Refuse a design whose transforms left no row; warn of the rows they dropped."""
+    count = int((~kept).sum())
+    if count == len(kept):
+        raise DataError(
+            f"no rows left: the transforms in {rhs!r} give missing values (e.g. log of a non-positive "
+            f"number) in all {count} rows; check the formula's transforms against the data's range"
+        )
+    warnings.warn(
+        f"{count} row(s) dropped because transforms in the formula produced missing values "
+        f"(e.g. log of a non-positive number); first rows: {first_labels(labels, ~kept)}",
+        UserWarning,
+        stacklevel=4,  # build_model_frame's caller's caller, as before the split
+    )
+
+
+def _check_values(parsed: ParsedFormula, y: np.ndarray, labels: pd.Index, design: Design, model_spec,
+                  subset: _UsedRows, numeric_sources: list[str] | None) -> None:
+    """The response and the design are finite, and no term gives an empty set of columns."""
+    check_finite(y, f"response {_response_label(parsed)}", labels)
+    if numeric_sources is not None and _all_finite(subset.columns, numeric_sources):
+        pass  # the design's numbers are those columns' (and 1s, indicators): their sums proved them finite
+    elif isinstance(design, DenseDesign):
+        check_design_finite(design.matrix, design.column_names)
+    else:  # categorical codes are finite by construction
+        check_design_finite(design.dense, [design.column_names[j] for j in design.dense_positions])
+    _check_empty_terms(model_spec)
 
 
 class _UsedRows:

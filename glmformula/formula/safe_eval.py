@@ -11,7 +11,8 @@ that runs, by construction.  What a program can do:
 * calls go through the table of ``functions`` only, each with its allowed
   positional count and keywords (no ``out=``), and sizes checked on the data;
 * literals, arithmetic, comparisons, ``&``/``|``/``~``, conditionals, lists and
-  tuples; attribute access only as ``np.<function>`` and ``contr.<contrast>``.
+  tuples; attribute access only as ``np.<function>`` and ``contr.<contrast>``
+  (any other dotted name, ``ph.ecog``, is a column's name, as in R).
 
 Work is bounded: a piece's length and nesting depth are capped, integer
 arithmetic on literals has a magnitude budget, strings and lists are never
@@ -167,7 +168,7 @@ def _check_node(node: ast.AST, expr: str, aliases: Mapping[str, str], transforms
     if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool, type(None))):
         raise _refuse(f"the literal {node.value!r}", expr)
     if isinstance(node, ast.Attribute):
-        _check_attribute(node, expr, transforms)
+        _check_attribute(node, expr, transforms, columns)
     elif isinstance(node, ast.Call):
         _check_call(node, expr, aliases, transforms)
     elif isinstance(node, ast.BinOp):
@@ -193,16 +194,42 @@ def _contrast_value(name: str) -> Any | None:
     return None
 
 
-def _check_attribute(node: ast.Attribute, expr: str, transforms: bool) -> None:
+def _check_attribute(node: ast.Attribute, expr: str, transforms: bool, columns: set[str]) -> None:
+    """``np.<function>`` and ``contr.<contrast>`` are allowed; any other dotted name (``ph.ecog``) is the
+    name of a data column, as R reads it: no attribute is ever looked up."""
+    if getattr(node, "_gf_part", False):  # inside a dotted column name, checked with it
+        return
     name = _dotted(node)
     owner = name.split(".", 1)[0] if name else None
     allowed = name is not None and (
         (owner in _NUMPY_MODULE_NAMES and functions.lookup(name, transforms=False) is not None)
         or (owner == "contr" and transforms and functions.contrast_class(node.attr) is not None)
     )
-    if not allowed:
+    if allowed:
+        node.value._gf_callee = True  # np / contr are namespaces here, not columns
+        return
+    column = _dotted_name(node)
+    if column is None:
         raise _refuse(f"attribute access {ast.unparse(node)!r}", expr)
-    node.value._gf_callee = True  # np / contr are namespaces here, not columns
+    node._gf_column = column
+    columns.add(column)
+    inner = node.value
+    while isinstance(inner, ast.Attribute):
+        inner._gf_part = True
+        inner = inner.value
+    inner._gf_callee = True  # the first part of the column's name, not a column of its own
+
+
+def _dotted_name(node: ast.Attribute) -> str | None:
+    """``a.b.c`` for a chain of plain names without dunders, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return None if any(part.startswith("__") for part in parts) else ".".join(reversed(parts))
 
 
 def _check_call(node: ast.Call, expr: str, aliases: Mapping[str, str], transforms: bool) -> None:
@@ -283,8 +310,9 @@ class _Interpreter:
             return items if isinstance(node, ast.List) else tuple(items)
         if isinstance(node, ast.Call):
             return self.call(node)
-        if isinstance(node, ast.Attribute):  # contr.sum as a value (checked)
-            return _contrast_value(_dotted(node) or "")
+        if isinstance(node, ast.Attribute):  # a dotted column name, or contr.sum as a value (checked)
+            column = getattr(node, "_gf_column", None)
+            return self.name(column, as_factor=as_factor) if column else _contrast_value(_dotted(node) or "")
         raise _refuse(f"the construct {type(node).__name__}", self.program.text)  # unreachable after the check
 
     def name(self, name: str, *, as_factor: bool) -> Any:

@@ -1,11 +1,12 @@
 """The compiled coordinate-descent loop of the covariance-mode solver, with Python as the fallback.
 
 ``_cd.c`` runs the sweeps of ``CovarianceModel.solve`` (a few hundred thousand
-coordinate updates along a path, each O(p), which cost some ten microseconds
-apiece as Python).  It is built by ``pip install`` when a C compiler is present;
+coordinate updates along a path, each O(p), whose interpreter overhead would
+dominate as Python; figures in docs/performance.md).  It is built by ``pip install`` when a C compiler is present;
 without it ``AVAILABLE`` is False and the solver uses its Python loop, which
-makes the same updates in the same order (the tests run both).  Loaded by
-``glmformula._native``, as the design's kernels are.
+makes the same updates in the same order (the tests run both); ``in_use()``
+also asks ``glmformula.settings`` (``kernels`` and ``penalized_kernels``).
+Loaded by ``glmformula._native``, as the design's kernels are.
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
+from glmformula import settings
 from glmformula._native import INT, POINTER, load_library
 
 _LIBRARY = load_library(Path(__file__).parent, "_cd", {
     "gf_cd_covariance": ([INT, POINTER, POINTER, POINTER, POINTER, POINTER, INT, ctypes.c_double, INT, POINTER],
                          None),
 })
-#: Whether the compiled loop is in use (set to False to force the Python path, as the tests do).
+#: Whether the compiled library loaded (a fact; whether it is used is ``in_use()``).
 AVAILABLE = _LIBRARY is not None
+
+
+def in_use() -> bool:
+    """Whether the compiled loop runs: the library loaded and the settings allow it."""
+    current = settings.current()
+    return AVAILABLE and current.kernels and current.penalized_kernels
 
 
 def cd_covariance(H: np.ndarray, gradient: np.ndarray, x: np.ndarray, l1: np.ndarray, l2: np.ndarray,

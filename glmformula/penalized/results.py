@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glmformula.report.summary import Summary, _fmt, _format_number
+from glmformula.report.summary import Summary, format_number, format_statistic
 
 
 class PenalizedResults:
@@ -66,11 +66,11 @@ class PenalizedResults:
             ("Model Family", self.family.name),
             ("Link Function", self.family.link.name),
             ("Penalty", {"l1": "lasso (l1)", "l2": "ridge (l2)"}.get(self.penalty, "elastic net")),
-            ("lambda (alpha)", _format_number(self.alpha)),
+            ("lambda (alpha)", format_number(self.alpha)),
             ("l1_ratio", f"{self.l1_ratio:g}"),
             ("No. Observations", str(self.nobs)),
             ("Non-zero coefs", str(self.df_model)),
-            ("Deviance", _fmt(self.deviance)),
+            ("Deviance", format_statistic(self.deviance)),
             ("No. Iterations", str(self.n_iter)),
         ]
         notes = ["Penalized fit: standard errors and p-values of unpenalized inference do not apply and are "

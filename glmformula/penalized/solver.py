@@ -30,11 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glmformula import settings
 from glmformula.families.base import Family
 from glmformula.penalized import kernels
-
-#: Rows per chunk when standardising: temporaries stay small.
-_CHUNK_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -53,9 +51,9 @@ class Standardisation:
         mean = (weights @ X)[columns] if intercept else np.zeros(p)
         if not standardize:
             return cls(mean, np.ones(p))
-        variance = np.zeros(p)
-        for start in range(0, X.shape[0], _CHUNK_ROWS):
-            rows = slice(start, start + _CHUNK_ROWS)
+        variance, chunk_rows = np.zeros(p), settings.current().penalized_chunk_rows  # temporaries stay small
+        for start in range(0, X.shape[0], chunk_rows):
+            rows = slice(start, start + chunk_rows)
             variance += weights[rows] @ (X[rows][:, columns] - mean) ** 2
         scale = np.sqrt(variance)
         return cls(mean, np.where(scale > 0, scale, 1.0))
@@ -63,9 +61,9 @@ class Standardisation:
     def apply(self, X: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """(X[:, columns] - mean) / scale as a new Fortran-ordered array (coordinate descent reads columns)."""
         columns = np.ones(X.shape[1], dtype=bool) if columns is None else columns
-        Z = np.empty((X.shape[0], len(self.mean)), order="F")
-        for start in range(0, X.shape[0], _CHUNK_ROWS):
-            rows = slice(start, start + _CHUNK_ROWS)
+        Z, chunk_rows = np.empty((X.shape[0], len(self.mean)), order="F"), settings.current().penalized_chunk_rows
+        for start in range(0, X.shape[0], chunk_rows):
+            rows = slice(start, start + chunk_rows)
             Z[rows] = (X[rows][:, columns] - self.mean) / self.scale
         return Z
 
@@ -132,9 +130,6 @@ def evaluate_point(Z: np.ndarray, coefficients: np.ndarray, intercept: bool, off
     return Point(eta, mu, float(deviance_of(eta, mu)), score, v, gradient)
 
 
-#: Columns up to which the quadratic model is held as a (p x p) matrix (glmnet's "covariance" mode);
-#: wider designs, or fewer rows than columns, work on the n-vector of residuals ("naive" mode).
-COVARIANCE_MAX_COLUMNS = 1000
 #: The covariance-mode matrix is rebuilt once the working weights drift further than this (relative).
 MAX_DRIFT = 0.1
 
@@ -170,9 +165,10 @@ def _weighted_gram(Z: np.ndarray, v: np.ndarray, intercept: bool) -> np.ndarray:
     gram = np.zeros((m, m), order="F")
     if m == 0:
         return gram
-    buffer = np.empty((min(n, _CHUNK_ROWS), m), order="F")
-    for start in range(0, n, _CHUNK_ROWS):
-        rows = slice(start, start + _CHUNK_ROWS)
+    chunk_rows = settings.current().penalized_chunk_rows
+    buffer = np.empty((min(n, chunk_rows), m), order="F")
+    for start in range(0, n, chunk_rows):
+        rows = slice(start, start + chunk_rows)
         root = np.sqrt(v[rows])
         chunk = buffer if len(root) == len(buffer) else np.empty((len(root), m), order="F")
         if intercept:
@@ -206,7 +202,7 @@ class CovarianceModel:
         """The minimiser x of the model plus the penalty, by coordinate descent from ``gamma``, and the
         decrease of the model's smooth part from gamma to x, -(g'd + d'Hd / 2) = -(g + g_x)'d / 2."""
         gradient, x = point.gradient.copy(), gamma.copy()
-        if kernels.AVAILABLE:
+        if kernels.in_use():
             kernels.cd_covariance(self.matrix, gradient, x, l1, l2, self.intercept, stop, max_sweeps)
         else:
             self._sweeps(gradient, x, l1, l2, stop, max_sweeps)
@@ -323,7 +319,9 @@ def fit_penalized(Z: np.ndarray, y: np.ndarray, weights: np.ndarray, offset: np.
     """
     link = family.link
     n, p = Z.shape
-    use_covariance = p <= COVARIANCE_MAX_COLUMNS and n >= p
+    # up to settings.covariance_max_columns the quadratic model is held as a (p x p) matrix (glmnet's
+    # "covariance" mode); wider designs, or fewer rows than columns, work on the n-vector of residuals ("naive")
+    use_covariance = p <= settings.current().covariance_max_columns and n >= p
     if start is not None:
         gamma = np.concatenate([[start.intercept], start.coefficients]) if intercept else start.coefficients.copy()
     else:

@@ -5,6 +5,12 @@ pairs, a table and notes, and renders them with tabulate as text, markdown,
 HTML or LaTeX.  ``glm_summary`` fills one from a ``GLMResults`` in the layout
 of statsmodels or of R's ``summary.glm``.  Nothing in a summary depends on the
 clock, so the same fit always prints the same text.
+
+``glm_summary`` reads a results object through its public attributes only:
+``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int(alpha)`` and the fit
+statistics; a results class may also offer ``coefficient_names`` (a list) and
+``coefficient_values(alpha)`` (the (p, 6) array params, bse, statistic, p-value,
+lower, upper), which the summary then reads instead of building pandas objects.
 """
 
 from __future__ import annotations
@@ -92,7 +98,7 @@ class Summary:
             return [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
 
         header = tabulate(cells(self.header), headers=["", ""], tablefmt="github", disable_numparse=True)
-        table = tabulate(cells(self._rows(_format_number)), headers=cells([self._headers()])[0], tablefmt="github",
+        table = tabulate(cells(self._rows(format_number)), headers=cells([self._headers()])[0], tablefmt="github",
                          disable_numparse=True)
         notes = "\n".join(f"*{note}*" for note in self.notes)
         return f"**{self.title}**\n\n{header}\n\n{table}\n" + (f"\n{notes}\n" if notes else "")
@@ -101,7 +107,7 @@ class Summary:
         header = "".join(
             f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" for label, value in self.header
         )
-        rows = [[html.escape(cell) for cell in row] for row in self._rows(_format_number)]
+        rows = [[html.escape(cell) for cell in row] for row in self._rows(format_number)]
         table = tabulate(rows, headers=[html.escape(h) for h in self._headers()], tablefmt="unsafehtml",
                          disable_numparse=True)
         notes = "".join(f"<p>{html.escape(note)}</p>" for note in self.notes)
@@ -109,7 +115,7 @@ class Summary:
 
     def as_latex(self) -> str:
         header = tabulate(self.header, tablefmt="latex_booktabs", disable_numparse=True)
-        table = tabulate(self._rows(_format_number), headers=self._headers(), tablefmt="latex_booktabs",
+        table = tabulate(self._rows(format_number), headers=self._headers(), tablefmt="latex_booktabs",
                          disable_numparse=True)
         notes = "".join(f"\n\\par {_latex_escape(note)}" for note in self.notes)
         return (
@@ -136,7 +142,7 @@ def _latex_escape(text: str) -> str:
 
 def _text_statsmodels(summary: Summary) -> str:
     coef_text = tabulate(
-        summary._rows(_format_number), headers=summary._headers(), tablefmt="simple", disable_numparse=True,
+        summary._rows(format_number), headers=summary._headers(), tablefmt="simple", disable_numparse=True,
         colalign=("left",) + ("right",) * (len(summary._headers()) - 1),
     )
     coef_lines = coef_text.splitlines()
@@ -167,7 +173,9 @@ def _pair(label: str, value: str, width: int) -> str:
     return label + " " * max(1, width - len(label) - len(value)) + value
 
 
-def _format_number(value: float) -> str:
+def format_number(value: float) -> str:
+    """A table cell: 4 decimals, or 3 significant digits in scientific notation for magnitudes from 1e5 or
+    below 1e-3; blank for NaN or None."""
     if value is None or value != value:  # NaN
         return ""
     magnitude = abs(value)
@@ -189,7 +197,9 @@ def _format_r_pvalue(value: float) -> str:
     return "<2e-16" if value < 2.2e-16 else f"{value:.4g}"
 
 
-def _fmt(value: float, digits: int = 4) -> str:
+def format_statistic(value: float, digits: int = 4) -> str:
+    """A header value (deviance, log-likelihood, AIC, ...): ``digits`` decimals below 1e7, else 6 significant
+    digits; "nan" for None or a value that is not finite."""
     if value is None or not np.isfinite(value):
         return "nan"
     return f"{value:.{digits}f}" if abs(value) < 1e7 else f"{value:.6g}"
@@ -221,8 +231,8 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
     values = _coefficient_values(results, alpha)
     if exp:
         values[:, [0, 4, 5]] = np.exp(values[:, [0, 4, 5]])
-    names = getattr(results, "_names", None)  # the coefficient names, without building the params Series
-    table = TableCells(list(results.params.index) if names is None else names, columns, values)
+    names = getattr(results, "coefficient_names", None)  # the names, without building the params Series
+    table = TableCells(list(results.params.index) if names is None else list(names), columns, values)
     if stars:
         table = table.frame()
         table[""] = significance_stars(results.pvalues)
@@ -238,12 +248,12 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
         ("No. Observations", str(results.nobs)),
         ("Df Residuals", str(results.df_resid)),
         ("Df Model", str(results.df_model)),
-        ("Scale", _fmt(results.scale)),
-        ("Log-Likelihood", _fmt(results.llf)),
-        ("Deviance", _fmt(results.deviance)),
-        ("Null deviance", _fmt(results.null_deviance)),
-        ("Pearson chi2", _fmt(results.pearson_chi2)),
-        ("AIC", _fmt(results.aic)),
+        ("Scale", format_statistic(results.scale)),
+        ("Log-Likelihood", format_statistic(results.llf)),
+        ("Deviance", format_statistic(results.deviance)),
+        ("Null deviance", format_statistic(results.null_deviance)),
+        ("Pearson chi2", format_statistic(results.pearson_chi2)),
+        ("AIC", format_statistic(results.aic)),
         *_dispersion_rows(results),
     ]
     notes = _common_notes(results)
@@ -256,10 +266,11 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
 
 
 def _coefficient_values(results, alpha: float) -> np.ndarray:
-    """params, bse, statistic, p-value and interval bounds as one (p, 6) float array."""
-    own = getattr(results, "_coefficient_values", None)
+    """params, bse, statistic, p-value and interval bounds as one (p, 6) float array (a new one: the caller
+    may overwrite it); from ``results.coefficient_values`` when the results offer it."""
+    own = getattr(results, "coefficient_values", None)
     if own is not None:
-        return own(alpha)
+        return np.array(own(alpha), dtype=float)
     return np.column_stack([results.params.to_numpy(), results.bse.to_numpy(), results.tvalues.to_numpy(),
                             results.pvalues.to_numpy(), results.conf_int(alpha).to_numpy()])
 
@@ -272,8 +283,8 @@ def _dispersion_rows(results) -> list[tuple[str, str]]:
         estimated = f" (se {se:.4g})" if se is not None and np.isfinite(se) else ""
         rows += [("Theta", f"{results.theta:.6g}{estimated}"), ("Alpha (1/theta)", f"{results.alpha:.6g}")]
     if results.family.name == "poisson" and results.df_resid > 0:
-        rows += [("Deviance/df", _fmt(results.deviance / results.df_resid)),
-                 ("Pearson chi2/df", _fmt(results.pearson_chi2 / results.df_resid))]
+        rows += [("Deviance/df", format_statistic(results.deviance / results.df_resid)),
+                 ("Pearson chi2/df", format_statistic(results.pearson_chi2 / results.df_resid))]
     return rows
 
 
@@ -348,14 +359,14 @@ def models_table(models: list, labels: list[str] | None = None) -> Summary:
     for name in names:
         row_names += [name, ""]  # the standard errors go on an unlabelled row below
         rows.append([_cell(model.params.get(name)) for model in models])
-        rows.append([f"({_format_number(model.bse[name])})" if name in model.bse.index
+        rows.append([f"({format_number(model.bse[name])})" if name in model.bse.index
                      and np.isfinite(model.bse[name]) else "" for model in models])
     for label, values in (
         ("N", [str(model.nobs) for model in models]),
         ("Family", [f"{model.family}({model.family.link.name})" for model in models]),
-        ("Deviance", [_fmt(model.deviance) for model in models]),
-        ("AIC", [_fmt(model.aic) for model in models]),
-        ("Dispersion", [_fmt(model.scale) for model in models]),
+        ("Deviance", [format_statistic(model.deviance) for model in models]),
+        ("AIC", [format_statistic(model.aic) for model in models]),
+        ("Dispersion", [format_statistic(model.scale) for model in models]),
     ):
         row_names.append(label)
         rows.append(values)
@@ -368,4 +379,4 @@ def models_table(models: list, labels: list[str] | None = None) -> Summary:
 def _cell(value) -> str:
     if value is None or not np.isfinite(value):
         return "(aliased)" if value is not None else ""
-    return _format_number(value)
+    return format_number(value)

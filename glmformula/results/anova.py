@@ -11,7 +11,9 @@ The tables follow R's ``anova.glm``, ``anova.glmlist``, ``drop1.glm`` and
                 of squares when the working residuals of the smaller model are
                 regressed (with its working weights) on the larger design.
 
-Refits reuse the model's family, prior weights, offset and IRLS settings.
+Refits reuse the model's family, prior weights, offset and IRLS settings: every
+one goes through ``refit`` (add1 first builds the larger design from the
+original call's data, ``expanded_frame``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from scipy import stats
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.irls import irls
 from glmformula.exceptions import DataError, NonIntegerResponseWarning
+from glmformula.families.standard import Binomial
+from glmformula.formula.frame import ModelFrame, build_model_frame
 
 if TYPE_CHECKING:
     from glmformula.results.glm_results import GLMResults
@@ -252,10 +256,10 @@ def add1(results: GLMResults, scope: str | list[str], test: Test = None) -> pd.D
     terms = [t for t in _scope_terms(scope) if sorted(t.replace(" ", "").split(":")) not in present]
     if not terms:
         raise DataError("every term in the add1 scope is already in the model")
-    big = results._refit_formula(results.formula + " + " + " + ".join(terms))
-    big_slices = big.term_slices
-    X = big.model_data.design.to_dense()
-    if len(big.model_data.y) != len(results.model_data.y):
+    big = expanded_frame(results, results.formula + " + " + " + ".join(terms))
+    big_slices = big.spec.term_slices
+    X = big.design.to_dense()
+    if X.shape[0] != len(results.model_data.y):
         raise DataError("the added terms have missing values in other rows; refit on complete rows first")
 
     def columns(names) -> np.ndarray:
@@ -275,6 +279,17 @@ def add1(results: GLMResults, scope: str | list[str], test: Test = None) -> pd.D
             score = score_statistic(X[:, mask], base_fit.working_residuals, base_fit.working_weights, intercept=True)
         rows.append((term, fit.rank, fit.deviance, score))
     return _single_term_table(results, rows[1:], test, "Single term additions", dropping=False, base=rows[0])
+
+
+def expanded_frame(results: GLMResults, formula: str) -> ModelFrame:
+    """The model frame of ``formula`` (the model's with terms added) on the data, weights, offset and options
+    of the original call: the design add1 refits on, through ``refit``."""
+    call = results.call
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_model_frame(formula, call.data, weights=call.weights, offset=call.offset,
+                                 exposure=call.exposure, na_action=call.na_action,
+                                 categorical_response=isinstance(results.family, Binomial), trusted=call.trusted)
 
 
 def _scope_terms(scope: str | list[str]) -> list[str]:

@@ -26,7 +26,6 @@ intervals live in their own modules; the methods here only delegate to them.
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from glmformula.design.dense import DenseDesign
+from glmformula.engine.design_protocol import Design
 from glmformula.engine.irls import FitState, IRLSControl
 from glmformula.engine.negbin import ThetaEstimate
 from glmformula.exceptions import DataError
@@ -58,7 +57,8 @@ class ModelData:
 
     y : (n,) response (proportions for binomial); prior_weights, n_trials,
     offset : (n,); row_labels : the caller's index labels of the rows used;
-    n_dropped : rows dropped for missing values.
+    n_dropped : rows dropped for missing values; design : the (n, p) design the fit used
+    (``engine.design_protocol.Design``).
     """
 
     y: np.ndarray
@@ -72,7 +72,7 @@ class ModelData:
     spec: FormulaSpec | None
     has_intercept: bool
     has_offset: bool
-    design: DenseDesign
+    design: Design
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,11 @@ class GLMResults(InformationCriteria):
     def _names(self) -> list[str]:
         return self.model_data.column_names
 
+    @property
+    def coefficient_names(self) -> list[str]:
+        """The coefficients' names in order (``params.index`` as a list, without building the Series)."""
+        return list(self._names)
+
     @cached_property
     def _index(self) -> pd.Index:
         """The coefficient names as one Index, shared by every Series and frame of estimates
@@ -278,9 +283,10 @@ class GLMResults(InformationCriteria):
         params, se = self._fit.params, self._se
         return np.column_stack([params - q * se, params + q * se])
 
-    def _coefficient_values(self, alpha: float) -> np.ndarray:
-        """(p, 6) columns of the summary table: params, bse, statistic, p-value and the Wald bounds
-        (numpy arrays throughout: the summary of a small fit should not pay for pandas objects)."""
+    def coefficient_values(self, alpha: float = 0.05) -> np.ndarray:
+        """The numbers of the coefficient table as one (p, 6) float array: params, bse, statistic, p-value
+        and the Wald interval bounds at level 1 - alpha, in ``coefficient_names`` order (numpy arrays
+        throughout: the summary of a small fit should not pay for pandas objects)."""
         return np.column_stack([self._fit.params, self._se, self._statistic, self._p, self._wald_bounds(alpha)])
 
     # -- fit statistics ----------------------------------------------------
@@ -292,7 +298,7 @@ class GLMResults(InformationCriteria):
     def nobs(self) -> int:
         """Number of observations with non-zero prior weight."""
         weights = self.model_data.prior_weights
-        if len(weights) and weights.min() > 0:  # the usual case: a reduction five times faster than the count
+        if len(weights) and weights.min() > 0:  # the usual case: a reduction, cheaper than the count
             return len(weights)
         return int(np.count_nonzero(weights))
 
@@ -485,16 +491,6 @@ class GLMResults(InformationCriteria):
         from glmformula.plots import rootogram
 
         return rootogram(self, **kwargs)
-
-    def _refit_formula(self, formula: str) -> GLMResults:
-        from glmformula.model import glm
-
-        call = self.call
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return glm(formula, call.data, self.family, weights=call.weights, offset=call.offset,
-                       exposure=call.exposure, na_action=call.na_action, scale=self._scale_option,
-                       control=call.control, trusted=call.trusted)
 
     # -- export -------------------------------------------------------------
     def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from scipy import stats
 from glmformula.exceptions import DataError, FormulaError
 from glmformula.formula import safe_eval
 from glmformula.formula.frame import ArrayOrColumn
+from glmformula.formula.materializer import NAME as INTERPRETER_NAME
 
 if TYPE_CHECKING:
     from glmformula.results.glm_results import GLMResults
@@ -55,10 +56,10 @@ def predict(
     else:
         if data.spec is None:
             raise DataError("this model was not fitted from a formula; predict needs newdata=None")
-        newdata = _as_frame(newdata)
+        newdata = as_frame(newdata)
         _check_unique_columns(newdata)
         needed = _check_columns(results, newdata, offset, exposure)
-        unseen_rows = _unseen_levels(data.spec.model_spec, newdata, unseen)
+        unseen_rows = unseen_levels(data.spec.model_spec, newdata, unseen)
         unseen_rows |= newdata[needed].isna().any(axis=1).to_numpy()  # formulaic would encode NA as a level
         design = data.spec.design(newdata)
         X = design.mask(design.isna()).to_numpy(dtype=float)  # pd.NA (nullable dtypes) -> NaN, as for floats
@@ -104,7 +105,9 @@ def _check_unique_columns(newdata: pd.DataFrame) -> None:
         raise DataError(f"newdata has duplicate column names: {names}; drop or rename the copies")
 
 
-def _as_frame(newdata: Any) -> pd.DataFrame:
+def as_frame(newdata: Any) -> pd.DataFrame:
+    """``newdata`` as a DataFrame: a DataFrame as it is, a dict of columns (of scalars: one row), or anything
+    with ``to_pandas()`` (polars, Arrow); a DataError for anything else.  Shared by the models' ``predict``."""
     if isinstance(newdata, pd.DataFrame):
         return newdata
     if isinstance(newdata, dict):
@@ -120,7 +123,10 @@ def _as_frame(newdata: Any) -> pd.DataFrame:
 def _check_columns(results: GLMResults, newdata: pd.DataFrame, offset, exposure) -> list[str]:
     """The columns prediction needs; a missing one is an error naming it."""
     spec = results.model_data.spec
-    needed = set(spec.model_spec.required_variables)
+    if spec.model_spec.materializer == INTERPRETER_NAME:  # the interpreter records whole column names
+        needed = {str(variable) for variable in spec.model_spec.variables_by_source.get("data", set())}
+    else:  # formulaic's own evaluation (trusted=True): the roots of what it read (``a`` of ``a.fillna(0)``)
+        needed = set(spec.model_spec.required_variables)
     for expr in spec.parsed.offsets:
         needed |= safe_eval.names_in(expr)
     for given, column in ((offset, spec.offset_column), (exposure, spec.exposure_column)):
@@ -134,8 +140,10 @@ def _check_columns(results: GLMResults, newdata: pd.DataFrame, offset, exposure)
     return sorted(needed)
 
 
-def _unseen_levels(model_spec, newdata: pd.DataFrame, unseen: str) -> np.ndarray:
-    """Rows of ``newdata`` whose categorical values were not seen in training."""
+def unseen_levels(model_spec, newdata: pd.DataFrame, unseen: str) -> np.ndarray:
+    """Rows of ``newdata`` whose categorical values were not seen in training (a boolean mask), for the
+    formulaic ``model_spec`` of a fit; with ``unseen="error"`` a DataError naming the new levels instead.
+    Shared by the models' ``predict``."""
     rows = np.zeros(len(newdata), dtype=bool)
     for expr, (kind, state) in model_spec.encoder_state.items():
         if getattr(kind, "value", kind) != "categorical" or "categories" not in state:

@@ -1,0 +1,60 @@
+/*
+ * The per-row math of IRLS under the log link for a variance mu^p, p = 1 (poisson, quasipoisson) or
+ * p = 2 (gamma), in one place for both compiled passes that use it:
+ *
+ *   glmformula/families/_log_link.c   the working response and weights, and the deviance, of one pass
+ *   glmformula/design/_kernels.c      gf_log_step: the same fused with X beta and the mean
+ *
+ *   log mu              max(eta, log eps)                 (the log link floors mu at eps)
+ *   unit deviance / 2   p = 1: y (log y - log mu) - (y - mu)
+ *                       p = 2: log mu - log y + y / mu - 1
+ *   working response    z = (y - mu) / mu + eta - offset
+ *   working weight      w = prior * mu^2 / V(mu)           (as R: mu_eta^2 / V(mu), which overflows where R's does)
+ *
+ * with log y given (0 where y = 0).  numpy is the reference implementation: glmformula/families/log_link.py
+ * (the deviance by row chunks), the families' unit_deviance and IRLS's generic working response compute
+ * the same numbers, and the tests compare both compiled passes with them.  A change here is a change to
+ * both libraries (setup.py lists this header as a dependency of both, so that they are rebuilt); keep the
+ * order of the operations, which fixes the rounding the tests compare.
+ *
+ * Everything is inline (forced with GCC and clang) so that each caller's loop keeps its instruction set and
+ * stays free of calls and branches the compiler could not vectorise.
+ */
+#ifndef GLMFORMULA_LOG_LINK_MATH_H
+#define GLMFORMULA_LOG_LINK_MATH_H
+
+#if defined(__GNUC__)
+#define GF_LOG_LINK_INLINE static inline __attribute__((always_inline))
+#else
+#define GF_LOG_LINK_INLINE static inline
+#endif
+
+#define GF_LOG_EPS (-36.04365338911715) /* log(2^-52) */
+#define GF_EPS 2.220446049250313e-16      /* 2^-52, the smallest mean the log link gives */
+
+/* log mu of the mean the log link gives for eta: max(eta, log eps). */
+GF_LOG_LINK_INLINE double gf_log_mean(double eta)
+{
+    return eta > GF_LOG_EPS ? eta : GF_LOG_EPS;
+}
+
+/* Half the unit deviance d(y, mu) for p = 1 or 2, from log y, log mu and mu. */
+GF_LOG_LINK_INLINE double gf_log_half_unit_deviance(int power, double y, double log_y, double log_mu, double mu)
+{
+    return power == 1 ? (log_y - log_mu) * y - y + mu : log_mu - log_y + y / mu - 1.0;
+}
+
+/* The working response z = eta - offset + (y - mu) / mu_eta, with mu_eta = mu. */
+GF_LOG_LINK_INLINE double gf_log_working_response(double y, double mu, double eta, double offset)
+{
+    return (y - mu) / mu + eta - offset;
+}
+
+/* The working weight prior * mu_eta^2 / V(mu), with mu_eta = mu and V(mu) = mu^p. */
+GF_LOG_LINK_INLINE double gf_log_working_weight(int power, double mu, double prior)
+{
+    const double variance = power == 1 ? mu : mu * mu;
+    return mu * mu / variance * prior;
+}
+
+#endif /* GLMFORMULA_LOG_LINK_MATH_H */
