@@ -71,6 +71,8 @@ class Settings:
         so that its temporaries stay in cache.
     null_deviance_chunk_rows : rows per chunk of the null deviance at a constant mean (no constant
         array the data's length is written).
+    block_gram_min_columns : a categorical design whose largest block has at least this many columns
+        hands IRLS its X'WX without that block's k x k part (``engine.block_gram.BlockGram``).
     """
 
     kernels: bool = True
@@ -88,6 +90,7 @@ class Settings:
     covariance_max_columns: int = 1000
     elementwise_chunk_rows: int = 1 << 15
     null_deviance_chunk_rows: int = 1 << 17
+    block_gram_min_columns: int = 2000
 
     def __post_init__(self):
         for field in dataclasses.fields(self):

@@ -28,6 +28,7 @@ from scipy import sparse
 
 from glmformula import settings
 from glmformula.design import kernels
+from glmformula.engine.block_gram import BlockGram
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,18 +118,60 @@ class CategoricalDesign:
         return self._products(w, None)[0]
 
     def gram_xtw(self, w: np.ndarray, z: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """X'WX and X'Wz in one pass over the rows; X'WX into ``out`` (p, p) when given."""
+        """X'WX and X'Wz in one pass over the rows; X'WX into ``out`` (p, p) when given.  With a block of at
+        least ``settings.block_gram_min_columns`` columns, X'WX is a ``BlockGram`` (no k x k block)."""
+        if self.blocks and self._largest().size >= settings.current().block_gram_min_columns:
+            return self._block_products(w, z)
         return self._products(w, z, out)
+
+    def _largest(self) -> CategoricalBlock:
+        return max(self.blocks, key=lambda block: block.size)
+
+    def _accumulators(self, w: np.ndarray, z: np.ndarray | None):
+        """(D'WD, D'Wz, each block's diagonal, X'Wz and cross-products with D, the tables of block pairs)."""
+        if self._use_kernels:
+            upper, dense_xtw, diagonals, block_xtw, crosses, pairs = kernels.products(
+                self.dense, self._codes, self._sizes, w, z)
+            return np.triu(upper) + np.triu(upper, 1).T, dense_xtw, diagonals, block_xtw, crosses, pairs
+        return self._accumulate(w, z)
+
+    def _block_products(self, w: np.ndarray, z: np.ndarray) -> tuple[BlockGram, np.ndarray]:
+        """X'WX as a ``BlockGram`` around the largest block (its diagonal and the other columns' rows) and
+        X'Wz, from the same accumulators as ``_products``."""
+        dense_gram, dense_xtw, diagonals, block_xtw, crosses, pairs = self._accumulators(w, z)
+        p, dp = self.shape[1], self.dense_positions
+        largest = self.blocks.index(self._largest())
+        others = np.ones(p, dtype=bool)
+        others[self.blocks[largest].positions] = False
+        rest = np.flatnonzero(others)
+        row_of = np.full(p, -1)
+        row_of[rest] = np.arange(len(rest))
+        rows = np.zeros((len(rest), p))
+        xtw = np.zeros(p)
+        rows[np.ix_(row_of[dp], dp)] = dense_gram
+        xtw[dp] = dense_xtw
+        for index, block in enumerate(self.blocks):
+            rows[np.ix_(row_of[dp], block.positions)] = crosses[index].T
+            xtw[block.positions] = block_xtw[index]
+            if index != largest:
+                rows[row_of[block.positions], block.positions] = diagonals[index]
+                rows[np.ix_(row_of[block.positions], dp)] = crosses[index]
+        pair = 0
+        for i, a in enumerate(self.blocks):
+            for j in range(i + 1, len(self.blocks)):
+                b = self.blocks[j]
+                cross_tab = pairs[pair].reshape(a.size, b.size)
+                if i != largest:
+                    rows[np.ix_(row_of[a.positions], b.positions)] = cross_tab
+                if j != largest:
+                    rows[np.ix_(row_of[b.positions], a.positions)] = cross_tab.T
+                pair += 1
+        return BlockGram(self.blocks[largest].positions, diagonals[largest], rest, rows), xtw
 
     def _products(self, w: np.ndarray, z: np.ndarray | None, out: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
         """X'WX (and X'Wz when z is given), assembled from the blocks' accumulators (into ``out`` if given)."""
-        if self._use_kernels:
-            upper, dense_xtw, diagonals, block_xtw, crosses, pairs = kernels.products(
-                self.dense, self._codes, self._sizes, w, z)
-            dense_gram = np.triu(upper) + np.triu(upper, 1).T
-        else:
-            dense_gram, dense_xtw, diagonals, block_xtw, crosses, pairs = self._accumulate(w, z)
+        dense_gram, dense_xtw, diagonals, block_xtw, crosses, pairs = self._accumulators(w, z)
         p, dp = self.shape[1], self.dense_positions
         if out is None:
             gram = np.zeros((p, p))

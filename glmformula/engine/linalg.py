@@ -23,6 +23,7 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
 
+from glmformula.engine.block_gram import BlockGram
 from glmformula.exceptions import FitError
 
 #: Beyond this condition number of the equilibrated X'WX, solve by QR instead.
@@ -33,30 +34,181 @@ _SAFE_SQUARE = np.finfo(float).tiny * 1e16
 
 
 def aliased_columns(weighted_design: np.ndarray, tol: float) -> np.ndarray:
-    """Boolean mask of columns R's ``dqrdc2`` would move to the end (aliased).
+    """Boolean mask of the columns R's ``dqrdc2`` moves to the end as aliased (``qr(x * w, tol)`` in glm.fit).
 
-    ``weighted_design`` is sqrt(w) X.  A column j is aliased when the norm of
-    its residual on the kept columns before it is below ``tol * ||x_j||``.
+    ``weighted_design`` is sqrt(w) X.  The rule, as in dqrdc2 (LINPACK's dqrdc with limited pivoting):
+    Householder QR column by column, in the columns' order.  Each column has a *remaining norm*,
+    at first its 2-norm.  At step l (l columns kept so far) the next column is aliased when its
+    remaining norm is below ``tol`` times its original norm (times 1 for a zero column: zero
+    columns are aliased; so is a NaN norm, which fails the test).  Otherwise it is kept and,
+    unless row l is the last row, its reflector is applied to the columns after it, whose
+    remaining norms are downdated as dqrdc2 does: with r a column's new entry in row l,
+
+        t = max(1 - (|r| / norm)^2, 0);   norm *= sqrt(t)   if t >= 1e-6,
+        else norm = the 2-norm of the column below row l  (recomputed: the downdate lost digits).
+
+    Once n columns are kept (the rank reached the number of rows), every later column is aliased.
+
+    One factorisation, blocked (``_reduce``): a block's kept reflectors update the columns after it
+    at once, by matrix products, and those columns' norms are then downdated step by step from
+    the rows the steps left (the norm below a step's row is unchanged by the block's later
+    reflectors, which only rotate those rows).  Each column is first scaled by its largest
+    absolute value, so that huge values cannot overflow; the test is relative to each column's
+    norm, so this does not change it.
+
+    The downdate is dqrdc2's, not the exact residual norm: a norm that shrinks by a factor near
+    1e-3 in several steps carries rounding errors amplified by 1 / t, so on columns whose
+    residual is only slightly larger than tol times their norm R's own answer depends on rounding.
     """
-    n_columns = weighted_design.shape[1]
-    # the test is relative to each column's norm, so scale columns first: huge values must not overflow
-    largest = np.max(np.abs(weighted_design), axis=0) if len(weighted_design) else np.ones(n_columns)
-    weighted_design = weighted_design / np.where(largest > 0, largest, 1.0)
-    norms = np.linalg.norm(weighted_design, axis=0)
-    norms = np.where(norms == 0, 1.0, norms)
-    aliased = np.zeros(n_columns, dtype=bool)
-    while True:
-        kept = np.flatnonzero(~aliased)
-        if kept.size == 0:
-            return aliased
-        r = lapack.dgeqrf(weighted_design[:, kept])[0]  # R is its upper triangle (LAPACK, not scipy's wrapper)
-        diagonal = np.abs(np.diag(r)) if r.shape[0] >= kept.size else np.concatenate(
-            [np.abs(np.diag(r)), np.zeros(kept.size - r.shape[0])]
-        )
-        deficient = np.flatnonzero(diagonal < tol * norms[kept])
-        if deficient.size == 0:
-            return aliased
-        aliased[kept[deficient[0]]] = True
+    n_rows, n_columns = weighted_design.shape
+    if n_rows == 0 or n_columns == 0:
+        return np.ones(n_columns, dtype=bool)  # dqrdc2 reduces no row: rank 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scaled = _scaled_columns(weighted_design)
+        original = np.sqrt(np.einsum("ij,ij->j", scaled, scaled))
+        threshold = tol * np.where(original == 0, 1.0, original)
+        kept = _reduce(scaled, original.copy(), threshold, _BLOCK_WIDTHS, with_reflectors=False).kept
+    return ~kept
+
+
+#: Columns per block at each level of ``_reduce``; the blocks of the last level are reduced one column at a time.
+_BLOCK_WIDTHS = (64, 8)
+#: dqrdc2 recomputes a remaining norm when a step leaves less than this fraction of its square.
+_RECOMPUTE_BELOW = 1e-6
+
+
+class _Reduction:
+    """dqrdc2's steps on a block of columns: which were kept, and the kept columns' reflectors
+    I - tau v v' (v: a column of ``vectors``, 1 in its step's row, zeros above; tau = 0 where dqrdc2
+    formed none: a zero column, or the last row)."""
+
+    __slots__ = ("kept", "vectors", "taus")
+
+    def __init__(self, kept: np.ndarray, vectors: np.ndarray | None, taus: np.ndarray):
+        self.kept, self.vectors, self.taus = kept, vectors, taus
+
+
+def _scaled_columns(matrix: np.ndarray) -> np.ndarray:
+    """A Fortran-ordered copy of ``matrix`` with each column divided by its largest absolute value."""
+    largest = np.max(np.abs(matrix), axis=0)
+    return np.asfortranarray(matrix / np.where(largest > 0, largest, 1.0))
+
+
+def _reduce(block: np.ndarray, remaining: np.ndarray, threshold: np.ndarray, widths: tuple[int, ...],
+            with_reflectors: bool = True) -> _Reduction:
+    """dqrdc2's steps on the columns of ``block`` (the rows not yet reduced), in place, as are their
+    ``remaining`` norms; stops once every row is reduced.
+
+    By blocks of ``widths[0]`` columns, each reduced by ``_reduce`` with ``widths[1:]`` (one column at a
+    time when ``widths`` is empty), then applied to the columns after it.
+    """
+    if not widths:
+        return _reduce_one_by_one(block, remaining, threshold)
+    n_rows, n_columns = block.shape
+    kept = np.zeros(n_columns, dtype=bool)
+    vectors = np.zeros((n_rows, min(n_rows, n_columns)), order="F") if with_reflectors else None
+    taus: list[float] = []
+    start = 0
+    while start < n_columns and len(taus) < n_rows:
+        row, stop = len(taus), min(start + widths[0], n_columns)
+        part = _reduce(block[row:, start:stop], remaining[start:stop], threshold[start:stop], widths[1:])
+        kept[start:stop] = part.kept
+        if len(part.taus) and stop < n_columns:
+            _update_later_columns(part, block[row:, stop:], remaining[stop:])
+        if vectors is not None:
+            vectors[row:, row:row + len(part.taus)] = part.vectors
+        taus.extend(part.taus)
+        start = stop
+    return _Reduction(kept, None if vectors is None else vectors[:, :len(taus)], np.array(taus))
+
+
+def _reduce_one_by_one(block: np.ndarray, remaining: np.ndarray, threshold: np.ndarray) -> _Reduction:
+    """dqrdc2's steps on the columns of ``block``, one column at a time (see ``_reduce``)."""
+    n_rows, n_columns = block.shape
+    kept = np.zeros(n_columns, dtype=bool)
+    vectors = np.zeros((n_rows, min(n_rows, n_columns)), order="F")
+    taus: list[float] = []
+    for j in range(n_columns):
+        step = len(taus)
+        if step == n_rows:
+            break
+        if not remaining[j] >= threshold[j]:  # dqrdc2's test, under which NaN norms are aliased too
+            continue
+        kept[j] = True
+        tau = _householder(block[step:, j], vectors[step:, step]) if step < n_rows - 1 else 0.0  # none in the last row
+        taus.append(tau)
+        if tau and j + 1 < n_columns:
+            later = block[step:, j + 1:]
+            v = vectors[step:, step]
+            later -= np.outer(tau * v, v @ later)
+            recompute = _downdate(remaining[j + 1:], later[0])
+            if recompute.any():
+                remaining[j + 1:][recompute] = np.linalg.norm(later[1:, recompute], axis=0)
+    return _Reduction(kept, vectors[:, :len(taus)], np.array(taus))
+
+
+def _householder(column: np.ndarray, v: np.ndarray) -> float:
+    """LINPACK's reflector for ``column``: dqrdc2's u = x / (+-||x||) + e1, applied as I - u u' / u1, written
+    as v = u / u1 into ``v``; returns tau = u1, or 0 (no reflector) for a zero column, as dqrdc2."""
+    norm = float(np.linalg.norm(column))
+    if norm == 0:
+        v[0] = 1.0
+        return 0.0
+    if column[0] != 0:
+        norm = float(np.copysign(norm, column[0]))
+    u_first = 1.0 + column[0] / norm
+    np.divide(column, norm * u_first, out=v)
+    v[0] = 1.0
+    return float(u_first)
+
+
+def _downdate(remaining: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """dqrdc2's update of the remaining norms (in place) after a step that left ``row`` in these columns'
+    step row; returns the mask of those whose norm must instead be recomputed below that row."""
+    nonzero = remaining != 0
+    ratio = np.divide(np.abs(row), remaining, out=np.zeros_like(remaining), where=nonzero)
+    t = np.maximum(1.0 - ratio**2, 0.0)
+    remaining *= np.sqrt(t)  # t = 1 where the norm is 0
+    return nonzero & (t < _RECOMPUTE_BELOW)
+
+
+def _update_later_columns(part: _Reduction, later: np.ndarray, remaining: np.ndarray) -> None:
+    """Apply a block's reflectors to the columns ``later`` after it (rows from the block's first step on),
+    then replay dqrdc2's downdates of their ``remaining`` norms over the block's steps."""
+    _apply_reflectors(part.vectors, part.taus, later)
+    below_squares = None
+    for step, tau in enumerate(part.taus):
+        if not tau:
+            continue  # dqrdc2 applied no reflector: the norms stay
+        recompute = _downdate(remaining, later[step])
+        if recompute.any():
+            if below_squares is None:
+                below_squares = _squared_norms_below(later, len(part.taus))
+            remaining[recompute] = np.sqrt(below_squares[step, recompute])
+
+
+def _apply_reflectors(vectors: np.ndarray, taus: np.ndarray, block: np.ndarray) -> None:
+    """``block`` <- H_k ... H_1 ``block`` in place (H_i = I - tau_i v_i v_i'), that is Q' ``block`` for
+    Q = H_1 ... H_k = I - V T V', T upper triangular built as LAPACK's dlarft (forward, by columns)."""
+    k = len(taus)
+    cross = vectors.T @ vectors
+    t = np.zeros((k, k))
+    for i in range(k):
+        t[i, i] = taus[i]
+        if i:
+            t[:i, i] = -taus[i] * (t[:i, :i] @ cross[:i, i])
+    block -= vectors @ (t.T @ (vectors.T @ block))
+
+
+def _squared_norms_below(block: np.ndarray, k: int) -> np.ndarray:
+    """Row i (i < k): the squared 2-norms of ``block``'s columns below its row i, by suffix sums of
+    squares (all terms positive: no cancellation, however small the norm)."""
+    squares = block[:k] ** 2
+    below = np.empty_like(squares)
+    below[-1] = np.einsum("ij,ij->j", block[k:], block[k:])
+    for i in range(k - 2, -1, -1):
+        below[i] = below[i + 1] + squares[i + 1]
+    return below
 
 
 def certainly_full_rank_by_gram(gram: np.ndarray, n_rows: int, tol: float) -> bool:
@@ -75,6 +227,8 @@ def certainly_full_rank_by_gram(gram: np.ndarray, n_rows: int, tol: float) -> bo
     dependent columns, or a tolerance set high.
     """
     p = len(gram)
+    if p > n_rows:  # more columns than rows: some column is aliased, no bound can prove otherwise
+        return False
     norms = np.sqrt(np.diag(gram))
     if p == 0 or not np.all(norms > 0) or not np.all(np.isfinite(gram)):
         return False
@@ -92,6 +246,8 @@ def other_rows(gram: np.ndarray, scale: np.ndarray, orthogonal: np.ndarray) -> t
     columns is the identity.  Equilibrating these m rows costs O(m p) instead of O(p^2) for the
     whole cross-product of a large categorical (a million entries for a thousand levels).
     """
+    if isinstance(gram, BlockGram) and np.array_equal(gram.orthogonal, orthogonal):
+        return gram.rest, gram.rows(scale)
     others = np.ones(len(gram), dtype=bool)
     others[orthogonal] = False
     rest = np.flatnonzero(others)
@@ -115,7 +271,7 @@ def certainly_full_rank(rest: np.ndarray, rows: np.ndarray, orthogonal: np.ndarr
     Cholesky of all p columns.  False means "not proved": take the ordered route.
     """
     b = rows[:, orthogonal]
-    b_bt = np.einsum("ik,jk->ij", b, b)  # numpy's loop: see _BlockFactor
+    b_bt = _outer_rows(b)
     smallest = np.linalg.eigvalsh(rows[:, rest] - b_bt)[0] if len(rest) else 1.0
     b_norm = np.sqrt(max(np.linalg.eigvalsh(b_bt)[-1], 0.0)) if len(rest) else 0.0
     return bool(min(1.0, smallest) / (1.0 + b_norm) ** 2 > tol**2)
@@ -135,12 +291,16 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     (``certainly_full_rank``).
     """
     n_columns = len(gram)
-    norms = np.sqrt(np.diag(gram))
+    norms = np.sqrt(gram.diagonal())
     empty = norms == 0
     norms = np.where(empty, 1.0, norms)
-    if (not empty.any() and orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS
-            and certainly_full_rank(*other_rows(gram, norms, orthogonal), orthogonal, tol)):
-        return np.zeros(n_columns, dtype=bool)
+    if isinstance(gram, BlockGram):
+        orthogonal = gram.orthogonal
+    if (orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS
+            and _certainly_only_empty_aliased(gram, norms, empty, orthogonal, tol)):
+        return empty.copy()  # an empty column is aliased (R's rule) and changes no other column's residual
+    if isinstance(gram, BlockGram):
+        gram, overwrite = gram.to_dense(), True
     unit = gram if overwrite else gram.copy()
     unit /= norms[:, None]
     unit /= norms
@@ -164,6 +324,51 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
         lower[j, j] = np.sqrt(pivot)
         kept.append(j)
     return aliased
+
+
+def _certainly_only_empty_aliased(gram, norms: np.ndarray, empty: np.ndarray, orthogonal: np.ndarray,
+                                  tol: float) -> bool:
+    """``certainly_full_rank`` on the columns that are not empty (all zero): when it holds, the empty
+    columns are the only aliased ones."""
+    rest, rows = other_rows(gram, norms, orthogonal)
+    if not empty.any():
+        return certainly_full_rank(rest, rows, orthogonal, tol)
+    filled = np.flatnonzero(~empty)
+    position = np.full(len(empty), -1)
+    position[filled] = np.arange(len(filled))
+    kept_rest = ~empty[rest]
+    return certainly_full_rank(position[rest[kept_rest]], rows[kept_rest][:, filled],
+                               position[orthogonal[~empty[orthogonal]]], tol)
+
+
+#: Products of more multiply-adds than this go to BLAS (or to scipy.sparse when the operand is mostly zeros);
+#: smaller ones by numpy's own loops, since BLAS's threads would spin and take the cores from the row passes.
+_BLAS_MIN_WORK = 1 << 24
+
+
+def _outer_rows(b: np.ndarray) -> np.ndarray:
+    """B B' for an (m, k) B (the rows of the other columns against an orthogonal block)."""
+    if b.shape[0] * b.shape[0] * b.shape[1] > _BLAS_MIN_WORK and _mostly_zeros(b):
+        from scipy import sparse
+
+        rows = sparse.csr_matrix(b)
+        return (rows @ rows.T).toarray()
+    return _product(b, b.T)
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b: numpy's loop when small; scipy.sparse when b is mostly zeros; else BLAS."""
+    if a.shape[0] * a.shape[1] * b.shape[1] <= _BLAS_MIN_WORK:
+        return np.einsum("ij,jk->ik", a, b)
+    if _mostly_zeros(b):
+        from scipy import sparse
+
+        return np.asarray((sparse.csc_matrix(b).T @ a.T).T)
+    return a @ b
+
+
+def _mostly_zeros(a: np.ndarray) -> bool:
+    return np.count_nonzero(a) < 0.1 * a.size
 
 
 class SolveResult:
@@ -307,7 +512,7 @@ class _BlockFactor:
         self._e_rd = rows[:, orthogonal]
         # the products with E_rd (m x k, k the levels) by numpy's loops: BLAS would run them on threads that
         # then spin, taking the cores from the row-pass kernels of the next step
-        schur = rows[:, rest] - np.einsum("ik,jk->ij", self._e_rd, self._e_rd)
+        schur = rows[:, rest] - _outer_rows(self._e_rd)
         self._schur = _cholesky(schur) if len(self._r) else None
         self.pivots = np.ones(p)
         if self._schur is not None:
@@ -331,7 +536,7 @@ class _BlockFactor:
         if self._schur is not None:
             schur_inverse = self._schur.inverse()
             diagonal[self._r] = np.diag(schur_inverse)
-            diagonal[self._d] += np.einsum("ik,ik->k", self._e_rd, np.einsum("ij,jk->ik", schur_inverse, self._e_rd))
+            diagonal[self._d] += np.einsum("ik,ik->k", self._e_rd, _product(schur_inverse, self._e_rd))
         return diagonal
 
     def inverse(self) -> np.ndarray:
@@ -404,11 +609,12 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
         with np.errstate(invalid="ignore"):
             scale = np.sqrt(diagonal)
         scale = np.where(scale > 0, scale, 1.0)
-    orthogonal = getattr(design, "orthogonal_columns", None)
-    orthogonal = orthogonal() if orthogonal is not None else None
+    orthogonal = gram.orthogonal if isinstance(gram, BlockGram) else design.orthogonal_columns()
     if orthogonal is not None and (len(orthogonal) < BLOCK_ELIMINATION_MIN_COLUMNS
                                    or np.any(diagonal[orthogonal] == 0)):
         orthogonal = None  # too few to gain from, or an empty level (its unit diagonal is 0, not 1)
+    if orthogonal is None and isinstance(gram, BlockGram):
+        gram = gram.to_dense()
     rest = None
     if orthogonal is not None:
         rest, equilibrated = other_rows(gram, scale, orthogonal)  # all that block elimination reads

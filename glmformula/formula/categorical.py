@@ -109,6 +109,8 @@ def _term_kind(source: tuple | None, columns: FrameColumns) -> tuple | None:
     dtype = columns.dtype(name)
     if dtype.kind in "iuf":  # first: pandas' dtype tests cost more (categorical and text dtypes are of kind O or U)
         return "numeric", name
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
+        return None  # R codes an ordered factor by polynomial contrasts: formulaic's path encodes it
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype.kind == "O":
         return "categorical", name
     return None

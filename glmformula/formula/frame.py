@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache, partial
 from typing import Any
@@ -35,7 +36,7 @@ from glmformula.formula.categorical import fast_design
 from glmformula.formula.columns import FrameColumns
 from glmformula.formula.lexer import check_column_name
 from glmformula.formula.materializer import InterpretingMaterializer
-from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula, protect_ambiguous_columns
+from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula, protect_ambiguous_columns, sum_terms
 from glmformula.formula.terms import check_term_count
 from glmformula.formula.validation import (
     ArrayOrColumn,
@@ -465,18 +466,33 @@ def _response_label(parsed: ParsedFormula) -> str:
     return f"cbind({', '.join(parsed.response)})" if parsed.is_cbind else parsed.response[0]
 
 
+#: Sums of more terms than this are handed to formulaic term by term (``_parse_right_hand_side``).
+_LONG_SUM = 64
+
+
+def _parse_right_hand_side(rhs: str):
+    """formulaic's parse of ``rhs``.  A long plain sum (``y ~ .`` on a wide frame) is given as a list of
+    its terms plus the intercept, the same formula: formulaic merges a sum's terms one at a time, in time
+    quadratic in their number."""
+    from formulaic import Formula
+
+    pieces = sum_terms(rhs)
+    if pieces is None or len(pieces) <= _LONG_SUM or any(piece in ("0", "1", "+0", "+1") for piece in pieces):
+        return Formula(rhs)
+    return Formula(["1", *pieces])
+
+
 @lru_cache(maxsize=256)
 def _checked_rhs(rhs: str, columns: frozenset[str], trusted: bool):
     """formulaic's parse of the right-hand side, every factor checked, and the variables it reads
     (cached per formula and columns: formulaic derives ``required_variables`` anew at each call)."""
-    from formulaic import Formula
     from formulaic.formula import SimpleFormula
     from formulaic.parser.types import Factor
 
     with _formulaic_errors():
         try:
             check_term_count(rhs)
-            rhs_formula = Formula(rhs)
+            rhs_formula = _parse_right_hand_side(rhs)
         except (SyntaxError, RecursionError) as exc:
             message = getattr(exc, "msg", None) or "nested too deeply"
             raise FormulaError(f"cannot parse the right-hand side {rhs!r}: {message}") from None
@@ -512,7 +528,7 @@ def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False):
         else:
             matrix = model_matrix(rhs_formula, data, materializer=InterpretingMaterializer, na_action="drop")
     names = list(matrix.model_spec.column_names)
-    duplicated = sorted({name for name in names if names.count(name) > 1})
+    duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicated:  # formulaic's frame keeps one column of each name: the design would be wrong
         raise FormulaError(
             f"two terms of the formula give design columns named {', '.join(map(repr, duplicated))}; "

@@ -259,6 +259,32 @@ def _part_of_name(text: str, index: int) -> bool:
     return before.isalnum() or before in "_." or after.isalnum() or after == "_"
 
 
+def sum_terms(rhs: str) -> list[str] | None:
+    """The terms of a right-hand side that is a plain sum (only top-level '+'; a bracketed plain sum
+    is opened), or None when it has a top-level '-' or no term."""
+    pieces: list[str] = []
+    for sign, piece in _split_top_level(rhs, "+-"):
+        piece = piece.strip()
+        if sign == "-" or not piece:
+            return None
+        if piece.startswith("(") and piece.endswith(")") and _closing(piece) == len(piece) - 1:
+            inner = sum_terms(piece[1:-1])
+            if inner is None:
+                return None
+            pieces += inner
+        else:
+            pieces.append(piece)
+    return pieces
+
+
+def _closing(text: str) -> int:
+    """Index of the bracket closing the one that opens ``text``."""
+    for index, char, depth, _ in _scan(text):
+        if char == ")" and depth == 0:
+            return index
+    return -1
+
+
 def split_bar(formula: str) -> tuple[str, str | None]:
     """Split ``y ~ x1 + x2 | z1 + z2`` into ``("y ~ x1 + x2", "y ~ z1 + z2")`` (None without ``|``)."""
     if not isinstance(formula, str):

@@ -22,22 +22,35 @@ MAX_TERMS = 10_000
 
 
 def term_bound(node) -> int:
-    """An upper bound on the terms of formulaic's AST ``node`` (a leaf is one term)."""
-    operator = getattr(node, "operator", None)
-    if operator is None:
-        return 1
-    symbol = str(getattr(operator, "symbol", operator))
-    args = list(node.args)
+    """An upper bound on the terms of formulaic's AST ``node`` (a leaf is one term); iterative, as ``.``
+    expands to a sum as deep as the data are wide."""
+    bounds: dict[int, int] = {}
+    stack = [(node, False)]
+    while stack:
+        current, children_done = stack.pop()
+        args = list(getattr(current, "args", ()))
+        if getattr(current, "operator", None) is None:
+            bounds[id(current)] = 1
+        elif not children_done:
+            stack.append((current, True))
+            stack.extend((arg, False) for arg in args)
+        else:
+            bounds[id(current)] = _combine(current, args, bounds)
+    return bounds[id(node)]
+
+
+def _combine(node, args: list, bounds: dict[int, int]) -> int:
+    symbol = str(getattr(node.operator, "symbol", node.operator))
     if symbol == "^" and len(args) == 2:
-        return _power_bound(term_bound(args[0]), args[1])
-    bounds = [term_bound(arg) for arg in args]
+        return _power_bound(bounds[id(args[0])], args[1])
+    child = [bounds[id(arg)] for arg in args]
     if symbol in ("+", "|", "~"):
-        return sum(bounds)
+        return sum(child)
     if symbol == "-":
-        return bounds[0]
+        return child[0]
     if symbol in (":", "%in%"):
-        return math.prod(bounds)
-    return math.prod(bound + 1 for bound in bounds) - 1
+        return math.prod(child)
+    return math.prod(bound + 1 for bound in child) - 1
 
 
 def _power_bound(base: int, exponent) -> int:
