@@ -106,3 +106,21 @@ def test_invalid_starting_means_are_a_clear_error():
     data = pd.DataFrame({"x": [0, 0.5, 1, 1.5], "y": [-0.5, 1.0, 2.0, 3.5]})
     with pytest.raises(gf.FitError, match="cannot find valid starting values"):
         gf.glm("y ~ x", dd.from_pandas(data, npartitions=2), "gaussian(link='log')")
+
+
+def test_interactions_and_a_large_factor_on_dask_build_no_dummies(cluster_client):
+    """Each partition is built as in memory: a slope per group, crossed factors and a 300-level factor from
+    text columns, as blocks of codes (the dense matrix of a partition is never formed)."""
+    from glmformula.design.categorical import CategoricalDesign
+
+    rng = np.random.default_rng(5)
+    n = 40_000
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abcdefgh"), n),
+                         "a": rng.choice(["p", "q", "r"], n), "b": rng.choice(["u", "v"], n),
+                         "h": rng.integers(0, 300, n).astype(str), "t": rng.uniform(1, 2, n)})
+    data["y"] = rng.poisson(np.exp(0.2 * data.x + np.log(data.t)))
+    formula = "y ~ x * g + a * b + h + offset(log(t))"
+    memory = gf.glm(formula, data, "poisson")
+    assert isinstance(memory.model_data.design, CategoricalDesign)
+    partitions = dd.from_pandas(data.astype({"g": "string", "h": "string"}), npartitions=4)
+    assert_equal_fits(gf.glm(formula, partitions, "poisson"), memory)

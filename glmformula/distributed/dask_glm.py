@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from glmformula.engine.block_gram import BlockGram
 from glmformula.engine.irls import IRLSControl, run_irls
 from glmformula.engine.linalg import SolveResult, aliased_columns_from_gram, solve_normal_equations
 from glmformula.engine.null_deviance import null_model
@@ -51,7 +52,8 @@ class PartitionModel:
     columns: list[str]
 
     def arrays(self, partition: pd.DataFrame):
-        """(design matrix, y, prior weights, offset, n_trials, mustart, rows dropped) of one partition."""
+        """(design, y, prior weights, offset, n_trials, mustart, rows dropped) of one partition: the design
+        built as in memory (blocks of codes for categoricals and interactions, no dummy columns)."""
         if len(partition) == 0:
             return None
         partition = partition.copy()
@@ -66,7 +68,7 @@ class PartitionModel:
             response = self.family.initialize(frame.y, frame.weights)
         if frame.column_names != self.columns:
             raise FormulaError("a partition was encoded with different columns; check the categorical levels")
-        return (frame.design.to_dense(), response.y, response.prior_weights, frame.offset, response.n_trials,
+        return (frame.design, response.y, response.prior_weights, frame.offset, response.n_trials,
                 response.mustart, frame.n_dropped)
 
 
@@ -74,11 +76,11 @@ def _stats(arrays, family: Family, beta, beta_previous, keep, dispersion_for_log
     """Per-partition pieces: deviance, X'WX, X'Wz at beta (or at mustart when beta is None), and summaries."""
     if arrays is None:
         return None
-    X, y, weights, offset, n_trials, mustart, dropped = arrays
-    X = X[:, keep]
+    design, y, weights, offset, n_trials, mustart, dropped = arrays
+    X = design if keep.all() else design.select(keep)
     link = family.link
     with np.errstate(all="ignore"):
-        eta = link.link(mustart) if beta is None else X @ beta + offset
+        eta = link.link(mustart) if beta is None else X.dot(beta) + offset
         mu = link.inverse(eta)
         deviance = family.deviance(y, mu, weights)
         valid = link.valid_eta(eta) and family.valid_mu(mu)
@@ -86,12 +88,15 @@ def _stats(arrays, family: Family, beta, beta_previous, keep, dispersion_for_log
         good = (weights > 0) & (mu_eta != 0)
         z = np.where(good, eta - offset + (y - mu) / np.where(good, mu_eta, 1.0), 0.0)
         w = np.where(good, weights * mu_eta**2 / np.where(good, family.variance(mu), 1.0), 0.0)
-    out = {"deviance": deviance, "valid": valid, "gram": X.T @ (X * w[:, None]), "xtw": X.T @ (w * z),
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram, xtw = X.gram_xtw(w, z)
+    out = {"deviance": deviance, "valid": valid, "gram": gram.to_dense() if isinstance(gram, BlockGram) else gram,
+           "xtw": xtw,
            "nobs": int(np.count_nonzero(weights)), "rows": len(y), "dropped": dropped,
            "sum_wy": float(np.sum(weights * y)), "sum_w": float(np.sum(weights)),
            "has_offset": bool(np.any(offset != 0)), "max_abs_y": float(np.max(np.abs(y))) if len(y) else 0.0}
     if beta_previous is not None:  # the fit's final summaries
-        eta_previous = link.link(mustart) if isinstance(beta_previous, str) else X @ beta_previous + offset
+        eta_previous = link.link(mustart) if isinstance(beta_previous, str) else X.dot(beta_previous) + offset
         mu_previous = link.inverse(eta_previous)
         mu_eta_previous = link.mu_eta_at(eta_previous, mu_previous)
         last_weights = weights * mu_eta_previous**2 / family.variance(mu_previous)
