@@ -41,12 +41,36 @@ class ThetaEstimate:
     warning: str | None = None
 
 
-def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 25) -> ThetaEstimate:
+@dataclass(frozen=True)
+class ResponseValues:
+    """The distinct values u of y and the summed prior weights W_u of their rows, so that a sum
+    sum_i w_i f(y_i) of a costly function (digamma, trigamma, log-gamma) is sum_u W_u f(u): counts take
+    few distinct values, and a million rows cost a few hundred evaluations.  None of the terms that
+    involve mu can be grouped so; they are cheap."""
+
+    values: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def of(cls, y: np.ndarray, weights: np.ndarray) -> ResponseValues:
+        values, inverse = np.unique(y, return_inverse=True)
+        return cls(values, np.bincount(inverse.ravel(), weights=weights, minlength=len(values)))
+
+    def weighted_sum(self, function, shift: float = 0.0) -> float:
+        """sum_i w_i function(y_i + shift)."""
+        return float(np.dot(self.weights, function(self.values + shift)))
+
+
+def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 25,
+             response: ResponseValues | None = None) -> ThetaEstimate:
     """MASS's ``theta.ml``: Newton-Raphson for theta given the means, from the moment estimate.
 
     score(theta) = sum w (digamma(theta + y) - digamma(theta) + log(theta) + 1
                          - log(theta + mu) - (y + theta) / (mu + theta))
+
+    The sums over digamma and trigamma of theta + y are taken by distinct value of y (``response``).
     """
+    response = ResponseValues.of(y, weights) if response is None else response
     if np.sum(weights * ((y - mu) ** 2 - y) / mu**2) <= 0:
         # the score of alpha = 1/theta at alpha = 0 is not positive: the likelihood rises towards the Poisson
         return ThetaEstimate(np.inf, np.nan, "theta runs to infinity")
@@ -57,10 +81,14 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 25
     with np.errstate(all="ignore"):
         while (iteration := iteration + 1) < limit and abs(delta) > eps:
             theta = abs(theta)
-            score = np.sum(weights * (special.digamma(theta + y) - special.digamma(theta) + np.log(theta) + 1
-                                      - np.log(theta + mu) - (y + theta) / (mu + theta)))
-            information = np.sum(weights * (-special.polygamma(1, theta + y) + special.polygamma(1, theta)
-                                            - 1 / theta + 2 / (mu + theta) - (y + theta) / (mu + theta) ** 2))
+            theta_mu = theta + mu
+            ratio = (y + theta) / theta_mu
+            score = (response.weighted_sum(special.digamma, theta)
+                     + n * (np.log(theta) + 1 - special.digamma(theta))
+                     - np.dot(weights, np.log(theta_mu) + ratio))
+            information = (-response.weighted_sum(lambda v: special.polygamma(1, v), theta)
+                           + n * (special.polygamma(1, theta) - 1 / theta)
+                           + np.dot(weights, (2 - ratio) / theta_mu))
             delta = score / information
             theta = theta + delta
             if not np.isfinite(theta) or theta > THETA_INFINITE:
@@ -73,13 +101,16 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 25
     return ThetaEstimate(float(theta), float(np.sqrt(1 / information)), message)
 
 
-def nb_loglik(y, mu, weights, theta: float) -> float:
-    """glm.nb's log-likelihood (the Poisson one when theta is infinite)."""
+def nb_loglik(y, mu, weights, theta: float, response: ResponseValues | None = None) -> float:
+    """glm.nb's log-likelihood (the Poisson one when theta is infinite); the log-gamma sums by distinct
+    value of y (``ResponseValues``)."""
     if np.isinf(theta):
         return Poisson().loglik(y, mu, weights, None, 0.0)
-    return float(np.sum(weights * (special.gammaln(theta + y) - special.gammaln(theta) - special.gammaln(y + 1)
-                                   + theta * np.log(theta) + special.xlogy(y, mu + (y == 0))
-                                   - (theta + y) * np.log(theta + mu))))
+    response = ResponseValues.of(y, weights) if response is None else response
+    by_value = response.weighted_sum(special.gammaln, theta) - response.weighted_sum(special.gammaln, 1.0)
+    n = float(np.sum(weights))
+    return float(by_value + n * (theta * np.log(theta) - special.gammaln(theta))
+                 + np.dot(weights, special.xlogy(y, mu + (y == 0)) - (theta + y) * np.log(theta + mu)))
 
 
 @dataclass(frozen=True)
@@ -101,13 +132,14 @@ def fit_negative_binomial(design, y, *, link, prior_weights, offset, mustart, co
     fit = irls(design, y, first_family, prior_weights=prior_weights, offset=offset, mustart=first_mustart,
                control=control)
     mu = fit.mu
-    estimate = theta_ml(y, mu, prior_weights, limit=control.maxiter)
+    response = ResponseValues.of(y, prior_weights)
+    estimate = theta_ml(y, mu, prior_weights, limit=control.maxiter, response=response)
     if np.isinf(estimate.theta):
         return _poisson_limit(fit, link, y, prior_weights, mu)
     family = NegativeBinomial(link, theta=estimate.theta)
     d1 = np.sqrt(2 * max(1, len(y) - fit.rank))
     d2 = delta = 1.0
-    loglik = nb_loglik(y, mu, prior_weights, estimate.theta)
+    loglik = nb_loglik(y, mu, prior_weights, estimate.theta, response)
     loglik_old = loglik + 2 * d1
     alternations = 0
     fit_family = family
@@ -118,13 +150,13 @@ def fit_negative_binomial(design, y, *, link, prior_weights, offset, mustart, co
         fit = irls(design, y, fit_family, prior_weights=prior_weights, offset=offset, mustart=mustart,
                    etastart=link.link(mu), control=control)
         previous = estimate.theta
-        estimate = theta_ml(y, mu, prior_weights, limit=control.maxiter)
+        estimate = theta_ml(y, mu, prior_weights, limit=control.maxiter, response=response)
         if np.isinf(estimate.theta):
             return _poisson_limit(fit, link, y, prior_weights, fit.mu)
         family = NegativeBinomial(link, theta=estimate.theta)
         mu = fit.mu
         delta = previous - estimate.theta
-        loglik_old, loglik = loglik, nb_loglik(y, mu, prior_weights, estimate.theta)
+        loglik_old, loglik = loglik, nb_loglik(y, mu, prior_weights, estimate.theta, response)
     if alternations > control.maxiter:
         warnings.warn("negative binomial: alternation limit reached", ConvergenceWarning, stacklevel=3)
     if estimate.warning:
