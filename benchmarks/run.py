@@ -42,6 +42,9 @@ class Shape:
     offset: bool
     description: str
     statsmodels_limit_cells: float = 3e8  # dense dummy cells statsmodels must hold
+    rhs: str | None = None  # the right-hand side, when not the sum of every column
+    peers: tuple[str, ...] = ("statsmodels", "glum")  # the libraries that can fit it here
+    note: str = ""  # why a peer is left out
 
 
 SHAPES = {
@@ -52,6 +55,23 @@ SHAPES = {
     "S3": Shape("S3", 100_000, 200, {}, "binomial", False, "100k rows, 200 numeric, binomial logit"),
     "S4": Shape("S4", 10_000_000, 5, {"c50": 50}, "gamma", False,
                 "10M rows, 5 numeric, a 50-level categorical, gamma with log link"),
+    "S6": Shape("S6", 1_000_000, 5, {"c20": 20, "c1000": 1000}, "poisson", True,
+                "1M rows, 5 numeric, a 20-level factor crossed with x0, a 1,000-level factor, Poisson with offset",
+                rhs="x0 + x1 + x2 + x3 + x4 + c20*x0 + c1000"),
+    "S7": Shape("S7", 1_000_000, 1, {"c20": 20, "c1000": 1000}, "poisson", True,
+                "1M rows, a crossed pair of factors (20 x 1,000 = 20,000 cells), Poisson with offset",
+                rhs="x0 + c20:c1000", peers=(),
+                note="statsmodels and glum: not run (a dense design of 20,000 columns x 1M rows is 160 GB)"),
+    "S8": Shape("S8", 1_000_000, 5, {"c1000": 1000, "c5000": 5000}, "poisson", True,
+                "1M rows, 5 numeric, factors of 1,000 and 5,000 levels, Poisson with offset", peers=("glum",),
+                note="statsmodels: not run (6,000 dense columns x 1M rows); pyfixest: not installed here"),
+    "S9": Shape("S9", 1_000_000, 10, {"c10": 10, "c1000": 1000}, "negative_binomial", True,
+                "S1's data, negative binomial with theta estimated (against glmformula's own Poisson fit)",
+                peers=(), note="compared with glmformula's Poisson fit of the same data (glum has no theta ML)"),
+    "SPL": Shape("SPL", 1_000_000, 2, {"c1000": 1000}, "poisson", True,
+                 "1M rows, bs(x, df=8) of two numeric columns and a 1,000-level factor, Poisson with offset",
+                 rhs="bs(x0, df=8) + bs(x1, df=8) + c1000", peers=("glum",),
+                 note="statsmodels: not run (1M x 1,017 dense cells)"),
 }
 
 
@@ -69,11 +89,14 @@ def make_data(shape: Shape, scale: float, seed: int = 2024) -> tuple[pd.DataFram
         frame["exposure"] = rng.uniform(0.5, 2.0, n)
     if shape.family == "poisson":
         frame["y"] = rng.poisson(np.exp(eta - 1) * frame["exposure"]).astype(float)
+    elif shape.family == "negative_binomial":
+        mean = np.exp(eta - 1) * frame["exposure"]
+        frame["y"] = rng.negative_binomial(2.0, 2.0 / (2.0 + mean)).astype(float)
     elif shape.family == "binomial":
         frame["y"] = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float)
     else:
         frame["y"] = rng.gamma(2.0, np.exp(eta) / 2.0)
-    rhs = " + ".join([*columns, *shape.categoricals])
+    rhs = shape.rhs or " + ".join([*columns, *shape.categoricals])
     formula = f"y ~ {rhs}" + (" + offset(log(exposure))" if shape.offset else "")
     return frame, formula
 
@@ -81,6 +104,11 @@ def make_data(shape: Shape, scale: float, seed: int = 2024) -> tuple[pd.DataFram
 def fit_glmformula(frame, formula, family):
     res = gf.glm(formula, frame, family="gamma(link=log)" if family == "gamma" else family)
     return res.params, res.bse, res
+
+
+def fit_glmformula_poisson(frame, formula, family):
+    """S9's reference: glmformula's Poisson fit of the same data."""
+    return fit_glmformula(frame, formula, "poisson")
 
 
 def fit_statsmodels(frame, formula, family):
@@ -106,7 +134,8 @@ def fit_glum(frame, formula, family):
     return np.r_[model.intercept_, model.coef_], np.sqrt(np.diag(model.covariance_matrix_)), model
 
 
-LIBRARIES = {"glmformula": fit_glmformula, "statsmodels": fit_statsmodels, "glum": fit_glum}
+LIBRARIES = {"glmformula": fit_glmformula, "statsmodels": fit_statsmodels, "glum": fit_glum,
+             "glmformula poisson": fit_glmformula_poisson}
 
 
 def tight_difference(frame, formula, family) -> float:
@@ -205,7 +234,12 @@ def run_shape(shape: Shape, scale: float, repeats: int, libraries: list[str]) ->
     print(f"\n{shape.name}: {shape.description} (rows used: {len(frame):,}; DataFrame {size / 2**20:.0f} MiB)")
     dummy_cells = len(frame) * (shape.numeric + sum(shape.categoricals.values()))
     results = {}
-    for library in libraries:
+    if shape.note:
+        print(f"  {shape.note}")
+    chosen = [library for library in libraries if library == "glmformula" or library in shape.peers]
+    if shape.family == "negative_binomial":
+        chosen.append("glmformula poisson")
+    for library in chosen:
         if library == "statsmodels" and dummy_cells > shape.statsmodels_limit_cells:
             print(f"  statsmodels: skipped ({dummy_cells / 1e6:.0f}M dense design cells; it cannot finish in "
                   "reasonable time or memory here)")
@@ -229,7 +263,7 @@ def run_shape(shape: Shape, scale: float, repeats: int, libraries: list[str]) ->
     ours = results.get("glmformula")
     if ours is None:
         return
-    for peer in ("statsmodels", "glum"):
+    for peer in ("statsmodels", "glum", "glmformula poisson"):
         if peer in results:
             print(f"  ratio glmformula / {peer}: {ours[0] / results[peer][0]:.3f}")
     if "statsmodels" in results:
@@ -241,6 +275,9 @@ def run_shape(shape: Shape, scale: float, repeats: int, libraries: list[str]) ->
               f"{np.max(np.abs(a - b) / np.abs(b)):.2e} at each library's default tolerance")
         if np.max(np.abs(a - b) / np.abs(b)) > 1e-8:
             print(f"  ... and {tight_difference(frame, formula, shape.family):.2e} with both converged to 1e-12")
+    if shape.family not in ("poisson", "binomial", "gamma") or shape.rhs:
+        print(f"  design building: {100 * build_share:.0f}% of the total")
+        return
     floor = floor_ratio(frame, formula, shape.family)
     print(f"  floor ratio (IRLS time / (iterations x one pass)): {floor:.2f}; "
           f"design building: {100 * build_share:.0f}% of the total")

@@ -299,6 +299,12 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     if (orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS
             and _certainly_only_empty_aliased(gram, norms, empty, orthogonal, tol)):
         return empty.copy()  # an empty column is aliased (R's rule) and changes no other column's residual
+    if n_columns - int(empty.sum()) > ORDERED_RULE_MAX_COLUMNS:
+        raise FitError(
+            f"the design's {n_columns:,} columns are (nearly) linearly dependent beyond its empty cells, and R's ordered "
+            f"rule for which to alias needs a dense {n_columns:,} x {n_columns:,} factorisation here; drop "
+            "the terms that nest in others (e.g. the main effects beside a:b), or merge sparse levels"
+        )
     if isinstance(gram, BlockGram):
         gram, overwrite = gram.to_dense(), True
     unit = gram if overwrite else gram.copy()
@@ -324,6 +330,11 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
         lower[j, j] = np.sqrt(pivot)
         kept.append(j)
     return aliased
+
+
+#: Rank-deficient designs wider than this (empty columns aside) are refused: the ordered rule on their
+#: cross-product would take a dense p x p factorisation, column by column.
+ORDERED_RULE_MAX_COLUMNS = 5000
 
 
 def _certainly_only_empty_aliased(gram, norms: np.ndarray, empty: np.ndarray, orthogonal: np.ndarray,
