@@ -301,8 +301,8 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
         return empty.copy()  # an empty column is aliased (R's rule) and changes no other column's residual
     if n_columns - int(empty.sum()) > ORDERED_RULE_MAX_COLUMNS:
         raise FitError(
-            f"the design's {n_columns:,} columns are (nearly) linearly dependent beyond its empty cells, and R's ordered "
-            f"rule for which to alias needs a dense {n_columns:,} x {n_columns:,} factorisation here; drop "
+            f"the design's {n_columns:,} columns are (nearly) linearly dependent beyond its empty cells, and "
+            f"R's ordered rule for which to alias needs a dense {n_columns:,} x {n_columns:,} factorisation; drop "
             "the terms that nest in others (e.g. the main effects beside a:b), or merge sparse levels"
         )
     if isinstance(gram, BlockGram):
