@@ -44,15 +44,30 @@ __all__ = [
     "ResponseError",
     "UnsafeFormulaError", "anova", "datasets", "families", "family", "glm", "link", "register_family",
     "register_link", "settings", "table", "plot_coefs", "CountModelResults", "compare", "compare_families", "hurdle",
-    "lrtest", "vuong", "zeroinfl", "cv_glm", "glm_path", "pwexp", "survival",
+    "lrtest", "vuong", "zeroinfl", "cv_glm", "glm_path", "pwexp", "survival", "step",
 ]
 
 
 def anova(*models: GLMResults, test: str | None = None):
-    """R's ``anova(m0, m1, ...)`` for nested models (F tests use the largest model's dispersion)."""
+    """R's ``anova(m0, m1, ...)`` for nested models (F tests use the largest model's dispersion); ``glm.nb`` fits
+    as MASS's ``anova.negbin`` (likelihood ratios); fits of different families are refused."""
     from glmformula.results.anova import compare_models
 
     return compare_models(list(models), test)
+
+
+def step(model: GLMResults, scope: str | dict[str, str] | None = None, direction: str | None = None,
+         k: float = 2.0, steps: int = 1000) -> GLMResults:
+    """MASS's ``stepAIC``: add and drop terms while the AIC (penalty ``k`` per parameter) falls.
+
+    ``scope`` is the largest model (``"~ a*b*c"``, or relative to the model: ``"~ .^2"``) or
+    ``{"upper": ..., "lower": ...}``; ``direction`` is "both", "backward" or "forward" (left out:
+    "backward" without a scope and "both" with one, as R).  The model returned carries R's path table
+    in ``step_path``; ``k=np.log(n)`` selects by BIC.  See ``glmformula.results.selection``.
+    """
+    from glmformula.results.selection import step as _step
+
+    return _step(model, scope, direction, k, steps)
 
 
 def plot_coefs(models: list, labels: list[str] | None = None, alpha: float = 0.05):

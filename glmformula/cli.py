@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import warnings
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 import glmformula as gf
+from glmformula.count.compare import accepted_family_names, comparison_text
 from glmformula.exceptions import DataError, FamilyError, GLMFormulaError
 
 DEMO_FORMULA = "Claims ~ C(District) + Group + Age + offset(log(Holders))"
@@ -119,7 +121,8 @@ def _fit(args: argparse.Namespace) -> int:
     data = _read_data(args)
     res = _with_warnings(lambda: gf.glm(args.formula, data=data, family=args.family, weights=args.weights,
                                         exposure=args.exposure))
-    summary = res.summary(style=args.style)
+    data_name = args.dataset or re.sub(r"\W", "_", Path(args.data).name.split(".")[0]) or "data"
+    summary = res.summary(style=args.style, data_name=data_name)  # R's Call line: data = insurance
     print(_render(summary, res, args.format))
     return 0
 
@@ -133,7 +136,7 @@ def _compare(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(table.to_json(orient="records", indent=2))
     else:
-        print(table.to_string(index=False))
+        print(comparison_text(table))
     return 0
 
 
@@ -153,29 +156,43 @@ def _datasets(args: argparse.Namespace) -> int:
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="CSV (UTF-8), TSV or Parquet file")
-    source.add_argument("--dataset", help="name of a bundled dataset (see 'glmformula datasets')")
+    source.add_argument("--data", metavar="FILE", help="the data: a CSV (UTF-8), TSV or Parquet file, "
+                        "one row per observation, a header line naming the columns")
+    source.add_argument("--dataset", metavar="NAME", help="a bundled dataset instead (list them with "
+                        "'glmformula datasets')")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="glmformula", description="R-style formula GLMs.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="glmformula", description="R-style formula GLMs.",
+                                     epilog="'glmformula COMMAND --help' describes each command's options.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {gf.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    fit = commands.add_parser("fit", help="fit a GLM and print its summary")
-    fit.add_argument("formula")
+    fit = commands.add_parser("fit", help="fit a GLM and print its summary",
+                              description="Fit a GLM and print its summary.")
+    fit.add_argument("formula", help="R-style formula in quotes, e.g. \"Claims ~ Group + Age + offset(log(Holders))\"")
     _add_source(fit)
-    fit.add_argument("--family", default="gaussian")
-    fit.add_argument("--weights")
-    fit.add_argument("--exposure")
-    fit.add_argument("--format", choices=FORMATS, default="text")
-    fit.add_argument("--style", choices=("statsmodels", "r"), default="statsmodels")
+    fit.add_argument("--family", default="gaussian", metavar="FAMILY",
+                     help="family name or R-style call, e.g. poisson, Gamma, \"binomial(link='probit')\" "
+                     "(default: %(default)s)")
+    fit.add_argument("--weights", metavar="COLUMN", help="column of prior weights (binomial: trials of a proportion)")
+    fit.add_argument("--exposure", metavar="COLUMN", help="column of exposures; log(exposure) is added to the "
+                     "linear predictor (log link only)")
+    fit.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
+    fit.add_argument("--style", choices=("statsmodels", "r"), default="statsmodels",
+                     help="layout of the text summary: statsmodels' or R's summary.glm (default: %(default)s)")
     fit.set_defaults(handler=_fit)
 
-    compare = commands.add_parser("compare", help="fit one formula with several families and compare them")
-    compare.add_argument("formula")
+    compare = commands.add_parser("compare", help="fit one formula with several families and compare them",
+                                  description="Fit one formula with several families and compare them.")
+    compare.add_argument("formula", help="R-style formula in quotes; for zero-inflated and hurdle models "
+                         "'count ~ x | z' gives the zero part its own terms")
     _add_source(compare)
-    compare.add_argument("--families", default="poisson,quasipoisson,negative_binomial")
-    compare.add_argument("--format", choices=("text", "json"), default="text")
+    compare.add_argument("--families", default="poisson,quasipoisson,negative_binomial", metavar="NAMES",
+                         help="comma-separated names, from: " + ", ".join(accepted_family_names())
+                         + " (default: %(default)s)")
+    compare.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: "
+                         "%(default)s)")
     compare.set_defaults(handler=_compare)
 
     commands.add_parser("demo", help="fit the README's rate model on a bundled dataset").set_defaults(handler=_demo)
@@ -186,7 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:  # the reader went away (``glmformula fit ... | head``): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit, so no second error
+        return 141  # 128 + SIGPIPE
     except (GLMFormulaError, OSError) as exc:
         message = " ".join(str(exc).split())
         print(f"glmformula: error: {message}", file=sys.stderr)

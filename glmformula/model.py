@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from glmformula import weighting
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.irls import FitState, IRLSControl, irls
 from glmformula.engine.negbin import fit_negative_binomial
@@ -30,9 +31,10 @@ from glmformula.formula.frame import ArrayOrColumn, NaAction, build_model_frame
 from glmformula.results.glm_results import FitCall, GLMResults, ModelData
 
 
-def check_options(family: str | Family, exposure: ArrayOrColumn, scale: float | str) -> Family:
+def check_options(family: str | Family, exposure: ArrayOrColumn, scale: float | str | None) -> Family:
     """The family of a fit (a name, call string or ``Family``), after the checks every GLM fit makes first,
-    in memory or on Dask: ``exposure=`` needs the log link, and ``scale`` is an option or a positive number."""
+    in memory or on Dask: ``exposure=`` needs the log link, and ``scale`` is None, an option or a positive
+    number."""
     family = get_family(family)
     if exposure is not None and family.link.name != "log":
         raise DataError(f"exposure= needs the log link; the {family.name} family here uses {family.link.name}")
@@ -48,8 +50,11 @@ def fit_glm(
     weights: ArrayOrColumn = None,
     offset: ArrayOrColumn = None,
     exposure: ArrayOrColumn = None,
+    freq_weights: ArrayOrColumn = None,
+    var_weights: ArrayOrColumn = None,
+    subset: Any = None,
     na_action: NaAction = "drop",
-    scale: float | str = "pearson",
+    scale: float | str | None = None,
     start: np.ndarray | None = None,
     tol: float = 1e-8,
     maxiter: int = 25,
@@ -60,14 +65,17 @@ def fit_glm(
 ) -> GLMResults:
     """Fit a GLM to a pandas DataFrame by IRLS: ``gf.glm`` without its penalised and Dask fits (see
     ``glmformula.api.glm`` for the arguments)."""
+    arguments = {name: value for name, value in locals().items() if name not in ("formula", "data")}
     family = check_options(family, exposure, scale)
     control = control or IRLSControl(tol=tol, maxiter=maxiter)
+    combined = weighting.combine_weights(data, weights, var_weights, freq_weights)
     frame = build_model_frame(
-        formula, data, weights=weights, offset=offset, exposure=exposure, na_action=na_action,
-        categorical_response=isinstance(family, Binomial), trusted=trusted,
+        formula, data, weights=combined.prior, offset=offset, exposure=exposure, na_action=na_action,
+        categorical_response=isinstance(family, Binomial), trusted=trusted, subset=subset,
     )
+    freq = weighting.freq_of_rows(combined.freq, data, frame.row_labels)
     try:
-        response = family.initialize(frame.y, frame.weights)
+        response = weighting.initialize(family, frame.y, frame.weights, freq)
     except ResponseError as exc:
         raise ResponseError(f"response {frame.response_name!r}: {exc}") from None
     design = frame.design
@@ -100,11 +108,11 @@ def fit_glm(
         y=response.y, prior_weights=response.prior_weights, n_trials=response.n_trials,
         offset=frame.offset, row_labels=frame.row_labels, n_dropped=frame.n_dropped,
         response_name=frame.response_name, column_names=frame.column_names, spec=frame.spec,
-        has_intercept=frame.has_intercept, has_offset=frame.has_offset, design=design,
+        has_intercept=frame.has_intercept, has_offset=frame.has_offset, design=design, freq_weights=freq,
     )
     null_dev = _null_deviance(model_data, family, null_family, fit, control, theta_estimated=theta is not None)
-    call = FitCall(data=data, weights=weights, offset=offset, exposure=exposure, na_action=na_action,
-                   control=control, trusted=trusted)
+    call = FitCall(data=data, weights=combined.prior, offset=offset, exposure=exposure, na_action=na_action,
+                   control=control, trusted=trusted, arguments=arguments, fitter=fit_glm)
     results = GLMResults(formula, family, model_data, fit, null_dev, call=call, scale=scale, cov_type=cov_type,
                          cluster=cluster, theta=theta, loglik=loglik)
     if not family.dispersion_fixed and results.df_resid > 0 and not results.scale > 0:
@@ -135,12 +143,16 @@ def _intercept_design(n: int) -> DenseDesign:
     return DenseDesign(np.ones((n, 1)), ["Intercept"])
 
 
-def _check_scale(scale: float | str) -> None:
+def _check_scale(scale: float | str | None) -> None:
+    if scale is None:
+        return
     if isinstance(scale, str):
         if scale not in ("pearson", "deviance"):
-            raise DataError(f"scale must be 'pearson', 'deviance' or a positive number, got {scale!r}")
+            raise DataError(f"scale must be None (the family's own), 'pearson', 'deviance' or a positive number, "
+                            f"got {scale!r}")
     elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-        raise DataError(f"scale must be 'pearson', 'deviance' or a positive number, got {scale!r}")
+        raise DataError(f"scale must be None (the family's own), 'pearson', 'deviance' or a positive number, "
+                        f"got {scale!r}")
 
 
 def _warn_separation(family: Family, fit, names: list[str]) -> None:

@@ -24,6 +24,30 @@ def load_reference(case: str) -> dict:
     return json.loads((REFERENCE_DIR / f"{case}.json").read_text())
 
 
+def load_as_read_csv(name: str):
+    """A bundled dataset as R's ``read.csv(..., stringsAsFactors = TRUE)`` reads its CSV: text columns as
+    unordered factors with sorted levels, numbers as numbers.
+
+    The R scripts in tests/data/reference computed their figures from the CSVs read that way, not with
+    the R packages' own factor types and level orders, which ``gf.datasets.load`` gives; tests of those
+    figures load the data as the script did.
+    """
+    import pandas as pd
+
+    import glmformula as gf
+
+    frame = gf.datasets.load(name)
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            raw = values.astype(values.cat.categories.dtype)
+            if pd.api.types.is_numeric_dtype(raw):
+                frame[column] = raw  # a factor of numbers (insurance's District) is a number in the CSV
+            else:
+                frame[column] = pd.Categorical(raw, categories=sorted(raw.dropna().unique()))
+    return frame
+
+
 def r_name(name: str) -> str:
     """Translate a formulaic column name to R's coefficient name (matching by meaning).
 
@@ -46,3 +70,22 @@ def insurance():
     import glmformula as gf
 
     return gf.datasets.load("insurance")
+
+
+@pytest.fixture(scope="session")
+def docs_site(tmp_path_factory):
+    """The documentation site, built once with ``mkdocs build --strict``: the API reference and the
+    notebooks, executed into their pages (a failing cell fails the build)."""
+    import shutil
+    import subprocess
+    import sys
+
+    for module in ("mkdocs", "mkdocstrings", "mkdocs_jupyter"):
+        pytest.importorskip(module)
+    root = Path(__file__).parent.parent
+    site = tmp_path_factory.mktemp("docs") / "site"
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(root / "mkdocs.yml"), "-d", str(site)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    yield site
+    shutil.rmtree(site, ignore_errors=True)

@@ -84,12 +84,22 @@ def test_designs_implement_the_engine_protocol():
     np.testing.assert_array_equal(categorical.orthogonal_columns(), [1, 2])
 
 
+def _docstring_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    first = node.body[0] if node.body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return first.end_lineno - first.lineno + 1
+    return 0
+
+
 def test_no_function_is_longer_than_100_lines():
+    """Code lines: the docstring does not count (a numpydoc parameter list is as long as the signature)."""
     long = []
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 100:
-                long.append(f"{path.relative_to(PACKAGE)}::{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1 - _docstring_lines(node)
+                if lines > 100:
+                    long.append(f"{path.relative_to(PACKAGE)}::{node.name} ({lines} lines)")
     assert not long, long
 
 

@@ -29,9 +29,29 @@ def test_loading_returns_a_fresh_copy():
     assert gf.datasets.load("dobson").loc[0, "counts"] == 18
 
 
-def test_text_columns_are_sorted_categoricals_like_r():
-    group = gf.datasets.load("insurance").Group
-    assert list(group.cat.categories) == ["1-1.5l", "1.5-2l", "<1l", ">2l"]
+R_FACTORS = {  # R 4.2: levels(MASS::Insurance$Group), is.ordered(...) and likewise (tests/data/reference/parity.R)
+    ("insurance", "Group"): (["<1l", "1-1.5l", "1.5-2l", ">2l"], True),
+    ("insurance", "Age"): (["<25", "25-29", "30-35", ">35"], True),
+    ("insurance", "District"): ([1, 2, 3, 4], False),
+    ("esoph", "agegp"): (["25-34", "35-44", "45-54", "55-64", "65-74", "75+"], True),
+    ("esoph", "alcgp"): (["0-39g/day", "40-79", "80-119", "120+"], True),
+    ("esoph", "tobgp"): (["0-9g/day", "10-19", "20-29", "30+"], True),
+    ("warpbreaks", "tension"): (["L", "M", "H"], False),
+    ("biochemists", "mar"): (["Single", "Married"], False),
+    ("veteran", "celltype"): (["squamous", "smallcell", "adeno", "large"], False),
+}
+
+
+@pytest.mark.parametrize(("name", "column"), sorted(R_FACTORS))
+def test_factors_have_r_levels_and_order(name, column):
+    values = gf.datasets.load(name)[column]
+    levels, ordered = R_FACTORS[name, column]
+    assert list(values.cat.categories) == levels and values.cat.ordered == ordered
+
+
+def test_other_text_columns_are_sorted_categoricals_as_read_csv_reads_them():
+    sex = gf.datasets.load("budworm").sex
+    assert list(sex.cat.categories) == ["F", "M"] and not sex.cat.ordered
 
 
 def test_unknown_dataset_lists_names():
@@ -117,3 +137,55 @@ def test_polars_frames_give_the_same_fit():
     a = gf.glm("counts ~ outcome + treatment", frame, "poisson")
     b = gf.glm("counts ~ outcome + treatment", data, "poisson")
     np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-14)
+
+
+def test_cli_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"glmformula {gf.__version__}"
+
+
+@pytest.mark.parametrize("command", ["fit", "compare"])
+def test_cli_every_option_has_help(command):
+    from glmformula.cli import build_parser
+
+    subcommands = next(action for action in build_parser()._actions if action.dest == "command")
+    for action in subcommands.choices[command]._actions:
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help text"
+
+
+def test_cli_unknown_family_in_compare_lists_every_accepted_name(capsys):
+    code = main(["compare", "art ~ fem", "--dataset", "biochemists", "--families", "poisson,zipp"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'zipp'" in err and err.count("\n") == 1
+    for name in ("negative_binomial", "quasipoisson", "zip", "zinb", "zigeom", "hurdle-poisson", "hurdle-negbin"):
+        assert name in err
+
+
+def test_cli_compare_table_fits_80_columns(capsys):
+    families = "poisson,quasipoisson,negative_binomial,zip,zinb,hurdle-negbin"
+    code = main(["compare", "art ~ fem + mar + kid5 + phd + ment", "--dataset", "biochemists", "--families", families])
+    out = capsys.readouterr().out
+    assert code == 0 and "logLik" in out and "AIC" in out and "..." not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("content", ["", "a,b\n"], ids=["blank", "header-only"])
+def test_cli_empty_csv_names_the_file(tmp_path, capsys, content):
+    path = tmp_path / "empty.csv"
+    path.write_text(content)
+    assert main(["fit", "a ~ b", "--data", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and ("empty" in err or "no data rows" in err)
+
+
+def test_cli_piped_into_a_closed_reader_ends_quietly():
+    # what `glmformula fit ... | head -1` does: the reader closes the pipe before the output is written
+    command = [sys.executable, "-m", "glmformula", "fit", "Claims ~ Group + Age", "--dataset", "insurance",
+               "--family", "poisson"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    process.wait(timeout=60)
+    process.stderr.close()
+    assert errors == "" and process.returncode == 141

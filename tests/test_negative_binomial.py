@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import load_reference, r_name
+from conftest import load_as_read_csv, load_reference, r_name
 
 import glmformula as gf
 
@@ -14,7 +14,7 @@ REFERENCE_TOL = 1e-12  # the references were computed with glm.control(epsilon =
 @pytest.fixture(scope="module", params=["quine_nb", "biochem_nb"])
 def case(request):
     ref = load_reference(request.param)
-    res = gf.glm(ref["formula"], gf.datasets.load(ref["dataset"]), "negative_binomial", tol=REFERENCE_TOL)
+    res = gf.glm(ref["formula"], load_as_read_csv(ref["dataset"]), "negative_binomial", tol=REFERENCE_TOL)
     return ref, res
 
 
@@ -46,7 +46,7 @@ def test_likelihood_aic_and_deviances(case):
 
 def test_default_tolerance_is_close_to_the_reference(case):
     ref, _ = case
-    res = gf.glm(ref["formula"], gf.datasets.load(ref["dataset"]), "negative_binomial")
+    res = gf.glm(ref["formula"], load_as_read_csv(ref["dataset"]), "negative_binomial")
     np.testing.assert_allclose(res.theta, ref["theta"], rtol=1e-5)
 
 

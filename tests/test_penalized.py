@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
-from conftest import REFERENCE_DIR
+from conftest import REFERENCE_DIR, load_as_read_csv
 
 import glmformula as gf
 from glmformula import settings
@@ -52,7 +54,7 @@ def test_compiled_coordinate_descent_equals_the_python_loop():
 @pytest.mark.parametrize("case", sorted(GLMNET))
 def test_coefficients_match_glmnet(case, solver_mode):
     ref = GLMNET[case]
-    res = gf.glm(ref["formula"], gf.datasets.load(ref["dataset"]), ref["family"], penalty=ref["penalty"],
+    res = gf.glm(ref["formula"], load_as_read_csv(ref["dataset"]), ref["family"], penalty=ref["penalty"],
                  alpha=ref["alpha"], l1_ratio=ref["l1_ratio"])
     expected = np.array(ref["coef"])
     ours = res.params.to_numpy()
@@ -66,7 +68,7 @@ def test_coefficients_match_glmnet(case, solver_mode):
 def test_path_matches_glmnet(case, solver_mode):
     """Every point of a warm-started path (curvature carried from lambda to lambda) is glmnet's optimum."""
     ref = GLMNET_PATHS[case]
-    data = gf.datasets.load(ref["dataset"])
+    data = load_as_read_csv(ref["dataset"])  # as glmnet_paths.R read it
     path = gf.glm_path(ref["formula"], data, ref["family"], penalty=ref["penalty"], l1_ratio=ref["l1_ratio"],
                        alphas=ref["alphas"])
     expected = np.array(ref["coef"]).T  # (lambdas x coefficients)
@@ -80,7 +82,7 @@ def test_path_matches_glmnet(case, solver_mode):
 @pytest.mark.parametrize("case", sorted(GLMNET_PATHS))
 def test_default_grid_is_glmnets(case):
     ref = GLMNET_PATHS[case]
-    path = gf.glm_path(ref["formula"], gf.datasets.load(ref["dataset"]), ref["family"], penalty=ref["penalty"],
+    path = gf.glm_path(ref["formula"], load_as_read_csv(ref["dataset"]), ref["family"], penalty=ref["penalty"],
                        l1_ratio=ref["l1_ratio"], n_alphas=30)
     glmnet_grid = np.array(ref["alphas"])  # glmnet stops early once the deviance no longer improves
     np.testing.assert_allclose(path.index.to_numpy()[: len(glmnet_grid)], glmnet_grid, rtol=1e-8)
@@ -95,7 +97,7 @@ def test_bad_path_lambdas_are_refused(alphas):
 def test_summary_states_penalty_and_shows_no_p_values():
     res = gf.glm("mpg ~ wt + hp", gf.datasets.load("mtcars"), penalty="l1", alpha=0.5)
     text = str(res.summary())
-    assert "lasso (l1)" in text and "lambda (alpha)" in text and "P>|" not in text
+    assert "lasso (l1)" in text and "lambda (alpha=)" in text and "lambda = 0.5" in text and "P>|" not in text
     assert "do not apply" in text
 
 
@@ -155,3 +157,20 @@ def test_bad_penalty_arguments(kwargs, message):
 def test_quasi_families_are_refused():
     with pytest.raises(gf.FamilyError, match="penalised fits support"):
         gf.glm("breaks ~ wool", gf.datasets.load("warpbreaks"), "quasipoisson", penalty="l1", alpha=0.1)
+
+
+def test_lambda_is_an_alias_of_alpha_and_said_where_glmnet_users_look():
+    from glmformula.penalized import glm_penalized
+
+    mtcars = gf.datasets.load("mtcars")
+    by_alpha = glm_penalized("am ~ wt + hp + qsec", mtcars, "binomial", penalty="l1", alpha=0.05)
+    by_lambda = glm_penalized("am ~ wt + hp + qsec", mtcars, "binomial", penalty="l1", lambda_=0.05)
+    pd.testing.assert_series_equal(by_alpha.params, by_lambda.params)
+    assert by_lambda.alpha == by_lambda.lambda_ == 0.05
+    with pytest.raises(gf.DataError, match="same parameter"):
+        glm_penalized("am ~ wt", mtcars, "binomial", penalty="l1", alpha=0.1, lambda_=0.05)
+    text = str(by_alpha.summary())
+    assert "lambda = 0.05" in text and "glmnet" in text
+    assert "glmnet's lambda" in glm_penalized.__doc__ or "glmnet's **lambda**" in glm_penalized.__doc__
+    first_lines = "\n".join((Path(__file__).parent.parent / "docs" / "penalized.md").read_text().splitlines()[:8])
+    assert "glmnet's `lambda`" in first_lines and "lambda_=" in first_lines

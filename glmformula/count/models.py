@@ -35,8 +35,34 @@ def zeroinfl(formula: str, data: Any, dist: Dist = "poisson", *, link: str = "lo
     """Zero-inflated count model: a point mass at zero (probability pi) mixed with a count distribution.
 
     P(Y = 0) = pi + (1 - pi) f(0),  P(Y = y) = (1 - pi) f(y) for y > 0;
-    log E[count] = X beta, g(pi) = Z gamma.  ``dist`` is "poisson", "negbin" or "geometric".
-    ``hessian_step``: see ``glmformula.count.optimize`` (1e-3 reproduces pscl's standard errors).
+    log E[count] = X beta, g(pi) = Z gamma, as pscl's ``zeroinfl``.
+
+    Parameters
+    ----------
+    formula : str
+        ``"count ~ x1 + x2 | z1 + z2"``: the count part left of ``|``, the zero part right
+        of it (the same terms for both without ``|``; ``| 1`` for a constant).
+    data : pandas.DataFrame
+        The data.
+    dist : {"poisson", "negbin", "geometric"}, default "poisson"
+        The count distribution f.
+    link : str, default "logit"
+        The link g of the zero part's probability.
+    weights : str or array_like, optional
+        Case weights, a column name or an array.
+    offset : str or array_like, optional
+        An offset of the count part.
+    exposure : str or array_like, optional
+        ``log(exposure)`` added to the count part's linear predictor.
+    na_action : {"drop", "raise"}, default "drop"
+        Drop rows with missing values or refuse them.
+    hessian_step : float, optional
+        Step of the numerical Hessian (see ``glmformula.count.optimize``); 1e-3 reproduces
+        pscl's standard errors; None scales the step with each parameter (1e-5 |b|).
+
+    Returns
+    -------
+    CountModelResults
     """
     return _fit("zeroinfl", formula, data, dist, link, weights, offset, exposure, na_action, hessian_step)
 
@@ -47,7 +73,36 @@ def hurdle(formula: str, data: Any, dist: Dist = "poisson", *, zero_dist: str = 
     """Hurdle model: a binary model for y > 0 and a zero-truncated count model for the positive counts.
 
     P(Y = 0) = 1 - pi,  P(Y = y) = pi f(y) / (1 - f(0)) for y > 0;
-    log E[count] = X beta, g(pi) = Z gamma.  Only ``zero_dist="binomial"`` is available.
+    log E[count] = X beta, g(pi) = Z gamma, as pscl's ``hurdle``.
+
+    Parameters
+    ----------
+    formula : str
+        ``"count ~ x1 + x2 | z1 + z2"``: the count part left of ``|``, the zero part right
+        of it (the same terms for both without ``|``; ``| 1`` for a constant).
+    data : pandas.DataFrame
+        The data.
+    dist : {"poisson", "negbin", "geometric"}, default "poisson"
+        The count distribution f.
+    zero_dist : {"binomial"}, default "binomial"
+        The model of the hurdle (only the binomial is available).
+    link : str, default "logit"
+        The link g of the zero part's probability.
+    weights : str or array_like, optional
+        Case weights, a column name or an array.
+    offset : str or array_like, optional
+        An offset of the count part.
+    exposure : str or array_like, optional
+        ``log(exposure)`` added to the count part's linear predictor.
+    na_action : {"drop", "raise"}, default "drop"
+        Drop rows with missing values or refuse them.
+    hessian_step : float, optional
+        Step of the numerical Hessian (see ``glmformula.count.optimize``); 1e-3 reproduces
+        pscl's standard errors; None scales the step with each parameter (1e-5 |b|).
+
+    Returns
+    -------
+    CountModelResults
     """
     if zero_dist != "binomial":
         raise ResponseError(f"hurdle: zero_dist={zero_dist!r} is not available; use 'binomial'")

@@ -209,6 +209,13 @@ class CountModelResults(InformationCriteria):
         variance = probabilities @ counts**2 - (probabilities @ counts) ** 2
         return pd.Series((y - mean) / np.sqrt(variance), index=self.row_labels, name="resid_pearson")
 
+    def plot(self, **kwargs):
+        """Diagnostic panels: residuals vs fitted, Q-Q of randomized quantile residuals, scale-location and
+        the rootogram (``glmformula.plots.count_diagnostics``); returns the matplotlib Figure."""
+        from glmformula.plots import count_diagnostics
+
+        return count_diagnostics(self, **kwargs)
+
     def plot_rootogram(self, **kwargs):
         """Hanging rootogram of observed and fitted count frequencies (``glmformula.plots.rootogram``)."""
         from glmformula.plots import rootogram

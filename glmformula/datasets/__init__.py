@@ -1,11 +1,13 @@
 """Classic datasets for count, binomial and positive continuous models.
 
-``load(name)`` returns a fresh DataFrame; text columns become pandas
-categoricals with their levels in sorted order, which is the order R gives
-them when it reads the same CSV (so treatment contrasts use the same
-reference level as the R results these datasets are checked against).  A
-dataset may name the levels of a column instead (``DatasetInfo.levels``): the
-survival datasets keep the factor levels of R's survival package.
+``load(name)`` returns a fresh DataFrame with R's types: each column that is
+a factor in the R package the dataset comes from is a pandas categorical with
+that factor's levels in R's order (``DatasetInfo.levels``), *ordered* where R's
+factor is ordered (``DatasetInfo.ordered``: esoph's groups, insurance's Group
+and Age), so a model gives R's coefficients (treatment contrasts with R's
+reference level, ``contr.poly`` for ordered factors).  The levels were read from
+R 4.2 (``datasets``, MASS, pscl, survival).  Other text columns become
+categoricals with their levels sorted, as R's ``read.csv`` orders them.
 ``names()`` lists the datasets and ``describe(name)`` tells where each one
 comes from, what its columns mean and which model is classically fitted to it.
 """
@@ -27,7 +29,8 @@ class DatasetInfo:
     source: str
     columns: dict[str, str]
     classic_model: str
-    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    levels: dict[str, tuple] = field(default_factory=dict)
+    ordered: frozenset[str] = frozenset()
 
 
 _CATALOGUE = {
@@ -40,6 +43,7 @@ _CATALOGUE = {
              "mar": "marital status (Married/Single)", "kid5": "children aged 5 or younger",
              "phd": "prestige of the PhD department", "ment": "articles by the mentor in the last three years"},
             "art ~ fem + mar + kid5 + phd + ment, negative binomial or zero-inflated Poisson",
+            levels={"fem": ("Men", "Women"), "mar": ("Single", "Married")},
         ),
         DatasetInfo(
             "birthwt", "Risk factors for low birth weight (Baystate Medical Center, 1986)",
@@ -79,6 +83,7 @@ _CATALOGUE = {
              "age": "age in years", "V4": "indicator of the fourth period", "subject": "patient id",
              "period": "period 1-4", "lbase": "log(base/4), centred", "lage": "log(age), centred"},
             "y ~ lbase * trt + lage + V4, poisson or negative binomial (cluster by subject)",
+            levels={"trt": ("placebo", "progabide")},
         ),
         DatasetInfo(
             "esoph", "Oesophageal cancer case-control study (Ille-et-Vilaine)",
@@ -86,6 +91,10 @@ _CATALOGUE = {
             {"agegp": "age group", "alcgp": "alcohol consumption group", "tobgp": "tobacco consumption group",
              "ncases": "number of cases", "ncontrols": "number of controls"},
             "cbind(ncases, ncontrols) ~ agegp + tobgp * alcgp, binomial",
+            levels={"agegp": ("25-34", "35-44", "45-54", "55-64", "65-74", "75+"),
+                    "alcgp": ("0-39g/day", "40-79", "80-119", "120+"),
+                    "tobgp": ("0-9g/day", "10-19", "20-29", "30+")},
+            ordered=frozenset({"agegp", "alcgp", "tobgp"}),
         ),
         DatasetInfo(
             "insurance", "Car insurance claims by district, car group and age of driver",
@@ -94,6 +103,9 @@ _CATALOGUE = {
              "Age": "age group of the policyholder", "Holders": "number of policyholders (exposure)",
              "Claims": "number of claims"},
             "Claims ~ C(District) + Group + Age + offset(log(Holders)), poisson",
+            levels={"District": (1, 2, 3, 4), "Group": ("<1l", "1-1.5l", "1.5-2l", ">2l"),
+                    "Age": ("<25", "25-29", "30-35", ">35")},
+            ordered=frozenset({"Group", "Age"}),
         ),
         DatasetInfo(
             "lung", "Survival in patients with advanced lung cancer (North Central Cancer Treatment Group)",
@@ -123,6 +135,7 @@ _CATALOGUE = {
             {"Eth": "ethnic background A (aboriginal) / N", "Sex": "F/M", "Age": "age group F0-F3",
              "Lrn": "learner status AL (average) / SL (slow)", "Days": "days absent"},
             "Days ~ Sex/(Age + Eth*Lrn), negative binomial",
+            levels={"Eth": ("A", "N"), "Sex": ("F", "M"), "Age": ("F0", "F1", "F2", "F3"), "Lrn": ("AL", "SL")},
         ),
         DatasetInfo(
             "ships", "Ship damage incidents by type, construction and operation period",
@@ -131,13 +144,15 @@ _CATALOGUE = {
              "period": "period of operation (60, 75)", "service": "aggregate months of service",
              "incidents": "number of damage incidents"},
             "incidents ~ type + C(year) + C(period) + offset(log(service)), poisson, rows with service > 0",
+            levels={"type": ("A", "B", "C", "D", "E")},
         ),
         DatasetInfo(
             "warpbreaks", "Breaks in yarn during weaving",
             "Tippett (1950); R's datasets::warpbreaks, with an integer weight column w added",
-            {"breaks": "number of breaks", "wool": "wool type A/B", "tension": "tension H/L/M",
+            {"breaks": "number of breaks", "wool": "wool type A/B", "tension": "tension L/M/H (low, medium, high)",
              "w": "example prior weights"},
             "breaks ~ wool * tension, poisson",
+            levels={"wool": ("A", "B"), "tension": ("L", "M", "H")},
         ),
         DatasetInfo(
             "veteran", "Veterans' Administration lung cancer trial",
@@ -164,16 +179,17 @@ def describe(name: str) -> DatasetInfo:
 
 
 def load(name: str) -> pd.DataFrame:
-    """Load a bundled dataset as a new DataFrame (text columns as sorted categoricals)."""
+    """Load a bundled dataset as a new DataFrame, R's factors as categoricals with R's levels (ordered where
+    R's are), other text columns as categoricals with sorted levels."""
     path = resources.files("glmformula.datasets").joinpath("data", f"{_checked(name)}.csv")
     with path.open("rb") as handle:
         frame = pd.read_csv(handle)
-    levels = _CATALOGUE[name].levels
+    info = _CATALOGUE[name]
     for column in frame.columns:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            values = frame[column]
-            categories = levels.get(column) or sorted(values.dropna().unique())
-            frame[column] = pd.Categorical(values, categories=list(categories))
+        values = frame[column]
+        if column in info.levels or not pd.api.types.is_numeric_dtype(values):
+            categories = info.levels.get(column) or sorted(values.dropna().unique())
+            frame[column] = pd.Categorical(values, categories=list(categories), ordered=column in info.ordered)
     return frame
 
 

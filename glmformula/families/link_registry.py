@@ -6,7 +6,9 @@ registry because ``Family`` itself resolves its link through it: the family
 registry needs ``Family``, and ``Family`` needs only this module.
 
 Call strings are parsed with ``ast`` and only literal arguments (or bare
-names, read as strings as in R) are accepted: nothing in them is evaluated.
+names, read as strings as in R) are accepted: nothing in them is evaluated
+but literal arithmetic on numbers (``power(1/3)``, ``power(-1/2)``), which is
+computed here node by node (``+ - * /`` and small powers, nothing else).
 """
 
 from __future__ import annotations
@@ -72,9 +74,13 @@ def _parsed_call(text: str, kind: str) -> tuple[str, tuple[Any, ...], tuple[tupl
         if (
             isinstance(arg, ast.Call)
             and isinstance(arg.func, ast.Name)
-            and all(isinstance(a, ast.Constant) for a in [*arg.args, *(k.value for k in arg.keywords)])
-        ):  # a nested link call such as power(0.5), parsed again by get_link
+            and all(isinstance(a, ast.Constant) or _arithmetic(a) is not None
+                    for a in [*arg.args, *(k.value for k in arg.keywords)])
+        ):  # a nested link call such as power(0.5) or power(1/3), parsed again by get_link
             return ast.unparse(arg)
+        number = _arithmetic(arg)
+        if number is not None:
+            return number
         try:
             return ast.literal_eval(arg)
         except ValueError:
@@ -85,6 +91,33 @@ def _parsed_call(text: str, kind: str) -> tuple[str, tuple[Any, ...], tuple[tupl
     args = tuple(literal(a) for a in node.args)
     kwargs = tuple((kw.arg, literal(kw.value)) for kw in node.keywords if kw.arg is not None)
     return node.func.id, args, kwargs
+
+
+_ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+               ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b}
+
+
+def _arithmetic(node: ast.expr) -> float | int | None:
+    """The value of literal arithmetic on numbers (``1/3``, ``-0.5``, ``2**-1``), or None for anything else.
+
+    Only number literals, unary +/- and ``+ - * / **`` are computed; a power's exponent must be at most
+    10 in size, so nothing here can run long.
+    """
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        operand = _arithmetic(node.operand)
+        return None if operand is None else (operand if isinstance(node.op, ast.UAdd) else -operand)
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        left, right = _arithmetic(node.left), _arithmetic(node.right)
+        if left is None or right is None or (isinstance(node.op, ast.Pow) and abs(right) > 10):
+            return None
+        try:
+            return _ARITHMETIC[type(node.op)](float(left), float(right))
+        except (ZeroDivisionError, OverflowError):
+            return None
+    return None
 
 
 def get_link(spec: str | _links.Link, **params: Any) -> _links.Link:

@@ -32,7 +32,16 @@ _FAMILIES: dict[str, type[Family]] = {}
 
 
 def register_family(name: str, family_class: type[Family], aliases: tuple[str, ...] = ()) -> None:
-    """Make ``family_class`` available to ``gf.family(name)`` and ``gf.glm(family=name)``."""
+    """Make ``family_class`` available to ``gf.family(name)`` and ``gf.glm(family=name)``.
+
+    Parameters
+    ----------
+    name : str
+        The name to register (case and ``.``/``_`` are ignored when looking it up).
+    family_class : type[Family]
+        A subclass of ``glmformula.families.base.Family``.
+    aliases : tuple of str, default ()
+        Further names for the same family."""
     if not (isinstance(family_class, type) and issubclass(family_class, Family)):
         raise FamilyError(f"register_family needs a Family subclass, got {family_class!r}")
     for key in (name, *aliases):
@@ -49,6 +58,21 @@ def get_family(spec: str | Family, link: str | _links.Link | None = None, **para
     Examples: ``get_family("poisson")``, ``get_family("binomial", link="probit")``,
     ``get_family("binomial(link='probit')")``, ``get_family("negative_binomial", theta=2)``,
     ``get_family("tweedie(var_power=1.5)")``.
+
+    Parameters
+    ----------
+    spec : str or Family
+        A registered name (``"poisson"``, ``"Gamma"``), an R-style call
+        (``"binomial(link='probit')"``), a ``Family`` subclass or an instance (returned as is).
+    link : str or Link, optional
+        The link, when ``spec`` does not name one; the family's default otherwise.
+    **params
+        The family's parameters: ``theta`` (negative binomial), ``var_power`` (tweedie),
+        ``variance`` (quasi).
+
+    Returns
+    -------
+    Family
     """
     if isinstance(spec, Family):
         if link is not None or params:

@@ -65,12 +65,15 @@ class Gaussian(Family):
         return deviance / n_positive
 
     def loglik_obs(self, y, mu, weights, n_trials, deviance, dispersion=None):
-        """log N(y; mu, sigma^2 / w) with sigma^2 = deviance / n, the ML variance (R's gaussian aic)."""
+        """log N(y; mu, sigma^2 / w) with sigma^2 = deviance / n, the ML variance (R's gaussian aic).
+
+        A row of zero prior weight has infinite variance: its term is -Inf, as the -sum(log(w)) of R's
+        ``gaussian()$aic`` makes R's logLik -Inf (and AIC, BIC Inf).
+        """
         used = weights > 0
         variance = dispersion if dispersion is not None else self.ml_dispersion(deviance, np.count_nonzero(used), 0)
         with np.errstate(divide="ignore"):
-            value = -0.5 * (np.log(2 * np.pi * variance) - np.log(weights) + weights * (y - mu) ** 2 / variance)
-        return np.where(used, value, 0.0)
+            return -0.5 * (np.log(2 * np.pi * variance) - np.log(weights) + weights * (y - mu) ** 2 / variance)
 
 
 class Binomial(Family):

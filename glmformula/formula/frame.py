@@ -19,6 +19,7 @@ The caller's DataFrame is only read, never modified.
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -31,11 +32,11 @@ import pandas as pd
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.design_protocol import Design
 from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError
-from glmformula.formula import functions, safe_eval
+from glmformula.formula import functions, operators, safe_eval
 from glmformula.formula.categorical import fast_design
 from glmformula.formula.columns import FrameColumns
 from glmformula.formula.lexer import check_column_name
-from glmformula.formula.materializer import InterpretingMaterializer
+from glmformula.formula.materializer import InterpretingMaterializer, RContrastsMaterializer
 from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula, protect_ambiguous_columns, sum_terms
 from glmformula.formula.terms import check_term_count
 from glmformula.formula.validation import (
@@ -48,6 +49,7 @@ from glmformula.formula.validation import (
     evaluate_response,
     external_vector,
     first_labels,
+    subset_rows,
     sum_offsets,
 )
 
@@ -95,7 +97,8 @@ class FormulaSpec:
             warnings.filterwarnings("ignore", module=r"formulaic\.")
             # formulaic updates a spec's encoder state in place while encoding (and on failure): work on a
             # copy, so that the fitted model (and fits sharing a cached spec) are never changed by new data
-            matrix = copy.deepcopy(self.model_spec).get_model_matrix(data, na_action="ignore")
+            context = _trusted_context() if self.trusted else None  # the functions a trusted formula was fitted with
+            matrix = copy.deepcopy(self.model_spec).get_model_matrix(data, context=context, na_action="ignore")
         return pd.DataFrame(matrix)
 
     def offset(self, data: pd.DataFrame, offset: ArrayOrColumn = None, exposure: ArrayOrColumn = None) -> np.ndarray:
@@ -215,8 +218,11 @@ class _formulaic_errors:
 
 
 def _trusted_context() -> dict[str, Any]:
-    """What Python in a trusted formula may call, besides formulaic's transforms (formulaic evaluates it)."""
-    return {name: function.call for name, function in functions.MATH_FUNCTIONS.items() if name != "I"}
+    """What Python in a trusted formula may call, besides formulaic's transforms (formulaic evaluates it):
+    the math functions, and glmformula's ``C`` and ``ns`` (R's meaning) in place of formulaic's."""
+    context = {name: function.call for name, function in functions.MATH_FUNCTIONS.items() if name != "I"}
+    context.update({name: functions.lookup(name, transforms=True).call for name in ("C", "ns")})
+    return context
 
 
 def _referenced_columns(parsed: ParsedFormula, rhs_variables: frozenset[str], columns: list[str]) -> list[str]:
@@ -237,19 +243,25 @@ def build_model_frame(
     categorical_response: bool = False,
     trusted: bool = False,
     drop_unused_levels: bool = True,
+    subset: Any = None,
 ) -> ModelFrame:
     """Evaluate ``formula`` on ``data`` and return the model frame (see module doc).
 
-    In steps: the formula resolved against the data's columns and checked, the
-    complete rows, the response, offset and prior weights on them, the design,
-    and the checks of what came out.
+    In steps: the rows of ``subset`` (R's ``subset``: a boolean mask or an expression on the columns,
+    ``validation.subset_rows``; the weights, offset and exposure given as arrays are for all the data's
+    rows, as in R), the formula resolved against the data's columns and checked, the complete rows, the
+    response, offset and prior weights on them, the design, and the checks of what came out.
     """
     if na_action not in ("drop", "raise"):
         raise DataError(f"na_action must be 'drop' or 'raise', got {na_action!r}")
     parsed = parse_formula(formula)
     data = as_dataframe(data)
-    source = FrameColumns(data)
     external = _External.of(data, weights, offset, exposure)
+    if subset is not None:
+        keep = subset_rows(subset, data, trusted)
+        if not keep.all():
+            data, external = data.iloc[np.flatnonzero(keep)], external.rows(keep)
+    source = FrameColumns(data)
     parsed, rhs_formula, rhs_variables = _resolve_formula(parsed, source.names, external, trusted)
     used = _referenced_columns(parsed, rhs_variables, source.names)
     complete, labels, subset = _used_rows(data, source, used, na_action, external, drop_unused_levels)
@@ -307,6 +319,14 @@ class _External:
 
     def by_name(self) -> dict[str, np.ndarray | None]:
         return {"weights": self.weights, "offset": self.offset, "exposure": self.exposure}
+
+    def rows(self, keep: np.ndarray) -> _External:
+        """The values of the rows ``keep`` (a mask over the data's rows)."""
+        def take(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[keep]
+
+        return _External(take(self.weights), take(self.offset), take(self.exposure), self.weight_column,
+                         self.offset_column, self.exposure_column)
 
 
 def _resolve_formula(parsed: ParsedFormula, columns: list[str], external: _External, trusted: bool):
@@ -373,12 +393,29 @@ def _build_design(rhs_formula, subset: _UsedRows, trusted: bool):
     from the columns and codes (``formula.categorical``) when the formula allows, else formulaic's dense
     matrix, whose transforms may give missing values in some rows (not kept)."""
     materialise = partial(_materialise, trusted=trusted)
-    fast = fast_design(rhs_formula, subset.columns, materialise)
+    fast = None if _codes_ordered_factor(rhs_formula, subset.columns) else fast_design(
+        rhs_formula, subset.columns, materialise)
     if fast is not None:
         design, model_spec, numeric_sources = fast
         return design, model_spec, numeric_sources, np.ones(subset.n_rows, dtype=bool)
     matrix, model_spec, kept = materialise(rhs_formula, subset.frame)
     return DenseDesign(matrix, list(model_spec.column_names)), model_spec, None, kept
+
+
+_C_OF_COLUMN = re.compile(r"^C\(\s*`?([^`,()]+?)`?\s*\)$")
+
+
+def _codes_ordered_factor(rhs_formula, columns: FrameColumns) -> bool:
+    """Whether a factor ``C(x)`` of the formula is an ordered categorical column: R codes it by ``contr.poly``
+    (``formula.contrasts.C``), which formulaic's path encodes (the fast path codes ``C(x)`` by treatment)."""
+    for term in rhs_formula:
+        for factor in term.factors:
+            match = _C_OF_COLUMN.match(factor.expr)
+            if match and match.group(1) in columns:
+                dtype = columns.dtype(match.group(1))
+                if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
+                    return True
+    return False
 
 
 def _check_rows_kept(kept: np.ndarray, rhs: str, labels: pd.Index) -> None:
@@ -473,13 +510,14 @@ _LONG_SUM = 64
 def _parse_right_hand_side(rhs: str):
     """formulaic's parse of ``rhs``.  A long plain sum (``y ~ .`` on a wide frame) is given as a list of
     its terms plus the intercept, the same formula: formulaic merges a sum's terms one at a time, in time
-    quadratic in their number."""
+    quadratic in their number.  The parser reads ``%in%`` as R does (``formula.operators``)."""
     from formulaic import Formula
 
+    parsers = {"_parser": operators.PARSER, "_nested_parser": operators.NESTED_PARSER}
     pieces = sum_terms(rhs)
     if pieces is None or len(pieces) <= _LONG_SUM or any(piece in ("0", "1", "+0", "+1") for piece in pieces):
-        return Formula(rhs)
-    return Formula(["1", *pieces])
+        return Formula(rhs, **parsers)
+    return Formula(["1", *pieces], **parsers)
 
 
 @lru_cache(maxsize=256)
@@ -524,7 +562,8 @@ def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False):
     with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if trusted:
-            matrix = model_matrix(rhs_formula, data, context=_trusted_context(), na_action="drop")
+            matrix = model_matrix(rhs_formula, data, context=_trusted_context(), materializer=RContrastsMaterializer,
+                                  na_action="drop")
         else:
             matrix = model_matrix(rhs_formula, data, materializer=InterpretingMaterializer, na_action="drop")
     names = list(matrix.model_spec.column_names)

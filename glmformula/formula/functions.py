@@ -8,9 +8,12 @@ functions are small wrappers with no such parameter at all), and the size
 arguments of the transforms (``degree``, ``df``, ``knots``) are checked
 against the data before anything is allocated.
 
-formulaic's stateful transforms (``poly``, ``bs``, ``scale``, ...) keep their
+formulaic's stateful transforms (``poly``, ``bs``, ``scale``, ...) and
+glmformula's ``ns`` (R's natural splines, ``formula.splines``) keep their
 encoding state through formulaic's ``_state``/``_spec`` protocol, which the
-interpreter passes; formulaic never sees the formula's text.
+interpreter passes; formulaic never sees the formula's text.  ``C`` and
+``contr.treatment``/``contr.poly`` are glmformula's, with R's meaning
+(``formula.contrasts``).
 """
 
 from __future__ import annotations
@@ -139,10 +142,12 @@ def _transforms() -> dict[str, Function]:
     from formulaic.transforms.contrasts import ContrastsRegistry
     from formulaic.transforms.patsy_compat import PATSY_COMPAT_TRANSFORMS
 
+    from glmformula.formula import contrasts, splines
+
     table: dict[str, Function] = {}
     limits = {"poly": _limit_poly, "bs": _limit_spline("bs"), "cr": _limit_spline("cr"),
               "cs": _limit_spline("cs"), "cc": _limit_spline("cc"), "lag": _limit_lag}
-    for name in ("C", "center", "scale", "poly", "bs", "cr", "cs", "cc", "lag"):
+    for name in ("center", "scale", "poly", "bs", "cr", "cs", "cc", "lag"):
         func = TRANSFORMS[name]
         positional, keywords = _signature_keywords(func)
         table[name] = Function(func, positional, keywords, transform=True,
@@ -153,9 +158,17 @@ def _transforms() -> dict[str, Function]:
     for name in ("Treatment", "Sum", "Helmert", "Poly", "Diff"):
         func = PATSY_COMPAT_TRANSFORMS[name]
         table[name] = Function(func, *_signature_keywords(func, skip=0), transform=True)
-    for name in ("treatment", "sum", "helmert", "poly", "diff", "custom", "SAS"):
+    for name in ("sum", "helmert", "diff", "custom", "SAS"):
         cls = getattr(ContrastsRegistry, name)
         table[f"contr.{name}"] = Function(cls, *_signature_keywords(cls, skip=0), transform=True)
+    # glmformula's own, with R's meaning: C() codes an ordered factor by contr.poly and takes base=,
+    # contr.treatment(base=k) is the k-th level, contr.poly names columns as R (x.L), ns() is splines::ns
+    table["C"] = Function(contrasts.C, 2, frozenset({"contrasts", "base", "levels", "spans_intercept"}),
+                          transform=True)
+    for name, cls in (("treatment", contrasts.RTreatmentContrasts), ("poly", contrasts.RPolyContrasts)):
+        table[f"contr.{name}"] = Function(cls, *_signature_keywords(cls, skip=0), transform=True)
+    table["ns"] = Function(splines.ns, 2, frozenset({"df", "knots", "intercept", "boundary_knots"}),
+                           transform=True, stateful=True, limit=_limit_spline("ns"))
     return table
 
 
@@ -180,6 +193,12 @@ def contrast_class(name: str) -> Any | None:
     """``contr.<name>`` as a value (``C(x, contr.sum)``): the contrast class itself."""
     function = lookup(f"contr.{name}", transforms=True)
     return function.call if function is not None else None
+
+
+def transform_names() -> list[str]:
+    """The transforms and contrasts only the right-hand side may call (``poly``, ``ns``, ``contr.sum``, ...)."""
+    lookup("C", transforms=True)  # fills the table
+    return list(_TRANSFORMS or ())
 
 
 def is_transform_name(name: str) -> bool:

@@ -7,6 +7,12 @@ rewriting its text and calling ``eval``.  This one looks names up in the data
 only and evaluates Python factors with ``safe_eval``'s interpreter, so
 formulaic receives values, never code.  Its name is recorded in the model
 spec, so prediction on new data goes through it too.
+
+Both materializers here code a factor as R does by default: an ordered pandas
+Categorical by ``contr.poly``, any other by treatment contrasts (the choice is
+recorded in the spec's encoder state and replayed on new data; see
+``formula.contrasts``).  ``RContrastsMaterializer`` is formulaic's own
+evaluation with that default, for ``trusted=True`` formulas.
 """
 
 from __future__ import annotations
@@ -16,18 +22,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from formulaic.materializers import PandasMaterializer
+from formulaic.transforms import encode_contrasts
+from formulaic.utils.cast import as_columns
+from formulaic.utils.null_handling import drop_rows as drop_nulls
 from formulaic.utils.variables import Variable
 from interface_meta import override
 
 from glmformula.exceptions import FormulaError
-from glmformula.formula import safe_eval
+from glmformula.formula import contrasts, safe_eval
 from glmformula.formula.columns import FrameColumns
 
 #: The name formulaic records in a model spec built here (``ModelSpec.materializer``).
 NAME = "glmformula"
 
 
-class InterpretingMaterializer(PandasMaterializer):
+class RContrastsMaterializer(PandasMaterializer):
+    """formulaic's pandas materializer with R's default contrasts (poly for an ordered factor)."""
+
+    REGISTER_NAME = "glmformula_trusted"
+    REGISTER_INPUTS = ()  # never chosen by formulaic on its own: only when a spec names it
+    REGISTER_PRECEDENCE = 0
+
+    @override
+    def _encode_categorical(self, values: Any, metadata: Any, encoder_state: dict[str, Any], spec: Any,
+                            drop_rows: Any, reduced_rank: bool = False) -> Any:
+        chosen = contrasts.default_contrasts(contrasts.is_ordered(values), encoder_state)
+        if not isinstance(chosen, contrasts.RPolyContrasts):
+            return super()._encode_categorical(values, metadata, encoder_state, spec, drop_rows, reduced_rank)
+        if drop_rows:
+            values = drop_nulls(values, indices=drop_rows)
+        # poly columns are not indicators with one to drop: encode at the rank asked for
+        return as_columns(encode_contrasts(values, contrasts=chosen, reduced_rank=reduced_rank, _metadata=metadata,
+                                           _state=encoder_state, _spec=spec))
+
+
+class InterpretingMaterializer(RContrastsMaterializer):
     """Materialises formulaic terms from a DataFrame, evaluating every factor with ``safe_eval``."""
 
     REGISTER_NAME = NAME

@@ -26,6 +26,7 @@ Python's ``eval`` instead, as formulaic would.
 from __future__ import annotations
 
 import ast
+import builtins
 import difflib
 import operator
 from collections.abc import Callable, Mapping
@@ -244,6 +245,8 @@ def _check_call(node: ast.Call, expr: str, aliases: Mapping[str, str], transform
             raise _refuse(f"calling the column {aliases[name]!r}", expr)
         if functions.is_transform_name(name):
             raise _refuse(f"the transform {name!r} outside the right-hand side", expr)
+        if isinstance(func, ast.Name) and not _is_python_name(name):
+            raise _unsupported(name, expr, transforms)
         raise _refuse(f"the function {name!r}", expr)
     if isinstance(func, ast.Name):
         func._gf_callee = True
@@ -258,6 +261,31 @@ def _check_call(node: ast.Call, expr: str, aliases: Mapping[str, str], transform
         if keyword.arg not in found.keywords:
             allowed = ", ".join(sorted(found.keywords)) or "none"
             raise _refuse(f"the keyword {keyword.arg}= of {name}() (allowed: {allowed})", expr)
+
+
+def _is_python_name(name: str) -> bool:
+    """Whether ``name`` is one of Python's builtins (``eval``, ``open``, ``getattr``) or a private name: calling
+    it is refused as unsafe, where another unknown function is only not supported."""
+    return name.startswith("_") or name in _PYTHON_BUILTINS
+
+
+_PYTHON_BUILTINS = frozenset(dir(builtins))
+
+
+#: What to write instead of R functions that formulas do not call.
+_R_SPELLINGS = {
+    "relevel": "for relevel(x, ref = 'b') write C(x, contr.treatment('b')) (or base= with the level's position)",
+    "ordered": "make the column an ordered pandas Categorical: it is then coded by contr.poly, as in R",
+}
+
+
+def _unsupported(name: str, expr: str, transforms: bool) -> FormulaError:
+    known = sorted(functions.MATH_FUNCTIONS) + (sorted(functions.transform_names()) if transforms else [])
+    hint = f"; {_R_SPELLINGS[name]}" if name in _R_SPELLINGS else ""
+    return FormulaError(
+        f"the function {name!r} is not supported in formulas (in {expr!r}){hint}. The functions a formula may "
+        f"call are {', '.join(known)}; compute other transformations as data columns first."
+    )
 
 
 def _check_arithmetic(node: ast.BinOp, expr: str) -> None:
@@ -340,11 +368,11 @@ class _Interpreter:
         factor_input = found.transform and name in ("C", "lag")
         args = tuple(self.value(arg, as_factor=factor_input and i == 0) for i, arg in enumerate(node.args))
         kwargs = {keyword.arg: self.value(keyword.value) for keyword in node.keywords}
-        if found.limit is not None:
+        state = self.state.setdefault(ast.unparse(node), {}) if found.stateful else None
+        if found.limit is not None and not state:  # sizes are checked when learned, not when replayed
             found.limit(args, kwargs, self.n_rows)
         if found.stateful:
-            key = ast.unparse(node)
-            kwargs.update(_state=self.state.setdefault(key, {}), _spec=self.spec,
+            kwargs.update(_state=state, _spec=self.spec,
                           _metadata=self.metadata if node is self.program.tree.body else None)
         return found.call(*args, **kwargs)
 

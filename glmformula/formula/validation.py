@@ -59,6 +59,35 @@ def external_vector(value: ArrayOrColumn, name: str, data: pd.DataFrame) -> tupl
     return array, column
 
 
+def subset_rows(subset: Any, data: pd.DataFrame, trusted: bool = False) -> np.ndarray:
+    """R's ``subset``: the (n,) mask of the rows to use, from a boolean mask (an array, or a Series on the
+    data's index) or an expression on the columns (``"service > 0"``, ``"Sex == 'F' & Age != 'F3'"``),
+    evaluated by the formula interpreter.  Rows where it is missing are left out, as R leaves them."""
+    n = len(data)
+    if isinstance(subset, str):
+        values = safe_eval.evaluate(subset, data, trusted=trusted)
+        what = f"subset {subset!r}"
+    else:
+        if isinstance(subset, pd.Series) and not subset.index.equals(data.index):
+            raise DataError("subset is a Series on another index than the data's; pass its values "
+                            "(subset.to_numpy()) or align it to the data first")
+        values, what = subset, "subset"
+    values = np.broadcast_to(np.asarray(values), (n,)) if np.ndim(values) == 0 else np.asarray(values)
+    if values.ndim != 1 or len(values) != n:
+        raise DataError(f"{what} gives {values.size} values for the data's {n} rows; they must match")
+    if values.dtype == object:
+        missing = pd.isna(values)
+        if not all(isinstance(v, (bool, np.bool_)) for v in values[~missing]):
+            raise DataError(f"{what} must be true or false in each row (a boolean mask or a comparison)")
+        values = np.where(missing, False, values).astype(bool)
+    elif values.dtype.kind != "b":
+        raise DataError(f"{what} must be true or false in each row (a boolean mask or a comparison), "
+                        f"got values of type {values.dtype}")
+    if not values.any():
+        raise DataError(f"{what} selects none of the data's {n} rows")
+    return values
+
+
 def _column_missing(values) -> np.ndarray | None:
     """The rows where a column's array is missing, or None when none is (found without a mask when possible)."""
     if isinstance(values, pd.Categorical):

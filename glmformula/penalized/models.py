@@ -1,8 +1,10 @@
 """Penalised GLMs from formulas: one lambda, a whole path, and cross-validation.
 
-``alpha`` is lambda (the penalty's weight, as scikit-learn and statsmodels
-name it) and ``l1_ratio`` the elastic-net mixing (1: lasso, 0: ridge).  See
-``glmformula.penalized.solver`` for the objective, which is glmnet's.
+Names as in scikit-learn and glum: ``alpha`` is the penalty's weight, which glmnet calls
+**lambda** (``lambda_=`` is accepted as an alias), and ``l1_ratio`` the elastic-net mixing
+(1: lasso, 0: ridge), which glmnet calls **alpha**.  So glmnet's ``alpha = 0.5, lambda = 0.1``
+is ``l1_ratio=0.5, alpha=0.1`` here.  See ``glmformula.penalized.solver`` for the objective,
+which is glmnet's.
 """
 
 from __future__ import annotations
@@ -97,13 +99,53 @@ def _fit_one(problem: PenalizedProblem, lam: float, l1_ratio: float, start=None,
                          problem.penalty_factor, problem.standardisation, problem.intercept, start=start, tol=tol)
 
 
-def glm_penalized(formula: str, data, family="gaussian", *, penalty: Penalty = "l2", alpha: float = 1.0,
+def penalty_weight(alpha: float | None, lambda_: float | None) -> float:
+    """The penalty weight lambda from ``alpha`` (scikit-learn's name) or ``lambda_`` (glmnet's), default 1."""
+    if lambda_ is not None and alpha is not None and float(alpha) != float(lambda_):
+        raise DataError(f"alpha={alpha!r} and lambda_={lambda_!r} are the same parameter (the penalty weight "
+                        "lambda); give one of them")
+    return float(1.0 if alpha is None and lambda_ is None else (lambda_ if lambda_ is not None else alpha))
+
+
+def glm_penalized(formula: str, data, family="gaussian", *, penalty: Penalty = "l2", alpha: float | None = None,
                   l1_ratio: float | None = None, penalty_factor: dict[str, float] | None = None,
-                  standardize: bool = True, **kwargs):
-    """A penalised GLM at one lambda (``alpha``); see ``gf.glm(..., penalty=...)``."""
+                  standardize: bool = True, lambda_: float | None = None, **kwargs):
+    """A penalised GLM at one lambda; see ``gf.glm(..., penalty=...)``.
+
+    Parameters
+    ----------
+    formula : str
+        R-style formula, as for ``gf.glm``.
+    data : pandas.DataFrame
+        The data.
+    family : str or Family, default "gaussian"
+        gaussian, binomial, poisson or negative binomial (with theta).
+    penalty : {"l1", "l2", "elasticnet"}, default "l2"
+        Lasso, ridge or elastic net.
+    alpha : float, default 1.0
+        The penalty weight: glmnet's **lambda** (scikit-learn's and glum's name ``alpha``).
+        Not glmnet's ``alpha``, which is ``l1_ratio`` here.
+    l1_ratio : float, optional
+        The elastic-net mixing in [0, 1] (glmnet's ``alpha``): 1 is the lasso, 0 ridge;
+        0.5 by default with ``penalty="elasticnet"``.
+    penalty_factor : dict of str to float, optional
+        Relative penalty per term, as glmnet's ``penalty.factor`` (0 leaves a term unpenalized).
+    standardize : bool, default True
+        Penalize the predictors standardized, as glmnet does (coefficients are reported on
+        the original scale).
+    lambda_ : float, optional
+        The same as ``alpha``, under glmnet's name.
+    **kwargs
+        ``weights``, ``offset``, ``exposure``, ``na_action`` as for ``gf.glm``.
+
+    Returns
+    -------
+    PenalizedResults
+    """
     from glmformula.penalized.results import PenalizedResults
 
     ratio = _l1_ratio(penalty, l1_ratio)
+    alpha = penalty_weight(alpha, lambda_)
     if not alpha >= 0:
         raise DataError(f"alpha (the penalty weight lambda) must be >= 0, got {alpha!r}")
     problem = prepare(formula, data, family, penalty_factor=penalty_factor, standardize=standardize, **kwargs)
@@ -119,7 +161,35 @@ def glm_path(formula: str, data, family="gaussian", *, penalty: Penalty = "l1", 
     (fitted largest first); each fit is warm-started from the last, reusing its curvature, and
     converged to a relative objective change of 1e-12.
 
-    Returns a DataFrame indexed by lambda with one column per coefficient, plus ``deviance``.
+    Parameters
+    ----------
+    formula : str
+        R-style formula, as for ``gf.glm``.
+    data : pandas.DataFrame
+        The data.
+    family : str or Family, default "gaussian"
+        gaussian, binomial, poisson or negative binomial (with theta).
+    penalty : {"l1", "l2", "elasticnet"}, default "l1"
+        Lasso, ridge or elastic net.
+    l1_ratio : float, optional
+        The elastic-net mixing, glmnet's ``alpha`` (1 lasso, 0 ridge).
+    n_alphas : int, default 100
+        Number of lambdas on the path (glmnet's ``nlambda``).
+    alpha_min_ratio : float, optional
+        Smallest lambda as a fraction of lambda_max (glmnet's ``lambda.min.ratio``).
+    alphas : sequence of float, optional
+        The lambdas themselves (glmnet's ``lambda``), in place of the grid.
+    penalty_factor : dict of str to float, optional
+        Relative penalty per term (glmnet's ``penalty.factor``).
+    standardize : bool, default True
+        Penalize standardized predictors, as glmnet.
+    **kwargs
+        ``weights``, ``offset``, ``exposure``, ``na_action`` as for ``gf.glm``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by lambda (named ``alpha``), one column per coefficient, plus ``deviance``.
     """
     ratio = _l1_ratio(penalty, l1_ratio)
     problem = prepare(formula, data, family, penalty_factor=penalty_factor, standardize=standardize, **kwargs)
@@ -164,7 +234,39 @@ def cv_glm(formula: str, data, family="gaussian", *, penalty: Penalty = "l1", l1
     """K-fold cross-validation of lambda by deviance; returns the model refitted at the chosen lambda.
 
     The result carries ``cv_table`` (mean and standard error of the held-out deviance per
-    lambda), ``alpha_min`` and ``alpha_1se`` (the largest lambda within one standard error).
+    lambda), ``alpha_min`` and ``alpha_1se`` (the largest lambda within one standard error),
+    also named ``lambda_min`` and ``lambda_1se`` as glmnet's ``cv.glmnet`` names them.
+
+    Parameters
+    ----------
+    formula : str
+        R-style formula, as for ``gf.glm``.
+    data : pandas.DataFrame
+        The data.
+    family : str or Family, default "gaussian"
+        gaussian, binomial, poisson or negative binomial (with theta).
+    penalty : {"l1", "l2", "elasticnet"}, default "l1"
+        Lasso, ridge or elastic net.
+    l1_ratio : float, optional
+        The elastic-net mixing, glmnet's ``alpha`` (1 lasso, 0 ridge).
+    folds : int, default 10
+        Number of folds (glmnet's ``nfolds``).
+    n_alphas : int, default 100
+        Number of lambdas on the path.
+    seed : int, default 0
+        Seed of the random fold assignment.
+    choose : {"min", "1se"}, default "min"
+        Refit at ``lambda_min`` or at ``lambda_1se``.
+    penalty_factor : dict of str to float, optional
+        Relative penalty per term (glmnet's ``penalty.factor``).
+    standardize : bool, default True
+        Penalize standardized predictors, as glmnet.
+    **kwargs
+        ``weights``, ``offset``, ``exposure``, ``na_action`` as for ``gf.glm``.
+
+    Returns
+    -------
+    PenalizedResults
     """
     ratio = _l1_ratio(penalty, l1_ratio)
     problem = prepare(formula, data, family, penalty_factor=penalty_factor, standardize=standardize, **kwargs)

@@ -15,7 +15,12 @@ from glmformula.report.summary import Summary, format_number, format_statistic
 
 
 class PenalizedResults:
-    """A GLM fitted with a ridge, lasso or elastic-net penalty at one lambda (``alpha``)."""
+    """A GLM fitted with a ridge, lasso or elastic-net penalty at one lambda.
+
+    ``alpha`` is the penalty weight, glmnet's lambda (also readable as ``lambda_``), and
+    ``l1_ratio`` the mixing, glmnet's alpha; after ``cv_glm``, ``alpha_min`` and ``alpha_1se``
+    (also ``lambda_min``, ``lambda_1se``) are glmnet's ``lambda.min`` and ``lambda.1se``.
+    """
 
     def __init__(self, formula, problem, fit, alpha: float, l1_ratio: float, penalty: str):
         self.formula, self._problem, self._fit = formula, problem, fit
@@ -27,6 +32,21 @@ class PenalizedResults:
         self.params = pd.Series(values, index=problem.names, name="coef")
         self.cv_table: pd.DataFrame | None = None
         self.alpha_min = self.alpha_1se = None
+
+    @property
+    def lambda_(self) -> float:
+        """The penalty weight under glmnet's name (the same as ``alpha``)."""
+        return self.alpha
+
+    @property
+    def lambda_min(self) -> float | None:
+        """glmnet's ``lambda.min`` after ``cv_glm`` (the same as ``alpha_min``)."""
+        return self.alpha_min
+
+    @property
+    def lambda_1se(self) -> float | None:
+        """glmnet's ``lambda.1se`` after ``cv_glm`` (the same as ``alpha_1se``)."""
+        return self.alpha_1se
 
     @property
     def deviance(self) -> float:
@@ -66,14 +86,16 @@ class PenalizedResults:
             ("Model Family", self.family.name),
             ("Link Function", self.family.link.name),
             ("Penalty", {"l1": "lasso (l1)", "l2": "ridge (l2)"}.get(self.penalty, "elastic net")),
-            ("lambda (alpha)", format_number(self.alpha)),
+            ("lambda (alpha=)", format_number(self.alpha)),
             ("l1_ratio", f"{self.l1_ratio:g}"),
             ("No. Observations", str(self.nobs)),
             ("Non-zero coefs", str(self.df_model)),
             ("Deviance", format_statistic(self.deviance)),
             ("No. Iterations", str(self.n_iter)),
         ]
-        notes = ["Penalized fit: standard errors and p-values of unpenalized inference do not apply and are "
+        notes = [f"lambda = {self.alpha:.6g} (given as alpha=, scikit-learn's name; in glmnet's terms "
+                 f"lambda = {self.alpha:.6g}, alpha = {self.l1_ratio:g}, which is l1_ratio here).",
+                 "Penalized fit: standard errors and p-values of unpenalized inference do not apply and are "
                  "not shown.", "Objective: deviance / (2 sum of weights) + lambda * penalty on standardized "
                  "predictors (glmnet's); coefficients on the original scale."]
         if self.alpha_min is not None:

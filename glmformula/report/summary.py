@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from glmformula.report.r_format import SIGNIFICANCE_LEGEND, significance_codes
+
 Style = Literal["statsmodels", "r"]
-SIGNIFICANCE_NOTE = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+SIGNIFICANCE_NOTE = f"Signif. codes:  {SIGNIFICANCE_LEGEND}"
 
 
 class TableCells(NamedTuple):
@@ -53,7 +55,7 @@ class Summary:
         read); numbers are formatted, NaN shown blank, a first-column NaN row shown as
         "(aliased)"; text columns are kept.
     notes : lines printed below the table.
-    style : "statsmodels" or "r" (the plain-text layout).
+    style : "statsmodels", or "r" for ``r_summary.RSummary``, which prints R's layout.
     """
 
     def __init__(self, title: str, header: list[tuple[str, str]], table: pd.DataFrame | TableCells,
@@ -69,20 +71,23 @@ class Summary:
         return self._table
 
     # -- cells ---------------------------------------------------------------
-    def _rows(self, formatter) -> list[list[str]]:
+    def _rows(self) -> list[list[str]]:
+        """The table's cells as text, each numeric column in one format (``column_formatter``)."""
         if self._cells is not None:
             names, _, values = self._cells
             values = values.tolist()  # Python floats: formatting them is cheaper than numpy scalars
         else:
-            names, values = self.table.index, self.table.to_numpy(dtype=object)
+            names, values = self.table.index, self.table.to_numpy(dtype=object).tolist()
+        headers = self._headers()[1:]
+        formatters = [column_formatter([row[j] for row in values], header) for j, header in enumerate(headers)]
         rows = []
-        width = len(self._headers()) - 1
         for name, row in zip(names, values):
-            first = row[0]
+            first = row[0] if row else None
             if isinstance(first, float) and first != first:  # NaN (np.isnan costs more on a Python float)
-                rows.append([str(name), "(aliased)"] + [""] * (width - 1))
+                rows.append([str(name), "(aliased)"] + [""] * (len(headers) - 1))
             else:
-                rows.append([str(name)] + [value if isinstance(value, str) else formatter(value) for value in row])
+                rows.append([str(name)] + [value if isinstance(value, str) else formatter(value)
+                                           for value, formatter in zip(row, formatters)])
         return rows
 
     def _headers(self) -> list[str]:
@@ -91,14 +96,14 @@ class Summary:
 
     # -- renderers -----------------------------------------------------------
     def as_text(self) -> str:
-        return _text_r(self) if self.style == "r" else _text_statsmodels(self)
+        return _text_statsmodels(self)  # RSummary (report/r_summary.py) prints R's layout
 
     def as_markdown(self) -> str:
         def cells(rows):
             return [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
 
         header = tabulate(cells(self.header), headers=["", ""], tablefmt="github", disable_numparse=True)
-        table = tabulate(cells(self._rows(format_number)), headers=cells([self._headers()])[0], tablefmt="github",
+        table = tabulate(cells(self._rows()), headers=cells([self._headers()])[0], tablefmt="github",
                          disable_numparse=True)
         notes = "\n".join(f"*{note}*" for note in self.notes)
         return f"**{self.title}**\n\n{header}\n\n{table}\n" + (f"\n{notes}\n" if notes else "")
@@ -107,7 +112,7 @@ class Summary:
         header = "".join(
             f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" for label, value in self.header
         )
-        rows = [[html.escape(cell) for cell in row] for row in self._rows(format_number)]
+        rows = [[html.escape(cell) for cell in row] for row in self._rows()]
         table = tabulate(rows, headers=[html.escape(h) for h in self._headers()], tablefmt="unsafehtml",
                          disable_numparse=True)
         notes = "".join(f"<p>{html.escape(note)}</p>" for note in self.notes)
@@ -115,7 +120,7 @@ class Summary:
 
     def as_latex(self) -> str:
         header = tabulate(self.header, tablefmt="latex_booktabs", disable_numparse=True)
-        table = tabulate(self._rows(format_number), headers=self._headers(), tablefmt="latex_booktabs",
+        table = tabulate(self._rows(), headers=self._headers(), tablefmt="latex_booktabs",
                          disable_numparse=True)
         notes = "".join(f"\n\\par {_latex_escape(note)}" for note in self.notes)
         return (
@@ -142,7 +147,7 @@ def _latex_escape(text: str) -> str:
 
 def _text_statsmodels(summary: Summary) -> str:
     coef_text = tabulate(
-        summary._rows(format_number), headers=summary._headers(), tablefmt="simple", disable_numparse=True,
+        summary._rows(), headers=summary._headers(), tablefmt="simple", disable_numparse=True,
         colalign=("left",) + ("right",) * (len(summary._headers()) - 1),
     )
     coef_lines = coef_text.splitlines()
@@ -161,16 +166,45 @@ def _text_statsmodels(summary: Summary) -> str:
     return "\n".join([summary.title.center(width).rstrip(), rule, *header_lines, rule, *body, rule, *summary.notes])
 
 
-def _text_r(summary: Summary) -> str:
-    table = tabulate(summary._rows(_format_r), headers=summary._headers(), tablefmt="plain", disable_numparse=True,
-                     colalign=("left",) + ("right",) * (len(summary._headers()) - 1))
-    lines = [f"{label}:\n{value}" for label, value in summary.header]
-    return "\n".join(["", *lines, "", "Coefficients:", table, *summary.notes])
-
-
 def _pair(label: str, value: str, width: int) -> str:
     label = f"{label}:"
     return label + " " * max(1, width - len(label) - len(value)) + value
+
+
+def is_pvalue_column(header: str) -> bool:
+    """``P>|z|``, ``Pr(>|t|)``, ``p-value``: a column of p-values."""
+    return header.startswith(("P>", "Pr(", "Pr>")) or header.lower() in ("p", "p-value", "pvalue", "p_value")
+
+
+def column_formatter(values: list, header: str = ""):
+    """One format for a whole column, so that its numbers line up and read alike.
+
+    p-values: 4 decimals, below 1e-4 as "<0.0001"; other numbers: 4 decimals, or scientific
+    notation with 3 decimals for the whole column when some magnitude is from 1e5 or below 1e-3.
+    NaN and None are blank; text is left as it is.
+    """
+    if is_pvalue_column(header):
+        return format_pvalue
+    magnitudes = [abs(v) for v in values if not isinstance(v, str) and v is not None and v == v and v != 0
+                  and abs(v) != float("inf")]
+    if magnitudes and (max(magnitudes) >= 1e5 or min(magnitudes) < 1e-3):
+        return _format_scientific
+    return _format_fixed
+
+
+def format_pvalue(value: float) -> str:
+    """A p-value with 4 decimals; "<0.0001" below 1e-4; blank for NaN or None."""
+    if value is None or value != value:
+        return ""
+    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _format_fixed(value: float) -> str:
+    return "" if value is None or value != value else f"{value:.4f}"
+
+
+def _format_scientific(value: float) -> str:
+    return "" if value is None or value != value else f"{value:.3e}"
 
 
 def format_number(value: float) -> str:
@@ -184,19 +218,6 @@ def format_number(value: float) -> str:
     return f"{value:.4f}"
 
 
-def _format_r(value: float) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "NA"
-    return f"{value:.4g}" if abs(value) >= 1e-4 or value == 0 else f"{value:.3e}"
-
-
-def _format_r_pvalue(value: float) -> str:
-    """R's ``format.pval``: values below machine precision as "<2e-16"."""
-    if not np.isfinite(value):
-        return "NA"
-    return "<2e-16" if value < 2.2e-16 else f"{value:.4g}"
-
-
 def format_statistic(value: float, digits: int = 4) -> str:
     """A header value (deviance, log-likelihood, AIC, ...): ``digits`` decimals below 1e7, else 6 significant
     digits; "nan" for None or a value that is not finite."""
@@ -206,24 +227,28 @@ def format_statistic(value: float, digits: int = 4) -> str:
 
 
 def significance_stars(p_values: pd.Series) -> pd.Series:
-    """R's significance codes: *** < 0.001 < ** < 0.01 < * < 0.05 < . < 0.1."""
-    bins = [-np.inf, 0.001, 0.01, 0.05, 0.1, np.inf]
-    codes = pd.cut(p_values, bins=bins, labels=["***", "**", "*", ".", ""], right=False)
-    return codes.astype(object).where(p_values.notna(), "")
+    """R's significance codes (``symnum`` in ``printCoefmat``): *** for p <= 0.001, ** <= 0.01, * <= 0.05,
+    . <= 0.1, blank above or for a missing p-value."""
+    codes = [code.strip() for code in significance_codes(p_values.tolist())]
+    return pd.Series(codes, index=p_values.index, dtype=object)
 
 
-def _ratio_name(results) -> str:
-    link = results.family.link.name
-    return {"log": "rate ratio", "logit": "odds ratio"}.get(link, f"exp(coef) ({link} link)")
+def _ratio_name(results) -> str | None:
+    """What exp(coef) is on the fit's link ("rate ratios", "odds ratios"), or None (identity, ...)."""
+    return {"log": "rate ratios", "logit": "odds ratios", "cloglog": "hazard ratios"}.get(results.family.link.name)
 
 
 def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp: bool = False,
-                stars: bool = False) -> Summary:
-    """Build the summary of a ``GLMResults`` (see ``GLMResults.summary``)."""
-    if style not in ("statsmodels", "r"):
-        raise ValueError(f"style must be 'statsmodels' or 'r', got {style!r}")
-    if style == "r":
-        return _r_summary(results, exp=exp, stars=stars, alpha=alpha)
+                stars: bool | None = None) -> Summary:
+    """Build the statsmodels-layout summary of a ``GLMResults`` (see ``GLMResults.summary``; R's layout is
+    ``glmformula.report.r_summary.r_glm_summary``, which builds on this module).
+
+    ``stars=None`` shows no significance codes.
+    """
+    if style != "statsmodels":
+        raise ValueError(f"glm_summary prints the statsmodels layout; style='r' is r_summary.r_glm_summary, "
+                         f"got style={style!r}")
+    stars = bool(stars)
     family = results.family
     statistic = "t" if results.use_t else "z"
     coef_label = "exp(coef)" if exp else "coef"
@@ -258,8 +283,9 @@ def glm_summary(results, alpha: float = 0.05, style: Style = "statsmodels", exp:
     ]
     notes = _common_notes(results)
     if exp:
-        notes.insert(0, f"Coefficients and intervals exponentiated: {_ratio_name(results)}s; "
-                        "std err, statistics and p-values are for the coefficients on the link scale.")
+        ratios = _ratio_name(results)
+        notes.insert(0, "Coefficients and intervals exponentiated" + (f" ({ratios})" if ratios else "")
+                     + "; std err, statistics and p-values are for the coefficients on the link scale.")
     if stars:
         notes.append(SIGNIFICANCE_NOTE)
     return Summary("Generalized Linear Model Regression Results", header, table, notes, header_split=8)
@@ -300,50 +326,6 @@ def _common_notes(results) -> list[str]:
     if results.cov_type != "nonrobust":
         notes.append(f"Standard errors are {results.cov_type} robust (sandwich) estimates.")
     return notes
-
-
-def _r_summary(results, exp: bool, stars: bool, alpha: float) -> Summary:
-    family = results.family
-    statistic = "t" if results.use_t else "z"
-    table = pd.DataFrame(
-        {
-            "Estimate": results.params,
-            "Std. Error": results.bse,
-            f"{statistic} value": results.tvalues,
-            f"Pr(>|{statistic}|)": results.pvalues.map(_format_r_pvalue),
-        }
-    )
-    if exp:
-        intervals = results.conf_int(alpha)
-        table.insert(1, "exp(Estimate)", np.exp(results.params))
-        table[f"{100 * alpha / 2:g} %"] = np.exp(intervals.iloc[:, 0])
-        table[f"{100 * (1 - alpha / 2):g} %"] = np.exp(intervals.iloc[:, 1])
-    if stars:
-        table[""] = significance_stars(results.pvalues)
-    table.index = ["(Intercept)" if name == "Intercept" else name for name in table.index]
-    family_label = family.name if results.theta is None else f"Negative Binomial({results.theta:.4g})"
-    dispersion = f"(Dispersion parameter for {family_label} family taken to be {results.scale:g})"
-    notes = []
-    if stars:
-        notes += ["---", SIGNIFICANCE_NOTE]
-    notes += [
-        "",
-        dispersion,
-        "",
-        f"    Null deviance: {results.null_deviance:.4f}  on {results.df_null}  degrees of freedom",
-        f"Residual deviance: {results.deviance:.4f}  on {results.df_resid}  degrees of freedom",
-    ]
-    if results.n_dropped:
-        notes.append(f"  ({results.n_dropped} observations deleted due to missingness)")
-    notes += [f"AIC: {results.aic:.5g}" if np.isfinite(results.aic) else "AIC: NA", "",
-              f"Number of Fisher Scoring iterations: {results.n_iter}"]
-    if results.theta_estimate is not None:
-        notes += ["", f"              Theta:  {results.theta:.4g}",
-                  f"          Std. Err.:  {results.theta_se:.4g}",
-                  f" 2 x log-likelihood:  {2 * results.llf:.3f}"]
-    notes += [n for n in _common_notes(results) if not n.startswith("Warning")]
-    header = [("Call", f"glm(formula = {results.formula}, family = {family.name}(link = \"{family.link.name}\"))")]
-    return Summary("Call", header, table, notes, style="r")
 
 
 def models_table(models: list, labels: list[str] | None = None) -> Summary:

@@ -31,6 +31,7 @@ from glmformula.engine.irls import irls
 from glmformula.exceptions import DataError, NonIntegerResponseWarning
 from glmformula.families.standard import Binomial
 from glmformula.formula.frame import ModelFrame, build_model_frame
+from glmformula.results import negbin_anova as _negbin
 
 if TYPE_CHECKING:
     from glmformula.results.glm_results import GLMResults
@@ -46,10 +47,13 @@ class Refit:
     aic: float
     working_residuals: np.ndarray
     working_weights: np.ndarray
+    mu: np.ndarray | None = None
+    eta: np.ndarray | None = None
 
 
-def refit(results: GLMResults, matrix: np.ndarray, y=None, weights=None, offset=None) -> Refit:
-    """Fit the model's family to other columns (or another response), as R's ``glm.fit`` calls."""
+def refit(results: GLMResults, matrix: np.ndarray, y=None, weights=None, offset=None, etastart=None) -> Refit:
+    """Fit the model's family to other columns (or another response), as R's ``glm.fit`` calls (from
+    ``etastart``, a linear predictor, when given: profiles start each refit near the fit)."""
     data, family = results.model_data, results.family
     y = data.y if y is None else y
     weights = data.prior_weights if weights is None else weights
@@ -58,17 +62,18 @@ def refit(results: GLMResults, matrix: np.ndarray, y=None, weights=None, offset=
         mu = family.link.inverse(offset)
         deviance = family.deviance(y, mu, weights)
         loglik = family.loglik(y, mu, weights, data.n_trials, deviance)
-        return Refit(deviance, 0, -2 * loglik + 2 * family.n_dispersion_params, np.zeros_like(y), np.zeros_like(y))
+        return Refit(deviance, 0, -2 * loglik + 2 * family.n_dispersion_params, np.zeros_like(y), np.zeros_like(y),
+                     mu, offset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NonIntegerResponseWarning)
         response = family.initialize(y, weights)
     fit = irls(
         DenseDesign(matrix), response.y, family, prior_weights=response.prior_weights, offset=offset,
-        mustart=response.mustart, control=results.control,
+        mustart=response.mustart, control=results.control, etastart=etastart,
     )
     loglik = family.loglik(response.y, fit.mu, response.prior_weights, data.n_trials, fit.deviance)
     aic = -2 * loglik + 2 * (fit.rank + family.n_dispersion_params)
-    return Refit(fit.deviance, fit.rank, aic, fit.working_residuals, fit.working_weights)
+    return Refit(fit.deviance, fit.rank, aic, fit.working_residuals, fit.working_weights, fit.mu, fit.eta)
 
 
 def score_statistic(matrix: np.ndarray, residuals: np.ndarray, weights: np.ndarray, intercept: bool) -> float:
@@ -126,8 +131,12 @@ def _dispersion(results: GLMResults) -> tuple[float, float]:
 
 
 def sequential_anova(results: GLMResults, test: Test = None) -> pd.DataFrame:
-    """R's ``anova(fit, test=...)``: terms added one at a time, first to last."""
+    """R's ``anova(fit, test=...)``: terms added one at a time, first to last.  For a ``glm.nb`` fit, as MASS's
+    ``anova.negbin``: the refits keep the final theta (with MASS's warning) and the test is "Chisq" by default."""
     _check_test(test)
+    _negbin.warn_theta_fixed(results)
+    if test is None and results.theta_estimate is not None:
+        test = "Chisq"
     _warn_f_with_fixed_dispersion(results, test)
     X = results.model_data.design.to_dense()
     term_slices = results.term_slices
@@ -180,7 +189,8 @@ def _only(term_slices: dict[str, slice], name: str, width: int) -> np.ndarray:
 
 
 def compare_models(models: list[GLMResults], test: Test = None) -> pd.DataFrame:
-    """R's ``anova(m0, m1, ...)``: consecutive nested models; tests use the largest model's dispersion."""
+    """R's ``anova(m0, m1, ...)``: consecutive nested models; tests use the largest model's dispersion.  Fits of
+    different families are refused, and ``glm.nb`` fits compared as MASS does (``results.negbin_anova``)."""
     _check_test(test)
     if len(models) < 2:
         raise ValueError("gf.anova needs at least two models (or call res.anova() for one)")
@@ -190,6 +200,8 @@ def compare_models(models: list[GLMResults], test: Test = None) -> pd.DataFrame:
     sizes = {len(m.model_data.y) for m in models}
     if len(sizes) > 1:
         raise DataError("models were not all fitted to the same rows (check for dropped missing values)")
+    if _negbin.check_comparable(models):  # glm.nb fits: likelihood ratios, as MASS's anova.negbin
+        return _negbin.compare_negbin(models, test)
     resid_df = np.array([m.df_resid for m in models], dtype=float)
     resid_dev = np.array([m.deviance for m in models])
     table = pd.DataFrame(
@@ -229,8 +241,8 @@ def drop_scope(term_slices: dict[str, slice]) -> list[str]:
     return [name for name, factors in terms.items() if not any(factors < other for other in terms.values())]
 
 
-def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None) -> pd.DataFrame:
-    """R's ``drop1``: refit without each term in ``scope`` (default: the marginal terms)."""
+def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None, k: float = 2.0) -> pd.DataFrame:
+    """R's ``drop1``: refit without each term in ``scope`` (default: the marginal terms); AIC with penalty ``k``."""
     _check_test(test)
     term_slices = results.term_slices
     scope = drop_scope(term_slices) if scope is None else list(scope)
@@ -246,11 +258,12 @@ def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None
         if test == "Rao":
             score = score_statistic(X, fit.working_residuals, fit.working_weights, intercept=True)
         rows.append((term, fit.rank, fit.deviance, score))
-    return _single_term_table(results, rows, test, "Single term deletions", dropping=True)
+    return _single_term_table(results, rows, test, "Single term deletions", dropping=True, k=k)
 
 
-def add1(results: GLMResults, scope: str | list[str], test: Test = None) -> pd.DataFrame:
-    """R's ``add1``: refit with each term of ``scope`` added (a list of terms or ``"~ x + z"``)."""
+def add1(results: GLMResults, scope: str | list[str], test: Test = None, k: float = 2.0) -> pd.DataFrame:
+    """R's ``add1``: refit with each term of ``scope`` added (a list of terms or ``"~ x + z"``); AIC with
+    penalty ``k``."""
     _check_test(test)
     present = [sorted(name.replace(" ", "").split(":")) for name in results.term_slices]
     terms = [t for t in _scope_terms(scope) if sorted(t.replace(" ", "").split(":")) not in present]
@@ -278,18 +291,20 @@ def add1(results: GLMResults, scope: str | list[str], test: Test = None) -> pd.D
         if test == "Rao":
             score = score_statistic(X[:, mask], base_fit.working_residuals, base_fit.working_weights, intercept=True)
         rows.append((term, fit.rank, fit.deviance, score))
-    return _single_term_table(results, rows[1:], test, "Single term additions", dropping=False, base=rows[0])
+    return _single_term_table(results, rows[1:], test, "Single term additions", dropping=False, base=rows[0],
+                              k=k)
 
 
 def expanded_frame(results: GLMResults, formula: str) -> ModelFrame:
     """The model frame of ``formula`` (the model's with terms added) on the data, weights, offset and options
-    of the original call: the design add1 refits on, through ``refit``."""
+    of the original call (its ``subset`` too): the design add1 refits on, through ``refit``."""
     call = results.call
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return build_model_frame(formula, call.data, weights=call.weights, offset=call.offset,
                                  exposure=call.exposure, na_action=call.na_action,
-                                 categorical_response=isinstance(results.family, Binomial), trusted=call.trusted)
+                                 categorical_response=isinstance(results.family, Binomial), trusted=call.trusted,
+                                 subset=call.arguments.get("subset"))
 
 
 def _scope_terms(scope: str | list[str]) -> list[str]:
@@ -311,23 +326,22 @@ def _match_term(name: str, slices: dict[str, slice]) -> str:
     raise DataError(f"term {name!r} is not in the design; terms are: {', '.join(slices)}")
 
 
-def _single_term_table(results: GLMResults, rows, test, title: str, *, dropping: bool, base=None) -> pd.DataFrame:
-    """Df, Deviance, AIC and the test columns of R's drop1/add1."""
+def _single_term_table(results: GLMResults, rows, test, title: str, *, dropping: bool, base=None,
+                       k: float = 2.0) -> pd.DataFrame:
+    """Df, Deviance, AIC (penalty k per parameter) and the test columns of R's drop1/add1."""
     first = ("<none>", results.rank, results.deviance, np.nan) if base is None else base
     names = [first[0]] + [r[0] for r in rows]
     ranks = np.array([first[1]] + [r[1] for r in rows], dtype=float)
     deviances = np.array([first[2]] + [r[2] for r in rows])
     scores = np.array([first[3]] + [r[3] for r in rows])
     dispersion = results.scale
-    n = len(results.model_data.y)
+    n = n_rows(results)
     if results.family.name == "gaussian":
         loglik = n * np.log(deviances / n)
     else:
         loglik = deviances / dispersion
-    aic = loglik + 2 * ranks
-    # R shifts to extractAIC, which for glm.nb fits does not count theta
-    model_aic = results.aic - 2 * int(results.theta_estimate is not None)
-    aic = aic + (model_aic - aic[0])
+    aic = loglik + k * ranks
+    aic = aic + (extract_aic(results, k) - aic[0])  # R shifts to extractAIC
     dfs = (ranks[0] - ranks) if dropping else (ranks - ranks[0])
     dfs[0] = np.nan
     table = pd.DataFrame({"Df": dfs, "Deviance": deviances}, index=pd.Index(names))
@@ -357,6 +371,22 @@ def _single_term_table(results: GLMResults, rows, test, title: str, *, dropping:
             table["Pr(>F)"] = p_values
     table.attrs["title"] = f"{title}\n\nModel:\n{results.formula}"
     return table
+
+
+def n_rows(results: GLMResults) -> float:
+    """The rows of the fit, zero weights included (R's ``nrow(model.matrix(fit))``); with frequency weights, the
+    rows of the expanded data."""
+    freq = results.model_data.freq_weights
+    return len(results.model_data.y) if freq is None else float(np.sum(freq))
+
+
+def extract_aic(results: GLMResults, k: float = 2.0) -> float:
+    """R's ``extractAIC``: -2 llf + k edf, edf = rows - df_resid (the rank, plus any zero-weight rows); for
+    ``glm.nb`` fits theta is not counted (MASS's extractAIC.negbin), for other families the dispersion is."""
+    edf = n_rows(results) - results.df_resid
+    if results.theta_estimate is not None:
+        return -2 * results.llf + k * edf
+    return results.aic + (k - 2) * edf
 
 
 def wald_test_terms(results: GLMResults) -> pd.DataFrame:

@@ -4,9 +4,12 @@ Names follow statsmodels (``params``, ``bse``, ``pvalues``, ``conf_int``,
 ``cov_params``, ``llf``, ``scale`` ...); the numbers follow R's ``glm`` and
 ``summary.glm``:
 
-* dispersion phi = 1 for poisson/binomial/negative binomial, otherwise the
-  Pearson estimate sum(w_i r_i^2) / df_resid with the working weights and
-  working residuals of the final IRLS step (R's ``summary.glm``);
+* dispersion phi: by default (``scale=None``, the family's own) 1 for
+  poisson/binomial/negative binomial, otherwise the Pearson estimate
+  sum(w_i r_i^2) / df_resid with the working weights and working residuals of
+  the final IRLS step (R's ``summary.glm``); an explicit ``scale="pearson"`` or
+  ``"deviance"`` estimates it for every family (R's ``summary`` of a
+  ``negative.binomial(theta)`` glm uses the Pearson estimate), a number fixes it;
 * Cov(beta) = phi (X'WX)^{-1} with W the working weights of the last step;
 * z tests when phi is fixed, t tests on df_resid when it is estimated;
 * AIC = -2 llf + 2 (rank + number of dispersion parameters), as R's
@@ -14,10 +17,9 @@ Names follow statsmodels (``params``, ``bse``, ``pvalues``, ``conf_int``,
   (the rows of the fit, zero prior weights included; see ``nobs_bic``).
 
 Zero prior weights: those rows add nothing to the log-likelihood, as in R.  The
-gaussian is the exception in R, whose ``gaussian()$aic`` takes -sum(log(w)) and
-n = all rows, so that its logLik is -Inf and AIC/BIC Inf; here the gaussian
-llf, AIC and BIC are those of the fit without the zero-weight rows (finite, and
-what R gives on ``subset = w > 0``).
+gaussian is the exception in R, whose ``gaussian()$aic`` takes -sum(log(w)), so
+that its logLik is -Inf and AIC/BIC Inf; so it is here (the figures of the fit
+without those rows are R's on ``subset = w > 0``: pass ``subset=`` to fit them).
 
 Prediction, analysis of deviance, robust covariances, influence and profile
 intervals live in their own modules; the methods here only delegate to them.
@@ -26,6 +28,7 @@ intervals live in their own modules; the methods here only delegate to them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -39,16 +42,20 @@ from glmformula.engine.irls import FitState, IRLSControl
 from glmformula.engine.negbin import ThetaEstimate
 from glmformula.exceptions import DataError
 from glmformula.families.base import Family
-from glmformula.families.standard import Gaussian
 from glmformula.formula.frame import FormulaSpec
 from glmformula.results import anova as _anova
 from glmformula.results import covariance as _covariance
+from glmformula.results import fit_measures as _fit_measures
+from glmformula.results import hypothesis as _hypothesis
+from glmformula.results import residuals as _residuals
 from glmformula.results.influence import influence as _influence
 from glmformula.results.information import InformationCriteria
 from glmformula.results.prediction import predict as _predict
+from glmformula.results.prediction_results import PredictionResults, get_prediction
 from glmformula.results.profile import profile_conf_int
-
-ResidualType = Literal["deviance", "pearson", "working", "response", "anscombe", "partial"]
+from glmformula.results.residuals import ResidualType
+from glmformula.results.terms_prediction import predict_terms
+from glmformula.results.update import update as _update
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,8 @@ class ModelData:
     y : (n,) response (proportions for binomial); prior_weights, n_trials,
     offset : (n,); row_labels : the caller's index labels of the rows used;
     n_dropped : rows dropped for missing values; design : the (n, p) design the fit used
-    (``engine.design_protocol.Design``).
+    (``engine.design_protocol.Design``); freq_weights : (n,) frequency weights (statsmodels'),
+    already multiplied into ``prior_weights``, or None (see ``glmformula.weighting``).
     """
 
     y: np.ndarray
@@ -73,11 +81,17 @@ class ModelData:
     has_intercept: bool
     has_offset: bool
     design: Design
+    freq_weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class FitCall:
-    """The arguments of the ``glm()`` call, kept to refit related models (add1, with_cov clusters)."""
+    """The arguments of the ``glm()`` call, kept to refit related models (add1, with_cov clusters, update).
+
+    ``weights`` is the prior weight the model frame took (with ``var_weights`` and ``freq_weights``
+    multiplied in); ``arguments`` every argument of the call but the formula and the data, as given; ``fitter``
+    the function that made the fit, called again by ``update`` (results never import the fitter).
+    """
 
     data: Any
     weights: Any = None
@@ -86,12 +100,14 @@ class FitCall:
     na_action: str = "drop"
     control: IRLSControl = field(default_factory=IRLSControl)
     trusted: bool = False
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    fitter: Callable[..., GLMResults] | None = None
 
 
 class GLMResults(InformationCriteria):
     """A fitted generalized linear model.
 
-    Created by :func:`glmformula.glm`.  Estimates are pandas objects indexed by
+    Created by ``glmformula.glm``.  Estimates are pandas objects indexed by
     the design column names; aliased (non-estimable) coefficients are NaN and
     listed in ``aliased``.
     """
@@ -105,7 +121,7 @@ class GLMResults(InformationCriteria):
         null_deviance: float,
         *,
         call: FitCall,
-        scale: float | str = "pearson",
+        scale: float | str | None = None,
         cov_type: _covariance.CovType = "nonrobust",
         cluster: Any = None,
         theta: ThetaEstimate | None = None,
@@ -121,8 +137,11 @@ class GLMResults(InformationCriteria):
         _covariance.validate_cov_type(cov_type)
         self.cov_type = cov_type
         self._cluster = self._cluster_labels(cluster) if cov_type == "cluster" else None
+        self._cluster_type: _covariance.ClusterType = "HC0"
         self.theta_estimate = theta
         self._loglik = loglik
+        #: R's ``stepAIC(...)$anova``: the path of ``gf.step`` to this model (None if not from a step)
+        self.step_path: pd.DataFrame | None = None
 
     @property
     def theta(self) -> float | None:
@@ -160,11 +179,15 @@ class GLMResults(InformationCriteria):
         if source_index is not None and not source_index.is_unique:
             raise DataError("cluster-robust covariance needs a data index without duplicate labels; "
                             "call data.reset_index(drop=True) before fitting")
-        if isinstance(cluster, str):
+        if isinstance(cluster, str) or (isinstance(cluster, (list, tuple)) and cluster
+                                        and all(isinstance(c, str) for c in cluster)):
+            names = [cluster] if isinstance(cluster, str) else list(cluster)
             source = self.call.data
-            if not isinstance(source, pd.DataFrame) or cluster not in source.columns:
-                raise DataError(f"cluster column {cluster!r} is not in the data")
-            return source.loc[rows, cluster].to_numpy()
+            missing = [name for name in names if not isinstance(source, pd.DataFrame) or name not in source.columns]
+            if missing:
+                raise DataError(f"cluster column(s) {', '.join(map(repr, missing))} not in the data")
+            labels = source.loc[rows, names].to_numpy()
+            return labels[:, 0] if isinstance(cluster, str) else labels
         values = np.asarray(cluster)
         if len(values) == len(rows):
             return values
@@ -172,15 +195,30 @@ class GLMResults(InformationCriteria):
             return values[self.call.data.index.get_indexer(rows)]
         raise DataError(f"cluster has {len(values)} values but the model uses {len(rows)} rows")
 
-    def with_cov(self, cov_type: _covariance.CovType, cluster: Any = None) -> GLMResults:
-        """The same fit with another covariance type (no refitting)."""
+    def with_cov(self, cov_type: _covariance.CovType, cluster: Any = None,
+                 cluster_type: _covariance.ClusterType = "HC0") -> GLMResults:
+        """The same fit with another covariance type (no refitting).
+
+        ``cov_type="cluster"`` takes ``cluster=`` a column name, a list of column names (multiway
+        clustering, as ``sandwich::vcovCL(cluster = ~ firm + year)``) or an array of labels ((n,) or
+        (n, m)), and ``cluster_type`` "HC0" (``vcovCL``'s default on a glm) or "HC1" (times (n-1)/(n-k)).
+        """
         other = copy.copy(self)
-        for name in ("bse", "tvalues", "pvalues", "_cov"):
+        for name in ("bse", "tvalues", "pvalues", "_cov", "_se", "_statistic", "_p"):
             other.__dict__.pop(name, None)
         _covariance.validate_cov_type(cov_type)
+        _covariance.validate_cluster_type(cluster_type)
         other.cov_type = cov_type
         other._cluster = other._cluster_labels(cluster) if cov_type == "cluster" else None
+        other._cluster_type = cluster_type
         return other
+
+    def vcovCL(self, cluster: Any = None, type: _covariance.ClusterType = "HC0") -> pd.DataFrame:  # noqa: A002, N802
+        """R's ``sandwich::vcovCL(fit, cluster, type)``: the cluster-robust covariance (see ``with_cov``);
+        without ``cluster`` the fit's own clusters, or one per row (R's default)."""
+        if cluster is None:
+            cluster = self._cluster if self._cluster is not None else np.arange(len(self.model_data.y))
+        return self.with_cov("cluster", cluster, cluster_type=type).cov_params()
 
     # -- estimates ---------------------------------------------------------
     @cached_property
@@ -218,7 +256,7 @@ class GLMResults(InformationCriteria):
             return fit.cov_unscaled * self.scale
         return _covariance.sandwich(
             self.model_data.design, fit.working_weights, fit.working_residuals, fit.cov_unscaled,
-            self.cov_type, self._cluster,
+            self.cov_type, self._cluster, cluster_type=self._cluster_type, freq_weights=self.model_data.freq_weights,
         )
 
     def cov_params(self) -> pd.DataFrame:
@@ -255,27 +293,42 @@ class GLMResults(InformationCriteria):
 
     @property
     def use_t(self) -> bool:
-        """True when the dispersion is estimated, so tests use t on df_resid."""
-        return not (self.family.dispersion_fixed or isinstance(self._scale_option, (int, float)))
+        """True when the dispersion is estimated (``scale="pearson"``/``"deviance"``, or by default for the
+        families with a free dispersion), so tests use t on df_resid."""
+        option = self._scale_option
+        return isinstance(option, str) or (option is None and not self.family.dispersion_fixed)
 
     @cached_property
     def pvalues(self) -> pd.Series:
         return pd.Series(self._p, index=self._index, name="P>|t|" if self.use_t else "P>|z|")
 
     def conf_int(self, alpha: float = 0.05, method: Literal["wald", "profile"] = "wald") -> pd.DataFrame:
-        """Confidence intervals at level 1 - alpha.
+        """Confidence intervals at level 1 - alpha, statsmodels' spelling: Wald by default, columns 0 and 1.
 
         ``"wald"``: params ± q bse, q from t(df_resid) when the scale is estimated, else normal;
-        ``"profile"``: profile-likelihood intervals (see ``glmformula.results.profile``).
+        ``"profile"``: profile-likelihood intervals (see ``glmformula.results.profile``).  R's
+        spelling, ``confint()``, gives profile intervals by default with R's column names.
         """
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
         if method == "profile":
-            return profile_conf_int(self, alpha)
+            intervals = profile_conf_int(self, alpha)
+            intervals.columns = pd.RangeIndex(2)
+            return intervals
         if method != "wald":
             raise ValueError(f"method must be 'wald' or 'profile', got {method!r}")
-        return pd.DataFrame(self._wald_bounds(alpha), index=self._index,
-                            columns=pd.Index([f"{alpha / 2:g}", f"{1 - alpha / 2:g}"], dtype=object))
+        return pd.DataFrame(self._wald_bounds(alpha), index=self._index, columns=pd.RangeIndex(2))
+
+    def confint(self, parm: list[str] | None = None, level: float = 0.95,
+                method: Literal["profile", "wald"] = "profile") -> pd.DataFrame:
+        """R's ``confint(fit)``: profile-likelihood intervals by default, as MASS's ``confint.glm`` (and
+        R >= 4.4's), with R's columns ``"2.5 %"``, ``"97.5 %"``; ``method="wald"`` gives
+        ``confint.default``'s.  ``parm`` selects coefficients by name."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        intervals = self.conf_int(1 - level, method=method)
+        intervals.columns = [f"{round(100 * (1 - level) / 2, 1):g} %", f"{round(100 * (1 + level) / 2, 1):g} %"]
+        return intervals if parm is None else intervals.loc[list(parm)]
 
     def _wald_bounds(self, alpha: float) -> np.ndarray:
         """(p, 2) Wald interval bounds params -/+ q bse."""
@@ -297,7 +350,9 @@ class GLMResults(InformationCriteria):
     @cached_property
     def nobs(self) -> int:
         """Number of observations with non-zero prior weight."""
-        weights = self.model_data.prior_weights
+        weights, freq = self.model_data.prior_weights, self.model_data.freq_weights
+        if freq is not None:  # the observations of the expanded data
+            return int(round(np.sum(freq[weights > 0])))
         if len(weights) and weights.min() > 0:  # the usual case: a reduction, cheaper than the count
             return len(weights)
         return int(np.count_nonzero(weights))
@@ -305,11 +360,8 @@ class GLMResults(InformationCriteria):
     @property
     def nobs_bic(self) -> int:
         """n in BIC's log(n): every row of the fit, zero prior weights included, as R's ``BIC(glm)``
-        (which takes logLik's "nobs", not ``nobs()``); for the gaussian, whose llf leaves the
-        zero-weight rows out (see the module docstring), ``nobs``."""
-        if isinstance(self.family, Gaussian):
-            return self.nobs
-        return len(self.model_data.y)
+        (which takes logLik's "nobs", not ``nobs()``)."""
+        return int(round(_anova.n_rows(self)))
 
     @property
     def df_resid(self) -> int:
@@ -349,7 +401,7 @@ class GLMResults(InformationCriteria):
         option = self._scale_option
         if isinstance(option, (int, float)) and not isinstance(option, bool):
             return float(option)
-        if self.family.dispersion_fixed:
+        if option is None and self.family.dispersion_fixed:
             return 1.0
         if self.df_resid <= 0:
             return float("nan")
@@ -367,8 +419,18 @@ class GLMResults(InformationCriteria):
         """Log-likelihood (NaN for quasi families), as R's ``logLik.glm`` (``glm.nb``'s with estimated theta)."""
         if self._loglik is not None:
             return self._loglik
-        d = self.model_data
-        return self.family.loglik(d.y, self._fit.mu, d.prior_weights, d.n_trials, self.deviance)
+        return _fit_measures.loglik_at(self, self._fit.mu)
+
+    @cached_property
+    def llnull(self) -> float:
+        """Log-likelihood of the intercept-only model with the model's offset (statsmodels' ``llnull``; see
+        ``glmformula.results.fit_measures``)."""
+        return _fit_measures.llnull(self)
+
+    def pseudo_rsquared(self, kind: _fit_measures.PseudoR2 = "cs") -> float:
+        """statsmodels' pseudo R-squared: ``"mcf"`` McFadden's 1 - llf/llnull, ``"cs"`` Cox and Snell's
+        1 - exp(2 (llnull - llf) / nobs)."""
+        return _fit_measures.pseudo_rsquared(self, kind)
 
     def loglik_obs(self) -> np.ndarray:
         """Per-observation log-likelihood contributions (for Vuong tests); NaN for quasi families."""
@@ -400,70 +462,103 @@ class GLMResults(InformationCriteria):
     def working_weights(self) -> pd.Series:
         return pd.Series(self._fit.working_weights, index=self.model_data.row_labels, name="working_weights")
 
-    def resid(self, type: ResidualType = "deviance") -> pd.Series:  # noqa: A002 - statsmodels/R name
-        """Residuals of the given type (R's ``residuals.glm``).
+    def resid(self, type: ResidualType = "deviance"):  # noqa: A002 - statsmodels/R name
+        """Residuals of the given type (R's ``residuals.glm``; see ``glmformula.results.residuals``).
 
         deviance: sign(y - mu) sqrt(w d(y, mu)); pearson: (y - mu) sqrt(w / V(mu));
-        working: (y - mu) / mu_eta(eta); response: y - mu.
+        working: (y - mu) / mu_eta(eta); response: y - mu; anscombe; partial (a DataFrame).
         """
-        d, mu = self.model_data, self._fit.mu
-        if type == "deviance":
-            unit = self.family.deviance_residuals(d.y, mu, d.prior_weights)
-            values = np.sign(d.y - mu) * np.sqrt(np.maximum(unit, 0))
-        elif type == "pearson":
-            values = (d.y - mu) * np.sqrt(d.prior_weights) / np.sqrt(self.family.variance(mu))
-        elif type == "working":
-            values = self._fit.working_residuals
-        elif type == "response":
-            values = d.y - mu
-        elif type == "anscombe":
-            values = np.sqrt(d.prior_weights) * (self.family.anscombe(d.y) - self.family.anscombe(mu)) / (
-                self.family.variance(mu) ** (1 / 6)
-            )
-        elif type == "partial":
-            return self._partial_residuals()
-        else:
-            raise ValueError(
-                f"unknown residual type {type!r}; choose deviance, pearson, working, response, anscombe or partial"
-            )
-        return pd.Series(values, index=d.row_labels, name=f"resid_{type}")
+        return _residuals.residuals(self, type)
 
-    def _partial_residuals(self) -> pd.DataFrame:
-        """Working residuals plus each term's centred contribution (R's ``residuals(fit, "partial")``)."""
-        X = self.model_data.design.to_dense()
-        beta = np.nan_to_num(self.params.to_numpy())
-        centred = X - X.mean(axis=0) if self.model_data.has_intercept else X
-        columns = {}
-        for name, columns_of_term in self.term_slices.items():
-            if name != "1":
-                columns[name] = self._fit.working_residuals + centred[:, columns_of_term] @ beta[columns_of_term]
-        return pd.DataFrame(columns, index=self.model_data.row_labels)
+    @property
+    def resid_deviance(self) -> pd.Series:
+        """statsmodels' name for ``resid("deviance")``."""
+        return self.resid("deviance")
+
+    @property
+    def resid_pearson(self) -> pd.Series:
+        """statsmodels' name for ``resid("pearson")``."""
+        return self.resid("pearson")
+
+    @property
+    def resid_response(self) -> pd.Series:
+        """statsmodels' name for ``resid("response")``: y - mu."""
+        return self.resid("response")
+
+    @property
+    def resid_working(self) -> pd.Series:
+        """statsmodels' name for ``resid("working")``: (y - mu) g'(mu)."""
+        return self.resid("working")
 
     # -- questions to the model -----------------------------------------------
-    def predict(self, newdata: Any = None, type: Literal["response", "link"] = "response",  # noqa: A002
+    def predict(self, newdata: Any = None, type: Literal["response", "link", "terms"] = "response",  # noqa: A002
                 se: bool = False, level: float = 0.95, offset: Any = None, exposure: Any = None,
                 unseen: Literal["error", "nan"] = "error"):
-        """Predicted means (``type="response"``) or linear predictors (``"link"``).
+        """Predicted means (``type="response"``), linear predictors (``"link"``) or R's ``"terms"``.
 
         ``newdata=None`` predicts the fitted rows.  With ``se=True`` a DataFrame with
         ``fit``, ``se``, ``lower``, ``upper`` (interval at ``level`` built on the link scale).
         Categorical levels not seen in fitting raise an error naming the column and level,
         or give NaN with ``unseen="nan"``.  See ``glmformula.results.prediction``.
+
+        ``type="terms"`` is R's ``predict(fit, type = "terms")``: one column per term, centred
+        over the fit, with the constant in ``attrs["constant"]`` (with ``se=True`` a
+        ``TermsPrediction`` of ``fit``, ``se_fit`` and ``constant``); see
+        ``glmformula.results.terms_prediction``.
         """
+        if type == "terms":
+            return predict_terms(self, newdata, se=se, offset=offset, exposure=exposure)
         return _predict(self, newdata, type=type, se=se, level=level, offset=offset, exposure=exposure,
                         unseen=unseen)
 
+    def get_prediction(self, newdata: Any = None, offset: Any = None, exposure: Any = None,
+                       which: Literal["mean", "linear"] = "mean") -> PredictionResults:
+        """statsmodels' ``get_prediction``: ``.summary_frame(alpha)`` gives ``mean``, ``mean_se``,
+        ``mean_ci_lower``, ``mean_ci_upper``; see ``glmformula.results.prediction_results``."""
+        return get_prediction(self, newdata, offset=offset, exposure=exposure, which=which)
+
+    def update(self, formula: str | None = None, data: Any = None, **changes: Any) -> GLMResults:
+        """R's ``update``: the model refitted with ``formula`` (``"~ . - x"``, ``". ~ . + z"`` or a whole
+        formula), new ``data`` or any other argument of ``gf.glm`` (``family=``, ``weights=`` ...);
+        see ``glmformula.results.update``."""
+        return _update(self, formula, data, **changes)
+
+    def t_test(self, constraints: _hypothesis.Constraints) -> _hypothesis.TTestResults:
+        """statsmodels' ``t_test``: one test per linear constraint (``"x1 = 0, x2 = x3"``, a matrix R or
+        (R, q)); t on df_resid when the dispersion is estimated, else z.  See
+        ``glmformula.results.hypothesis``."""
+        return _hypothesis.t_test(self, constraints)
+
+    def f_test(self, constraints: _hypothesis.Constraints) -> _hypothesis.WaldTestResults:
+        """statsmodels' ``f_test``: the joint Wald test as F = W / q on (q, df_resid)."""
+        return _hypothesis.f_test(self, constraints)
+
+    def wald_test(self, constraints: _hypothesis.Constraints,
+                  use_f: bool | None = None) -> _hypothesis.WaldTestResults:
+        """statsmodels' ``wald_test``: W = (Rb - q)' (R V R')^{-1} (Rb - q), chi2, or F with ``use_f``
+        (by default when the dispersion is estimated)."""
+        return _hypothesis.wald_test(self, constraints, use_f)
+
+    def summary2(self, alpha: float = 0.05):
+        """statsmodels' ``summary2()`` as data: ``.tables[0]`` the model information, ``.tables[1]`` the
+        coefficients (``Coef.``, ``Std.Err.``, ``z``/``t``, ``P>|z|``, ``[0.025``, ``0.975]``)."""
+        from glmformula.results.summary2 import summary2
+
+        return summary2(self, alpha)
+
     def anova(self, test: _anova.Test = None) -> pd.DataFrame:
-        """R's sequential analysis of deviance; ``test`` is "Chisq"/"LRT", "F", "Rao" or None."""
+        """R's sequential analysis of deviance; ``test`` is "Chisq"/"LRT", "F", "Rao" or None (for a ``glm.nb``
+        fit "Chisq", with MASS's warning that the refits keep the final theta)."""
         return _anova.sequential_anova(self, test)
 
-    def drop1(self, scope: list[str] | None = None, test: _anova.Test = None) -> pd.DataFrame:
-        """R's ``drop1``: deviance and AIC after dropping each term (marginal terms by default)."""
-        return _anova.drop1(self, scope, test)
+    def drop1(self, scope: list[str] | None = None, test: _anova.Test = None, k: float = 2.0) -> pd.DataFrame:
+        """R's ``drop1``: deviance and AIC (penalty ``k``) after dropping each term (marginal terms by default)."""
+        return _anova.drop1(self, scope, test, k)
 
-    def add1(self, scope: str | list[str], test: _anova.Test = None) -> pd.DataFrame:
-        """R's ``add1``: deviance and AIC after adding each term of ``scope`` (``"~ x + z"`` or a list)."""
-        return _anova.add1(self, scope, test)
+    def add1(self, scope: str | list[str], test: _anova.Test = None, k: float = 2.0) -> pd.DataFrame:
+        """R's ``add1``: deviance and AIC (penalty ``k``) after adding each term of ``scope`` (``"~ x + z"`` or a
+        list)."""
+        return _anova.add1(self, scope, test, k)
 
     def wald_test_terms(self) -> pd.DataFrame:
         """A joint Wald test for each term (all columns of a categorical at once)."""
@@ -478,6 +573,9 @@ class GLMResults(InformationCriteria):
 
     def influence(self) -> pd.DataFrame:
         """Hat values, Cook's distances, standardised and studentised residuals, dfbetas (R's definitions)."""
+        if self.model_data.freq_weights is not None:
+            raise DataError("influence() is per observation; with freq_weights= the rows are groups of "
+                            "observations: expand the rows (data.loc[data.index.repeat(n)]) for it")
         return _influence(self)
 
     def plot(self, **kwargs):
@@ -507,16 +605,37 @@ class GLMResults(InformationCriteria):
 
     # -- reporting ---------------------------------------------------------
     def summary(self, alpha: float = 0.05, style: Literal["statsmodels", "r"] = "statsmodels", exp: bool = False,
-                stars: bool = False):
-        """A ``Summary`` that prints like statsmodels' (or R's ``summary.glm`` with ``style="r"``).
+                stars: bool | None = None, data_name: str = "data"):
+        """A ``Summary`` that prints like statsmodels' (or R 4.2's ``print(summary(glm))``).
 
-        ``exp=True`` shows exponentiated coefficients and intervals (rate or odds ratios);
-        ``stars=True`` adds R's significance codes.  The summary renders as text,
-        markdown, HTML and LaTeX.
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            The intervals are at level 1 - alpha.
+        style : {"statsmodels", "r"}, default "statsmodels"
+            ``"r"`` prints R's layout: the Call, the deviance residuals, R's coefficient names
+            (``factor(race)2``, ``I(wt^2)``) and R's number formats.
+        exp : bool, default False
+            Also show exponentiated coefficients and intervals (rate or odds ratios).
+        stars : bool, optional
+            R's significance codes; by default shown with ``style="r"`` (as R does) and not otherwise.
+        data_name : str, default "data"
+            The name of the data in the R-style Call line (``data = birthwt``).
+
+        Returns
+        -------
+        Summary
+            Renders as text (``print``), markdown, HTML and LaTeX.
         """
+        if style == "r":
+            from glmformula.report.r_summary import r_glm_summary
+
+            return r_glm_summary(self, alpha=alpha, exp=exp, stars=stars is not False, data_name=data_name)
+        if style != "statsmodels":
+            raise ValueError(f"style must be 'statsmodels' or 'r', got {style!r}")
         from glmformula.report.summary import glm_summary
 
-        return glm_summary(self, alpha=alpha, style=style, exp=exp, stars=stars)
+        return glm_summary(self, alpha=alpha, exp=exp, stars=stars)
 
     def __str__(self) -> str:
         return str(self.summary())

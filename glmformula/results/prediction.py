@@ -50,21 +50,7 @@ def predict(
     if not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise DataError(f"level must be a number between 0 and 1, got {level!r}")
     data = results.model_data
-    if newdata is None:
-        X, eta_offset, index = None, data.offset, data.row_labels
-        unseen_rows = np.zeros(len(index), dtype=bool)
-    else:
-        if data.spec is None:
-            raise DataError("this model was not fitted from a formula; predict needs newdata=None")
-        newdata = as_frame(newdata)
-        _check_unique_columns(newdata)
-        needed = _check_columns(results, newdata, offset, exposure)
-        unseen_rows = unseen_levels(data.spec.model_spec, newdata, unseen)
-        unseen_rows |= newdata[needed].isna().any(axis=1).to_numpy()  # formulaic would encode NA as a level
-        design = data.spec.design(newdata)
-        X = design.mask(design.isna()).to_numpy(dtype=float)  # pd.NA (nullable dtypes) -> NaN, as for floats
-        eta_offset = data.spec.offset(newdata, offset=offset, exposure=exposure)
-        index = newdata.index
+    X, eta_offset, index, unseen_rows = design_rows(results, newdata, offset, exposure, unseen)
     if results.aliased:
         warnings.warn("prediction from a rank-deficient fit: aliased coefficients are taken as 0", UserWarning,
                       stacklevel=3)
@@ -91,6 +77,27 @@ def predict(
     else:
         se_fit = se_link
     return pd.DataFrame({"fit": fit, "se": se_fit, "lower": lower, "upper": upper}, index=index)
+
+
+def design_rows(results: GLMResults, newdata: Any, offset: ArrayOrColumn = None, exposure: ArrayOrColumn = None,
+                unseen: Literal["error", "nan"] = "error"
+                ) -> tuple[np.ndarray | None, np.ndarray, pd.Index, np.ndarray]:
+    """The rows to predict: the design X (None for the fitted rows, ``newdata=None``), the offset, the row
+    labels and the mask of rows with levels not seen in fitting or missing values."""
+    data = results.model_data
+    if newdata is None:
+        return None, data.offset, data.row_labels, np.zeros(len(data.row_labels), dtype=bool)
+    if data.spec is None:
+        raise DataError("this model was not fitted from a formula; predict needs newdata=None")
+    newdata = as_frame(newdata)
+    _check_unique_columns(newdata)
+    needed = _check_columns(results, newdata, offset, exposure)
+    unseen_rows = unseen_levels(data.spec.model_spec, newdata, unseen)
+    unseen_rows |= newdata[needed].isna().any(axis=1).to_numpy()  # formulaic would encode NA as a level
+    design = data.spec.design(newdata)
+    X = design.mask(design.isna()).to_numpy(dtype=float)  # pd.NA (nullable dtypes) -> NaN, as for floats
+    eta_offset = data.spec.offset(newdata, offset=offset, exposure=exposure)
+    return X, eta_offset, newdata.index, unseen_rows
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

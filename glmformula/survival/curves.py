@@ -120,7 +120,7 @@ def curve_frame(result: Curves, rows: pd.Index, labels: tuple[str, ...]) -> pd.D
     frame = pd.DataFrame({
         "row": np.repeat(np.asarray(rows, dtype=object), n_times),
         "time": np.tile(result.times, n),
-        "interval": pd.Categorical.from_codes(np.tile(result.interval, n), categories=list(labels), ordered=True),
+        "interval": pd.Categorical.from_codes(np.tile(result.interval, n), categories=list(labels)),
     })
     for column in CURVE_COLUMNS[1:]:
         frame[column] = getattr(result, column).reshape(-1)

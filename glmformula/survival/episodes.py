@@ -103,26 +103,35 @@ def split(
 
     Parameters
     ----------
-    data : one row per subject (or per follow-up record), never modified.
-    time, event : the columns with the end of follow-up and the status
-        (0/1, FALSE/TRUE or 1/2 as R's ``Surv`` accepts).
-    cuts : the cut points (a sequence of numbers strictly inside the follow-up
-        range), an int k (k intervals at the quantiles 1/k, ..., (k-1)/k of the
-        event times, R's ``quantile`` type 7) or ``"events"`` (one row per subject
-        and risk set, exposure 1: the Poisson form of Cox's model).
-    start : a column of entry times (left truncation); follow-up starts at 0 without it.
-    id : a subject identifier: an existing column is kept, a new name gets the
+    data : pandas.DataFrame
+        One row per subject (or per follow-up record), never modified.
+    time : str, default "time"
+        The column with the end of follow-up.
+    event : str, default "status"
+        The column with the status (0/1, FALSE/TRUE or 1/2 as R's ``Surv`` accepts).
+    cuts : sequence of float, int or "events"
+        The cut points (numbers strictly inside the follow-up range), an int k (k
+        intervals at the quantiles 1/k, ..., (k-1)/k of the event times, R's
+        ``quantile`` type 7) or ``"events"`` (one row per subject and risk set,
+        exposure 1: the Poisson form of Cox's model).
+    start : str, optional
+        A column of entry times (left truncation); follow-up starts at 0 without it.
+    id : str, optional
+        A subject identifier: an existing column is kept, a new name gets the
         numbers 1..n of the input rows (as R's ``id=``).
-    episode : the name of the interval column.
+    episode : str, default "interval"
+        The name of the interval column.
 
     Returns
     -------
-    DataFrame with the input columns repeated for each row of a subject, and
-    ``tstart``, ``tstop`` (the row's interval of time at risk), ``event`` (1 on the
-    row where the subject's event happened), ``exposure`` (tstop - tstart, or 1 for
-    ``cuts="events"``) and the interval as an ordered categorical named by its
-    bounds (``"(30,90]"``).  The input's own time and status columns keep the
-    subject's values.
+    pandas.DataFrame
+        The input columns repeated for each row of a subject, and ``tstart``,
+        ``tstop`` (the row's interval of time at risk), ``event`` (1 on the row where
+        the subject's event happened), ``exposure`` (tstop - tstart, or 1 for
+        ``cuts="events"``) and the interval as a categorical named by its bounds
+        (``"(30,90]"``), its levels in time order; unordered, as R's ``factor(episode)``,
+        so a model codes it by treatment contrasts (an ordered one would get ``contr.poly``).
+        The input's own time and status columns keep the subject's values.
     """
     return split_follow_up(data, time, event, cuts, start=start, id=id, episode=episode).frame
 
@@ -148,7 +157,7 @@ def split_follow_up(data: pd.DataFrame, time: str, event: str, cuts: Cuts, *, st
     if id is not None and id not in data.columns:
         frame[id] = subject + 1
     added = {"tstart": tstart, "tstop": tstop, "event": status, "exposure": exposure,
-             episode: pd.Categorical.from_codes(interval, categories=list(labels), ordered=True)}
+             episode: pd.Categorical.from_codes(interval, categories=list(labels))}
     for name, values in added.items():
         frame[name] = values
     return SplitResult(frame, intervals, subject)

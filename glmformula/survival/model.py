@@ -90,22 +90,37 @@ def pwexp(
 
     Parameters
     ----------
-    formula : ``"Surv(time, status) ~ age + sex"`` (or ``Surv(start, time, status)``
-        with entry times, for left truncation); the right-hand side takes the whole
+    formula : str
+        ``"Surv(time, status) ~ age + sex"`` (or ``Surv(start, time, status)`` with
+        entry times, for left truncation); the right-hand side takes the whole
         formula vocabulary of ``glm`` and ``.`` stands for the other columns.
-    data : one row per subject; the status is coded 0/1, FALSE/TRUE or 1/2.
-    cuts : cut points, a number of quantile intervals of the event times, or
+    data : pandas.DataFrame
+        One row per subject; the status is coded 0/1, FALSE/TRUE or 1/2.
+    cuts : sequence of float, int or "events"
+        Cut points, a number of quantile intervals of the event times, or
         ``"events"`` for Cox's model with Breslow ties (see ``glmformula.survival.split``).
-    id : a subject identifier kept in (or added to) the split data, e.g. for
+    id : str, optional
+        A subject identifier kept in (or added to) the split data, e.g. for
         ``cov_type="cluster", cluster=id``.
-    episode : the name of the interval column (and of its term in the model).
-    na_action, cov_type, cluster, tol, maxiter : as for ``glm``; rows with missing
-        covariates are dropped (the summary counts the subjects).
+    episode : str, default "interval"
+        The name of the interval column (and of its term in the model).
+    na_action : {"drop", "raise"}, default "drop"
+        As for ``glm``; rows with missing covariates are dropped (the summary counts
+        the subjects).
+    cov_type : str, default "nonrobust"
+        As for ``glm``.
+    cluster : str, optional
+        As for ``glm``.
+    tol : float, default 1e-8
+        As for ``glm``.
+    maxiter : int, default 25
+        As for ``glm``.
 
     Returns
     -------
-    ``PWExpResults``: hazard ratios, baseline hazard per interval, curves with bands
-    (``predict``), and the underlying ``GLMResults`` as ``.glm``.
+    PWExpResults
+        Hazard ratios, baseline hazard per interval, curves with bands
+        (``predict``), and the underlying ``GLMResults`` as ``.glm``.
     """
     surv = parse_surv_formula(formula)
     split = split_follow_up(data, surv.time, surv.status, cuts, start=surv.start, id=id, episode=episode)

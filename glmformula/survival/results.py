@@ -164,7 +164,7 @@ class PWExpResults:
         count, labels = len(self.intervals), list(self.intervals.labels)
         expanded = newdata.iloc[np.repeat(np.arange(len(newdata)), count)].reset_index(drop=True)
         expanded[self.episode] = pd.Categorical.from_codes(np.tile(np.arange(count), len(newdata)),
-                                                           categories=labels, ordered=True)
+                                                           categories=labels)
         expanded["exposure"] = 1.0
         unseen_levels(self.glm.model_data.spec.model_spec, expanded, "error")  # names the column and level
         design = self._design(expanded).reshape(len(newdata), count, -1)

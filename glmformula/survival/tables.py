@@ -40,16 +40,24 @@ def person_years(
 
     Parameters
     ----------
-    split_data : the output of ``glmformula.survival.split``.
-    by : the covariate column(s) of the model; rows with a missing value in one of
+    split_data : pandas.DataFrame
+        The output of ``glmformula.survival.split``.
+    by : str or sequence of str
+        The covariate column(s) of the model; rows with a missing value in one of
         them are left out (as a GLM fit on the split data leaves them out).
-    interval, event, exposure : the split's column names.
+    interval : str, default "interval"
+        The split's interval column.
+    event : str, default "event"
+        The split's event column.
+    exposure : str, default "exposure"
+        The split's exposure column.
 
     Returns
     -------
-    One row per observed combination of ``by`` and ``interval`` (in sorted order),
-    with the summed ``event`` and ``exposure`` and ``rows``, the split rows pooled;
-    the interval keeps its ordered categorical type.
+    pandas.DataFrame
+        One row per observed combination of ``by`` and ``interval`` (in sorted order),
+        with the summed ``event`` and ``exposure`` and ``rows``, the split rows pooled;
+        the interval keeps its categorical type.
     """
     if not isinstance(split_data, pd.DataFrame):
         raise DataError(f"person_years needs the DataFrame returned by split, got {type(split_data).__name__}")
