@@ -50,6 +50,7 @@ def glm(
     alpha: float = 1.0,
     l1_ratio: float | None = None,
     penalty_factor: dict[str, float] | None = None,
+    lambda_: float | None = None,
 ) -> GLMResults | DaskGLMResults | PenalizedResults:
     """Fit a generalized linear model from an R-style formula.
 
@@ -124,6 +125,8 @@ def glm(
         The elastic-net mixing in [0, 1], glmnet's ``alpha``: 1 is the lasso, 0 ridge.
     penalty_factor : dict of str to float, optional
         Relative penalty per term, as glmnet's ``penalty.factor`` (0: unpenalised).
+    lambda_ : float, optional
+        glmnet's name for the penalty weight: the same parameter as ``alpha`` (give one of them).
 
     Returns
     -------
@@ -138,7 +141,9 @@ def glm(
         raise DataError("subset= is for in-memory, unpenalised fits; select the rows of the data first "
                         "(data[mask], or ddf[mask] for Dask data)")
     if penalty is not None:
-        return glm_penalized(formula, data, family, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+        return glm_penalized(formula, data, family, penalty=penalty,
+                             alpha=None if lambda_ is not None and alpha == 1.0 else alpha, lambda_=lambda_,
+                             l1_ratio=l1_ratio,
                              penalty_factor=penalty_factor, weights=weights, offset=offset, exposure=exposure,
                              na_action=na_action)
     if is_dask_dataframe(data):

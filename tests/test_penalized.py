@@ -174,3 +174,12 @@ def test_lambda_is_an_alias_of_alpha_and_said_where_glmnet_users_look():
     assert "glmnet's lambda" in glm_penalized.__doc__ or "glmnet's **lambda**" in glm_penalized.__doc__
     first_lines = "\n".join((Path(__file__).parent.parent / "docs" / "penalized.md").read_text().splitlines()[:8])
     assert "glmnet's `lambda`" in first_lines and "lambda_=" in first_lines
+
+
+def test_lambda_is_glmnets_name_for_alpha_in_gf_glm():
+    data = gf.datasets.load("mtcars")
+    by_alpha = gf.glm("mpg ~ wt + hp", data, penalty="l1", alpha=0.5)
+    by_lambda = gf.glm("mpg ~ wt + hp", data, penalty="l1", lambda_=0.5)
+    np.testing.assert_allclose(by_lambda.params, by_alpha.params, rtol=1e-12)
+    with pytest.raises(gf.GLMFormulaError):
+        gf.glm("mpg ~ wt + hp", data, penalty="l1", alpha=0.3, lambda_=0.5)

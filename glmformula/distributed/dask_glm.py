@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,7 +123,8 @@ class DaskFitter:
         keep = np.ones(len(self.model.columns), dtype=bool) if keep is None else keep
         tasks = [dask.delayed(_partition_stats)(part, self.model, family, beta, beta_previous, keep,
                                                 dispersion_for_loglik) for part in self.partitions]
-        results = [r for r in dask.compute(*tasks) if r is not None]
+        with _quiet_scheduler():
+            results = [r for r in dask.compute(*tasks) if r is not None]
         self.passes += 1
         if not results:
             raise DataError("no rows left in any partition")
@@ -133,21 +135,23 @@ class DaskFitter:
         total["has_offset"] = any(r["has_offset"] for r in results)
         return total
 
-    def irls(self, keep=None, family=None):
+    def irls(self, keep=None, family=None, label: str = "model"):
         """The engine's IRLS loop (``run_irls``) with every data pass distributed (``DaskPass``)."""
         data = DaskPass(self, keep, family or self.model.family)
         deviance = data.start()
-        callback = self._progress(time.perf_counter()) if self.verbose else None
+        callback = self._progress(time.perf_counter(), label) if self.verbose else None
         control = IRLSControl(tol=self.control.tol, maxiter=self.control.maxiter, rank_tol=self.control.rank_tol,
                               callback=callback)
         outcome = run_irls(data, deviance, control)
         return data.coefficients(outcome.coefficients), outcome, data
 
     @staticmethod
-    def _progress(began: float):
+    def _progress(began: float, label: str):
+        """Progress of one IRLS sequence, labelled ("model", "null model"): a fit runs two."""
         def report(n_iter: int, deviance: float, elapsed: float) -> None:
-            logger.info("iteration %d: deviance %.10g (%.1f s)", n_iter, deviance, elapsed)
-            print(f"iteration {n_iter}: deviance {deviance:.10g}, elapsed {time.perf_counter() - began:.1f} s")
+            logger.info("%s, iteration %d: deviance %.10g (%.1f s)", label, n_iter, deviance, elapsed)
+            print(f"{label}, iteration {n_iter}: deviance {deviance:.10g}, "
+                  f"elapsed {time.perf_counter() - began:.1f} s")
         return report
 
 
@@ -217,7 +221,8 @@ def learn_levels(ddf, columns: list[str]) -> dict[str, list]:
     known = {c: list(ddf[c].cat.categories) for c in columns
              if isinstance(ddf[c].dtype, pd.CategoricalDtype) and ddf[c].cat.known}
     unknown = [c for c in columns if c not in known]
-    uniques = dask.compute(*[ddf[c].dropna().unique() for c in unknown])
+    with _quiet_scheduler():
+        uniques = dask.compute(*[ddf[c].dropna().unique() for c in unknown])
     for column, values in zip(unknown, uniques):
         known[column] = sorted(pd.unique(pd.Series(values)))
     return known
@@ -280,7 +285,7 @@ def _null_deviance(fitter: DaskFitter, frame, final) -> float:
         keep = _intercept_mask(frame)
         return fitter._pass(np.array([family.link.link(np.array([mean]))[0]]), keep)["deviance"]
     keep = _intercept_mask(frame)
-    beta, _, _ = fitter.irls(keep=keep)
+    beta, _, _ = fitter.irls(keep=keep, label="null model")
     return fitter._pass(beta, keep)["deviance"]
 
 
@@ -288,3 +293,12 @@ def _intercept_mask(frame) -> np.ndarray:
     keep = np.zeros(len(frame.column_names), dtype=bool)
     keep[frame.spec.term_slices["1"]] = True
     return keep
+
+
+@contextmanager
+def _quiet_scheduler():
+    """Dask's and distributed's own UserWarnings (shuffle and task-size notices, about the scheduler, not the
+    model) are not shown to the user; the model's warnings are raised by the driver, outside this context."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"(dask|distributed)(\.|$)")
+        yield
