@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,20 @@ if os.environ.get("CI"):
 
 DATA_DIR = Path(__file__).parent / "data"
 REFERENCE_DIR = DATA_DIR / "reference"
+
+
+@contextmanager
+def planted_sentinel(name: str) -> Iterator[types.ModuleType]:
+    """A module ``name`` in ``sys.modules`` whose ``touch()`` records each call: a formula that runs code
+    can reach it by ``__import__(name).touch()``, and the security tests assert it never does."""
+    module = types.ModuleType(name)
+    module.calls = []
+    module.touch = lambda *args: module.calls.append(args) or 1.0
+    sys.modules[name] = module
+    try:
+        yield module
+    finally:
+        del sys.modules[name]
 
 
 def load_reference(case: str) -> dict:

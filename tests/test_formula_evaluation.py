@@ -10,14 +10,13 @@ object-dtype fit.
 from __future__ import annotations
 
 import ast
-import sys
 import time
-import types
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import planted_sentinel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,12 +30,8 @@ T = f'__import__("{SENTINEL}").touch()'
 
 @pytest.fixture(autouse=True)
 def sentinel():
-    module = types.ModuleType(SENTINEL)
-    module.calls = []
-    module.touch = lambda *args: module.calls.append(args) or 1.0
-    sys.modules[SENTINEL] = module
-    yield module
-    del sys.modules[SENTINEL]
+    with planted_sentinel(SENTINEL) as module:
+        yield module
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ glmformula error, never a bare traceback.
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import planted_sentinel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,13 +23,9 @@ SENTINEL = "glmformula_sentinel"
 
 
 @pytest.fixture(autouse=True)
-def sentinel(tmp_path):
-    module = types.ModuleType(SENTINEL)
-    module.calls = []
-    module.touch = lambda *args: module.calls.append(args) or 1.0
-    sys.modules[SENTINEL] = module
-    yield module
-    del sys.modules[SENTINEL]
+def sentinel():
+    with planted_sentinel(SENTINEL) as module:
+        yield module
 
 
 @pytest.fixture

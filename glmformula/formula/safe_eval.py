@@ -156,13 +156,6 @@ def _refuse(construct: str, expr: str) -> UnsafeFormulaError:
     )
 
 
-def _dotted(node: ast.AST) -> str | None:
-    """``np.log`` / ``contr.sum`` for an attribute of a plain name, else None."""
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-        return f"{node.value.id}.{node.attr}"
-    return None
-
-
 def _check_node(node: ast.AST, expr: str, aliases: Mapping[str, str], transforms: bool, columns: set[str]) -> None:
     if not isinstance(node, (*_STRUCTURE, *_OPERATORS, *_EXPRESSIONS)):
         raise _refuse(f"the construct {type(node).__name__}", expr)
@@ -200,18 +193,14 @@ def _check_attribute(node: ast.Attribute, expr: str, transforms: bool, columns: 
     name of a data column, as R reads it: no attribute is ever looked up."""
     if getattr(node, "_gf_part", False):  # inside a dotted column name, checked with it
         return
-    name = _dotted(node)
-    owner = name.split(".", 1)[0] if name else None
-    allowed = name is not None and (
-        (owner in _NUMPY_MODULE_NAMES and functions.lookup(name, transforms=False) is not None)
-        or (owner == "contr" and transforms and functions.contrast_class(node.attr) is not None)
-    )
-    if allowed:
-        node.value._gf_callee = True  # np / contr are namespaces here, not columns
-        return
     column = _dotted_name(node)
     if column is None:
         raise _refuse(f"attribute access {ast.unparse(node)!r}", expr)
+    owner, _, attribute = column.partition(".")
+    if ((owner in _NUMPY_MODULE_NAMES and functions.lookup(column, transforms=False) is not None)
+            or (owner == "contr" and transforms and functions.contrast_class(attribute) is not None)):
+        node.value._gf_callee = True  # np / contr are namespaces here, not columns
+        return
     node._gf_column = column
     columns.add(column)
     inner = node.value
@@ -221,8 +210,9 @@ def _check_attribute(node: ast.Attribute, expr: str, transforms: bool, columns: 
     inner._gf_callee = True  # the first part of the column's name, not a column of its own
 
 
-def _dotted_name(node: ast.Attribute) -> str | None:
-    """``a.b.c`` for a chain of plain names without dunders, else None."""
+def _dotted_name(node: ast.AST) -> str | None:
+    """``a.b.c`` (``np.log``, ``contr.sum``, a column ``ph.ecog``) for a chain of plain names without
+    dunders, else None."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -237,7 +227,7 @@ def _check_call(node: ast.Call, expr: str, aliases: Mapping[str, str], transform
     func = node.func
     if isinstance(func, ast.Name):
         name = func.id
-    elif (name := _dotted(func)) is None:
+    elif (name := _dotted_name(func)) is None:
         raise _refuse(f"the call {ast.unparse(func)!r}", expr)
     found = functions.lookup(name, transforms=transforms)
     if found is None:
@@ -340,7 +330,7 @@ class _Interpreter:
             return self.call(node)
         if isinstance(node, ast.Attribute):  # a dotted column name, or contr.sum as a value (checked)
             column = getattr(node, "_gf_column", None)
-            return self.name(column, as_factor=as_factor) if column else _contrast_value(_dotted(node) or "")
+            return self.name(column, as_factor=as_factor) if column else _contrast_value(_dotted_name(node) or "")
         raise _refuse(f"the construct {type(node).__name__}", self.program.text)  # unreachable after the check
 
     def name(self, name: str, *, as_factor: bool) -> Any:
@@ -363,7 +353,7 @@ class _Interpreter:
         return result
 
     def call(self, node: ast.Call) -> Any:
-        name = node.func.id if isinstance(node.func, ast.Name) else _dotted(node.func)
+        name = node.func.id if isinstance(node.func, ast.Name) else _dotted_name(node.func)
         found = functions.lookup(name, transforms=self.program.transforms)
         factor_input = found.transform and name in ("C", "lag")
         args = tuple(self.value(arg, as_factor=factor_input and i == 0) for i, arg in enumerate(node.args))
@@ -379,7 +369,7 @@ class _Interpreter:
 
 def _binary(op: ast.operator, left: Any, right: Any, text: str) -> Any:
     """``left op right``, with Python integers kept within ``MAX_INTEGER_BITS``."""
-    if _is_int(left) and _is_int(right):
+    if isinstance(left, int) and isinstance(right, int):
         if isinstance(op, ast.Pow) and right > 0 and abs(left) > 1 and left.bit_length() * right > MAX_INTEGER_BITS:
             raise _refuse(f"literal arithmetic beyond {MAX_INTEGER_BITS} bits", text)
         if isinstance(op, ast.Mult) and left.bit_length() + right.bit_length() > MAX_INTEGER_BITS:
@@ -387,10 +377,6 @@ def _binary(op: ast.operator, left: Any, right: Any, text: str) -> Any:
     if isinstance(op, ast.Mult) and any(isinstance(side, (str, list, tuple)) for side in (left, right)):
         raise _refuse("repeating a string or a list", text)
     return _BINARY[type(op)](left, right)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int)
 
 
 def column_operand(values: Any, name: str, *, as_factor: bool = False, index: pd.Index | None = None) -> Any:
