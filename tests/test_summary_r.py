@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import glmformula as gf
@@ -88,3 +89,53 @@ def test_deparse_wraps_as_r():
     names = ["Intercept", "C(race)[T.2]", "sex[T.M]:ldose", "I(wt ** 2)", "poly(x, 2)[1]", "bs(x, df=4)[2]"]
     assert r_coefficient_names(names, "y ~ factor(race) + sex:ldose") == [
         "(Intercept)", "factor(race)2", "sexM:ldose", "I(wt^2)", "poly(x, 2)1", "bs(x, df = 4)2"]
+
+
+def _quine_fits():
+    quine = gf.datasets.load("quine")
+    return (gf.glm("Days ~ Eth + Sex + Age", quine, "poisson"), gf.glm("Days ~ Eth", quine, "poisson"))
+
+
+def _anova_case(name: str):
+    """The glmformula table of each case of tests/data/reference/anova_print.R."""
+    full, small = _quine_fits() if name.startswith("quine") else (None, None)
+    if name.startswith("clotting"):
+        full = gf.glm("lot1 ~ log(u)", gf.datasets.load("clotting"), "Gamma")
+    elif name.startswith("birthwt"):
+        full = gf.glm("low ~ age + lwt + factor(race) + smoke", gf.datasets.load("birthwt"), "binomial")
+    elif name.startswith("budworm"):
+        full = gf.glm("cbind(numdead, numalive) ~ sex*ldose", gf.datasets.load("budworm"), "binomial")
+    tables = {
+        "quine_sequential_chisq": lambda: full.anova(test="Chisq"),
+        "quine_compare_chisq": lambda: gf.anova(small, full, test="Chisq"),
+        "quine_drop1_chisq": lambda: full.drop1(test="Chisq"),
+        "quine_add1_f": lambda: full.add1("~ Lrn", test="F"),
+        "clotting_sequential_f": lambda: full.anova(test="F"),
+        "clotting_drop1_none": lambda: full.drop1(),
+        "birthwt_sequential_none": lambda: full.anova(),
+        "birthwt_drop1_lrt": lambda: full.drop1(test="LRT"),
+        "budworm_sequential_rao": lambda: full.anova(test="Rao"),
+    }
+    return tables[name]()
+
+
+ANOVA_CASES = ["quine_sequential_chisq", "quine_compare_chisq", "quine_drop1_chisq", "quine_add1_f",
+               "clotting_sequential_f", "clotting_drop1_none", "birthwt_sequential_none", "birthwt_drop1_lrt",
+               "budworm_sequential_rao"]
+
+
+@pytest.mark.parametrize("case", ANOVA_CASES)
+@pytest.mark.filterwarnings("ignore:using F test")
+def test_anova_tables_print_as_r(case):
+    table = _anova_case(case)
+    expected = (REFERENCE / f"anova_{case}.txt").read_text()
+    assert str(table) + "\n" == expected
+    assert repr(table) == str(table)
+
+
+def test_anova_table_stays_a_dataframe():
+    full, _ = _quine_fits()
+    table = full.anova(test="Chisq")
+    assert table.attrs["title"].startswith("Analysis of Deviance Table")
+    assert type(table[["Df"]]) is pd.DataFrame and type(table.round(2)) is pd.DataFrame
+    assert table.loc["Age", "Df"] == 3

@@ -320,3 +320,11 @@ def r_coefficient_names(names: list[str], formula: str) -> list[str]:
             pieces.append(r_expression + level)
         renamed.append(":".join(pieces))
     return renamed
+
+
+def r_term_names(names: list[str], formula: str) -> list[str]:
+    """R's names for formulaic's term names (``C(race)`` → ``factor(race)``, ``I(x ** 2)`` → ``I(x^2)``);
+    a name this deparser cannot read (``<none>``) stays as it is."""
+    spellings = _r_spellings(formula)
+    return [":".join(spellings.get(r_part, r_part) for r_part in map(deparse_one_line, _split_top_level(name, ":")))
+            for name in names]

@@ -145,14 +145,14 @@ def significance_codes(pvalues: Sequence[float]) -> list[str]:
 
 def coefficient_matrix(names: list[str], columns: list[str], values: np.ndarray, *, coef_columns: list[int],
                        test_columns: list[int], pvalue_column: int | None, digits: int = 4,
-                       stars: bool = True) -> tuple[list[str], bool]:
+                       stars: bool = True, na_print: str = "NA") -> tuple[list[str], bool]:
     """The lines ``printCoefmat`` prints for a coefficient table, and whether it printed stars.
 
     ``values`` is (rows, columns); NaN prints as ``NA``.  Columns in ``coef_columns`` (estimate and
     standard error) share one format after rounding to the decimals the smallest needs; those in
     ``test_columns`` are rounded to ``dig.tst`` decimals; the p-value column goes through
     ``format.pval``; any other column is formatted on its own.  Stars are printed when asked and
-    some p-value is below 0.1, as R does.
+    some p-value is below 0.1, as R does.  Missing values print as ``na_print``.
     """
     values = np.asarray(values, dtype=float)
     n_rows, n_columns = values.shape
@@ -193,7 +193,7 @@ def coefficient_matrix(names: list[str], columns: list[str], values: np.ndarray,
     for row in range(n_rows):
         for column in range(n_columns):
             if math.isnan(values[row, column]):
-                cells[row][column] = "NA"
+                cells[row][column] = na_print
     headers = list(columns)
     if printed_stars:
         codes = significance_codes(values[:, pvalue_column].tolist())

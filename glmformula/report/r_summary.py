@@ -89,7 +89,7 @@ def _link_power(link) -> str:
     return {"log": "0", "identity": "1", "inverse": "-1", "sqrt": "0.5"}.get(link.name, f'"{link.name}"')
 
 
-def _family_label(results) -> str:
+def family_label(results) -> str:
     """``family$family`` in R: the name in the dispersion line."""
     if results.theta is not None:
         return f"Negative Binomial({r_format.format_one(round(results.theta, 4), 7)})"
@@ -148,7 +148,7 @@ def _footer(results) -> list[str]:
     deviances = r_format.format_real([results.null_deviance, results.deviance], max(5, DIGITS + 1))
     dfs = [str(df).rjust(max(len(str(results.df_null)), len(str(results.df_resid))))
            for df in (results.df_null, results.df_resid)]
-    footer = ["", f"(Dispersion parameter for {_family_label(results)} family taken to be "
+    footer = ["", f"(Dispersion parameter for {family_label(results)} family taken to be "
               f"{r_format.format_one(results.scale, 7)})", "",
               f"    Null deviance: {deviances[0]}  on {dfs[0]}  degrees of freedom",
               f"Residual deviance: {deviances[1]}  on {dfs[1]}  degrees of freedom"]

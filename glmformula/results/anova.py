@@ -31,6 +31,9 @@ from glmformula.engine.irls import irls
 from glmformula.exceptions import DataError, NonIntegerResponseWarning
 from glmformula.families.standard import Binomial
 from glmformula.formula.frame import ModelFrame, build_model_frame
+from glmformula.report.r_anova import as_anova_table
+from glmformula.report.r_deparse import deparse
+from glmformula.report.r_summary import R_LINK, family_label
 from glmformula.results import negbin_anova as _negbin
 
 if TYPE_CHECKING:
@@ -174,11 +177,11 @@ def sequential_anova(results: GLMResults, test: Test = None) -> pd.DataFrame:
         table["Rao"] = scores
     if test is not None:
         table = _add_test(table, test, *_dispersion(results))
-    table.attrs["title"] = (
-        f"Analysis of Deviance Table\n\nModel: {results.family.name}, link: {results.family.link.name}\n\n"
-        f"Response: {results.model_data.response_name}\n\nTerms added sequentially (first to last)"
-    )
-    return table
+    link = R_LINK.get(results.family.link.name, results.family.link.name)
+    return as_anova_table(table, [
+        f"Analysis of Deviance Table\n\nModel: {family_label(results)}, link: {link}\n\n"
+        f"Response: {results.model_data.response_name}\n\nTerms added sequentially (first to last)\n\n"
+    ], results.formula)
 
 
 def _only(term_slices: dict[str, slice], name: str, width: int) -> np.ndarray:
@@ -229,10 +232,17 @@ def compare_models(models: list[GLMResults], test: Test = None) -> pd.DataFrame:
         _warn_f_with_fixed_dispersion(biggest, test)
         scale = biggest.scale
         table = _add_test(table, test, scale, np.inf if scale == 1 else float(resid_df.min()))
-    table.attrs["title"] = "Analysis of Deviance Table\n\n" + "\n".join(
-        f"Model {i}: {m.formula}" for i, m in enumerate(models, start=1)
-    )
-    return table
+    numbers = [str(i).rjust(len(str(len(models)))) for i in range(1, len(models) + 1)]
+    return as_anova_table(table, ["Analysis of Deviance Table\n", "\n".join(
+        f"Model {number}: " + "\n".join(_deparsed(m.formula)) for number, m in zip(numbers, models))])
+
+
+def _deparsed(formula: str) -> list[str]:
+    """The formula's lines as R's ``deparse`` writes them (as written when the deparser cannot read it)."""
+    try:
+        return deparse(formula)
+    except ValueError:
+        return [formula]
 
 
 def drop_scope(term_slices: dict[str, slice]) -> list[str]:
@@ -369,8 +379,7 @@ def _single_term_table(results: GLMResults, rows, test, title: str, *, dropping:
                 p_values = stats.f.sf(f_values, dfs, rdf - dfs)
             table["F value"] = f_values
             table["Pr(>F)"] = p_values
-    table.attrs["title"] = f"{title}\n\nModel:\n{results.formula}"
-    return table
+    return as_anova_table(table, [title, "\nModel:", *_deparsed(results.formula)], results.formula)
 
 
 def n_rows(results: GLMResults) -> float:
