@@ -139,3 +139,15 @@ def test_anova_table_stays_a_dataframe():
     assert table.attrs["title"].startswith("Analysis of Deviance Table")
     assert type(table[["Df"]]) is pd.DataFrame and type(table.round(2)) is pd.DataFrame
     assert table.loc["Age", "Df"] == 3
+
+
+def test_infinite_log_likelihood_prints_as_infinite():
+    """A Gaussian fit with zero weights has logLik -Inf and AIC Inf in R: printed so, not as nan."""
+    data = gf.datasets.load("mtcars")
+    weights = np.ones(len(data))
+    weights[:3] = 0
+    res = gf.glm("mpg ~ wt", data=data, family="gaussian", weights=weights)
+    assert res.llf == -np.inf and res.aic == np.inf
+    text = str(res.summary())
+    assert "Log-Likelihood:                  -inf" in text and "AIC:                              inf" in text
+    assert "nan" not in text

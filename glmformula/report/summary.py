@@ -220,9 +220,12 @@ def format_number(value: float) -> str:
 
 def format_statistic(value: float, digits: int = 4) -> str:
     """A header value (deviance, log-likelihood, AIC, ...): ``digits`` decimals below 1e7, else 6 significant
-    digits; "nan" for None or a value that is not finite."""
-    if value is None or not np.isfinite(value):
+    digits; "inf"/"-inf" for an infinite one (a Gaussian log-likelihood with zero weights is -inf, as
+    R's logLik), "nan" for None or NaN."""
+    if value is None or np.isnan(value):
         return "nan"
+    if np.isinf(value):
+        return "inf" if value > 0 else "-inf"
     return f"{value:.{digits}f}" if abs(value) < 1e7 else f"{value:.6g}"
 
 
