@@ -151,3 +151,21 @@ def test_infinite_log_likelihood_prints_as_infinite():
     text = str(res.summary())
     assert "Log-Likelihood:                  -inf" in text and "AIC:                              inf" in text
     assert "nan" not in text
+
+
+@pytest.mark.parametrize("case", ["quine_sequential_chisq", "quine_drop1_chisq", "quine_add1_f"])
+@pytest.mark.filterwarnings("ignore:using F test")
+def test_anova_refits_stay_on_the_block_design(case, monkeypatch):
+    """With the factors as categorical blocks (no dense dummies), anova/drop1/add1 refit on the blocks
+    (``to_dense`` is never called) and print R's table."""
+    from glmformula import settings
+    from glmformula.design.categorical import CategoricalDesign
+
+    def refuse(self):
+        raise AssertionError("the design was densified")
+
+    with settings.override(dense_cells=0):
+        monkeypatch.setattr(CategoricalDesign, "to_dense", refuse)
+        assert isinstance(_quine_fits()[0].model_data.design, CategoricalDesign)
+        table = _anova_case(case)
+    assert str(table) + "\n" == (REFERENCE / f"anova_{case}.txt").read_text()

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from glmformula.design.dense import DenseDesign
+from glmformula.engine.design_protocol import Design
 from glmformula.engine.irls import irls
 from glmformula.exceptions import DataError, NonIntegerResponseWarning
 from glmformula.families.standard import Binomial
@@ -54,14 +55,18 @@ class Refit:
     eta: np.ndarray | None = None
 
 
-def refit(results: GLMResults, matrix: np.ndarray, y=None, weights=None, offset=None, etastart=None) -> Refit:
+def refit(results: GLMResults, matrix: np.ndarray | Design, y=None, weights=None, offset=None,
+          etastart=None) -> Refit:
     """Fit the model's family to other columns (or another response), as R's ``glm.fit`` calls (from
-    ``etastart``, a linear predictor, when given: profiles start each refit near the fit)."""
+    ``etastart``, a linear predictor, when given: profiles start each refit near the fit).  ``matrix`` is a
+    dense array or a design (columns of the fit's own design, ``design.select(mask)``: a categorical
+    block stays codes, so a refit of a large model costs what the fit cost)."""
     data, family = results.model_data, results.family
     y = data.y if y is None else y
     weights = data.prior_weights if weights is None else weights
     offset = data.offset if offset is None else offset
-    if matrix.shape[1] == 0:
+    design = DenseDesign(matrix) if isinstance(matrix, np.ndarray) else matrix
+    if design.n_columns == 0:
         mu = family.link.inverse(offset)
         deviance = family.deviance(y, mu, weights)
         loglik = family.loglik(y, mu, weights, data.n_trials, deviance)
@@ -71,7 +76,7 @@ def refit(results: GLMResults, matrix: np.ndarray, y=None, weights=None, offset=
         warnings.simplefilter("ignore", NonIntegerResponseWarning)
         response = family.initialize(y, weights)
     fit = irls(
-        DenseDesign(matrix), response.y, family, prior_weights=response.prior_weights, offset=offset,
+        design, response.y, family, prior_weights=response.prior_weights, offset=offset,
         mustart=response.mustart, control=results.control, etastart=etastart,
     )
     loglik = family.loglik(response.y, fit.mu, response.prior_weights, data.n_trials, fit.deviance)
@@ -141,12 +146,14 @@ def sequential_anova(results: GLMResults, test: Test = None) -> pd.DataFrame:
     if test is None and results.theta_estimate is not None:
         test = "Chisq"
     _warn_f_with_fixed_dispersion(results, test)
-    X = results.model_data.design.to_dense()
+    design = results.model_data.design
+    X = design.to_dense() if test == "Rao" else None  # the score regressions are on dense columns
+    width = design.n_columns
     term_slices = results.term_slices
     labels = [name for name in term_slices if name != "1"]
     intercept = "1" in term_slices
     columns_upto: list[np.ndarray] = []
-    used = np.zeros(X.shape[1], dtype=bool)
+    used = np.zeros(width, dtype=bool)
     if intercept:
         used[term_slices["1"]] = True
     for name in labels:
@@ -155,10 +162,10 @@ def sequential_anova(results: GLMResults, test: Test = None) -> pd.DataFrame:
         columns_upto.append(used)
 
     resid_dev, resid_df, scores = [results.null_deviance], [results.df_null], [np.nan]
-    previous = refit(results, X[:, _only(term_slices, "1", X.shape[1])]) if test == "Rao" else None
+    previous = refit(results, design.select(_only(term_slices, "1", width))) if test == "Rao" else None
     for index, mask in enumerate(columns_upto):
         last = index == len(columns_upto) - 1
-        fit = None if last else refit(results, X[:, mask])
+        fit = None if last else refit(results, design.select(mask))
         if test == "Rao":
             scores.append(score_statistic(X[:, mask], previous.working_residuals, previous.working_weights, intercept))
             previous = fit
@@ -259,11 +266,12 @@ def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None
     unknown = [term for term in scope if term not in term_slices]
     if unknown:
         raise DataError(f"drop1 scope has terms not in the model: {', '.join(unknown)}")
-    X = results.model_data.design.to_dense()
+    design = results.model_data.design
+    X = design.to_dense() if test == "Rao" else None
     rows = []
     for term in scope:
-        keep = ~_only(term_slices, term, X.shape[1])
-        fit = refit(results, X[:, keep])
+        keep = ~_only(term_slices, term, design.n_columns)
+        fit = refit(results, design.select(keep))
         score = np.nan
         if test == "Rao":
             score = score_statistic(X, fit.working_residuals, fit.working_weights, intercept=True)
@@ -281,22 +289,23 @@ def add1(results: GLMResults, scope: str | list[str], test: Test = None, k: floa
         raise DataError("every term in the add1 scope is already in the model")
     big = expanded_frame(results, results.formula + " + " + " + ".join(terms))
     big_slices = big.spec.term_slices
-    X = big.design.to_dense()
-    if X.shape[0] != len(results.model_data.y):
+    design = big.design
+    if design.shape[0] != len(results.model_data.y):
         raise DataError("the added terms have missing values in other rows; refit on complete rows first")
+    X = design.to_dense() if test == "Rao" else None
 
     def columns(names) -> np.ndarray:
-        mask = np.zeros(X.shape[1], dtype=bool)
+        mask = np.zeros(design.n_columns, dtype=bool)
         for name in names:
-            mask |= _only(big_slices, _match_term(name, big_slices), X.shape[1])
+            mask |= _only(big_slices, _match_term(name, big_slices), design.n_columns)
         return mask
 
     base = columns(list(results.term_slices))
-    base_fit = refit(results, X[:, base])
+    base_fit = refit(results, design.select(base))
     rows = [("<none>", base_fit.rank, base_fit.deviance, np.nan)]
     for term in terms:
         mask = base | columns([term])
-        fit = refit(results, X[:, mask])
+        fit = refit(results, design.select(mask))
         score = np.nan
         if test == "Rao":
             score = score_statistic(X[:, mask], base_fit.working_residuals, base_fit.working_weights, intercept=True)
