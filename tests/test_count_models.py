@@ -7,6 +7,7 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import REFERENCE_DIR, load_as_read_csv
 
@@ -15,6 +16,9 @@ import glmformula as gf
 EXTRAS = json.loads((REFERENCE_DIR / "_extras.json").read_text())
 R = json.loads((REFERENCE_DIR / "_count_models.json").read_text())
 FORMULA = "art ~ fem + mar + kid5 + phd + ment"
+#: pscl's Hessian (R's optimhess: central differences of the score, step 1e-3): its standard errors, to the
+#: digits recorded, need the same finite differences (the default analytic Hessian differs by up to ~3e-4)
+PSCL = {"hessian_step": 1e-3}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,7 @@ def biochem():
 
 def test_zip_matches_extras(biochem):
     reference = EXTRAS["biochem_zip"]
-    res = gf.zeroinfl(reference["formula"], biochem, "poisson")
+    res = gf.zeroinfl(reference["formula"], biochem, "poisson", **PSCL)
     expected = list(reference["count"].values()) + list(reference["zero"].values())
     assert list(res.params.index) == ["count_Intercept", "count_fem[T.Women]", "count_mar[T.Single]",
                                       "count_kid5", "count_phd", "count_ment", "zero_Intercept"]
@@ -35,17 +39,17 @@ def test_zip_matches_extras(biochem):
 
 
 CASES = {
-    "zinb": lambda b: gf.zeroinfl(FORMULA + " | ment", b, "negbin"),
-    "zip_full": lambda b: gf.zeroinfl(FORMULA, b),
-    "zigeom": lambda b: gf.zeroinfl("art ~ fem + kid5 + ment | ment", b, "geometric"),
-    "hurdle_p": lambda b: gf.hurdle(FORMULA + " | fem + ment", b),
-    "hurdle_nb": lambda b: gf.hurdle(FORMULA, b, "negbin"),
+    "zinb": lambda b, **kw: gf.zeroinfl(FORMULA + " | ment", b, "negbin", **kw),
+    "zip_full": lambda b, **kw: gf.zeroinfl(FORMULA, b, **kw),
+    "zigeom": lambda b, **kw: gf.zeroinfl("art ~ fem + kid5 + ment | ment", b, "geometric", **kw),
+    "hurdle_p": lambda b, **kw: gf.hurdle(FORMULA + " | fem + ment", b, **kw),
+    "hurdle_nb": lambda b, **kw: gf.hurdle(FORMULA, b, "negbin", **kw),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def case(request, biochem):
-    return R[request.param], CASES[request.param](biochem)
+    return R[request.param], CASES[request.param](biochem, **PSCL)
 
 
 def test_estimates_and_likelihood_match_pscl(case):
@@ -203,3 +207,148 @@ def test_dispersion_test_is_for_poisson(biochem):
 def test_poisson_summary_shows_dispersion_ratios(biochem):
     text = str(gf.glm(FORMULA, biochem, "poisson").summary())
     assert "Deviance/df" in text and "Pearson chi2/df" in text
+
+
+# -- the fitting machinery: analytic Hessian, EM + Newton, the categorical design -----------------------------
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_analytic_hessian_is_the_derivative_of_the_analytic_score(biochem, name):
+    """Closed form against central differences of the closed-form score (step 1e-5 max(1, |b|)) at the optimum."""
+    from glmformula.count.optimize import numerical_hessian
+
+    res = CASES[name](biochem)
+    likelihood, params = res._likelihood, res._optimum.params
+    _, gradient, information = likelihood.derivatives(params)
+    np.testing.assert_allclose(gradient, likelihood.gradient(params), rtol=1e-12, atol=1e-12)
+    difference = -numerical_hessian(likelihood.gradient, params)
+    np.testing.assert_allclose(information, difference, rtol=0, atol=1e-7 * np.abs(information).max())
+    k = res.params.size
+    np.testing.assert_allclose(res.cov_params().to_numpy(), np.linalg.inv(information)[:k, :k], rtol=1e-8)
+
+
+@pytest.mark.parametrize("link", ["probit", "cloglog", "cauchit", "log"])
+@pytest.mark.parametrize("kind", ["zeroinfl", "hurdle"])
+def test_analytic_hessian_with_other_zero_links(biochem, kind, link):
+    """Non-canonical links: the covariance is the inverse of the observed information, not Fisher's."""
+    from glmformula.count.optimize import numerical_hessian
+
+    model = gf.zeroinfl if kind == "zeroinfl" else gf.hurdle
+    data = biochem.assign(w=np.resize([1.0, 2.0, 0.5], len(biochem)))
+    zero_terms = "fem + ment" if link != "log" else "fem"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.ConvergenceWarning)
+        res = model(f"art ~ fem + kid5 + ment + offset(log(phd)) | {zero_terms}", data, link=link, weights="w")
+    likelihood, params = res._likelihood, res._optimum.params
+    _, gradient, information = likelihood.derivatives(params)
+    assert np.max(np.abs(gradient)) < 1e-6
+    difference = -numerical_hessian(likelihood.gradient, params)
+    np.testing.assert_allclose(information, difference, rtol=0, atol=1e-7 * np.abs(information).max())
+
+
+@pytest.mark.parametrize("name", ["zinb", "zip_full", "zigeom"])
+def test_em_and_newton_reach_the_bfgs_optimum(biochem, name):
+    """pscl's route (BFGS with the analytic score, then Newton polish) finds the same optimum."""
+    from glmformula.count.fitting import binomial_start, poisson_start
+    from glmformula.count.optimize import maximize
+
+    res = CASES[name](biochem)
+    likelihood = res._likelihood
+    data = likelihood.data
+    start = np.concatenate([poisson_start(data.X, data.y, data.weights, data.offset_x),  # pscl's start
+                            binomial_start(data.Z, data.y == 0, data.weights, data.offset_z, likelihood.link),
+                            np.zeros(int(likelihood.has_theta))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.ConvergenceWarning)  # its finite-difference Hessian: not the point here
+        bfgs = maximize(likelihood, start)
+    np.testing.assert_allclose(res._optimum.params, bfgs.params, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(res.llf, bfgs.loglik, rtol=1e-12)
+
+
+def test_integer_weights_are_repeated_rows(biochem):
+    weights = np.resize([1, 2, 3], len(biochem))
+    weighted = gf.zeroinfl(FORMULA + " | ment", biochem, "negbin", weights=weights)
+    repeated = gf.zeroinfl(FORMULA + " | ment", biochem.loc[biochem.index.repeat(weights)], "negbin")
+    np.testing.assert_allclose(weighted.params, repeated.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(weighted.bse, repeated.bse, rtol=1e-6)
+    np.testing.assert_allclose(weighted.llf, repeated.llf, rtol=1e-12)
+
+
+def test_offsets_in_both_parts_shift_the_linear_predictors(biochem):
+    """offset() on each side of the bar enters that part's linear predictor, and predictions replay it."""
+    data = biochem.assign(t=np.resize([0.5, 1.0, 2.0], len(biochem)))
+    res = gf.hurdle("art ~ fem + ment + offset(log(t)) | ment + offset(0.5 * t)", data, "negbin")
+    beta, gamma = res.params.filter(like="count_").to_numpy(), res.params.filter(like="zero_").to_numpy()
+    mu = np.exp(beta[0] + beta[1] * (data.fem == "Women") + beta[2] * data.ment + np.log(data.t))
+    np.testing.assert_allclose(res.predict(type="count"), mu, rtol=1e-10)
+    pi = 1 / (1 + np.exp(-(gamma[0] + gamma[1] * data.ment + 0.5 * data.t)))
+    p0 = (res.theta / (res.theta + mu)) ** res.theta
+    np.testing.assert_allclose(res.predict(type="zero"), pi / (1 - p0), rtol=1e-10)
+    np.testing.assert_allclose(res.predict(data.iloc[:7]), res.fittedvalues.iloc[:7], rtol=1e-12)
+
+
+def _many_levels(n_levels=1000, per_level=4, seed=3):
+    rng = np.random.default_rng(seed)
+    n = n_levels * per_level
+    frame = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n),
+                          "g": pd.Categorical(np.repeat(np.arange(n_levels), per_level).astype(str)),
+                          "h": pd.Categorical(rng.integers(0, 30, n).astype(str)),
+                          "t": rng.uniform(0.5, 2.0, n)})
+    effects = rng.normal(scale=0.3, size=n_levels)
+    mu = np.exp(2.0 + 0.3 * frame.x + effects[frame.g.cat.codes] + np.log(frame.t))
+    y = rng.negative_binomial(3.0, 3.0 / (3.0 + mu))
+    y[rng.uniform(size=n) < 0.1] = 0
+    return frame.assign(y=y)
+
+
+@pytest.mark.parametrize(("model", "dist"), [(gf.zeroinfl, "negbin"), (gf.hurdle, "poisson")])
+def test_a_1000_level_factor_on_the_categorical_design_equals_the_dense_fit(model, dist):
+    from glmformula.design.categorical import CategoricalDesign
+    from glmformula.design.dense import DenseDesign
+
+    data = _many_levels()
+    formula = "y ~ x + g + offset(log(t)) | z + h"
+    with gf.settings.override(dense_cells=0):  # codes, no dummies, however small the data
+        fast = model(formula, data, dist)
+    with gf.settings.override(fast_categorical_design=False):  # formulaic's dense dummies
+        dense = model(formula, data, dist)
+    assert isinstance(fast._likelihood.data.X, CategoricalDesign) and isinstance(fast._likelihood.data.Z,
+                                                                                 CategoricalDesign)
+    assert isinstance(dense._likelihood.data.X, DenseDesign)
+    assert fast.params.index.equals(dense.params.index) and fast.converged and dense.converged
+    np.testing.assert_allclose(fast.params, dense.params, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(fast.bse, dense.bse, rtol=1e-7)
+    np.testing.assert_allclose(fast.llf, dense.llf, rtol=1e-12)
+
+
+def test_design_products_of_categorical_designs_match_the_dense_ones():
+    from glmformula.count.design_products import cross_gram, signed_gram, take_rows
+    from glmformula.design.dense import DenseDesign
+    from glmformula.formula.frame import build_model_frame
+
+    data = _many_levels(n_levels=80, per_level=5)
+    with gf.settings.override(dense_cells=0):
+        x = build_model_frame("y ~ x + g + g:z", data).design
+        z = build_model_frame("y ~ z + h", data).design
+    w = np.random.default_rng(0).normal(size=len(data))  # either sign
+    dense_x, dense_z = x.to_dense(), z.to_dense()
+    np.testing.assert_allclose(cross_gram(x, z, w), dense_x.T @ (w[:, None] * dense_z), atol=1e-10)
+    np.testing.assert_allclose(signed_gram(x, w), dense_x.T @ (w[:, None] * dense_x), atol=1e-10)
+    np.testing.assert_allclose(signed_gram(DenseDesign(dense_z), w), dense_z.T @ (w[:, None] * dense_z), atol=1e-10)
+    rows = np.flatnonzero(w > 0)
+    np.testing.assert_array_equal(take_rows(x, rows).to_dense(), dense_x[rows])
+
+
+def test_hessian_step_is_checked(biochem):
+    with pytest.raises(gf.DataError, match="hessian_step"):
+        gf.zeroinfl(FORMULA, biochem, hessian_step=-1)
+
+
+@pytest.mark.parametrize("name", ["logit", "probit", "cauchit", "cloglog", "loglog", "log", "identity"])
+def test_second_derivatives_of_the_inverse_links(name):
+    from glmformula.count.link_derivatives import mu_eta_derivative
+    from glmformula.families.registry import get_link
+
+    link = get_link(name)
+    eta = np.linspace(-3.0, 0.5 if name == "log" else 3.0, 41)
+    step = 1e-5
+    difference = (link.mu_eta(eta + step) - link.mu_eta(eta - step)) / (2 * step)
+    np.testing.assert_allclose(mu_eta_derivative(link, eta), difference, rtol=1e-6, atol=1e-9)

@@ -1,4 +1,4 @@
-"""Log-likelihoods and analytic gradients of zero-inflated and hurdle count models.
+"""Log-likelihoods, analytic gradients and analytic Hessians of zero-inflated and hurdle count models.
 
 Parameters are stacked as (beta, gamma[, log theta]): beta for the count part
 (log link, design X), gamma for the zero part (design Z, link g), log theta for
@@ -14,8 +14,17 @@ fitted to the positive counts, truncated at zero)
     y = 0:  log(1 - pi)
     y > 0:  log(pi) + log P(y) - log(1 - P(0))
 
-Every function returns per-observation contributions (``per_row``) so that
-the Vuong test can use them.
+``BlockLikelihood`` is the general form: parts with designs X_i and linear predictors
+eta_i = X_i b_i + o_i, optionally log theta, prior weights w, and a row model (``row_models``)
+giving per-row l and its derivatives in (eta_i, log theta).  Then
+
+    log-likelihood   sum_r w_r l_r
+    gradient         X_i' (w s_i),  sum w s_t
+    information      -H:  X_i' diag(-w h_ij) X_j  (``design_products``),  X_i' (-w h_it),  -sum w h_tt
+
+all from products of the designs (no dense dummies).  The row model runs over chunks of rows so
+that its temporaries stay the size of a chunk.  ``per_row`` gives the unweighted contributions for the
+Vuong test.
 """
 
 from __future__ import annotations
@@ -24,112 +33,158 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glmformula import settings
+from glmformula.count.design_products import cross_gram, signed_gram
+from glmformula.count.row_models import HurdleRows, ZeroInflatedRows
+from glmformula.engine.design_protocol import Design
 from glmformula.families.links import Link
 
 
 @dataclass(frozen=True)
 class TwoPartData:
-    """Response, designs, offsets and prior weights of a two-part count model."""
+    """Response, designs (``Design``: dense or categorical), offsets and prior weights of a two-part model."""
 
     y: np.ndarray
-    X: np.ndarray
-    Z: np.ndarray
+    X: Design
+    Z: Design
     offset_x: np.ndarray
     offset_z: np.ndarray
     weights: np.ndarray
 
     @property
     def n_count(self) -> int:
-        return self.X.shape[1]
+        return self.X.n_columns
 
     @property
     def n_zero(self) -> int:
-        return self.Z.shape[1]
+        return self.Z.n_columns
 
 
-class TwoPartLikelihood:
-    """Shared parameter handling; subclasses give ``per_row`` and ``gradient``."""
+class BlockLikelihood:
+    """A likelihood over parts with their own designs (see the module docstring)."""
 
-    def __init__(self, data: TwoPartData, dist, link: Link):
-        self.data, self.dist, self.link = data, dist, link
+    def __init__(self, designs: list[Design], offsets: list[np.ndarray], weights: np.ndarray, rows,
+                 dist=None):
+        self.designs, self.offsets, self.weights, self.rows, self.dist = designs, offsets, weights, rows, dist
+        self.has_theta = bool(dist is not None and dist.has_theta)
+        bounds = np.cumsum([0] + [design.n_columns for design in designs])
+        self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.n_params = int(bounds[-1]) + int(self.has_theta)
 
-    @property
-    def n_params(self) -> int:
-        return self.data.n_count + self.data.n_zero + int(self.dist.has_theta)
+    def orthogonal_parameters(self) -> np.ndarray | None:
+        """Positions (in the parameters) of the largest set of one design's columns that never share a row
+        (a categorical's levels; ``Design.orthogonal_columns``): their block of the information is diagonal."""
+        best = None
+        for design, part in zip(self.designs, self.slices):
+            columns = design.orthogonal_columns()
+            if columns is not None and (best is None or len(columns) > len(best)):
+                best = np.asarray(columns, dtype=int) + part.start
+        return best
 
-    def unpack(self, params: np.ndarray):
-        d = self.data
-        beta, gamma = params[: d.n_count], params[d.n_count : d.n_count + d.n_zero]
-        theta = np.exp(params[-1]) if self.dist.has_theta else (1.0 if self.dist.name == "geometric" else None)
-        mu = np.exp(d.X @ beta + d.offset_x)
-        eta_zero = d.Z @ gamma + d.offset_z
-        return mu, eta_zero, theta
+    def theta(self, params: np.ndarray):
+        """theta = exp(log theta) for a negative binomial, 1 for the geometric, None otherwise."""
+        if self.has_theta:
+            return float(np.exp(params[-1]))
+        return 1.0 if self.dist is not None and self.dist.name == "geometric" else None
 
-    def loglik(self, params: np.ndarray) -> float:
-        return float(np.sum(self.data.weights * self.per_row(params)))
+    def etas(self, params: np.ndarray) -> list[np.ndarray]:
+        """The linear predictors X_i b_i + o_i of the parts."""
+        etas = []
+        for design, part, offset in zip(self.designs, self.slices, self.offsets):
+            eta = design.dot(np.ascontiguousarray(params[part]))
+            eta += offset
+            etas.append(eta)
+        return etas
+
+    def evaluate(self, params: np.ndarray, order: int, summed: bool = False) -> dict[str, np.ndarray | float]:
+        """The row model's per-row arrays up to ``order`` (0: l, 1: scores, 2: second derivatives).
+
+        ``summed``: what the fit needs and no more, chunk by chunk: l, s_t and h_tt as weighted sums
+        (floats), the second derivatives h_ij of two parts as the information's weights -w h_ij, the rest
+        as they are (so that few arrays the data's length are held)."""
+        etas, theta = self.etas(params), self.theta(params)
+        n, w = len(self.weights), self.weights
+        out: dict[str, np.ndarray | float] = {}
+        step = settings.current().elementwise_chunk_rows
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            for start in range(0, n, step):
+                rows = slice(start, min(start + step, n))
+                pieces = self.rows(rows, etas, theta, order)
+                for positions, piece in ([(None, pieces)] if isinstance(pieces, dict) else pieces):
+                    at = rows if positions is None else start + positions
+                    for key, values in piece.items():
+                        if summed and key in _SUMMED:
+                            out[key] = out.get(key, 0.0) + float(w[at] @ values)
+                            continue
+                        if key not in out:
+                            out[key] = np.zeros(n)  # rows a piece leaves out are 0
+                        out[key][at] = -w[at] * values if summed and key in _GRAM_WEIGHTS else values
+        return out
 
     def per_row(self, params: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Unweighted per-row log-likelihood contributions, (n,)."""
+        return self.evaluate(params, 0)["loglik"]
+
+    def loglik(self, params: np.ndarray) -> float:
+        """sum w l; -inf where it is not finite (a step out of the parameter space)."""
+        value = self.evaluate(params, 0, summed=True)["loglik"]
+        return value if np.isfinite(value) else -np.inf
 
     def gradient(self, params: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The analytic score, (n_params,)."""
+        return self._gradient(self.evaluate(params, 1, summed=True))
 
-    def _stack(self, count_score, zero_score, theta_score) -> np.ndarray:
-        d = self.data
-        parts = [d.X.T @ (d.weights * count_score), d.Z.T @ (d.weights * zero_score)]
-        if self.dist.has_theta:
-            parts.append(np.array([np.sum(d.weights * theta_score)]))
+    def _gradient(self, rows: dict) -> np.ndarray:
+        parts = [design.xtw(self.weights, rows[f"s{i}"]) for i, design in enumerate(self.designs)]
+        if self.has_theta:
+            parts.append(np.array([rows["st"]]))
         return np.concatenate(parts)
+
+    def derivatives(self, params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """(log-likelihood, gradient, observed information -H) at ``params``, from one row evaluation."""
+        rows = self.evaluate(params, 2, summed=True)
+        loglik = rows["loglik"]
+        return (loglik if np.isfinite(loglik) else -np.inf), self._gradient(rows), self._information(rows)
+
+    def _information(self, rows: dict) -> np.ndarray:
+        """-H from the information weights -w h_ij of ``evaluate(..., summed=True)``."""
+        n_params = self.n_params
+        information = np.zeros((n_params, n_params))
+        for i, (design, part) in enumerate(zip(self.designs, self.slices)):
+            information[part, part] = signed_gram(design, rows[f"h{i}{i}"])
+            for j in range(i + 1, len(self.designs)):
+                if f"h{i}{j}" in rows:
+                    cross = cross_gram(design, self.designs[j], rows[f"h{i}{j}"])
+                    information[part, self.slices[j]] = cross
+                    information[self.slices[j], part] = cross.T
+            if self.has_theta and f"h{i}t" in rows:
+                column = -design.xtw(self.weights, rows[f"h{i}t"])
+                information[part, -1] = column
+                information[-1, part] = column
+        if self.has_theta:
+            information[-1, -1] = -rows["htt"]
+        return information
+
+
+
+#: Keys of the row models that the fit needs only as weighted sums, and those it needs as the weights -w h of grams.
+_SUMMED = frozenset({"loglik", "st", "htt"})
+_GRAM_WEIGHTS = frozenset({"h00", "h11", "h01"})
+
+
+class TwoPartLikelihood(BlockLikelihood):
+    """A two-part model's likelihood over (beta, gamma[, log theta]); ``data`` holds its inputs."""
+
+    def __init__(self, data: TwoPartData, dist, link: Link, rows):
+        super().__init__([data.X, data.Z], [data.offset_x, data.offset_z], data.weights, rows, dist)
+        self.data, self.link = data, link
 
 
 class ZeroInflated(TwoPartLikelihood):
-    def per_row(self, params):
-        mu, eta_zero, theta = self.unpack(params)
-        y, dist = self.data.y, self.dist
-        pi = self.link.inverse(eta_zero)
-        with np.errstate(divide="ignore"):
-            zero = np.logaddexp(np.log(pi), np.log1p(-pi) + dist.log_p0(mu, theta))
-        positive = np.log1p(-pi) + dist.log_pmf(y, mu, theta)
-        return np.where(y == 0, zero, positive)
-
-    def gradient(self, params):
-        mu, eta_zero, theta = self.unpack(params)
-        y, dist = self.data.y, self.dist
-        pi, dpi = self.link.inverse(eta_zero), self.link.mu_eta(eta_zero)
-        p0 = np.exp(dist.log_p0(mu, theta))
-        density0 = pi + (1 - pi) * p0
-        is_zero = y == 0
-        count = np.where(is_zero, (1 - pi) * p0 * dist.dlogp0_deta(mu, theta) / density0,
-                         dist.score_eta(y, mu, theta))
-        zero = np.where(is_zero, (1 - p0) * dpi / density0, -dpi / (1 - pi))
-        theta_score = None
-        if dist.has_theta:
-            theta_score = np.where(is_zero, (1 - pi) * p0 * dist.dlogp0_dlog_theta(mu, theta) / density0,
-                                   dist.score_log_theta(y, mu, theta))
-        return self._stack(count, zero, theta_score)
+    def __init__(self, data: TwoPartData, dist, link: Link):
+        super().__init__(data, dist, link, ZeroInflatedRows(data.y, dist, link))
 
 
 class Hurdle(TwoPartLikelihood):
-    def per_row(self, params):
-        mu, eta_zero, theta = self.unpack(params)
-        y, dist = self.data.y, self.dist
-        pi = self.link.inverse(eta_zero)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            truncated = dist.log_pmf(y, mu, theta) - np.log(-np.expm1(dist.log_p0(mu, theta)))
-            return np.where(y == 0, np.log1p(-pi), np.log(pi) + truncated)
-
-    def gradient(self, params):
-        mu, eta_zero, theta = self.unpack(params)
-        y, dist = self.data.y, self.dist
-        pi, dpi = self.link.inverse(eta_zero), self.link.mu_eta(eta_zero)
-        positive = y > 0
-        p0 = np.exp(dist.log_p0(mu, theta))
-        odds0 = p0 / (1 - p0)
-        count = np.where(positive, dist.score_eta(y, mu, theta) + odds0 * dist.dlogp0_deta(mu, theta), 0.0)
-        zero = np.where(positive, dpi / pi, -dpi / (1 - pi))
-        theta_score = None
-        if dist.has_theta:
-            theta_score = np.where(
-                positive, dist.score_log_theta(y, mu, theta) + odds0 * dist.dlogp0_dlog_theta(mu, theta), 0.0
-            )
-        return self._stack(count, zero, theta_score)
+    def __init__(self, data: TwoPartData, dist, link: Link):
+        super().__init__(data, dist, link, HurdleRows(data.y, dist, link))

@@ -1,15 +1,21 @@
-"""Maximum likelihood for the two-part count models: BFGS, then Newton steps to polish.
+"""The optimum of a two-part count model, its covariance, and pscl's route there (BFGS) for comparison.
 
-BFGS with the analytic gradient finds the optimum (as pscl's ``optim``); a few
-Newton steps with a Hessian from central differences of the analytic gradient
-then bring the gradient to ~1e-10, so estimates are exact to far more digits
-than ``optim``'s stopping rule gives.  The covariance is the inverse of the
-negative Hessian at the optimum; by default that Hessian is taken, as pscl's
-(R's ``optimhess``), by central differences of the score with a step of 1e-3
-in every parameter, so standard errors agree with pscl to ~1e-7.  With
-``hessian_step=None`` the step scales with each parameter (1e-5 |b|), which is
-closer to the exact Hessian (pscl's step is off by up to ~3e-4 relative for a
-coefficient of a covariate with a large range).
+The fitters (``count.fitting``) reach the optimum by IRLS, EM and Newton with the analytic
+gradient and observed information; this module turns where they stopped into an ``Optimum``:
+
+* converged when max |score| < 1e-5 max(1, |log-likelihood|), else a ``ConvergenceWarning``;
+* the covariance is the inverse of the information J = -H at the optimum.  By default J is the
+  analytic observed information (``BlockLikelihood.derivatives``): exact up to rounding.  With
+  ``hessian_step`` (pscl: 1e-3) it is taken as pscl takes it (R's ``optimhess``): symmetrised
+  central differences of the analytic score with that step in every parameter, whose truncation
+  error is O(step^2) times third derivatives -- up to ~3e-4 relative for a coefficient of a
+  covariate with a large range -- which is why the analytic Hessian is the default and the
+  finite differences an option, for bit-parity with pscl's standard errors;
+* a condition number of J (1-norm) above 1e12 warns that some parameters are not identified (a zero
+  part driven to probability 0); a singular J gives NaN standard errors and a warning.
+
+``maximize`` is pscl's own route (BFGS with the analytic gradient, then Newton polish on finite
+differences): slower, kept as an independent check of the optimum.
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, optimize
 
+from glmformula.count.information import factor_information
 from glmformula.exceptions import ConvergenceWarning, FitError
 
 
 @dataclass(frozen=True)
 class Optimum:
+    """Estimates (beta, gamma[, log theta]), their covariance, log-likelihood, convergence, iterations."""
+
     params: np.ndarray
     covariance: np.ndarray
     loglik: float
@@ -44,7 +53,59 @@ def numerical_hessian(gradient, params: np.ndarray, step: float | None = None) -
     return (hessian + hessian.T) / 2
 
 
+def covariance_from_information(information: np.ndarray, orthogonal: np.ndarray | None = None,
+                                 stacklevel: int = 4) -> np.ndarray:
+    """J^{-1} (by blocks around ``orthogonal``: ``count.information``), with the warnings of the module
+    docstring; the condition number is the 1-norm one, ||J||_1 ||J^{-1}||_1."""
+    inverse = _inverse(information, orthogonal)
+    with np.errstate(all="ignore"):
+        condition = np.inf if inverse is None else (
+            np.abs(information).sum(axis=0).max() * np.abs(inverse).sum(axis=0).max())
+    if not condition <= 1e12:
+        warnings.warn(
+            "the Hessian is nearly singular: some parameters are not identified (for a zero-inflated model, "
+            "often a zero part driven to probability 0); their standard errors are not reliable",
+            ConvergenceWarning, stacklevel=stacklevel,
+        )
+    if inverse is None:
+        warnings.warn("the Hessian is singular: standard errors are not available", ConvergenceWarning,
+                      stacklevel=stacklevel)
+        return np.full_like(information, np.nan)
+    return inverse
+
+
+def _inverse(information: np.ndarray, orthogonal: np.ndarray | None) -> np.ndarray | None:
+    """J^{-1} from its Cholesky factor, or by LU when J is not positive definite; None when singular."""
+    factor = factor_information(information, orthogonal)
+    if factor is not None:
+        return factor.inverse()
+    if not np.all(np.isfinite(information)):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            return linalg.inv(information)
+    except (linalg.LinAlgError, ValueError):
+        return None
+
+
+def finish(likelihood, params: np.ndarray, loglik: float, gradient: np.ndarray, information: np.ndarray,
+           n_iter: int, hessian_step: float | None) -> Optimum:
+    """The ``Optimum`` at ``params`` (see the module docstring; ``information`` is the analytic -H there)."""
+    largest = float(np.max(np.abs(gradient), initial=0.0))
+    converged = bool(largest < 1e-5 * max(1.0, abs(loglik)))
+    if not converged:
+        warnings.warn(f"maximum likelihood did not converge (largest score {largest:.3g})",
+                      ConvergenceWarning, stacklevel=4)
+    if hessian_step is not None:
+        with np.errstate(all="ignore"):
+            information = -numerical_hessian(likelihood.gradient, params, hessian_step)
+    covariance = covariance_from_information(information, likelihood.orthogonal_parameters(), stacklevel=5)
+    return Optimum(params, covariance, loglik, converged, n_iter)
+
+
 def maximize(likelihood, start: np.ndarray, maxiter: int = 10000, hessian_step: float | None = 1e-3) -> Optimum:
+    """pscl's route: BFGS with the analytic gradient, Newton polish on finite differences of it."""
     def objective(params):
         with np.errstate(all="ignore"):
             value = likelihood.loglik(params)
@@ -56,46 +117,28 @@ def maximize(likelihood, start: np.ndarray, maxiter: int = 10000, hessian_step: 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        return _maximize(likelihood, start, maxiter, hessian_step, objective, negative_gradient)
+        result = optimize.minimize(objective, start, jac=negative_gradient, method="BFGS",
+                                   options={"gtol": 1e-8, "maxiter": maxiter})
+        if not np.isfinite(result.fun):
+            raise FitError("the likelihood is not finite at the starting values; check the data and model")
+        params = _polish(likelihood, result.x)
+    with np.errstate(all="ignore"):
+        information = -numerical_hessian(likelihood.gradient, params)
+    return finish(likelihood, params, likelihood.loglik(params), likelihood.gradient(params), information,
+                  result.nit, hessian_step)
 
 
-def _maximize(likelihood, start, maxiter, hessian_step, objective, negative_gradient) -> Optimum:
-    result = optimize.minimize(objective, start, jac=negative_gradient, method="BFGS",
-                               options={"gtol": 1e-8, "maxiter": maxiter})
-    params, iterations = result.x, result.nit
-    if not np.isfinite(result.fun):
-        raise FitError("the likelihood is not finite at the starting values; check the data and model")
-    hessian = numerical_hessian(likelihood.gradient, params)
+def _polish(likelihood, params: np.ndarray) -> np.ndarray:
+    """Newton steps on a finite-difference Hessian until the score is ~1e-9 relative."""
     for _ in range(20):
         gradient = likelihood.gradient(params)
         if np.max(np.abs(gradient)) < 1e-9 * max(1.0, abs(likelihood.loglik(params))):
             break
         try:
-            step = linalg.solve(-hessian, gradient, assume_a="sym")
+            step = linalg.solve(-numerical_hessian(likelihood.gradient, params), gradient, assume_a="sym")
         except linalg.LinAlgError:
             break
-        candidate = params + step
-        if not likelihood.loglik(candidate) >= likelihood.loglik(params) - 1e-9:
+        if not likelihood.loglik(params + step) >= likelihood.loglik(params) - 1e-9:
             break
-        params, iterations = candidate, iterations + 1
-        hessian = numerical_hessian(likelihood.gradient, params)
-    gradient = likelihood.gradient(params)
-    converged = bool(np.max(np.abs(gradient)) < 1e-5 * max(1.0, abs(likelihood.loglik(params))))
-    if not converged:
-        warnings.warn(f"maximum likelihood did not converge (largest score {np.max(np.abs(gradient)):.3g})",
-                      ConvergenceWarning, stacklevel=3)
-    if hessian_step is not None:
-        hessian = numerical_hessian(likelihood.gradient, params, hessian_step)
-    if np.linalg.cond(hessian) > 1e12:
-        warnings.warn(
-            "the Hessian is nearly singular: some parameters are not identified (for a zero-inflated model, "
-            "often a zero part driven to probability 0); their standard errors are not reliable",
-            ConvergenceWarning, stacklevel=4,
-        )
-    try:
-        covariance = linalg.inv(-hessian)
-    except linalg.LinAlgError:
-        warnings.warn("the Hessian is singular: standard errors are not available", ConvergenceWarning,
-                      stacklevel=3)
-        covariance = np.full_like(hessian, np.nan)
-    return Optimum(params, covariance, likelihood.loglik(params), converged, iterations)
+        params = params + step
+    return params

@@ -178,18 +178,19 @@ class CountModelResults(InformationCriteria):
         beta, gamma = params[: data.n_count], params[data.n_count : self._n_coef]
         theta = self.theta
         if newdata is None:
-            X, Z, offset_x, offset_z, index = data.X, data.Z, data.offset_x, data.offset_z, self.row_labels
+            eta_count, eta_zero = self._likelihood.etas(params)
+            index = self.row_labels
         else:
             newdata = as_frame(newdata)
             for spec in (self.spec.count_spec, self.spec.zero_spec):
                 unseen_levels(spec.model_spec, newdata, "error")
             X = self.spec.count_spec.design(newdata).to_numpy(dtype=float)
             Z = self.spec.zero_spec.design(newdata).to_numpy(dtype=float)
-            offset_x = self.spec.count_spec.offset(newdata)
-            offset_z = self.spec.zero_spec.offset(newdata)
+            eta_count = X @ beta + self.spec.count_spec.offset(newdata)
+            eta_zero = Z @ gamma + self.spec.zero_spec.offset(newdata)
             index = newdata.index
-        mu = np.exp(X @ beta + offset_x)
-        pi = self.spec.link.inverse(Z @ gamma + offset_z)
+        mu = np.exp(eta_count)
+        pi = self.spec.link.inverse(eta_zero)
         return mu, pi, theta, index
 
     @property

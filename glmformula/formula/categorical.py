@@ -4,11 +4,16 @@ formulaic materialises a categorical as dense (or sparse) dummy columns, which
 for a million rows and a 1,000-level factor costs more than the whole fit.
 When every term of the right-hand side is the intercept, a numeric column, a
 categorical main effect (a categorical/text column, or ``C(column)`` with the
-default contrasts) or an interaction of such columns (``g:x``, ``a:b``,
-``a*b``, ``a/b``, ``x:z``), the design is built here instead (and, when it is
-small, handed on as a dense matrix):
+default contrasts), a numeric transform (``bs(x, df=8)``, ``poly(x, 2)``,
+``log(x)``, ``scale(x)``, ``I(x**2)``, products of them) or an interaction of
+such columns (``g:x``, ``a:b``, ``a*b``, ``a/b``, ``x:z``, ``g:log(x)``,
+``g:bs(x, 3)``), the design is built here instead (``formula.block_assembly``;
+when it is small, as a dense matrix):
 
 * a numeric column, or a product of numeric columns, is a column of the dense block;
+* a numeric transform term is materialised by formulaic alone, on the full data,
+  so that stateful transforms learn their state from every row as in R
+  (``formula.numeric_terms``): its columns join the dense block;
 * a categorical main effect is a ``CategoricalBlock`` of codes;
 * an interaction is encoded by formulaic as one or more *scoped terms*, each a
   product of factors, a categorical one full-rank or reduced (its first level
@@ -17,19 +22,22 @@ small, handed on as a dense matrix):
   them), unless a reduced factor is at its first level.  So each scoped term is
   one block: the combined codes of its categorical factors, times the product of
   its numeric factors as the block's values (``g:x``: a column per level, x in
-  place of the 1).  Empty cells are columns without rows, aliased as R aliases
-  them.
+  place of the 1).  A transform factor of several columns (``g:bs(x, 3)``) makes
+  one block per column, sharing the codes.  Empty cells are columns without rows,
+  aliased as R aliases them.
 
 formulaic still defines the encoding: it materialises the first rows only,
-with each categorical given its full set of levels, and that ``ModelSpec``
-(names, levels, term order) is what prediction replays.  A design with
-interaction blocks is checked against formulaic's own (sparse) design on a
-sample of rows once per formula and levels; any difference sends the formula
-to formulaic's path.
+with each categorical given its full set of levels and each transform replaying
+the state learned on the full data, and that ``ModelSpec`` (names, levels, term
+order, transform state) is what prediction replays.  A design with interaction
+blocks or transforms is checked against formulaic's own (sparse) design on a
+sample of rows once per formula, levels and transform state; any difference
+sends the formula to formulaic's path.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,13 +46,12 @@ import numpy as np
 import pandas as pd
 
 from glmformula import settings
-from glmformula.design import kernels
-from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
-from glmformula.design.dense import DenseDesign
+from glmformula.formula import numeric_terms
+from glmformula.formula.block_assembly import Values, assemble
 from glmformula.formula.columns import FrameColumns
 
-#: Columns of at most this many rows are read one by one, and text ones factorised as Python objects
-#: (pandas' per-call costs dominate there; beyond it, the work on the values does).
+#: Columns of at most this many rows are factorised as Python objects (pandas' per-call costs dominate
+#: there; beyond it, the work on the values does).
 _SMALL_COLUMN = 20_000
 _SPEC_CACHE: OrderedDict = OrderedDict()
 _SPEC_CACHE_SIZE = 64
@@ -53,8 +60,9 @@ _C_CALL = re.compile(r"^C\(\s*`?([^`,()]+?)`?\s*\)$")
 
 def _term_source(term) -> tuple | None:
     """What an eligible term reads, from the formula alone: ("intercept", ""), ("column", name) for a
-    plain column (numeric or categorical, by its dtype), ("categorical", name) for ``C(name)``, or
-    ("interaction", ((kind, name, factor expression), ...)) for a product of those; else None."""
+    plain column (numeric or categorical, by its dtype), ("categorical", name) for ``C(name)``, ("python",
+    expression) for another Python factor (a numeric transform, if the data say so), or ("interaction",
+    ((kind, name, factor expression), ...)) for a product of those; else None."""
     factors = list(term.factors)
     if len(factors) == 1:
         source = _factor_source(factors[0])
@@ -66,12 +74,15 @@ def _term_source(term) -> tuple | None:
 
 
 def _factor_source(factor) -> tuple[str, str, str] | None:
-    """("column"|"categorical", column name, factor expression) of a plain column or ``C(column)``."""
+    """("column"|"categorical", column name, factor expression) of a plain column or ``C(column)``, ("python",
+    expression, expression) of another Python factor."""
     method = getattr(factor.eval_method, "value", factor.eval_method)
     if method == "lookup":
         return "column", factor.expr, factor.expr
-    match = _C_CALL.match(factor.expr) if method == "python" else None
-    return ("categorical", match.group(1), factor.expr) if match else None
+    if method != "python":
+        return None
+    match = _C_CALL.match(factor.expr)
+    return ("categorical", match.group(1), factor.expr) if match else ("python", factor.expr, factor.expr)
 
 
 _TERM_SOURCES: OrderedDict = OrderedDict()
@@ -89,41 +100,55 @@ def _term_sources(rhs_formula) -> list[tuple[str, tuple[str, str] | None]]:
 
 
 def _term_kind(source: tuple | None, columns: FrameColumns) -> tuple | None:
-    """("intercept"|"numeric"|"categorical", column) for an eligible term, ("interaction", ((kind, column,
-    factor expression), ...)) for an interaction of eligible columns, else None."""
+    """("intercept"|"numeric"|"categorical", column) for an eligible term, ("transform", "") for a term of
+    numeric factors at least one of which is a Python expression (``bs(x, df=8)``, ``log(x):z``: formulaic
+    materialises it, ``formula.numeric_terms``), ("interaction", ((kind, column or expression, factor
+    expression), ...)) for an interaction of those with a categorical or of numeric columns, else None."""
     if source is None or source[0] == "intercept":
         return source
     if source[0] == "interaction":
-        parts = []
-        for kind, name, expr in source[1]:
-            part = _term_kind((kind, name), columns)
-            if part is None:
-                return None
-            parts.append((part[0], name, expr))
-        return "interaction", tuple(parts)
-    kind, name = source
+        parts = tuple((_part_kind(kind, name, columns), name, expr) for kind, name, expr in source[1])
+        kinds = {part[0] for part in parts}
+        if None in kinds:
+            return None
+        if "transform" in kinds and "categorical" not in kinds:
+            return "transform", ""
+        return "interaction", parts
+    kind = _part_kind(*source, columns)
+    if kind is None:
+        return None
+    return ("transform", "") if kind == "transform" else (kind, source[1])
+
+
+def _part_kind(kind: str, name: str, columns: FrameColumns) -> str | None:
+    """"numeric", "categorical" or "transform" (a numeric Python factor) for a factor read from the formula
+    as ``kind`` ("column", "categorical" or "python"); None when the fast path cannot express it."""
+    if kind == "python":
+        return "transform" if numeric_terms.is_numeric_expression(name, columns) else None
     if name not in columns:
         return None
     if kind == "categorical":
-        return source
+        return kind
     dtype = columns.dtype(name)
     if dtype.kind in "iuf":  # first: pandas' dtype tests cost more (categorical and text dtypes are of kind O or U)
-        return "numeric", name
+        return "numeric"
     if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
         return None  # R codes an ordered factor by polynomial contrasts: formulaic's path encodes it
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype) or dtype.kind == "O":
-        return "categorical", name
+        return "categorical"
     return None
 
 
-def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
-    """(design, formulaic spec, the data's columns copied into it as numeric terms) for an eligible formula,
-    or None to take formulaic's path.
+def fast_design(rhs_formula, data: FrameColumns, materialise: Callable, transforms: bool = True):
+    """(design, formulaic spec, the data's columns copied into it as numeric terms or None) for an eligible
+    formula, or None to take formulaic's path.
 
-    The spec depends only on the formula and the levels of its categoricals, so it is
-    cached: repeated fits of one formula (bootstraps, simulations, many small groups)
+    The spec depends only on the formula, the levels of its categoricals and the state its transforms
+    learned, so it is cached: repeated fits of one formula (bootstraps, simulations, many small groups)
     never call formulaic again.  ``settings.fast_categorical_design`` False always takes formulaic's path;
     designs of at most ``settings.dense_cells`` cells are handed on as dense matrices (exact R rank detection).
+    Numeric transforms (``bs(x, df=8)``, ``log(x)``; only when ``transforms``) are materialised by formulaic
+    on the full data (``formula.numeric_terms``): their columns are returned as None (not the data's).
     """
     if not settings.current().fast_categorical_design:
         return None
@@ -134,34 +159,84 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable):
     for column in _categorical_columns(kinds):
         if column not in categoricals:
             categoricals[column] = _codes_and_levels(data[column])
+    learned = None
+    if _has_transforms(kinds):
+        if not transforms or _small(data.n_rows, kinds, categoricals):
+            return None  # formulaic's dense path is as fast for a small design, and is the reference
+        learned = numeric_terms.learn(_transform_terms(rhs_formula, kinds), data.frame, materialise)
+        if learned is None:
+            return None
+    cached = _cached_spec(rhs_formula, kinds, data, categoricals, materialise, learned)
+    model_spec, names, term_columns, verified = cached
+    names = list(names)
+    if not names:
+        return None  # nothing to build (y ~ 0): formulaic's path reports it
+    plan = _plan(model_spec, term_columns, kinds, {c: len(v[1]) for c, v in categoricals.items()}, learned)
+    if plan is None:
+        return None
+    if verified is None and (learned is not None or any(step[0] == "block" and step[1] for step in plan)):
+        verified = cached[3] = _matches_formulaic(plan, model_spec, data, categoricals, names, learned)
+    if verified is False:
+        return None
+    values = Values(data, None if learned is None else learned.take_values())  # freed as copied
+    built = assemble(plan, values, {c: v[0] for c, v in categoricals.items()}, names)
+    if built is None:
+        return None
+    design, copied = built
+    return design, model_spec, (copied if learned is None else None)
+
+
+def _cached_spec(rhs_formula, kinds: dict, data: FrameColumns, categoricals: dict, materialise: Callable,
+                 learned: numeric_terms.LearnedTransforms | None) -> list:
+    """[formulaic's spec, its column names, (term, first column, stop) of each term, whether the sample check
+    passed (None: not run yet)], from the cache or from formulaic on the data's first two rows (each
+    categorical with its full set of levels, the transforms replaying the state learned on the full data)."""
     key = (str(rhs_formula), tuple(sorted(kinds.items())),
-           tuple(sorted((c, str(data.dtype(c)), tuple(map(repr, v[1]))) for c, v in categoricals.items())))
+           tuple(sorted((c, str(data.dtype(c)), tuple(map(repr, v[1]))) for c, v in categoricals.items())),
+           None if learned is None else learned.key)
     cached = _SPEC_CACHE.get(key)
     if cached is None:
         head = _with_levels(data.frame.iloc[:2].reset_index(drop=True), categoricals)
-        _, model_spec, _ = materialise(rhs_formula, head)
+        _, model_spec, _ = materialise(rhs_formula, head, transform_state=None if learned is None else learned.state)
         # with the spec, its column names and each term's columns (formulaic's properties rebuild them per call)
         cached = _SPEC_CACHE[key] = [model_spec, list(model_spec.column_names),
                                      [(str(term), columns.start, columns.stop)
                                       for term, columns in model_spec.term_slices.items()], None]
         if len(_SPEC_CACHE) > _SPEC_CACHE_SIZE:
             _SPEC_CACHE.popitem(last=False)
-    model_spec, names, term_columns, verified = cached
-    names = list(names)
-    if not names:
-        return None  # nothing to build (y ~ 0): formulaic's path reports it
-    plan = _plan(model_spec, term_columns, kinds, {c: len(v[1]) for c, v in categoricals.items()})
-    if plan is None:
-        return None
-    if verified is None and any(step[0] == "block" and step[1] for step in plan):
-        verified = cached[3] = _matches_formulaic(plan, model_spec, data, categoricals, names)
-    if verified is False:
-        return None
-    built = _assemble(plan, data, {c: v[0] for c, v in categoricals.items()}, names)
-    if built is None:
-        return None
-    design, copied = built
-    return design, model_spec, copied
+    return cached
+
+
+def _has_transforms(kinds: dict) -> bool:
+    """Whether a term is, or interacts with, a numeric transform (``formula.numeric_terms``)."""
+    return any(kind[0] == "transform" or (kind[0] == "interaction" and any(part[0] == "transform" for part in kind[1]))
+               for kind in kinds.values())
+
+
+def _small(n_rows: int, kinds: dict, categoricals: dict) -> bool:
+    """Whether the design has at most ``settings.dense_cells`` cells, counting a column per term and per
+    level of each categorical (a lower bound)."""
+    columns = len(kinds) + sum(len(levels) for _, levels in categoricals.values())
+    return n_rows * columns <= settings.current().dense_cells
+
+
+def _transform_terms(rhs_formula, kinds: dict) -> list:
+    """formulaic terms to materialise on the full data: the numeric transform terms, then each transform
+    factor of an interaction with a categorical, as a term of its own (its columns are the blocks' values)."""
+    from formulaic.parser.types import Term
+
+    terms = [term for term in rhs_formula if kinds[str(term)][0] == "transform"]
+    taken = {str(term) for term in terms}
+    for term in rhs_formula:
+        kind = kinds[str(term)]
+        if kind[0] != "interaction":
+            continue
+        transformed = {expr for part_kind, _, expr in kind[1] if part_kind == "transform"}
+        for factor in term.factors:
+            if factor.expr in transformed and factor.expr not in taken:
+                terms.append(Term([factor]))
+                taken.add(factor.expr)
+    return terms
 
 
 def _categorical_columns(kinds: dict) -> list[str]:
@@ -181,138 +256,97 @@ def _with_levels(frame: pd.DataFrame, categoricals: dict) -> pd.DataFrame:
     return frame
 
 
-def _plan(model_spec, term_columns, kinds: dict, n_levels: dict) -> list[tuple] | None:
-    """The design as steps: ("intercept", position), ("numeric", position, (columns...)) for a column
-    or a product of columns, ("block", interaction?, positions, ((column, reduced, levels), ...), (numeric
-    columns...))
-    for a categorical main effect or one scoped term of an interaction.  None when formulaic's encoding
-    is not what the blocks express (then formulaic's path takes the formula)."""
+def _plan(model_spec, term_columns, kinds: dict, n_levels: dict,
+          learned: numeric_terms.LearnedTransforms | None) -> list[tuple] | None:
+    """The design as steps: ("intercept", position), ("numeric", position, (value, ...)) for a column or a
+    product of columns, ("learned", positions, term) for a numeric transform term (its columns learned on
+    the full data), ("block", interaction?, positions, ((column, reduced, levels), ...), (value, ...)) for a
+    categorical main effect or one scoped term of an interaction.  A value is ("column", name) or ("learned",
+    (term, column)).  None when formulaic's encoding is not what the blocks express (then formulaic's path
+    takes the formula)."""
     structure = {str(entry.term): entry for entry in (model_spec.structure or [])}
+    names = list(model_spec.column_names)
     plan: list[tuple] = []
     for term, first, stop in term_columns:
         kind = kinds[term]
         if kind[0] == "intercept":
             plan.append(("intercept", first))
         elif kind[0] == "numeric":
-            plan.append(("numeric", first, (kind[1],)))
+            plan.append(("numeric", first, (("column", kind[1]),)))
+        elif kind[0] == "transform":
+            if not learned.names_match(term, names[first:stop]):
+                return None
+            plan.append(("learned", np.arange(first, stop), term))
         elif kind[0] == "categorical":
             reduced = stop - first == n_levels[kind[1]] - 1
             plan.append(("block", False, np.arange(first, stop), ((kind[1], reduced, n_levels[kind[1]]),), ()))
         else:
-            steps = _interaction_plan(structure.get(term), kind[1], first, stop, n_levels)
+            steps = _interaction_plan(structure.get(term), kind[1], first, stop, n_levels, learned)
             if steps is None:
                 return None
             plan += steps
     return plan
 
 
-def _interaction_plan(entry, parts: tuple, first: int, stop: int, n_levels: dict) -> list[tuple] | None:
-    """The steps of one interaction term, from formulaic's scoped terms (see the module doc)."""
+def _interaction_plan(entry, parts: tuple, first: int, stop: int, n_levels: dict,
+                      learned: numeric_terms.LearnedTransforms | None) -> list[tuple] | None:
+    """The steps of one interaction term, from formulaic's scoped terms (see the module doc).
+
+    A scoped term's columns are the products of its factors' columns, the first factor varying fastest;
+    a numeric factor of several columns (``bs(x, 3)`` in ``g:bs(x, 3)``) gives one block per column,
+    sharing the categorical codes."""
     if entry is None:
         return None
-    column_of = {expr: (kind, name) for kind, name, expr in parts}
+    part_of = {expr: (kind, name) for kind, name, expr in parts}
     steps, position = [], first
     for scoped in entry.scoped_terms:
-        categorical, numeric, width = [], [], 1
+        categorical, numeric, stride = [], [], 1  # numeric: (the factor's values, their stride in the term)
         for scoped_factor in scoped.factors:
-            found = column_of.get(scoped_factor.factor.expr)
+            found = part_of.get(scoped_factor.factor.expr)
             if found is None:
                 return None
             kind, name = found
-            if kind == "numeric":
-                numeric.append(name)
-            else:
+            if kind == "categorical":
                 reduced = bool(scoped_factor.reduced)
-                categorical.append((name, reduced, n_levels[name]))
-                width *= n_levels[name] - reduced
-        if categorical:
-            steps.append(("block", True, np.arange(position, position + width), tuple(categorical), tuple(numeric)))
-        elif numeric:
-            steps.append(("numeric", position, tuple(numeric)))
-        else:
+                categorical.append((name, reduced, n_levels[name], stride))
+                stride *= n_levels[name] - reduced
+                continue
+            values = [("column", name)] if kind == "numeric" else _learned_values(learned, name)
+            if values is None:
+                return None
+            numeric.append((values, stride))
+            stride *= len(values)
+        if not categorical and not numeric:
             return None
-        position += width
+        steps += _scoped_steps(position, categorical, numeric)
+        position += stride
     return steps if position == stop else None
 
 
-def _assemble(plan: list[tuple], data: FrameColumns, codes: dict, names: list[str]):
-    """(design, numeric columns copied) from the plan; None when a product of columns is not finite."""
-    n = data.n_rows
-    intercept_position = None
-    numeric_columns, numeric_positions, products, blocks = [], [], [], []
-    for step in plan:
-        if step[0] == "intercept":
-            intercept_position = step[1]
-        elif step[0] == "numeric" and len(step[2]) == 1:
-            numeric_columns.append(step[2][0])
-            numeric_positions.append(step[1])
-        elif step[0] == "numeric":
-            product = _product(data, step[2])
-            if product is None:
-                return None
-            products.append((step[1], product))
-        else:
-            _, _, positions, factors, numeric = step
-            values = _product(data, numeric) if numeric else None
-            if numeric and values is None:
-                return None
-            block_codes = _block_codes(codes, factors, positions)
-            blocks.append(CategoricalBlock(block_codes, positions, values))
-    copied = numeric_columns + [name for step in plan if step[0] == "block" for name in step[4]]
-    if n * len(names) <= settings.current().dense_cells:  # small: the dense matrix itself, written directly
-        matrix = np.zeros((n, len(names)))
-        if intercept_position is not None:
-            matrix[:, intercept_position] = 1.0
-        _copy_numeric(data, numeric_columns, matrix, numeric_positions)
-        for position, product in products:
-            matrix[:, position] = product
-        for block in blocks:
-            block.write_indicators(matrix)
-        return DenseDesign(matrix, names), copied
-    positions = ([] if intercept_position is None else [intercept_position]) + numeric_positions
-    dense = np.empty((n, len(positions) + len(products)))
-    start = 0 if intercept_position is None else 1
-    if kernels.in_use():  # the 1s and the columns in one pass over the rows
-        sources = [np.ascontiguousarray(data[column], dtype=float) for column in numeric_columns]  # views if float
-        kernels.gather_columns(sources, list(range(start, len(positions))), None if start == 0 else 0, dense)
-    else:
-        if start:
-            dense[:, 0] = 1.0
-        _copy_numeric(data, numeric_columns, dense, slice(start, len(positions)))
-    for offset, (position, product) in enumerate(products):
-        dense[:, len(positions) + offset] = product
-        positions.append(position)
-    return CategoricalDesign(dense, np.array(positions, dtype=int), blocks, names), copied
+def _learned_values(learned: numeric_terms.LearnedTransforms | None, expr: str) -> list[tuple] | None:
+    """The values ("learned", (factor, column)) of a transform factor's columns."""
+    found = None if learned is None else learned.names.get(expr)
+    return None if found is None else [("learned", (expr, j)) for j in range(len(found))]
 
 
-def _block_codes(codes: dict, factors: tuple, positions: np.ndarray) -> np.ndarray:
-    """int32 codes of a block's rows: the column within the block, -1 for none (see the module doc)."""
-    if len(factors) == 1:  # a main effect: the reference level (code 0) becomes -1; missing codes (-1) stay -1
-        name, reduced, _ = factors[0]
-        if not reduced:
-            return codes[name]
-        block_codes = codes[name] - 1
-        np.maximum(block_codes, -1, out=block_codes)
-        return block_codes
-    combined = np.zeros(len(codes[factors[0][0]]), dtype=np.int64)
-    valid = np.ones(len(combined), dtype=bool)
-    stride = 1
-    for name, reduced, levels in factors:
-        index = codes[name].astype(np.int64) - int(reduced)
-        valid &= index >= 0
-        combined += index * stride
-        stride *= levels - int(reduced)
-    return np.where(valid, combined, -1).astype(np.int32)
-
-
-def _product(data: FrameColumns, columns: tuple) -> np.ndarray | None:
-    """The product of numeric columns as a new float array; None when it is not finite (an overflow, or a
-    missing value: formulaic's path then reports it)."""
-    product = np.array(data[columns[0]], dtype=float)
-    for column in columns[1:]:
-        product *= data[column]
-    with np.errstate(over="ignore", invalid="ignore"):
-        return product if np.isfinite(product.sum()) else None
+def _scoped_steps(position: int, categorical: list[tuple], numeric: list[tuple]) -> list[tuple]:
+    """The steps of one scoped term at ``position``: a block per combination of its numeric factors' columns
+    (a dense column when it has no categorical factor).  A block's column c (the categorical factors'
+    combined code, the first varying fastest) is the term's column of those levels."""
+    offsets = np.zeros(1, dtype=int)
+    if categorical:
+        combined = np.arange(int(np.prod([levels - reduced for _, reduced, levels, _ in categorical])))
+        offsets, span = np.zeros(len(combined), dtype=int), 1
+        for _, reduced, levels, stride in categorical:
+            offsets += (combined // span) % (levels - reduced) * stride
+            span *= levels - reduced
+    factors = tuple((name, reduced, levels) for name, reduced, levels, _ in categorical)
+    steps = []
+    for combination in itertools.product(*(range(len(values)) for values, _ in numeric)):
+        base = position + sum(index * stride for index, (_, stride) in zip(combination, numeric))
+        values = tuple(factor_values[index] for index, (factor_values, _) in zip(combination, numeric))
+        steps.append(("block", True, base + offsets, factors, values) if categorical else ("numeric", base, values))
+    return steps
 
 
 #: Rows of the sample on which an interaction design is checked against formulaic's.
@@ -320,9 +354,10 @@ _CHECK_ROWS = 64
 
 
 def _matches_formulaic(plan: list[tuple], model_spec, data: FrameColumns, categoricals: dict,
-                       names: list[str]) -> bool:
+                       names: list[str], learned: numeric_terms.LearnedTransforms | None) -> bool:
     """Whether the blocks give formulaic's design on a sample of rows (its first rows and rows spread
-    over the data), compared with formulaic's sparse output of the same spec."""
+    over the data), compared with formulaic's sparse output of the same spec (which replays on the sample
+    the transform state learned on the full data)."""
     n = data.n_rows
     rows = np.unique(np.concatenate([np.arange(min(n, _CHECK_ROWS // 2)),
                                      np.linspace(0, n - 1, _CHECK_ROWS // 2).astype(int)]))
@@ -330,7 +365,8 @@ def _matches_formulaic(plan: list[tuple], model_spec, data: FrameColumns, catego
     sample_columns = FrameColumns(sample)
     sample_codes = {c: _codes_and_levels(sample_columns[c])[0] for c in categoricals}
     with settings.override(dense_cells=max(settings.current().dense_cells, len(rows) * len(names))):
-        built = _assemble(plan, sample_columns, sample_codes, names)
+        built = assemble(plan, Values(sample_columns, None if learned is None else learned.values, rows),
+                          sample_codes, names)
     if built is None:
         return False
     try:
@@ -340,18 +376,6 @@ def _matches_formulaic(plan: list[tuple], model_spec, data: FrameColumns, catego
     expected = expected.toarray() if hasattr(expected, "toarray") else np.asarray(expected)
     return expected.shape == built[0].shape and bool(np.allclose(built[0].to_dense(), expected, rtol=1e-12,
                                                                  atol=0.0, equal_nan=False))
-
-
-def _copy_numeric(data: FrameColumns, columns: list[str], out: np.ndarray, positions: list[int] | slice) -> None:
-    """Copy the numeric ``columns`` into the columns ``positions`` of ``out``."""
-    if not columns:
-        return
-    if data.n_rows <= _SMALL_COLUMN:  # a few rows: pandas' selection costs more than copying column by column
-        indices = range(out.shape[1])[positions] if isinstance(positions, slice) else positions
-        for column, position in zip(columns, indices):
-            out[:, position] = data[column]
-    else:  # one copy of the columns' pandas block: far faster than column-by-column strided writes
-        out[:, positions] = data.frame.iloc[:, [data.position(column) for column in columns]].to_numpy(dtype=float)
 
 
 def _codes_and_levels(values) -> tuple[np.ndarray, list]:

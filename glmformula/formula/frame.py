@@ -394,7 +394,7 @@ def _build_design(rhs_formula, subset: _UsedRows, trusted: bool):
     matrix, whose transforms may give missing values in some rows (not kept)."""
     materialise = partial(_materialise, trusted=trusted)
     fast = None if _codes_ordered_factor(rhs_formula, subset.columns) else fast_design(
-        rhs_formula, subset.columns, materialise)
+        rhs_formula, subset.columns, materialise, transforms=not trusted)
     if fast is not None:
         design, model_spec, numeric_sources = fast
         return design, model_spec, numeric_sources, np.ones(subset.n_rows, dtype=bool)
@@ -554,18 +554,27 @@ def _checked_rhs(rhs: str, columns: frozenset[str], trusted: bool):
     return rhs_formula, frozenset(variables)
 
 
-def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False):
-    """formulaic's dense design of the right-hand side; its factors evaluated by the interpreter unless
-    ``trusted`` (then formulaic's own ``eval`` runs them)."""
+def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False, transform_state: dict | None = None,
+                 output: str = "pandas"):
+    """(formulaic's dense design of the right-hand side as a C-ordered float array, its spec, the rows kept);
+    its factors evaluated by the interpreter unless ``trusted`` (then formulaic's own ``eval`` runs them).
+
+    ``transform_state`` (a spec's learned state, copied here) makes stateful transforms replay it instead of
+    learning from ``data``; ``output="numpy"`` asks formulaic for an array (no pandas frame in between)."""
     from formulaic import model_matrix
 
+    overrides: dict[str, Any] = {"na_action": "drop", "output": output}
+    if transform_state is not None:
+        overrides["transform_state"] = copy.deepcopy(transform_state)
+    dropped: set[int] = set()
     with _formulaic_errors(), np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if trusted:
             matrix = model_matrix(rhs_formula, data, context=_trusted_context(), materializer=RContrastsMaterializer,
-                                  na_action="drop")
+                                  drop_rows=dropped, **overrides)
         else:
-            matrix = model_matrix(rhs_formula, data, materializer=InterpretingMaterializer, na_action="drop")
+            matrix = model_matrix(rhs_formula, data, materializer=InterpretingMaterializer, drop_rows=dropped,
+                                  **overrides)
     names = list(matrix.model_spec.column_names)
     duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicated:  # formulaic's frame keeps one column of each name: the design would be wrong
@@ -573,10 +582,11 @@ def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False):
             f"two terms of the formula give design columns named {', '.join(map(repr, duplicated))}; "
             "write each column once (a data column named Intercept as Intercept or `Intercept`, not in {...})"
         )
-    kept = np.zeros(len(data), dtype=bool)
-    kept[np.asarray(matrix.index)] = True
+    kept = np.ones(len(data), dtype=bool)
+    kept[np.fromiter(dropped, dtype=np.int64, count=len(dropped))] = False
     try:
-        design = np.ascontiguousarray(matrix.to_numpy(dtype=float))
+        values = matrix.to_numpy(dtype=float) if output == "pandas" else np.asarray(matrix, dtype=float)
+        design = np.ascontiguousarray(values)
     except (TypeError, ValueError) as exc:
         raise DataError(f"the design matrix is not numeric: {exc}") from None
     return design, matrix.model_spec, kept

@@ -34,6 +34,8 @@ from glmformula.formula.columns import FrameColumns
 
 #: The name formulaic records in a model spec built here (``ModelSpec.materializer``).
 NAME = "glmformula"
+#: Rows per block when a ``numpy`` output is written (a block of every column stays in cache).
+_COMBINE_ROWS = 8192
 
 
 class RContrastsMaterializer(PandasMaterializer):
@@ -57,7 +59,13 @@ class RContrastsMaterializer(PandasMaterializer):
 
 
 class InterpretingMaterializer(RContrastsMaterializer):
-    """Materialises formulaic terms from a DataFrame, evaluating every factor with ``safe_eval``."""
+    """Materialises formulaic terms from a DataFrame, evaluating every factor with ``safe_eval``.
+
+    Two differences of memory and speed, not of values: its caches of evaluated and encoded factors are
+    emptied once a matrix is built (formulaic's materializer sits in reference cycles, so they would
+    otherwise hold a copy of every column until the next garbage collection), and a ``numpy`` output is
+    written by blocks of rows (``numpy.stack`` writes a wide array one strided column at a time).
+    """
 
     REGISTER_NAME = NAME
     REGISTER_INPUTS = ()  # never chosen by formulaic on its own: only when a spec names it
@@ -67,6 +75,27 @@ class InterpretingMaterializer(RContrastsMaterializer):
     def _init(self) -> None:
         super()._init()
         self._columns = FrameColumns(self.data)
+
+    @override
+    def get_model_matrix(self, spec: Any, drop_rows: Any = None, **spec_overrides: Any) -> Any:
+        try:
+            return super().get_model_matrix(spec, drop_rows, **spec_overrides)
+        finally:  # a materializer builds one matrix (formulaic makes a new one per call): its caches are spent
+            self.factor_cache.clear()
+            self.encoded_cache.clear()
+
+    @override
+    def _combine_columns(self, cols: Any, spec: Any, drop_rows: Any) -> Any:
+        arrays = [values for _, values in cols] if spec.output == "numpy" else []
+        if not arrays or not all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "biuf"
+                                 for a in arrays):
+            return super()._combine_columns(cols, spec, drop_rows)
+        out = np.empty((len(arrays[0]), len(arrays)))
+        for start in range(0, len(out), _COMBINE_ROWS):
+            rows = slice(start, start + _COMBINE_ROWS)
+            for position, values in enumerate(arrays):
+                out[rows, position] = values[rows]
+        return out
 
     @override
     def _lookup(self, name: str) -> tuple[Any, set[Variable]]:

@@ -1,0 +1,98 @@
+"""Fitting zero-inflated and hurdle models on the designs ``glm()`` uses (dense or categorical).
+
+Starting values are pscl's: a Poisson GLM for the count part, a binomial GLM for the zero part
+(of 1{y = 0} for zero-inflated models, of 1{y > 0} for hurdles), theta = 1; both by the IRLS engine.
+
+Hurdle: the likelihood separates.  The zero part is the binomial GLM of 1{y > 0} on Z (its IRLS
+fit is the start), polished by Newton with the observed information, so that its covariance is
+pscl's (for non-canonical links the observed and Fisher informations differ).  The count part is a
+zero-truncated count model on the rows y > 0, fitted by Newton in (beta[, log theta]) from a
+Poisson GLM on those rows.  The information is block diagonal.
+
+Zero-inflated: EM (``count.em``) from the starting values, then Newton on the full likelihood with
+the analytic score and information (an EM step where the information is not positive definite).
+
+Either way the covariance is the inverse of the analytic observed information at the optimum, or
+of pscl's finite-difference Hessian with ``hessian_step`` (``count.optimize``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from glmformula.count.design_products import take_rows
+from glmformula.count.em import em_step, run_em
+from glmformula.count.likelihoods import BlockLikelihood, Hurdle, TwoPartData, ZeroInflated
+from glmformula.count.newton import newton_maximize
+from glmformula.count.optimize import Optimum, finish
+from glmformula.count.row_models import BinaryRows, TruncatedRows
+from glmformula.engine.irls import IRLSControl, irls
+from glmformula.families.links import Link
+from glmformula.families.standard import Binomial, Poisson
+
+#: The starting GLMs stop at a relative deviance change of 1e-6: EM and Newton take it from there.
+START_CONTROL = IRLSControl(tol=1e-6)
+
+
+def poisson_start(design, y: np.ndarray, weights: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Coefficients of a Poisson GLM (0 where aliased)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = irls(design, y, Poisson(), prior_weights=weights, offset=offset, mustart=y + 0.1,
+                   control=START_CONTROL, warn=False)
+    return np.nan_to_num(fit.params)
+
+
+def binomial_start(design, indicator: np.ndarray, weights: np.ndarray, offset: np.ndarray, link: Link
+                   ) -> np.ndarray:
+    """Coefficients of a binomial GLM of a 0/1 ``indicator`` with link ``link`` (0 where aliased)."""
+    y = np.where(weights > 0, indicator, 0.0)
+    mustart = (weights * y + 0.5) / (weights + 1)  # R's binomial()$initialize for a 0/1 response
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        etastart = link.link(mustart)  # given as eta: one array the data's length fewer during the fit
+        del mustart
+        fit = irls(design, y, Binomial(link), prior_weights=weights, offset=offset, mustart=etastart,
+                   etastart=etastart, control=START_CONTROL, warn=False)
+    return np.nan_to_num(fit.params)
+
+
+def fit_zeroinfl(data: TwoPartData, dist, link: Link, hessian_step: float | None) -> tuple[ZeroInflated, Optimum]:
+    """EM, then Newton on the full likelihood (see the module docstring)."""
+    likelihood = ZeroInflated(data, dist, link)
+    start = [poisson_start(data.X, data.y, data.weights, data.offset_x),
+             binomial_start(data.Z, data.y == 0, data.weights, data.offset_z, link)]
+    if dist.has_theta:
+        start.append(np.zeros(1))  # theta = 1
+    params, n_em = run_em(likelihood, np.concatenate(start))
+    result = newton_maximize(likelihood, params, fallback=lambda point: em_step(likelihood, point))
+    optimum = finish(likelihood, result.params, result.loglik, result.gradient, result.information,
+                     n_em + result.n_iter, hessian_step)
+    return likelihood, optimum
+
+
+def fit_hurdle(data: TwoPartData, dist, link: Link, hessian_step: float | None) -> tuple[Hurdle, Optimum]:
+    """The binary and the zero-truncated parts apart (see the module docstring)."""
+    positive = data.y > 0
+    zero_part = BlockLikelihood([data.Z], [data.offset_z], data.weights, BinaryRows(positive, link))
+    zero = newton_maximize(zero_part, binomial_start(data.Z, positive, data.weights, data.offset_z, link))
+
+    rows = np.flatnonzero(positive)
+    design, y, weights, offset = take_rows(data.X, rows), data.y[rows], data.weights[rows], data.offset_x[rows]
+    count_part = BlockLikelihood([design], [offset], weights, TruncatedRows(y, dist), dist)
+    start = [poisson_start(design, y, weights, offset)] + ([np.zeros(1)] if dist.has_theta else [])
+    count = newton_maximize(count_part, np.concatenate(start))
+
+    likelihood = Hurdle(data, dist, link)
+    p, q = data.n_count, data.n_zero
+    params = np.concatenate([count.params[:p], zero.params, count.params[p:]])
+    gradient = np.concatenate([count.gradient[:p], zero.gradient, count.gradient[p:]])
+    information = np.zeros((likelihood.n_params, likelihood.n_params))
+    count_index = np.r_[0:p, p + q:likelihood.n_params]
+    information[np.ix_(count_index, count_index)] = count.information
+    information[p:p + q, p:p + q] = zero.information
+    optimum = finish(likelihood, params, count.loglik + zero.loglik, gradient, information,
+                     count.n_iter + zero.n_iter, hessian_step)
+    return likelihood, optimum
