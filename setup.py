@@ -20,7 +20,7 @@ from setuptools import Extension, setup
 
 flags = [] if sys.platform == "win32" else ["-O3"]
 # FP operations may be taken as not trapping (no effect on any result): the compiler may then vectorise the
-# fused log-link step, whose loop has selects and comparisons that could raise FP exceptions
+# fused log-link steps, whose loops have selects and comparisons that could raise FP exceptions
 kernel_flags = flags if sys.platform == "win32" else [*flags, "-fno-trapping-math"]
 # the log link's per-row math, included by _kernels.c and _log_link.c (a change to it rebuilds both)
 log_link_math = {"include_dirs": ["glmformula/families"], "depends": ["glmformula/families/log_link_math.h"]}
@@ -29,4 +29,4 @@ setup(ext_modules=[Extension("glmformula.design._kernels", ["glmformula/design/_
                    Extension("glmformula.penalized._cd", ["glmformula/penalized/_cd.c"],
                              extra_compile_args=flags, optional=True),
                    Extension("glmformula.families._log_link", ["glmformula/families/_log_link.c"],
-                             extra_compile_args=flags, optional=True, **log_link_math)])
+                             extra_compile_args=kernel_flags, optional=True, **log_link_math)])

@@ -86,7 +86,7 @@ def fit_glm(
     if isinstance(family, NegativeBinomial) and family.theta is None:
         negbin = fit_negative_binomial(
             design, response.y, link=family.link, prior_weights=response.prior_weights, offset=frame.offset,
-            mustart=response.mustart, control=control,
+            control=control,
         )
         fit, family, theta, loglik = negbin.fit, negbin.family, negbin.theta, negbin.loglik
         null_family = NegativeBinomial(family.link, theta=theta.theta)  # glm.nb: the final theta

@@ -81,7 +81,8 @@ class FitState:
     covariance : forms cov_unscaled, (p, p) (X'WX)^{-1} with NaN rows/columns where aliased, from the
         last solve's factor when it is first read.
     se_unscaled : (p,) sqrt(diag((X'WX)^{-1})), NaN where aliased, computed so that it
-        survives columns of extreme scale (whose variances underflow in ``cov_unscaled``).
+        survives columns of extreme scale (whose variances underflow in ``cov_unscaled``); by
+        ``standard_errors`` when first read (of glm.nb's alternating fits only the last one's is).
     deviance : sum of weighted unit deviances at the final fit.
     n_iter, converged, boundary : loop diagnostics as R reports them.
     log_y : log of the response (0 where y = 0) when the fit took it, for the null deviance; else None.
@@ -95,7 +96,7 @@ class FitState:
     working_weights: np.ndarray
     working_residuals: np.ndarray
     covariance: UnscaledCovariance
-    se_unscaled: np.ndarray
+    standard_errors: Callable[[], np.ndarray]
     deviance: float
     n_iter: int
     converged: bool
@@ -105,6 +106,10 @@ class FitState:
     @cached_property
     def cov_unscaled(self) -> np.ndarray:
         return self.covariance()
+
+    @cached_property
+    def se_unscaled(self) -> np.ndarray:
+        return self.standard_errors()
 
 
 class UnscaledCovariance:
@@ -279,14 +284,15 @@ def irls(
         if message:
             warnings.warn(message, PerfectSeparationWarning, stacklevel=2)
     aliased, kept = outcome.aliased, ~outcome.aliased
-    params, se_unscaled = outcome.coefficients, data.unscaled_standard_errors(outcome.solve)
+    params = outcome.coefficients
     if aliased.any():  # NaN for the aliased coefficients
-        params, se_unscaled = np.full(n_columns, np.nan), np.full(n_columns, np.nan)
-        params[kept], se_unscaled[kept] = outcome.coefficients, data.unscaled_standard_errors(outcome.solve)
+        params = np.full(n_columns, np.nan)
+        params[kept] = outcome.coefficients
     return FitState(
         params=params, aliased=aliased, rank=int(kept.sum()), eta=data.eta, mu=data.mu,
         working_weights=data.working_weights, working_residuals=data.working_residuals(),
-        covariance=UnscaledCovariance(outcome.solve, aliased), se_unscaled=se_unscaled,
+        covariance=UnscaledCovariance(outcome.solve, aliased),
+        standard_errors=data.standard_errors(outcome.solve, aliased),
         deviance=float(outcome.deviance), n_iter=outcome.n_iter, converged=outcome.converged,
         boundary=outcome.boundary, log_y=data.log_y,
     )

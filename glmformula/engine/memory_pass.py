@@ -172,15 +172,35 @@ class InMemoryPass:
 
     # -- after the loop ------------------------------------------------------------------------------
 
-    def unscaled_standard_errors(self, solve: SolveResult) -> np.ndarray:
-        """sqrt(diag((X'WX)^{-1})) of the kept solve (see ``_unscaled_standard_errors``)."""
-        return _unscaled_standard_errors(self.kept_design, self._solve_weights, solve.unscaled_variances())
+    def standard_errors(self, solve: SolveResult, aliased: np.ndarray) -> StandardErrors:
+        """The kept solve's standard errors, computed when first asked for (``FitState.se_unscaled``)."""
+        return StandardErrors(self.kept_design, self._solve_weights, solve, aliased)
 
     def working_residuals(self) -> np.ndarray:
         """(y - mu) / mu_eta at the final point, written into z's buffer (free once the loop is done)."""
         residuals = np.subtract(self.y, self.mu, out=self.workspace.z)
         residuals /= self.family.link.mu_eta_at(self.eta, self.mu)
         return residuals
+
+
+@dataclass(frozen=True)
+class StandardErrors:
+    """sqrt(diag((X'WX)^{-1})) of a fit's kept solve, (p,) with NaN where ``aliased``, when called
+    (``_unscaled_standard_errors``): it holds the kept design, the solve and its weights, not the pass, and
+    pickles with the fit."""
+
+    design: object
+    weights: np.ndarray
+    solve: SolveResult
+    aliased: np.ndarray
+
+    def __call__(self) -> np.ndarray:
+        kept = _unscaled_standard_errors(self.design, self.weights, self.solve.unscaled_variances())
+        if not self.aliased.any():
+            return kept
+        full = np.full(len(self.aliased), np.nan)
+        full[~self.aliased] = kept
+        return full
 
 
 def _invalid_start_message(family: Family, start, etastart) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special
@@ -27,6 +28,9 @@ from glmformula.exceptions import ResponseError
 from glmformula.families.link_registry import get_link
 from glmformula.families.links import Link
 from glmformula.families.ranges import weighted_sum, within
+
+if TYPE_CHECKING:
+    from glmformula.families.log_link import LogVariance
 
 
 @dataclass(frozen=True)
@@ -132,9 +136,10 @@ class Family:
         one pass (False: take the generic path), or None for the generic path.  See ``log_link``."""
         return None
 
-    def log_step_response(self, y: np.ndarray) -> tuple[int, np.ndarray] | None:
-        """(p, log y) for a log-link fit with variance mu^p, p = 1 or 2, whose whole IRLS step the compiled
-        design pass can take (``engine.log_step_kernel.log_step``); None otherwise."""
+    def log_step_response(self, y: np.ndarray) -> tuple[LogVariance, np.ndarray | None] | None:
+        """(variance, log y) for a log-link fit whose IRLS step after the solve a compiled pass can take
+        (``engine.fused_step``): a variance mu^p, p = 1 or 2, or the negative binomial's mu + mu^2 / theta
+        (``log_link.LogVariance``; its pass needs no log y: None); None otherwise."""
         return None
 
     def valid_mu(self, mu: np.ndarray) -> bool:

@@ -1,4 +1,5 @@
-"""IRLS's elementwise work under the log link for V = mu^p, p = 1 (poisson) or 2 (gamma).
+"""IRLS's elementwise work under the log link for V = mu^p, p = 1 (poisson) or 2 (gamma), and for the
+negative binomial's V = mu + mu^2 / theta (with the sums of ``glm.nb``'s theta and log-likelihood).
 
 The deviance takes log(y) once per fit and log(mu) = max(eta, log(eps)) (the
 link floors mu at eps), which saves two logarithms per row and iteration:
@@ -15,23 +16,37 @@ numpy is the reference implementation: ``by_chunks`` below, and the families'
 ``unit_deviance`` and IRLS's generic working response.  The C per-row formulas,
 shared by ``_log_link.c`` and the fused step of ``design/_kernels.c``, are in
 ``log_link_math.h``; the tests compare both compiled passes with numpy.
+
+The negative binomial (theta known) has the same passes with its own per-row math,
+
+    deviance / 2 = sum w (y (log y - log mu) - (y + theta) log((y + theta) / (mu + theta)))
+    w            = prior mu^2 / (mu + mu^2 / theta)
+
+and ``NegativeBinomialStep``: IRLS's step after X beta (mean, deviance, next z and w) in one pass.  These
+run on row ranges on threads (``glmformula._native``); numpy computes the same by row chunks.
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from glmformula import settings
-from glmformula._native import INT, POINTER, load_library
-from glmformula.families.base import chunk_rows, chunks, log_of_mean
+from glmformula._native import INT, POINTER, load_library, map_ranges, row_ranges
+from glmformula.families.base import chunk_rows, chunks, log_of_mean, log_or_zero
 from glmformula.families.ranges import weighted_sum
 
 _LIBRARY = load_library(Path(__file__).parent, "_log_link", {
     "gf_log_working": ([INT, INT] + [POINTER] * 7, ctypes.c_int),
     "gf_log_deviance": ([INT, INT] + [POINTER] * 5, ctypes.c_double),
+    "gf_nb_step": ([INT, INT, ctypes.c_double, INT] + [POINTER] * 8, ctypes.c_int),
+    "gf_nb_working": ([INT, INT, ctypes.c_double] + [POINTER] * 7, ctypes.c_int),
+    "gf_nb_half_deviance": ([INT, INT, ctypes.c_double] + [POINTER] * 5, ctypes.c_double),
+    "gf_nb_sums": ([INT, INT, INT, ctypes.c_double] + [POINTER] * 4, None),
 })
 #: Whether the compiled library loaded (a fact; whether it is used is ``in_use()``).
 AVAILABLE = _LIBRARY is not None
@@ -41,6 +56,20 @@ def in_use() -> bool:
     """Whether the compiled pass runs: the library loaded and the settings allow it."""
     current = settings.current()
     return AVAILABLE and current.kernels and current.log_link_kernels
+
+
+@dataclass(frozen=True)
+class LogVariance:
+    """A variance function whose IRLS step under the log link a compiled pass takes
+    (``Family.log_step_response``): V(mu) = mu^power, power 1 (poisson) or 2 (gamma), or with ``theta``
+    finite the negative binomial's mu + mu^2 / theta (power 1)."""
+
+    power: int
+    theta: float = math.inf
+
+    @property
+    def negative_binomial(self) -> bool:
+        return math.isfinite(self.theta)
 
 
 def _contiguous(*arrays: np.ndarray) -> list[np.ndarray]:
@@ -97,3 +126,129 @@ def deviance_function(power: int, y: np.ndarray, log_y: np.ndarray, weights: np.
         return 2.0 * total
 
     return by_chunks
+
+
+# -- the negative binomial ---------------------------------------------------------------------------------
+
+
+def nb_working_function(theta: float, y: np.ndarray, prior_weights: np.ndarray, offset: np.ndarray):
+    """The negative binomial's (eta, mu, z_out, w_out) -> bool (see ``working_function``), or None."""
+    if not in_use():
+        return None
+    y, prior_weights, offset = _contiguous(y, prior_weights, offset)
+    ranges = row_ranges(len(y))
+
+    def working(eta, mu, z_out, w_out) -> bool:
+        eta, mu = _contiguous(eta, mu)
+        if not (z_out.flags.c_contiguous and w_out.flags.c_contiguous):
+            return False
+        addresses = [a.ctypes.data for a in (y, eta, mu, offset, prior_weights, z_out, w_out)]
+        return not any(map_ranges(lambda start, stop: _LIBRARY.gf_nb_working(start, stop, theta, *addresses),
+                                  ranges))
+
+    return working
+
+
+def nb_deviance_function(theta: float, y: np.ndarray, log_y: np.ndarray | None, weights: np.ndarray):
+    """The negative binomial's (eta, mu) -> deviance under the log link, with log mu = max(eta, log eps) and
+    ``log_y`` = log(y), 0 where y = 0 (see the module docstring); None: taken at the first call (a fit whose
+    steps are fused calls it only to halve a step)."""
+    logs = [log_y]
+
+    def log_response() -> np.ndarray:
+        if logs[0] is None:
+            logs[0] = log_or_zero(y)
+        return logs[0]
+
+    if in_use():
+        y, weights = _contiguous(y, weights)
+        ranges = row_ranges(len(y))
+
+        def compiled(eta, mu) -> float:
+            eta, mu, log_y = _contiguous(eta, mu, log_response())
+            addresses = [a.ctypes.data for a in (y, log_y, weights, eta, mu)]
+            halves = map_ranges(lambda start, stop: _LIBRARY.gf_nb_half_deviance(start, stop, theta, *addresses),
+                                ranges)
+            return 2.0 * math.fsum(halves)
+
+        return compiled
+    size = chunk_rows()
+
+    def by_chunks(eta, mu) -> float:
+        log_y, total = log_response(), 0.0
+        for rows in chunks(len(y), size):
+            y_rows = y[rows]
+            log_mu = log_of_mean(eta[rows], out=np.empty(len(y_rows)))
+            unit = np.subtract(log_y[rows], log_mu, out=log_mu)
+            unit *= y_rows
+            unit -= (y_rows + theta) * np.log((y_rows + theta) / (mu[rows] + theta))
+            total += weighted_sum(weights[rows], unit)
+        return 2.0 * total
+
+    return by_chunks
+
+
+#: gf_nb_sums's kinds: theta.ml's start, a Newton step of theta.ml, the log-likelihood's terms in mu, and
+#: sum w y log y (the deviance's term in y alone).
+NB_START, NB_NEWTON, NB_LOGLIK, NB_Y_LOG_Y = 0, 1, 2, 3
+
+
+def nb_sums(kind: int, theta: float, y: np.ndarray, mu: np.ndarray,
+            weights: np.ndarray | None) -> tuple[float, float] | None:
+    """The sums over rows in mu of ``glm.nb``'s theta.ml and log-likelihood in one compiled pass (``gf_nb_sums``
+    in ``_log_link.c`` says which; ``weights`` None: all 1, not read), or None when the compiled pass is not in
+    use (numpy's then)."""
+    if not in_use():
+        return None
+    y, mu = _contiguous(y, mu)
+    weights = None if weights is None else _contiguous(weights)[0]
+    addresses = [y.ctypes.data, mu.ctypes.data, None if weights is None else weights.ctypes.data]
+    ranges = row_ranges(len(y))
+    sums = np.zeros((len(ranges), 2))
+
+    def run(index: int) -> None:
+        start, stop = ranges[index]
+        _LIBRARY.gf_nb_sums(start, stop, kind, theta, *addresses, sums[index].ctypes.data)
+
+    map_ranges(run, [(index,) for index in range(len(ranges))])
+    return math.fsum(sums[:, 0]), math.fsum(sums[:, 1])
+
+
+class NegativeBinomialStep:
+    """IRLS's step for the negative binomial (theta known) under the log link after X beta, in one compiled
+    pass: eta += offset, mu = max(exp(eta), eps), the deviance and the next z and w (``gf_nb_step``), bound to
+    one fit's fixed arrays (offset, y, prior weights) and the buffers it writes (eta, mu, z and the two
+    working-weight buffers IRLS alternates between).  The deviance's term in y alone, sum w y log y, is summed
+    once, when the step is made: no array of log y is taken."""
+
+    def __init__(self, theta: float, offset: np.ndarray, y: np.ndarray, prior: np.ndarray,
+                 eta: np.ndarray, mu: np.ndarray, z: np.ndarray, weights: tuple[np.ndarray, np.ndarray]):
+        n = len(y)
+        if not all(a.flags.c_contiguous and a.dtype == np.float64 and a.shape == (n,) for a in (eta, mu, z, *weights)):
+            raise ValueError("the outputs of the negative binomial step must be C-contiguous float64 arrays of "
+                             "the data's length")
+        self._theta = float(theta)
+        self._arrays = (*_contiguous(offset, y, prior), eta, mu, z)  # kept alive while their addresses are used
+        self._addresses = [array.ctypes.data for array in self._arrays]
+        self._weights = weights
+        self._ranges = row_ranges(n)
+        self._halves = np.zeros(len(self._ranges))
+        self._y_log_y = nb_sums(NB_Y_LOG_Y, self._theta, self._arrays[1], self._arrays[1], self._arrays[2])[0]
+
+    def __call__(self, add_offset: bool, w: np.ndarray) -> float | None:
+        """Writes eta (+ offset when ``add_offset``), mu, z and ``w`` (one of the two weight buffers) from the
+        eta buffer; returns the deviance, or None when a value fell outside the pass's range (the outputs are
+        then not to be used)."""
+        if not any(w is buffer for buffer in self._weights):
+            raise ValueError("the negative binomial step writes its weights into one of the two buffers it was given")
+        offset, y, prior, eta, mu, z = self._addresses
+        fixed = (self._theta, int(add_offset), offset, y, prior, eta, mu, z, w.ctypes.data)
+        ranges, halves, halves_address = self._ranges, self._halves, self._halves.ctypes.data
+
+        def run(index: int) -> int:
+            start, stop = ranges[index]
+            return _LIBRARY.gf_nb_step(start, stop, *fixed, halves_address + 8 * index)
+
+        if any(map_ranges(run, [(index,) for index in range(len(ranges))])):
+            return None
+        return 2.0 * math.fsum([*halves, self._y_log_y])

@@ -1,6 +1,7 @@
 /*
  * The per-row math of IRLS under the log link for a variance mu^p, p = 1 (poisson, quasipoisson) or
- * p = 2 (gamma), in one place for both compiled passes that use it:
+ * p = 2 (gamma), and mu + mu^2 / theta (the negative binomial, at the end), in one place for the compiled
+ * passes that use it:
  *
  *   glmformula/families/_log_link.c   the working response and weights, and the deviance, of one pass
  *   glmformula/design/_kernels.c      gf_log_step: the same fused with X beta and the mean
@@ -54,6 +55,28 @@ GF_LOG_LINK_INLINE double gf_log_working_response(double y, double mu, double et
 GF_LOG_LINK_INLINE double gf_log_working_weight(int power, double mu, double prior)
 {
     const double variance = power == 1 ? mu : mu * mu;
+    return mu * mu / variance * prior;
+}
+
+/*
+ * The negative binomial with theta known, V(mu) = mu + mu^2 / theta (MASS's negative.binomial(theta)):
+ *
+ *   unit deviance / 2   y (log y - log mu) - (y + theta) log((y + theta) / (mu + theta))
+ *   working weight      w = prior * mu^2 / (mu + mu^2 / theta)
+ *
+ * in the operation order of the numpy reference (NegativeBinomial.unit_deviance, IRLS's generic working weight).
+ */
+/* Half the unit deviance from log y, log mu and log_ratio = log((y + theta) / (mu + theta)), taken by the caller
+ * (with a vectorisable log, or libm's). */
+GF_LOG_LINK_INLINE double gf_nb_half_unit_deviance(double theta, double y, double log_y, double log_mu,
+                                                   double log_ratio)
+{
+    return (log_y - log_mu) * y - (y + theta) * log_ratio;
+}
+
+GF_LOG_LINK_INLINE double gf_nb_working_weight(double theta, double mu, double prior)
+{
+    const double variance = mu + mu * mu / theta;
     return mu * mu / variance * prior;
 }
 

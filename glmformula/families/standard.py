@@ -185,7 +185,7 @@ class _LogLinkPasses:
         current = settings.current()
         if self.link.name != "log" or not (current.kernels and current.design_kernels and current.fused_log_step):
             return None
-        return int(self.variance_power), self._log_response(y)
+        return log_link.LogVariance(int(self.variance_power)), self._log_response(y)
 
 
 class Poisson(_LogLinkPasses, Family):
@@ -354,6 +354,28 @@ class NegativeBinomial(Family):
 
     def valid_mu(self, mu):
         return within(mu, 0.0)
+
+    def _log_passes(self) -> bool:
+        """Whether the compiled log-link passes serve this family: the log link and theta finite."""
+        return self.link.name == "log" and self.theta is not None and bool(np.isfinite(self.theta))
+
+    def deviance_function(self, y, weights, log_y=None):
+        """Under the log link: log y once and log mu = eta (see ``log_link``)."""
+        if not self._log_passes():
+            return super().deviance_function(y, weights)
+        return log_link.nb_deviance_function(self.theta, y, log_y, weights)
+
+    def working_function(self, y, prior_weights, offset):
+        return log_link.nb_working_function(self.theta, y, prior_weights, offset) if self._log_passes() else None
+
+    def log_step_response(self, y):
+        """(mu + mu^2 / theta, None: the step sums y log y itself) under the log link while
+        ``glmformula.settings`` allow the fused step (``kernels``, ``log_link_kernels`` and ``fused_log_step``),
+        else None."""
+        current = settings.current()
+        if not (self._log_passes() and current.kernels and current.log_link_kernels and current.fused_log_step):
+            return None
+        return log_link.LogVariance(1, self.theta), None
 
     def initialize(self, y, weights):
         y = self._as_vector(y)
