@@ -13,7 +13,12 @@
  *     cross_k (size_k x pd)             sum_{i: c_ki = l} w_i d_i'
  *     pair_kl (size_k x size_l), k < l  sum_{i: c_ki = a, c_li = b} w_i
  *
- * and X beta = D beta_D + beta_k[c_ki] summed over blocks.  Each row is read
+ * and X beta = D beta_D + beta_k[c_ki] summed over blocks.  A block may carry a value per row (g:x: the
+ * row's x in its level's column, v_ki; NULL for indicators, v = 1): w_i above is then w_i v_ki (and
+ * w_i v_ki v_li in pairs, w_i v_ki^2 in diag_k), and X beta adds beta_k[c_ki] v_ki.  A pair of large
+ * blocks may instead be accumulated by its observed cells: cell_kl[i] (-1: none) indexes pair_kl, whose
+ * size is then the number of cells (a table of size_k x size_l would be mostly zeros: 20,000 cells of
+ * 20 x 1,000 levels, nested, take 19 million entries).  Each row is read
  * once; the accumulators are small enough to stay in cache.  The functions take
  * plain pointers (called through ctypes, which releases the GIL, so that row
  * ranges can run on several threads into separate accumulators).  The module is
@@ -64,7 +69,8 @@ static void add_dense_row(int64_t pd, const double *restrict x, double weight, d
 
 /* Everything of one row but its dense cross-product. */
 static void add_row_rest(int64_t i, int64_t pd, const double *restrict x, double wi, const double *z,
-                         int64_t n_blocks, const int32_t *const *codes, const int64_t *sizes, double *restrict xtw,
+                         int64_t n_blocks, const int32_t *const *codes, const int64_t *sizes,
+                         const double *const *values, const int32_t *const *cells, double *restrict xtw,
                          double *const *diag, double *const *bxtw, double *const *cross, double *const *pairs)
 {
     const double wz = z ? wi * z[i] : 0.0;
@@ -74,27 +80,37 @@ static void add_row_rest(int64_t i, int64_t pd, const double *restrict x, double
     int64_t pair = 0;
     for (int64_t k = 0; k < n_blocks; k++) {
         const int32_t level = codes[k][i];
+        const double v = values[k] ? values[k][i] : 1.0;
+        const double wv = wi * v;
         if (level >= 0) {
-            diag[k][level] += wi;
+            diag[k][level] += wv * v;
             if (z)
-                bxtw[k][level] += wz;
+                bxtw[k][level] += wz * v;
             double *restrict row = cross[k] + (int64_t)level * pd;
             for (int64_t a = 0; a < pd; a++)
-                row[a] += wi * x[a];
+                row[a] += wv * x[a];
         }
         for (int64_t l = k + 1; l < n_blocks; l++, pair++) {
-            const int32_t other = codes[l][i];
-            if (level >= 0 && other >= 0)
-                pairs[pair][(int64_t)level * sizes[l] + other] += wi;
+            const double wvv = values[l] ? wv * values[l][i] : wv;
+            if (cells[pair]) {
+                const int32_t cell = cells[pair][i];
+                if (cell >= 0)
+                    pairs[pair][cell] += wvv;
+            } else {
+                const int32_t other = codes[l][i];
+                if (level >= 0 && other >= 0)
+                    pairs[pair][(int64_t)level * sizes[l] + other] += wvv;
+            }
         }
     }
 }
 
-/* The products of rows [start, stop), added to the accumulators (z may be NULL: no X'Wz). */
+/* The products of rows [start, stop), added to the accumulators (z may be NULL: no X'Wz; values[k] NULL for a
+ * block of indicators; cells[pair] NULL for a pair accumulated as a size_k x size_l table). */
 MULTIVERSION int gf_products(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *w, const double *z,
-                int64_t n_blocks, const int32_t *const *codes, const int64_t *sizes,
-                double *gram, double *xtw, double *const *diag, double *const *bxtw, double *const *cross,
-                double *const *pairs)
+                int64_t n_blocks, const int32_t *const *codes, const int64_t *sizes, const double *const *values,
+                const int32_t *const *cells, double *gram, double *xtw, double *const *diag, double *const *bxtw,
+                double *const *cross, double *const *pairs)
 {
     if (pd > MAX_DENSE)
         return -1;
@@ -102,18 +118,22 @@ MULTIVERSION int gf_products(int64_t start, int64_t stop, int64_t pd, const doub
     for (; i + 4 <= stop; i += 4) {
         add_dense_rows4(pd, dense + i * pd, w + i, gram);
         for (int64_t r = i; r < i + 4; r++)
-            add_row_rest(r, pd, dense + r * pd, w[r], z, n_blocks, codes, sizes, xtw, diag, bxtw, cross, pairs);
+            add_row_rest(r, pd, dense + r * pd, w[r], z, n_blocks, codes, sizes, values, cells, xtw, diag, bxtw,
+                         cross, pairs);
     }
     for (; i < stop; i++) {
         add_dense_row(pd, dense + i * pd, w[i], gram);
-        add_row_rest(i, pd, dense + i * pd, w[i], z, n_blocks, codes, sizes, xtw, diag, bxtw, cross, pairs);
+        add_row_rest(i, pd, dense + i * pd, w[i], z, n_blocks, codes, sizes, values, cells, xtw, diag, bxtw, cross,
+                     pairs);
     }
     return 0;
 }
 
-/* X'Wv of rows [start, stop) (X'v when w is NULL), added to xtw (pd) and bxtw (one table per block). */
+/* X'Wv of rows [start, stop) (X'v when w is NULL), added to xtw (pd) and bxtw (one table per block; a block's
+ * values, when not NULL, multiply its rows' terms). */
 MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *v,
-            const double *w, int64_t n_blocks, const int32_t *const *codes, double *xtw, double *const *bxtw)
+            const double *w, int64_t n_blocks, const int32_t *const *codes, const double *const *values,
+            double *xtw, double *const *bxtw)
 {
     for (int64_t i = start; i < stop; i++) {
         const double *x = dense + i * pd;
@@ -123,7 +143,7 @@ MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *
         for (int64_t k = 0; k < n_blocks; k++) {
             const int32_t level = codes[k][i];
             if (level >= 0)
-                bxtw[k][level] += vi;
+                bxtw[k][level] += values[k] ? vi * values[k][i] : vi;
         }
     }
 }
@@ -135,9 +155,10 @@ MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *
 #define ROW_HELPER static inline
 #endif
 
-/* D[i] . beta_dense + sum_k beta_k[c_ki] (a code of -1 adds nothing): row i of X beta. */
+/* D[i] . beta_dense + sum_k beta_k[c_ki] v_ki (a code of -1 adds nothing; v = 1 where values or values[k] is
+ * NULL): row i of X beta. */
 ROW_HELPER double row_dot(int64_t i, int64_t pd, const double *dense, const double *beta_dense, int64_t n_blocks,
-                          const int32_t *const *codes, const double *const *beta_blocks)
+                          const int32_t *const *codes, const double *const *beta_blocks, const double *const *values)
 {
     const double *x = dense + i * pd;
     double value = 0.0;
@@ -146,17 +167,18 @@ ROW_HELPER double row_dot(int64_t i, int64_t pd, const double *dense, const doub
     for (int64_t k = 0; k < n_blocks; k++) {
         const int32_t level = codes[k][i];
         if (level >= 0)
-            value += beta_blocks[k][level];
+            value += values && values[k] ? beta_blocks[k][level] * values[k][i] : beta_blocks[k][level];
     }
     return value;
 }
 
-/* eta = X beta for rows [start, stop). */
+/* eta = X beta for rows [start, stop) (values: as in gf_products, or NULL for none at all). */
 MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *beta_dense,
-            int64_t n_blocks, const int32_t *const *codes, const double *const *beta_blocks, double *eta)
+            int64_t n_blocks, const int32_t *const *codes, const double *const *beta_blocks,
+            const double *const *values, double *eta)
 {
     for (int64_t i = start; i < stop; i++)
-        eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks);
+        eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks, values);
 }
 
 /*
@@ -250,7 +272,7 @@ MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const doub
     for (int64_t first = start; first < stop; first += TILE) {
         const int64_t count = stop - first < TILE ? stop - first : TILE;
         for (int64_t i = first; i < first + count && !eta_known; i++)
-            eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks);
+            eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks, NULL);
         if (eta_known)
             bad |= power == 1 ? log_step_rows(first, count, 1, 0, offset, y, log_y, prior, eta, mu, z, w, units)
                               : log_step_rows(first, count, 2, 0, offset, y, log_y, prior, eta, mu, z, w, units);

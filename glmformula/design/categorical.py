@@ -8,6 +8,7 @@ computed without materialising the dummies:
           categorical diagonal:  bincount(c, w)                  (a diagonal block)
           categorical-dense:     bincount(c, w * D[:, j])       for each dense column j
           categorical-categ.:    bincount(c1 * k2 + c2, w)       (a k1 x k2 block)
+                                 (large pairs: by their observed cells, ``design.pairs``)
     X'Wz  bincount(c, w * z) and D' (w * z)
     X b   D b_D + b_c[c]
 
@@ -21,6 +22,7 @@ nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +30,7 @@ from scipy import sparse
 
 from glmformula import settings
 from glmformula.design import kernels
+from glmformula.design.pairs import CELL_TABLE_MIN_ENTRIES, PairCells, accumulate_cells, pair_cells, table_entries
 from glmformula.engine.block_gram import BlockGram
 
 
@@ -75,6 +78,11 @@ class CategoricalBlock:
                                  shape=(self.size + 1, rows))
 
 
+def _grid(rows: np.ndarray, columns: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, entry) triplets of a dense ``table`` placed at ``rows`` x ``columns``."""
+    return np.repeat(rows, len(columns)), np.tile(columns, len(rows)), np.asarray(table).ravel()
+
+
 class CategoricalDesign:
     """Dense numeric columns plus categorical blocks (see the module docstring)."""
 
@@ -87,6 +95,7 @@ class CategoricalDesign:
         self._n = self.dense.shape[0] if self.dense.ndim == 2 and self.dense.shape[1] else len(blocks[0].codes)
         self._chunk_indicators: dict[tuple[int, int], sparse.csc_matrix] = {}
         self._bounds: tuple[int, list[tuple[int, int]]] | None = None
+        self._cells: list[PairCells | None] | None = None  # per pair of blocks (``_pair_cells``)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -101,12 +110,38 @@ class CategoricalDesign:
     @property
     def _use_kernels(self) -> bool:
         """Whether the compiled row-pass kernels serve this design (else numpy's path)."""
-        return (kernels.in_use() and len(self.dense_positions) <= kernels.MAX_DENSE
-                and all(block.values is None for block in self.blocks))  # the kernels read indicators only
+        return kernels.in_use() and len(self.dense_positions) <= kernels.MAX_DENSE
+
+    @property
+    def _valued(self) -> bool:
+        """Whether a block carries values (``g:x``): the fused log-link step reads indicators only."""
+        return any(block.values is not None for block in self.blocks)
 
     @property
     def _codes(self) -> list[np.ndarray]:
         return [block.codes for block in self.blocks]
+
+    @property
+    def _values(self) -> list[np.ndarray | None]:
+        return [block.values for block in self.blocks]
+
+    def _pair_cells(self) -> list[PairCells | None]:
+        """Per pair of blocks (i < j, in order), its observed cells when its table would have more than
+        ``pairs.CELL_TABLE_MIN_ENTRIES`` entries, else None (a table); found once per design."""
+        if self._cells is None:
+            self._cells = [pair_cells(a.codes, b.codes, b.size) if a.size * b.size > CELL_TABLE_MIN_ENTRIES
+                           else None for i, a in enumerate(self.blocks) for b in self.blocks[i + 1:]]
+        return self._cells
+
+    def _pair_entries(self, pairs: list[np.ndarray]) -> Iterator[tuple]:
+        """(i, j, levels in block i, levels in block j, sums) of each pair's non-zero cross-products."""
+        cells = self._pair_cells()
+        index = 0
+        for i, a in enumerate(self.blocks):
+            for j in range(i + 1, len(self.blocks)):
+                b = self.blocks[j]
+                yield (i, j, *table_entries(pairs[index], a.size, b.size, cells[index]))
+                index += 1
 
     @property
     def _sizes(self) -> list[int]:
@@ -128,16 +163,19 @@ class CategoricalDesign:
         return max(self.blocks, key=lambda block: block.size)
 
     def _accumulators(self, w: np.ndarray, z: np.ndarray | None):
-        """(D'WD, D'Wz, each block's diagonal, X'Wz and cross-products with D, the tables of block pairs)."""
+        """(D'WD, D'Wz, each block's diagonal, X'Wz and cross-products with D, the accumulators of block pairs:
+        tables or cell sums, see ``_pair_cells``)."""
+        cells = self._pair_cells()
         if self._use_kernels:
             upper, dense_xtw, diagonals, block_xtw, crosses, pairs = kernels.products(
-                self.dense, self._codes, self._sizes, w, z)
+                self.dense, self._codes, self._sizes, w, z, self._values,
+                [None if c is None else c.index for c in cells], [None if c is None else c.count for c in cells])
             return np.triu(upper) + np.triu(upper, 1).T, dense_xtw, diagonals, block_xtw, crosses, pairs
         return self._accumulate(w, z)
 
     def _block_products(self, w: np.ndarray, z: np.ndarray) -> tuple[BlockGram, np.ndarray]:
-        """X'WX as a ``BlockGram`` around the largest block (its diagonal and the other columns' rows) and
-        X'Wz, from the same accumulators as ``_products``."""
+        """X'WX as a ``BlockGram`` around the largest block (its diagonal, and the other columns' rows as a
+        sparse matrix: the tables between blocks are mostly zeros) and X'Wz, from the accumulators."""
         dense_gram, dense_xtw, diagonals, block_xtw, crosses, pairs = self._accumulators(w, z)
         p, dp = self.shape[1], self.dense_positions
         largest = self.blocks.index(self._largest())
@@ -146,27 +184,25 @@ class CategoricalDesign:
         rest = np.flatnonzero(others)
         row_of = np.full(p, -1)
         row_of[rest] = np.arange(len(rest))
-        rows = np.zeros((len(rest), p))
         xtw = np.zeros(p)
-        rows[np.ix_(row_of[dp], dp)] = dense_gram
         xtw[dp] = dense_xtw
+        pieces = [_grid(row_of[dp], dp, dense_gram)]
         for index, block in enumerate(self.blocks):
-            rows[np.ix_(row_of[dp], block.positions)] = crosses[index].T
             xtw[block.positions] = block_xtw[index]
+            pieces.append(_grid(row_of[dp], block.positions, crosses[index].T))
             if index != largest:
-                rows[row_of[block.positions], block.positions] = diagonals[index]
-                rows[np.ix_(row_of[block.positions], dp)] = crosses[index]
-        pair = 0
-        for i, a in enumerate(self.blocks):
-            for j in range(i + 1, len(self.blocks)):
-                b = self.blocks[j]
-                cross_tab = pairs[pair].reshape(a.size, b.size)
-                if i != largest:
-                    rows[np.ix_(row_of[a.positions], b.positions)] = cross_tab
-                if j != largest:
-                    rows[np.ix_(row_of[b.positions], a.positions)] = cross_tab.T
-                pair += 1
-        return BlockGram(self.blocks[largest].positions, diagonals[largest], rest, rows), xtw
+                pieces.append((row_of[block.positions], block.positions, diagonals[index]))
+                pieces.append(_grid(row_of[block.positions], dp, crosses[index]))
+        for i, j, first, second, sums in self._pair_entries(pairs):
+            a, b = self.blocks[i].positions, self.blocks[j].positions
+            if i != largest:
+                pieces.append((row_of[a[first]], b[second], sums))
+            if j != largest:
+                pieces.append((row_of[b[second]], a[first], sums))
+        rows, columns, entries = (np.concatenate(parts) for parts in zip(*pieces))
+        rest_rows = sparse.csr_matrix((entries, (rows, columns)), shape=(len(rest), p))
+        groups = tuple(block.positions for index, block in enumerate(self.blocks) if index != largest)
+        return BlockGram(self.blocks[largest].positions, diagonals[largest], rest, rest_rows, groups), xtw
 
     def _products(self, w: np.ndarray, z: np.ndarray | None, out: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -186,13 +222,10 @@ class CategoricalDesign:
             gram[np.ix_(block.positions, dp)] = crosses[index]
             gram[np.ix_(dp, block.positions)] = crosses[index].T
             xtw[block.positions] = block_xtw[index]
-        pair = 0
-        for i, a in enumerate(self.blocks):
-            for b in self.blocks[i + 1:]:
-                cross_tab = pairs[pair].reshape(a.size, b.size)
-                gram[np.ix_(a.positions, b.positions)] = cross_tab
-                gram[np.ix_(b.positions, a.positions)] = cross_tab.T
-                pair += 1
+        for i, j, first, second, sums in self._pair_entries(pairs):
+            a, b = self.blocks[i].positions, self.blocks[j].positions
+            gram[a[first], b[second]] = sums
+            gram[b[second], a[first]] = sums
         return gram, (xtw if z is not None else None)
 
     def _accumulate(self, w: np.ndarray, z: np.ndarray | None):
@@ -203,13 +236,14 @@ class CategoricalDesign:
         sparse product S'WD gives the block's cross-products with every dense column.  Row 0
         of each block's tables is the reference level, dropped at the end.
         """
-        n_dense = len(self.dense_positions)
+        n_dense, cells = len(self.dense_positions), self._pair_cells()
         dense_gram, dense_xtw = np.zeros((n_dense, n_dense)), np.zeros(n_dense)
         crosses = [np.zeros((block.size + 1, n_dense)) for block in self.blocks]
         diagonals = [np.zeros(block.size + 1) for block in self.blocks]
         block_xtw = [np.zeros(block.size + 1) for block in self.blocks]
-        pairs = {(i, j): np.zeros((a.size + 1) * (b.size + 1)) for i, a in enumerate(self.blocks)
-                 for j, b in enumerate(self.blocks) if j > i}
+        pair_blocks = [(i, j) for i in range(len(self.blocks)) for j in range(i + 1, len(self.blocks))]
+        pairs = [np.zeros((self.blocks[i].size + 1) * (self.blocks[j].size + 1)) if c is None else np.zeros(c.count)
+                 for (i, j), c in zip(pair_blocks, cells)]
         for chunk, (start, stop) in enumerate(self._chunk_bounds()):
             w_chunk, dense_chunk = w[start:stop], self.dense[start:stop]
             root_w = np.sqrt(w_chunk)
@@ -233,13 +267,17 @@ class CategoricalDesign:
                 if n_dense:
                     indicator.data = w_values
                     crosses[index] += indicator @ dense_chunk
-            for (i, j), table in pairs.items():
-                joint = indicators[i].indices.astype(np.int64) * (self.blocks[j].size + 1) + indicators[j].indices
+            for (i, j), table, cell in zip(pair_blocks, pairs, cells):
                 weights = w_chunk
                 for values in (block_values[i], block_values[j]):
                     weights = weights if values is None else weights * values
+                if cell is not None:
+                    table += accumulate_cells(cell.index[start:stop], weights, cell.count)
+                    continue
+                joint = indicators[i].indices.astype(np.int64) * (self.blocks[j].size + 1) + indicators[j].indices
                 table += np.bincount(joint, weights=weights, minlength=len(table))
-        pair_tables = [table.reshape(self.blocks[i].size + 1, -1)[1:, 1:].ravel() for (i, _), table in pairs.items()]
+        pair_tables = [table if cell is not None else table.reshape(self.blocks[i].size + 1, -1)[1:, 1:].ravel()
+                       for (i, _), table, cell in zip(pair_blocks, pairs, cells)]
         return (dense_gram, dense_xtw, [d[1:] for d in diagonals], [x[1:] for x in block_xtw],
                 [c[1:] for c in crosses], pair_tables)
 
@@ -270,7 +308,7 @@ class CategoricalDesign:
         w and z row by row: no product the data's length is written)."""
         out = np.zeros(self.shape[1])
         if self._use_kernels:
-            dense_xtw, block_xtw = kernels.xtw(self.dense, self._codes, self._sizes, z, w)
+            dense_xtw, block_xtw = kernels.xtw(self.dense, self._codes, self._sizes, z, w, self._values)
             out[self.dense_positions] = dense_xtw
             for block, values in zip(self.blocks, block_xtw):
                 out[block.positions] = values
@@ -287,7 +325,7 @@ class CategoricalDesign:
         """X beta = D beta_D + sum_k beta_k[codes_k], an (n,) array; into ``out`` when given."""
         if self._use_kernels:
             return kernels.dot(self.dense, beta[self.dense_positions], self._codes,
-                               [beta[block.positions] for block in self.blocks], out=out)
+                               [beta[block.positions] for block in self.blocks], out=out, values=self._values)
         eta = out if out is not None else np.empty(self._n)
         if len(self.dense_positions):
             np.matmul(self.dense, beta[self.dense_positions], out=eta)
@@ -304,8 +342,9 @@ class CategoricalDesign:
         """(D, beta_D, codes, beta per block): the dense block, its coefficients, the code arrays and each
         block's coefficients, with X beta = D beta_D + sum_k beta_k[codes_k], for the compiled row passes
         that take X beta themselves (``engine.log_step_kernel``); None when those kernels do not serve this
-        design (not in use, or a dense block wider than they take)."""
-        if not self._use_kernels:
+        design (not in use, a dense block wider than they take, or a block with values: that pass reads
+        indicators only)."""
+        if not self._use_kernels or self._valued:
             return None
         return self.dense, beta[self.dense_positions], self._codes, [beta[block.positions] for block in self.blocks]
 

@@ -9,20 +9,27 @@ keeps what the solve and the rank certificate read, O(k + m p):
     the diagonal of the orthogonal block,  d = diag(X_d' W X_d)        (k,)
     the rows of the other columns,         X_r' W X                     (m, p)
 
-Block elimination (``linalg._BlockFactor``) factors X'WX from exactly these.
+The rows may be a dense array or a scipy.sparse matrix: beside several blocks, most of their
+entries are zeros (the table of two crossed factors' levels holds only the observed cells), and a
+dense (m, p) array would again be the size this class avoids (1,001 x 20,001 for S7).  Block
+elimination (``linalg._BlockFactor``) factors X'WX from exactly these.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 
 class BlockGram:
     """X'WX as (the orthogonal block's diagonal, the other columns' rows); see the module doc."""
 
     def __init__(self, orthogonal: np.ndarray, orthogonal_diagonal: np.ndarray, rest: np.ndarray,
-                 rest_rows: np.ndarray):
+                 rest_rows, groups: tuple = ()):
+        """``groups``: other sets of mutually orthogonal columns among ``rest`` (the other categorical blocks),
+        which the solve eliminates after the first where they stay orthogonal."""
         self.orthogonal = np.asarray(orthogonal, dtype=int)
+        self.groups = tuple(np.asarray(group, dtype=int) for group in groups)
         self.orthogonal_diagonal = orthogonal_diagonal
         self.rest = np.asarray(rest, dtype=int)
         self.rest_rows = rest_rows
@@ -35,19 +42,35 @@ class BlockGram:
         """diag(X'WX), a new (p,) array."""
         diagonal = np.empty(self.shape[0])
         diagonal[self.orthogonal] = self.orthogonal_diagonal
-        diagonal[self.rest] = self.rest_rows[np.arange(len(self.rest)), self.rest]
+        if sparse.issparse(self.rest_rows):
+            diagonal[self.rest] = _entries(self.rest_rows, self.rest)
+        else:
+            diagonal[self.rest] = self.rest_rows[np.arange(len(self.rest)), self.rest]
         return diagonal
 
     def to_dense(self) -> np.ndarray:
         """The full (p, p) X'WX (only for the rare paths that need it: its size is what this class avoids)."""
         gram = np.zeros(self.shape)
-        gram[self.rest] = self.rest_rows
-        gram[:, self.rest] = self.rest_rows.T
+        rest_rows = self.rest_rows.toarray() if sparse.issparse(self.rest_rows) else self.rest_rows
+        gram[self.rest] = rest_rows
+        gram[:, self.rest] = rest_rows.T
         gram[self.orthogonal, self.orthogonal] = self.orthogonal_diagonal
         return gram
 
     def rows(self, scale: np.ndarray) -> np.ndarray:
-        """The other columns' rows of the equilibrated D^-1 X'WX D^-1 (D = diag(``scale``)), a new array."""
+        """The other columns' rows of the equilibrated D^-1 X'WX D^-1 (D = diag(``scale``)), a new array
+        (sparse CSR when the rows are sparse)."""
+        if sparse.issparse(self.rest_rows):
+            rows = sparse.csr_matrix(self.rest_rows, copy=True)
+            rows.sum_duplicates()
+            rows.data /= np.repeat(scale[self.rest], np.diff(rows.indptr))
+            rows.data /= scale[rows.indices]
+            return rows
         rows = self.rest_rows / scale[self.rest, None]
         rows /= scale
         return rows
+
+
+def _entries(matrix, columns: np.ndarray) -> np.ndarray:
+    """matrix[i, columns[i]] for each row i of a sparse ``matrix``, as a (m,) array."""
+    return np.asarray(sparse.csr_matrix(matrix)[np.arange(len(columns)), columns]).ravel()

@@ -10,7 +10,11 @@ as in R.
 The per-iteration solve uses the normal equations X'WX b = X'Wz on the kept
 columns, equilibrated to unit diagonal and factored by Cholesky (fast: one
 pass over the data); a large categorical's diagonal block is eliminated
-first.  When the equilibrated matrix is too ill-conditioned for the normal
+first, then every other categorical block that stays diagonal in the Schur
+complement (a factor whose levels each hold whole cells of the first), the
+cross-products between blocks kept sparse; standard errors come from the
+factor's inverse diagonal, the (p, p) covariance only when asked for.
+When the equilibrated matrix is too ill-conditioned for the normal
 equations to be accurate, it falls back to a QR solve of sqrt(W) X b =
 sqrt(W) z, R's own path.
 """
@@ -20,8 +24,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import linalg
-from scipy.linalg import lapack
+from scipy import linalg, sparse
+from scipy.linalg import blas, lapack
 
 from glmformula.engine.block_gram import BlockGram
 from glmformula.exceptions import FitError
@@ -256,9 +260,9 @@ def other_rows(gram: np.ndarray, scale: np.ndarray, orthogonal: np.ndarray) -> t
     return rest, rows
 
 
-def certainly_full_rank(rest: np.ndarray, rows: np.ndarray, orthogonal: np.ndarray, tol: float) -> bool:
+def certainly_full_rank(rest: np.ndarray, rows, orthogonal: np.ndarray, tol: float, groups: tuple = ()) -> bool:
     """Whether no column of the unit-diagonal X'WX can be aliased, proved from its block structure;
-    ``rest`` and ``rows`` are the other columns and their rows of it (``other_rows``).
+    ``rest`` and ``rows`` are the other columns and their rows of it (``other_rows``; dense or sparse).
 
     With the mutually orthogonal columns d first, E = L diag(I, S) L' where
     L = [[I, 0], [B, I]], B = E_rd and S = E_rr - B B' (the Schur complement), so
@@ -268,13 +272,90 @@ def certainly_full_rank(rest: np.ndarray, rows: np.ndarray, orthogonal: np.ndarr
     Every pivot^2 of a Cholesky of E taken in any column order is at least
     lambda_min(E); when the bound exceeds tol^2, R's ordered rule aliases nothing.
     Costs O(k m^2) for k orthogonal and m other columns, instead of the O(p^3)
-    Cholesky of all p columns.  False means "not proved": take the ordered route.
+    Cholesky of all p columns.  ||B||_2^2 = ||B B'||_2 is bounded by row sums
+    (``_norm_bound``) and, for large S, lambda_min(S) by 1 / trace(S^-1) from its
+    factor (``_smallest_eigenvalue``, which eliminates the ``groups`` of other
+    mutually orthogonal columns that stay so in S).  False means "not proved": take
+    the ordered route.
     """
-    b = rows[:, orthogonal]
-    b_bt = _outer_rows(b)
-    smallest = np.linalg.eigvalsh(rows[:, rest] - b_bt)[0] if len(rest) else 1.0
-    b_norm = np.sqrt(max(np.linalg.eigvalsh(b_bt)[-1], 0.0)) if len(rest) else 0.0
-    return bool(min(1.0, smallest) / (1.0 + b_norm) ** 2 > tol**2)
+    if not len(rest):
+        return 1.0 > tol**2
+    b_bt = _outer_rows(_dense_enough(_columns_of(rows, orthogonal)))
+    schur = _columns_of(rows, rest)
+    schur = schur.toarray() if sparse.issparse(schur) else schur.copy()  # E_rr, then S in its memory
+    b_norm = np.sqrt(_norm_bound(b_bt, schur))
+    schur -= b_bt
+    del b_bt
+    local = _local_groups(groups, rest, rows.shape[1])
+    for exact in (False, True):
+        smallest = _smallest_eigenvalue(schur, exact, local)
+        if min(1.0, smallest) / (1.0 + b_norm) ** 2 > tol**2:
+            return True
+    return False
+
+
+#: Schur complements of at most this many columns get their smallest eigenvalue exactly (cheap at this size);
+#: beyond the second bound, not at all (an eigenvalue decomposition of thousands of columns).
+_EXACT_EIGENVALUE_COLUMNS = (256, 2000)
+
+
+def _smallest_eigenvalue(schur: np.ndarray, exact: bool, groups: list[np.ndarray]) -> float:
+    """lambda_min(``schur``), or a lower bound of it (not ``exact``, large matrices):
+    lambda_min(S) >= 1 / trace(S^-1), the trace from the factor's inverse diagonal (``_schur_factor``);
+    -inf when S is not numerically positive definite (or too large for the exact value)."""
+    small, large = _EXACT_EIGENVALUE_COLUMNS
+    if exact or len(schur) <= small:
+        return float(np.linalg.eigvalsh(schur)[0]) if len(schur) <= large else -np.inf
+    try:
+        factor = _schur_factor(schur, groups)  # which leaves ``schur`` as it is
+        trace = float(np.sum(factor.inverse_diagonal() if isinstance(factor, (_BlockFactor, _ScaledFactor))
+                             else np.diag(factor.inverse())))
+    except linalg.LinAlgError:
+        return -np.inf
+    return 1.0 / trace if trace > 0 and np.isfinite(trace) else -np.inf
+
+
+def _local_groups(groups, rest: np.ndarray, p: int) -> list[np.ndarray]:
+    """The ``groups`` (design columns, each inside ``rest``) as positions in ``rest``."""
+    position = np.full(p, -1)
+    position[rest] = np.arange(len(rest))
+    local = [position[group] for group in groups]
+    return [group for group in local if len(group) and group.min() >= 0]
+
+
+def _norm_bound(b_bt: np.ndarray, e_rr: np.ndarray) -> float:
+    """An upper bound of ||B B'||_2: its largest row sum of absolute values, or E_rr's (B B' <= E_rr, since
+    S = E_rr - B B' is a Schur complement of a positive semi-definite matrix), or exactly for small ones."""
+    if len(b_bt) <= _EXACT_EIGENVALUE_COLUMNS[0]:
+        return max(float(np.linalg.eigvalsh(b_bt)[-1]), 0.0)
+    return float(min(np.abs(b_bt).sum(axis=1).max(), np.abs(e_rr).sum(axis=1).max()))
+
+
+def _columns_of(rows, columns: np.ndarray):
+    """rows[:, columns] (dense or sparse): a slice when the columns are consecutive."""
+    columns = np.asarray(columns)
+    if len(columns) and columns[-1] - columns[0] + 1 == len(columns) and np.all(np.diff(columns) == 1):
+        return rows[:, columns[0]:columns[-1] + 1]
+    return rows[:, columns]
+
+
+def _as_dense(matrix) -> np.ndarray:
+    """A dense array of ``matrix`` (a new one for a sparse matrix; a dense one as it is)."""
+    return matrix.toarray() if sparse.issparse(matrix) else matrix
+
+
+#: Sparse E_rd with at least this share of non-zero entries are multiplied as dense arrays (by BLAS).
+_DENSE_SHARE = 0.1
+
+
+def _dense_enough(matrix):
+    """``matrix`` as a dense array when dense or small enough for BLAS to beat a sparse product, else CSR."""
+    if not sparse.issparse(matrix):
+        return matrix
+    rows, columns = matrix.shape
+    if matrix.nnz >= _DENSE_SHARE * rows * columns or rows * columns <= 1 << 16:
+        return matrix.toarray()
+    return sparse.csr_matrix(matrix)
 
 
 def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = False,
@@ -296,8 +377,9 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     norms = np.where(empty, 1.0, norms)
     if isinstance(gram, BlockGram):
         orthogonal = gram.orthogonal
+    groups = gram.groups if isinstance(gram, BlockGram) else ()
     if (orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS
-            and _certainly_only_empty_aliased(gram, norms, empty, orthogonal, tol)):
+            and _certainly_only_empty_aliased(gram, norms, empty, orthogonal, tol, groups)):
         return empty.copy()  # an empty column is aliased (R's rule) and changes no other column's residual
     if n_columns - int(empty.sum()) > ORDERED_RULE_MAX_COLUMNS:
         raise FitError(
@@ -314,20 +396,30 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
         factor, info = lapack.dpotrf(unit, lower=0, clean=0)
         if info == 0 and np.min(np.abs(np.diag(factor))) ** 2 > tol**2:
             return np.zeros(n_columns, dtype=bool)
+    return _ordered_rule(unit, empty, tol)
+
+
+def _ordered_rule(unit: np.ndarray, empty: np.ndarray, tol: float) -> np.ndarray:
+    """R's ordered rule on a unit-diagonal X'WX, column by column: column j is aliased when its squared
+    residual on the kept columns before it, 1 - ||L^-1 E[kept, j]||^2, is at most tol^2.  The kept
+    columns' Cholesky factor L is held compacted (kept columns in order), so that each step is one
+    triangular solve on a view of it: O(p^3 / 3) in all."""
     aliased = empty.copy()
-    lower = np.zeros_like(unit)
+    candidates = np.flatnonzero(~empty)
+    lower = np.zeros((len(candidates), len(candidates)))
     kept: list[int] = []
-    for j in np.flatnonzero(~empty):
-        if kept:
-            row = linalg.solve_triangular(lower[np.ix_(kept, kept)], unit[kept, j], lower=True, check_finite=False)
+    for j in candidates:
+        size = len(kept)
+        if size:
+            row = linalg.solve_triangular(lower[:size, :size], unit[kept, j], lower=True, check_finite=False)
             pivot = unit[j, j] - row @ row
         else:
             row, pivot = np.zeros(0), unit[j, j]
         if pivot <= tol**2:
             aliased[j] = True
             continue
-        lower[j, kept] = row
-        lower[j, j] = np.sqrt(pivot)
+        lower[size, :size] = row
+        lower[size, size] = np.sqrt(pivot)
         kept.append(j)
     return aliased
 
@@ -338,18 +430,19 @@ ORDERED_RULE_MAX_COLUMNS = 5000
 
 
 def _certainly_only_empty_aliased(gram, norms: np.ndarray, empty: np.ndarray, orthogonal: np.ndarray,
-                                  tol: float) -> bool:
+                                  tol: float, groups: tuple = ()) -> bool:
     """``certainly_full_rank`` on the columns that are not empty (all zero): when it holds, the empty
     columns are the only aliased ones."""
     rest, rows = other_rows(gram, norms, orthogonal)
     if not empty.any():
-        return certainly_full_rank(rest, rows, orthogonal, tol)
+        return certainly_full_rank(rest, rows, orthogonal, tol, groups)
     filled = np.flatnonzero(~empty)
     position = np.full(len(empty), -1)
     position[filled] = np.arange(len(filled))
-    kept_rest = ~empty[rest]
+    kept_rest = np.flatnonzero(~empty[rest])
     return certainly_full_rank(position[rest[kept_rest]], rows[kept_rest][:, filled],
-                               position[orthogonal[~empty[orthogonal]]], tol)
+                               position[orthogonal[~empty[orthogonal]]], tol,
+                               tuple(position[group[~empty[group]]] for group in groups))
 
 
 #: Products of more multiply-adds than this go to BLAS (or to scipy.sparse when the operand is mostly zeros);
@@ -357,25 +450,50 @@ def _certainly_only_empty_aliased(gram, norms: np.ndarray, empty: np.ndarray, or
 _BLAS_MIN_WORK = 1 << 24
 
 
-def _outer_rows(b: np.ndarray) -> np.ndarray:
-    """B B' for an (m, k) B (the rows of the other columns against an orthogonal block)."""
-    if b.shape[0] * b.shape[0] * b.shape[1] > _BLAS_MIN_WORK and _mostly_zeros(b):
-        from scipy import sparse
-
-        rows = sparse.csr_matrix(b)
-        return (rows @ rows.T).toarray()
+def _outer_rows(b) -> np.ndarray:
+    """B B' for an (m, k) B (the rows of the other columns against an orthogonal block; dense or sparse)."""
+    if sparse.issparse(b):
+        return (b @ b.T).toarray()
+    if b.shape[0] * b.shape[0] * b.shape[1] > _BLAS_MIN_WORK:
+        if _mostly_zeros(b):
+            rows = sparse.csr_matrix(b)
+            return (rows @ rows.T).toarray()
+        upper = blas.dsyrk(1.0, np.asfortranarray(b.T), trans=1)  # B B', one triangle: half a general product
+        return np.triu(upper) + np.triu(upper, 1).T
     return _product(b, b.T)
 
 
-def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b: numpy's loop when small; scipy.sparse when b is mostly zeros; else BLAS."""
+def _product(a: np.ndarray, b) -> np.ndarray:
+    """a @ b (b dense or sparse): numpy's loop when small; scipy.sparse when b is mostly zeros; else BLAS."""
+    if sparse.issparse(b):
+        return np.asarray((b.T @ a.T).T)
     if a.shape[0] * a.shape[1] * b.shape[1] <= _BLAS_MIN_WORK:
         return np.einsum("ij,jk->ik", a, b)
     if _mostly_zeros(b):
-        from scipy import sparse
-
         return np.asarray((sparse.csc_matrix(b).T @ a.T).T)
     return a @ b
+
+
+#: Columns of E_rd per chunk of diag(E_dr M E_rd): the chunk's (m, columns) product stays about 8 MB.
+_CHUNK_ENTRIES = 1 << 20
+
+
+def _column_quadratic_forms(b, middle: np.ndarray) -> np.ndarray:
+    """diag(B' M B) for an (m, k) B (dense or sparse) and a dense (m, m) M, by chunks of B's columns so
+    that no (m, k) product is held whole: b_k' M b_k for each column."""
+    m, k = b.shape
+    if not sparse.issparse(b) and m * m * k <= _BLAS_MIN_WORK:
+        return np.einsum("ik,ik->k", b, _product(middle, b))
+    out = np.empty(k)
+    step = max(1, _CHUNK_ENTRIES // max(m, 1))
+    columns = sparse.csc_matrix(b) if sparse.issparse(b) else b
+    for start in range(0, k, step):
+        part = columns[:, start:start + step]
+        if sparse.issparse(part):  # M b_k for the chunk's columns, as (b_k' M)': O(non-zeros x m)
+            out[start:start + step] = np.asarray(part.T.multiply(part.T @ middle).sum(axis=1)).ravel()
+        else:
+            out[start:start + step] = np.einsum("ik,ik->k", part, middle @ part)
+    return out
 
 
 def _mostly_zeros(a: np.ndarray) -> bool:
@@ -476,13 +594,16 @@ class _PackedCholeskyFactor:
         return lapack.dpptrs(len(self.pivots), self._packed, rhs)[0]
 
     def inverse(self) -> np.ndarray:
-        packed, info = lapack.dpptri(len(self.pivots), self._packed)
+        """(U'U)^{-1} by LAPACK's blocked dpotri on the factor unpacked (dpptri's level-2 loops take most of a
+        second at a thousand columns; this is asked for once a fit)."""
+        p = len(self.pivots)
+        upper = np.zeros((p, p), order="F")
+        upper[self._rows, self._columns] = self._packed
+        upper, info = lapack.dpotri(upper, lower=0)
         if info != 0:
-            return self.solve(np.eye(len(self.pivots)))
-        inverse = np.empty((len(self.pivots), len(self.pivots)))
-        inverse[self._rows, self._columns] = packed
-        inverse[self._columns, self._rows] = packed
-        return inverse
+            return self.solve(np.eye(p))
+        upper = np.triu(upper)
+        return upper + np.triu(upper, 1).T
 
 
 @lru_cache(maxsize=8)
@@ -514,20 +635,39 @@ class _BlockFactor:
     E x = b:  x_r = S^{-1} (b_r - E_rd b_d),  x_d = b_d - E_dr x_r.  This is the
     Cholesky factorisation of E with the columns d taken first, whose pivots are
     1 for d and those of S for r.
+
+    E_rd stays sparse when it is mostly zeros (the other blocks' tables against the
+    eliminated one: a nested pair has one non-zero per column), so that nothing of
+    size m x k is formed; the other blocks' diagonals are then part of S, factored
+    with it.
     """
 
-    def __init__(self, rest: np.ndarray, rows: np.ndarray, orthogonal: np.ndarray):
-        """``rest`` and ``rows``: the other columns r and their rows E[r, :] (``other_rows``)."""
+    def __init__(self, rest: np.ndarray, rows, orthogonal: np.ndarray, groups: tuple = ()):
+        """``rest`` and ``rows``: the other columns r and their rows E[r, :] (``other_rows``; dense or sparse);
+        ``groups``: other sets of mutually orthogonal columns (inside r), eliminated from S in turn where they
+        stay orthogonal there (``_schur_factor``)."""
         p = rows.shape[1]
         self._d, self._r = orthogonal, rest
-        self._e_rd = rows[:, orthogonal]
-        # the products with E_rd (m x k, k the levels) by numpy's loops: BLAS would run them on threads that
+        self._e_rd = _dense_enough(_columns_of(rows, orthogonal))
+        # small products with E_rd (m x k, k the levels) by numpy's loops: BLAS would run them on threads that
         # then spin, taking the cores from the row-pass kernels of the next step
-        schur = rows[:, rest] - _outer_rows(self._e_rd)
-        self._schur = _cholesky(schur) if len(self._r) else None
+        schur = _as_dense(_columns_of(rows, rest)) - _outer_rows(self._e_rd)
+        self._schur = _schur_factor(schur, _local_groups(groups, rest, p)) if len(self._r) else None
         self.pivots = np.ones(p)
         if self._schur is not None:
             self.pivots[self._r] = self._schur.pivots
+
+    def _times(self, vector: np.ndarray) -> np.ndarray:
+        """E_rd vector."""
+        if sparse.issparse(self._e_rd):
+            return self._e_rd @ vector
+        return np.einsum("ik,k->i", self._e_rd, vector)
+
+    def _transposed_times(self, vector: np.ndarray) -> np.ndarray:
+        """E_dr vector."""
+        if sparse.issparse(self._e_rd):
+            return self._e_rd.T @ vector
+        return np.einsum("ik,i->k", self._e_rd, vector)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         x = np.empty_like(rhs)
@@ -535,37 +675,39 @@ class _BlockFactor:
         if self._schur is None:
             x[self._d] = b_d
             return x
-        x_r = self._schur.solve(rhs[self._r] - np.einsum("ik,k->i", self._e_rd, b_d))
+        x_r = self._schur.solve(rhs[self._r] - self._times(b_d))
         x[self._r] = x_r
-        x[self._d] = b_d - np.einsum("ik,i->k", self._e_rd, x_r)
+        x[self._d] = b_d - self._transposed_times(x_r)
         return x
 
     def inverse_diagonal(self) -> np.ndarray:
-        """diag(E^{-1}): diag(S^{-1}) for r and 1 + diag(E_dr S^{-1} E_rd) for d, in O(k m^2) (see
-        ``inverse``); numpy's loops, as in __init__."""
+        """diag(E^{-1}): diag(S^{-1}) for r and 1 + diag(E_dr S^{-1} E_rd) for d (see ``inverse``), the latter
+        column by column of E_rd in chunks: O(k m^2) dense, O(non-zeros x m) sparse, never an (m, k) array
+        or the (p, p) inverse."""
         diagonal = np.ones(len(self.pivots))
         if self._schur is not None:
             schur_inverse = self._schur.inverse()
             diagonal[self._r] = np.diag(schur_inverse)
-            diagonal[self._d] += np.einsum("ik,ik->k", self._e_rd, _product(schur_inverse, self._e_rd))
+            diagonal[self._d] += _column_quadratic_forms(self._e_rd, schur_inverse)
         return diagonal
 
     def inverse(self) -> np.ndarray:
         """E^{-1} = [[S^{-1}, -S^{-1} E_rd], [-E_dr S^{-1}, I + E_dr S^{-1} E_rd]].
 
         Built in the order (r, d) and put back in the columns' order by one indexed copy, none when
-        the levels are already the last columns (the usual layout of a formula's terms).
+        the levels are already the last columns (the usual layout of a formula's terms).  (p, p): only
+        for a covariance asked for (``SolveResult.unscaled_covariance``).
         """
         p, m = len(self.pivots), len(self._r)
         blocks = np.zeros((p, p))
         levels = blocks[m:, m:]
         if self._schur is not None:
             schur_inverse = self._schur.inverse()
-            cross = -schur_inverse @ self._e_rd  # (m, k): the r-d block
+            cross = -_product(schur_inverse, self._e_rd)  # (m, k): the r-d block
             blocks[:m, :m] = schur_inverse
             blocks[:m, m:] = cross
             blocks[m:, :m] = cross.T
-            np.matmul(-self._e_rd.T, cross, out=levels)
+            levels[...] = -(self._e_rd.T @ cross)
         levels.flat[:: p - m + 1] += 1.0
         order = np.concatenate([self._r, self._d])
         if np.array_equal(order, np.arange(p)):
@@ -579,18 +721,72 @@ class _BlockFactor:
 BLOCK_ELIMINATION_MIN_COLUMNS = 64
 
 
+class _ScaledFactor:
+    """The factor of S = D S' D (D = diag(``scale``)) from one of the unit-diagonal S'."""
+
+    def __init__(self, unit_factor, scale: np.ndarray):
+        self._unit, self._scale = unit_factor, scale
+        self.pivots = unit_factor.pivots * scale
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        return self._unit.solve(rhs / self._scale) / self._scale
+
+    def inverse_diagonal(self) -> np.ndarray:
+        return self._unit.inverse_diagonal() / self._scale**2
+
+    def inverse(self) -> np.ndarray:
+        inverse = self._unit.inverse()
+        inverse /= self._scale[:, None]
+        inverse /= self._scale
+        return inverse
+
+
+def _schur_factor(schur: np.ndarray, groups: list[np.ndarray]):
+    """Factor a Schur complement S, eliminating first the largest of ``groups`` (sets of its columns) whose
+    block of S is diagonal: a factor nested in the one eliminated before (S7's c1000 beside c20:c1000, whose
+    cells each fall in one level of c1000) leaves S = [[S_rr, S_ra], [S_ar, diag]], and block elimination of
+    the diagonal part costs O(levels m) instead of a dense Cholesky of all of S.  Else a Cholesky of S."""
+    for group in sorted(groups, key=len, reverse=True):
+        if len(group) < BLOCK_ELIMINATION_MIN_COLUMNS or not _is_diagonal(schur, group):
+            continue
+        scale = np.sqrt(np.diag(schur))
+        if not np.all(scale > 0) or not np.all(np.isfinite(scale)):
+            break
+        unit = schur / scale[:, None]
+        unit /= scale
+        others = np.ones(len(schur), dtype=bool)
+        others[group] = False
+        rest = np.flatnonzero(others)
+        inner_groups = tuple(g for g in groups if g is not group)
+        return _ScaledFactor(_BlockFactor(rest, unit[rest], group, inner_groups), scale)
+    return _cholesky(schur)
+
+
+def _is_diagonal(matrix: np.ndarray, group: np.ndarray) -> bool:
+    """Whether matrix[group, group] has no non-zero entry off its diagonal (read by chunks of rows)."""
+    step = max(1, _CHUNK_ENTRIES // len(group))
+    for start in range(0, len(group), step):
+        rows = group[start:start + step]
+        block = matrix[np.ix_(rows, group)]
+        on_diagonal = block[np.arange(len(rows)), np.arange(start, start + len(rows))]
+        if np.count_nonzero(block) != np.count_nonzero(on_diagonal):
+            return False
+    return True
+
+
 def _cholesky(unit: np.ndarray):
     """The Cholesky factor of a positive definite ``unit``: packed for mid-sized ones (see PACKED_CHOLESKY_COLUMNS)."""
     low, high = PACKED_CHOLESKY_COLUMNS
     return _PackedCholeskyFactor(unit) if low <= len(unit) <= high else _CholeskyFactor(unit)
 
 
-def _factor(unit: np.ndarray, rest: np.ndarray | None, orthogonal: np.ndarray | None):
+def _factor(unit: np.ndarray, rest: np.ndarray | None, orthogonal: np.ndarray | None, groups: tuple = ()):
     """Factor the unit-diagonal X'WX (given by the rows of the columns ``rest`` outside ``orthogonal`` when
-    these are set), or None when it is not numerically positive definite."""
+    these are set; ``groups``: other orthogonal sets, see ``_BlockFactor``), or None when it is not
+    numerically positive definite."""
     try:
         if orthogonal is not None:
-            return _BlockFactor(rest, unit, orthogonal)
+            return _BlockFactor(rest, unit, orthogonal, groups)
         return _cholesky(unit)
     except linalg.LinAlgError:
         return None
@@ -635,9 +831,9 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
         equilibrated /= scale
     # |entries| of a unit-diagonal cross-product are at most 1 (Cauchy-Schwarz): with finite norms only the
     # right-hand side or a NaN norm can be non-finite
-    if not (np.isfinite(xtw).all() and (ordinary or np.isfinite(equilibrated).all())):
+    if not (np.isfinite(xtw).all() and (ordinary or _all_finite(equilibrated))):
         return _solve_qr(design, w, z)
-    factor = _factor(equilibrated, rest, orthogonal)
+    factor = _factor(equilibrated, rest, orthogonal, gram.groups if isinstance(gram, BlockGram) else ())
     if factor is None:
         return _solve_qr(design, w, z)
     pivots = factor.pivots.tolist()  # finite (a factor of a finite matrix): Python's min and max cost less
@@ -645,6 +841,11 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
     if low == 0 or (high / low) ** 2 >= NORMAL_EQUATIONS_MAX_CONDITION:
         return _solve_qr(design, w, z)
     return SolveResult(factor.solve(xtw / scale) / scale, factor, scale)
+
+
+def _all_finite(matrix) -> bool:
+    """Whether every entry of a dense or sparse ``matrix`` is finite."""
+    return bool(np.isfinite(matrix.data if sparse.issparse(matrix) else matrix).all())
 
 
 def _solve_qr(design, w: np.ndarray, z: np.ndarray) -> SolveResult:

@@ -33,7 +33,8 @@ cases <- list(
   three_way = "y ~ a * b * x",
   numeric_product = "y ~ x:z + a",
   mixed = "y ~ x + a:b + g + offset(log(t))",
-  two_large_factors = "y ~ x + h + k + offset(log(t))"
+  two_large_factors = "y ~ x + h + k + offset(log(t))",
+  nested_large = "y ~ x + k / b + offset(log(t))"  # 200 cells of b within k: nested blocks
 )
 out <- list()
 for (name in names(cases)) {

@@ -1,0 +1,73 @@
+"""The cross-products of two categorical blocks: a table of their levels, or a list of their observed cells.
+
+For blocks a and b (codes c_a, c_b; values v_a, v_b or 1), X'WX holds the k_a x k_b table
+
+    T[l, m] = sum_{i: c_ai = l, c_bi = m} w_i v_ai v_bi.
+
+For small blocks it is accumulated as a table.  For large ones the table is mostly zeros (S7's
+c1000 and c20:c1000: 999 x 19,000 entries of which 19,000 can be non-zero, the cells being nested
+in c1000's levels), so it is accumulated by *observed cells*: each row's cell index (-1 when either
+code is -1) and, per cell, its pair of levels.  Nested blocks (every level of b within one level
+of a) need no sort: b's own code is the cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Pairs of blocks whose k_a x k_b table has more entries than this are accumulated by observed cells.
+CELL_TABLE_MIN_ENTRIES = 1 << 16
+
+
+@dataclass(frozen=True, eq=False)
+class PairCells:
+    """The observed cells of a pair of blocks.
+
+    index : (n,) int32, each row's cell, -1 where either block's code is -1.
+    rows, columns : (cells,) each cell's level in the first and in the second block (rows = -1: a cell
+        that no row with both codes reaches; its sum stays 0 and is dropped).
+    """
+
+    index: np.ndarray
+    rows: np.ndarray
+    columns: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+
+def pair_cells(first: np.ndarray, second: np.ndarray, second_size: int) -> PairCells:
+    """The observed cells of codes ``first`` and ``second`` (int32, -1 for none; ``second`` has
+    ``second_size`` levels): O(n) when ``second`` nests in ``first``, else one sort of the joint codes."""
+    both = (first >= 0) & (second >= 0)
+    a, b = first[both], second[both]
+    owner = np.full(second_size, -1, dtype=np.int64)
+    owner[b] = a
+    if np.array_equal(owner[b], a):  # nested: each level of the second block within one level of the first
+        index = np.where(both, second, -1).astype(np.int32)
+        return PairCells(index, owner, np.arange(second_size))
+    joint = a.astype(np.int64) * second_size + b
+    del a, b, owner
+    cells, inverse = np.unique(joint, return_inverse=True)
+    index = np.full(len(first), -1, dtype=np.int32)
+    index[both] = inverse
+    return PairCells(index, cells // second_size, cells % second_size)
+
+
+def table_entries(table: np.ndarray, first_size: int, second_size: int, cells: PairCells | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(levels of the first block, levels of the second, sums) of the non-zero entries of a pair's
+    accumulator: a flattened first_size x second_size table, or the sums of ``cells``."""
+    if cells is None:
+        flat = np.flatnonzero(table)
+        return flat // second_size, flat % second_size, table[flat]
+    present = (cells.rows >= 0) & (table != 0)
+    return cells.rows[present], cells.columns[present], table[present]
+
+
+def accumulate_cells(index: np.ndarray, weights: np.ndarray, count: int) -> np.ndarray:
+    """sum of ``weights`` by cell (``index``; -1 adds nothing): numpy's path of the kernels' cell sums."""
+    return np.bincount(index + 1, weights=weights, minlength=count + 1)[1:]

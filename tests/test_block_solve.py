@@ -1,0 +1,252 @@
+"""Block elimination of several orthogonal blocks, sparse cross-products between blocks, the lazily formed
+covariance and the compiled kernels of valued blocks (``g:x``), against dense linear algebra, numpy's path,
+formulaic's design and R.
+
+The designs are small, but each categorical block has at least ``linalg.BLOCK_ELIMINATION_MIN_COLUMNS``
+columns and ``block_gram_min_columns=1`` hands the solve a ``BlockGram``, so that every path of the large
+designs (S7: a factor and the cells nested in it; S8: two crossed factors) runs here.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import glmformula as gf
+from glmformula import settings
+from glmformula.design import kernels
+from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
+from glmformula.design.dense import DenseDesign
+from glmformula.design.pairs import pair_cells
+from glmformula.engine import linalg
+from glmformula.engine.block_gram import BlockGram
+
+N = 6000
+
+
+def _codes(rng: np.random.Generator, levels: int, n: int = N) -> np.ndarray:
+    """Treatment codes of a factor of ``levels`` levels: -1 for the first (the reference)."""
+    return (rng.integers(0, levels, n) - 1).astype(np.int32)
+
+
+def _design(kind: str, seed: int = 0) -> CategoricalDesign:
+    """A design of an intercept and a numeric column beside categorical blocks of the named kind."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=N)
+    dense = np.column_stack([np.ones(N), x])
+    if kind == "nested":  # f (90 levels) and the cells of g (3 levels) within each level of f: S7's shape
+        f = rng.integers(0, 90, N)
+        g = rng.integers(0, 3, N)
+        cells = np.where(g > 0, f * 2 + g - 1, -1).astype(np.int32)
+        specs = [((f - 1).astype(np.int32), 89, None), (cells, 180, None)]
+    elif kind == "crossed":  # two crossed factors: S8's shape
+        specs = [(_codes(rng, 80), 79, None), (_codes(rng, 130), 129, None)]
+    elif kind == "wide_nested":  # tables above pairs.CELL_TABLE_MIN_ENTRIES: accumulated by observed cells
+        f = rng.integers(0, 200, N)
+        g = rng.integers(0, 3, N)
+        specs = [((f - 1).astype(np.int32), 199, None), (np.where(g > 0, f * 2 + g - 1, -1).astype(np.int32), 400,
+                                                         None)]
+    elif kind == "wide_crossed":
+        specs = [(_codes(rng, 300), 299, None), (_codes(rng, 250), 249, x)]
+    elif kind == "three":
+        specs = [(_codes(rng, 70), 69, None), (_codes(rng, 90), 89, None), (_codes(rng, 150), 149, None)]
+    else:  # "valued": a slope per level of a 100-level factor (beside x's) and an 80-level factor
+        specs = [(_codes(rng, 80), 79, None), (_codes(rng, 100), 99, x)]
+    blocks, start = [], 2
+    for codes, size, values in specs:
+        blocks.append(CategoricalBlock(codes, np.arange(start, start + size), values))
+        start += size
+    return CategoricalDesign(dense, np.arange(2), blocks, [f"c{j}" for j in range(start)])
+
+
+KINDS = ["nested", "crossed", "three", "valued", "wide_nested", "wide_crossed"]
+
+
+def _weights(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.2, 3.0, N), rng.normal(size=N)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_gram_equals_the_dense_cross_product(kind):
+    design = _design(kind)
+    w, z = _weights()
+    X = design.to_dense()
+    with settings.override(block_gram_min_columns=1):
+        gram, xtw = design.gram_xtw(w, z)
+    assert isinstance(gram, BlockGram)
+    np.testing.assert_allclose(gram.to_dense(), X.T @ (w[:, None] * X), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(gram.diagonal(), np.einsum("ij,ij,i->j", X, X, w), rtol=1e-12)
+    np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_eliminating_every_orthogonal_block_equals_the_dense_solve(kind):
+    """Coefficients, diag((X'WX)^-1) (the standard errors' source) and the full inverse, to 1e-10."""
+    design = _design(kind)
+    w, z = _weights()
+    X = design.to_dense()
+    gram = X.T @ (w[:, None] * X)
+    expected = np.linalg.solve(gram, X.T @ (w * z))
+    inverse = np.linalg.inv(gram)
+    with settings.override(block_gram_min_columns=1):
+        result = linalg.solve_wls(design, w, z)
+    np.testing.assert_allclose(result.coefficients, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(result.unscaled_variances(), np.diag(inverse), rtol=1e-10)
+    np.testing.assert_allclose(result.unscaled_covariance(), inverse, rtol=1e-9, atol=1e-13)
+
+
+def test_a_nested_block_is_eliminated_after_the_largest():
+    """S7's shape: the factor's block of the Schur complement stays diagonal, and is eliminated in turn."""
+    design = _design("nested")
+    w, z = _weights()
+    with settings.override(block_gram_min_columns=1):
+        gram, xtw = design.gram_xtw(w, z)
+    scale = np.sqrt(gram.diagonal())
+    rest, rows = linalg.other_rows(gram, scale, gram.orthogonal)
+    factor = linalg._factor(rows, rest, gram.orthogonal, gram.groups)
+    assert isinstance(factor._schur, linalg._ScaledFactor)  # the nested factor's levels eliminated too
+    crossed = _design("crossed")
+    with settings.override(block_gram_min_columns=1):
+        gram, _ = crossed.gram_xtw(w, z)
+    rest, rows = linalg.other_rows(gram, np.sqrt(gram.diagonal()), gram.orthogonal)
+    assert not isinstance(linalg._factor(rows, rest, gram.orthogonal, gram.groups)._schur, linalg._ScaledFactor)
+
+
+def test_pair_cells_of_nested_and_crossed_blocks():
+    rng = np.random.default_rng(3)
+    f = rng.integers(-1, 50, 2000).astype(np.int32)
+    nested = np.where(f >= 0, f * 2 + rng.integers(0, 2, 2000), -1).astype(np.int32)
+    crossed = rng.integers(-1, 70, 2000).astype(np.int32)
+    for second, size in ((nested, 100), (crossed, 70)):
+        cells = pair_cells(f, second, size)
+        both = (f >= 0) & (second >= 0)
+        assert np.array_equal(cells.index >= 0, both)
+        assert np.array_equal(cells.rows[cells.index[both]], f[both])
+        assert np.array_equal(cells.columns[cells.index[both]], second[both])
+
+
+@pytest.mark.parametrize("kind", ["nested", "crossed"])
+def test_empty_cells_are_the_only_aliased_columns(kind):
+    """Columns without rows are aliased (R's rule: a zero column) without the ordered rule, as the QR says."""
+    design = _design(kind)
+    empty = design.blocks[-1].positions[[3, 17, 40]]
+    block = design.blocks[-1]
+    codes = np.where(np.isin(block.positions[np.maximum(block.codes, 0)], empty) & (block.codes >= 0), -1,
+                     block.codes)
+    blocks = [*design.blocks[:-1], CategoricalBlock(codes.astype(np.int32), block.positions, block.values)]
+    design = CategoricalDesign(design.dense, design.dense_positions, blocks, design.column_names)
+    w, z = _weights()
+    with settings.override(block_gram_min_columns=1):
+        gram, _ = design.gram_xtw(w, z)
+        by_blocks = design.aliased_columns(w, 1e-7, gram=gram)
+    by_qr = linalg.aliased_columns(DenseDesign(design.to_dense()).weighted(w), 1e-7)
+    assert np.flatnonzero(by_blocks).tolist() == np.flatnonzero(by_qr).tolist() == sorted(empty.tolist())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_kernels_accumulate_as_numpys_path(kind):
+    """Valued blocks and the observed cells of large pairs, compiled and by numpy (``design_kernels``)."""
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    design = _design(kind)
+    assert any(cell is not None for cell in design._pair_cells()) == kind.startswith("wide")
+    w, z = _weights()
+    fast = design._accumulators(w, z)
+    with settings.override(design_kernels=False):
+        slow = design._accumulators(w, z)
+    for mine, theirs in zip(fast, slow):
+        for a, b in zip(mine if isinstance(mine, list) else [mine], theirs if isinstance(theirs, list) else [theirs]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-11)
+
+
+def test_valued_blocks_in_the_kernels_equal_numpys_path():
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    design = _design("valued")
+    w, z = _weights()
+    beta = np.random.default_rng(4).normal(size=design.n_columns)
+    assert design._use_kernels and design.kernel_parts(beta) is None  # the fused log step reads indicators only
+    fast = design._products(w, z), design.xtw(w, z), design.dot(beta)
+    with settings.override(design_kernels=False):
+        assert not design._use_kernels
+        slow = design._products(w, z), design.xtw(w, z), design.dot(beta)
+    np.testing.assert_allclose(fast[0][0], slow[0][0], rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(fast[0][1], slow[0][1], rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(fast[1], slow[1], rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(fast[2], slow[2], rtol=1e-12, atol=1e-12)
+
+
+def _crossed_frame(n: int, seed: int = 5, g_levels: int = 20, h_levels: int = 40) -> pd.DataFrame:
+    """S7's data at a small scale: two factors crossed (some cells empty when n is small)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n), "t": rng.uniform(0.5, 2.0, n),
+        "g": pd.Categorical.from_codes(rng.integers(0, g_levels, n), [f"g{j:02d}" for j in range(g_levels)]),
+        "h": pd.Categorical.from_codes(rng.integers(0, h_levels, n), [f"h{j:02d}" for j in range(h_levels)])})
+    frame["y"] = rng.poisson(5 * np.exp(0.2 * frame.x) * frame.t).astype(float)  # no cell of only zeros
+    return frame
+
+
+def _fit(formula: str, frame: pd.DataFrame, family: str = "poisson", **overrides):
+    """The fit converged tightly (tol=1e-12), so that paths are compared at the same point, not at
+    iterates that each stopped near it."""
+    with settings.override(**overrides), warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.RankDeficiencyWarning)
+        return gf.glm(formula, frame, family, tol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "g_levels", "h_levels"), [(1500, 5, 70), (10_000, 20, 40)])
+def test_crossed_cells_equal_formulaics_design(n, g_levels, h_levels):
+    """``y ~ x + g:h``: the block design (cells nested in h, eliminated after them) equals formulaic's dense
+    design, with the empty cells aliased alike (1,500 rows leave some of the 350 cells empty)."""
+    frame = _crossed_frame(n, g_levels=g_levels, h_levels=h_levels)
+    formula = "y ~ x + g:h + offset(log(t))"
+    reference = _fit(formula, frame, fast_categorical_design=False)
+    blocks = _fit(formula, frame, dense_cells=0, block_gram_min_columns=1)
+    assert isinstance(blocks.model_data.design, CategoricalDesign)
+    assert list(blocks.params.index) == list(reference.params.index)
+    aliased = np.isnan(reference.params.to_numpy())
+    assert np.array_equal(np.isnan(blocks.params.to_numpy()), aliased)
+    assert aliased.any() == (n == 1500)
+    # coefficients of order 1 agree to the rounding of the two solves (normal equations of 800 columns)
+    np.testing.assert_allclose(blocks.params[~aliased], reference.params[~aliased], rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(blocks.bse[~aliased], reference.bse[~aliased], rtol=1e-9)
+    assert blocks.deviance == pytest.approx(reference.deviance, rel=1e-12)
+
+
+def test_standard_errors_are_the_inverse_diagonal_times_the_dispersion():
+    """bse = sqrt(diag((X'WX)^-1) phi) at the final weights, computed without the full inverse, and
+    ``cov_params()`` (formed when asked for) is (X'WX)^-1 phi."""
+    frame = _crossed_frame(20_000, seed=6)
+    fit = _fit("y ~ x + g + h + g:h", frame, "quasipoisson", dense_cells=0, block_gram_min_columns=1)
+    kept = ~np.isnan(fit.params.to_numpy())
+    X = fit.model_data.design.to_dense()[:, kept]
+    w = fit._fit.working_weights
+    inverse = np.linalg.inv(X.T @ (w[:, None] * X))
+    assert fit.scale != 1.0
+    np.testing.assert_allclose(fit.bse.to_numpy()[kept], np.sqrt(np.diag(inverse) * fit.scale), rtol=1e-10)
+    np.testing.assert_allclose(fit.cov_params().to_numpy()[np.ix_(kept, kept)], inverse * fit.scale, rtol=1e-8,
+                               atol=1e-14)
+
+
+def test_nested_blocks_reproduce_r():
+    """``y ~ x + k / b`` (R 4.2, ``tests/data/reference/blocks.R``): k's 99 columns and the 200 cells of b
+    within k, both eliminated (``block_gram_min_columns=1``), give R's coefficients and standard errors."""
+    import json
+
+    from conftest import REFERENCE_DIR
+
+    expected = json.loads((REFERENCE_DIR / "blocks.json").read_text())["nested_large"]
+    data = pd.read_csv(REFERENCE_DIR / "blocks_data.csv")
+    with settings.override(dense_cells=0, block_gram_min_columns=1):
+        fit = gf.glm(expected["formula"], data, "poisson")
+    design = fit.model_data.design
+    assert isinstance(design, CategoricalDesign) and [b.size for b in design.blocks] == [99, 200]
+    assert len(fit.params) == len(expected["names"])
+    assert fit.deviance == pytest.approx(expected["deviance"], rel=1e-10)
+    np.testing.assert_allclose(fit.params.to_numpy(), expected["coefficients"], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fit.bse.to_numpy(), expected["se"], rtol=1e-7)
