@@ -352,3 +352,25 @@ def test_second_derivatives_of_the_inverse_links(name):
     step = 1e-5
     difference = (link.mu_eta(eta + step) - link.mu_eta(eta - step)) / (2 * step)
     np.testing.assert_allclose(mu_eta_derivative(link, eta), difference, rtol=1e-6, atol=1e-9)
+
+
+def test_logit_inverse_and_mu_eta_are_the_links_own_numbers():
+    """The fused logit (one exp) gives bit for bit ``Logit.inverse`` and ``Logit.mu_eta``, clamps included."""
+    from glmformula.count.link_derivatives import inverse_and_mu_eta
+    from glmformula.families.links import Logit, Probit
+
+    eta = np.concatenate([np.random.default_rng(3).normal(scale=12, size=5000), [-1e3, -31, -30, 0, 30, 31, 1e3]])
+    for link in (Logit(), Probit()):
+        pi, mu_eta = inverse_and_mu_eta(link, eta)
+        assert np.array_equal(pi, link.inverse(eta)) and np.array_equal(mu_eta, link.mu_eta(eta))
+
+
+@pytest.mark.parametrize("name", ["zinb", "zip_full"])
+def test_logistic_newton_start_is_the_binomial_glm(biochem, name):
+    """The zero part's start by Newton from 0 (logit) is the IRLS engine's binomial GLM (to its tolerance)."""
+    from glmformula.count.fitting import _binomial_irls, binomial_start
+    from glmformula.families.links import Logit
+
+    data = CASES[name](biochem)._likelihood.data
+    args = (data.Z, data.y == 0, data.weights, data.offset_z, Logit())
+    np.testing.assert_allclose(binomial_start(*args), _binomial_irls(*args), rtol=1e-5, atol=1e-6)

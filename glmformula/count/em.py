@@ -13,7 +13,7 @@ categorical designs alike):
     zero:   working weights w pi'^2 / (pi (1 - pi)),           response eta - o + (z - pi) / pi'
 
 and for the negative binomial a few one-dimensional Newton steps in log theta on
-sum (1 - z) w log f.  ``run_em`` iterates (three times by default: EM's steps shrink linearly, and
+sum (1 - z) w log f.  ``run_em`` iterates (once by default: EM's steps shrink linearly, and
 Newton converges quadratically from there) while the observed log-likelihood rises by more than
 ``tol`` relative.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from glmformula.count.likelihoods import ZeroInflated
+from glmformula.count.link_derivatives import inverse_and_mu_eta
 from glmformula.engine.linalg import solve_wls
 from glmformula.exceptions import FitError
 from glmformula.families.base import chunks
@@ -42,8 +43,8 @@ def _log_theta_step(dist, y: np.ndarray, mu: np.ndarray, weights: np.ndarray, lo
         score = curvature = 0.0
         for rows in chunks(len(y)):
             derivatives = dist.derivatives(y[rows], mu[rows], theta, 2)
-            score += weights[rows] @ derivatives["st"]
-            curvature += weights[rows] @ derivatives["htt"]
+            score += np.einsum("i,i->", weights[rows], derivatives["st"])  # not BLAS (see _dot)
+            curvature += np.einsum("i,i->", weights[rows], derivatives["htt"])
         step = -score / curvature if curvature < 0 else np.sign(score)
         step = float(np.clip(step, -1.0, 1.0))
         log_theta += step
@@ -82,34 +83,42 @@ def _working(likelihood: ZeroInflated, part: str, rows: slice, eta_count, eta_ze
     """The M-step's working weights and response of ``part`` ("count" or "zero") for the rows ``rows``."""
     data, dist, link = likelihood.data, likelihood.dist, likelihood.link
     y, prior = data.y[rows], data.weights[rows]
-    mu, pi = np.exp(eta_count), link.inverse(eta_zero)
+    mu, (pi, dpi) = np.exp(eta_count), inverse_and_mu_eta(link, eta_zero)
     posterior = _posterior(y, dist, mu, pi, theta)
     if part == "count":
         curvature = -dist.hess_eta(y, mu, theta)
         weights_out[:] = prior * (1 - posterior) * curvature
         response_out[:] = eta_count - data.offset_x[rows] + dist.score_eta(y, mu, theta) / curvature
     else:
-        dpi = link.mu_eta(eta_zero)
         weights_out[:] = prior * dpi**2 / (pi * (1 - pi))
         response_out[:] = eta_zero - data.offset_z[rows] + (posterior - pi) / dpi
 
 
-def run_em(likelihood: ZeroInflated, params: np.ndarray, maxiter: int = 3, tol: float = 1e-6
-           ) -> tuple[np.ndarray, int]:
-    """EM iterations from ``params`` while the log-likelihood rises by more than ``tol`` relative; returns the
-    last parameters that raised it and the number of iterations kept."""
+def run_em(likelihood: ZeroInflated, params: np.ndarray, maxiter: int = 1, tol: float = 1e-6
+           ) -> tuple[np.ndarray, int, tuple | None]:
+    """EM iterations from ``params`` while the log-likelihood rises by more than ``tol`` relative.
+
+    Returns the last parameters that raised it, the number of iterations kept and, when the last iteration
+    was kept, ``likelihood.derivatives`` there (the last candidate is evaluated with its derivatives, which
+    Newton starts from, so that no evaluation is spent on its log-likelihood alone); else None.  One
+    iteration by default: from pscl's starting values it takes the largest part of the way, and Newton's
+    steps (quadratic) do the rest faster than more of EM's (linear)."""
     loglik = likelihood.loglik(params)
-    kept = 0
-    for _ in range(maxiter):
+    kept, derivatives = 0, None
+    for iteration in range(maxiter):
         try:
             candidate = em_step(likelihood, params)
         except (FitError, ValueError, np.linalg.LinAlgError):
             break
-        candidate_loglik = likelihood.loglik(candidate) if np.all(np.isfinite(candidate)) else -np.inf
+        if not np.all(np.isfinite(candidate)):
+            break
+        last = iteration == maxiter - 1
+        evaluated = likelihood.derivatives(candidate) if last else None
+        candidate_loglik = evaluated[0] if last else likelihood.loglik(candidate)
         if not candidate_loglik >= loglik:
             break
-        params, kept = candidate, kept + 1
+        params, kept, derivatives = candidate, kept + 1, evaluated
         gain, loglik = candidate_loglik - loglik, candidate_loglik
         if gain <= tol * max(1.0, abs(loglik)):
             break
-    return params, kept
+    return params, kept, derivatives

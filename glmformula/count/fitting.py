@@ -1,13 +1,15 @@
 """Fitting zero-inflated and hurdle models on the designs ``glm()`` uses (dense or categorical).
 
 Starting values are pscl's: a Poisson GLM for the count part, a binomial GLM for the zero part
-(of 1{y = 0} for zero-inflated models, of 1{y > 0} for hurdles), theta = 1; both by the IRLS engine.
+(of 1{y = 0} for zero-inflated models, of 1{y > 0} for hurdles), theta = 1; the Poisson GLM by the
+IRLS engine, the binomial GLM by Newton from 0 for the logit link (the same fit in less memory:
+``binomial_start``), else by the IRLS engine.
 
-Hurdle: the likelihood separates.  The zero part is the binomial GLM of 1{y > 0} on Z (its IRLS
-fit is the start), polished by Newton with the observed information, so that its covariance is
-pscl's (for non-canonical links the observed and Fisher informations differ).  The count part is a
-zero-truncated count model on the rows y > 0, fitted by Newton in (beta[, log theta]) from a
-Poisson GLM on those rows.  The information is block diagonal.
+Hurdle: the likelihood separates.  The zero part is the binomial GLM of 1{y > 0} on Z (Newton from 0
+for the logit link; for other links the IRLS fit is the start), polished by Newton with the observed
+information, so that its covariance is pscl's (for non-canonical links the observed and Fisher
+informations differ).  The count part is a zero-truncated count model on the rows y > 0, fitted by
+Newton in (beta[, log theta]) from a Poisson GLM on those rows.  The information is block diagonal.
 
 Zero-inflated: EM (``count.em``) from the starting values, then Newton on the full likelihood with
 the analytic score and information (an EM step where the information is not positive definite).
@@ -24,11 +26,13 @@ import numpy as np
 
 from glmformula.count.design_products import take_rows
 from glmformula.count.em import em_step, run_em
+from glmformula.count.information import factor_information
 from glmformula.count.likelihoods import BlockLikelihood, Hurdle, TwoPartData, ZeroInflated
 from glmformula.count.newton import newton_maximize
 from glmformula.count.optimize import Optimum, finish
 from glmformula.count.row_models import BinaryRows, TruncatedRows
 from glmformula.engine.irls import IRLSControl, irls
+from glmformula.exceptions import FitError
 from glmformula.families.links import Link
 from glmformula.families.standard import Binomial, Poisson
 
@@ -47,7 +51,38 @@ def poisson_start(design, y: np.ndarray, weights: np.ndarray, offset: np.ndarray
 
 def binomial_start(design, indicator: np.ndarray, weights: np.ndarray, offset: np.ndarray, link: Link
                    ) -> np.ndarray:
-    """Coefficients of a binomial GLM of a 0/1 ``indicator`` with link ``link`` (0 where aliased)."""
+    """Coefficients of a binomial GLM of a 0/1 ``indicator`` with link ``link`` (0 where aliased).
+
+    For the logit link, Newton on the binary likelihood (``BinaryRows``) from gamma = 0 (pi = 1/2): for the
+    canonical link that is IRLS itself (observed = expected information), on a log-likelihood that is
+    concave, and it holds three arrays the data's length where the IRLS engine's workspace holds about a
+    dozen (the peak memory of a zero-inflated or hurdle fit).  Otherwise, or when Newton does not converge
+    (separation, aliased columns), the IRLS engine as pscl."""
+    if link.name == "logit":
+        fit = _logistic_newton(design, indicator, weights, offset, link, tol=1e-6)  # a start: EM, Newton follow
+        if fit is not None:
+            return fit.params
+    return _binomial_irls(design, indicator, weights, offset, link)
+
+
+def _logistic_newton(design, indicator: np.ndarray, weights: np.ndarray, offset: np.ndarray, link: Link,
+                     tol: float = 1e-9):
+    """Newton's fit (``NewtonResult``, max |score| <= ``tol`` max(1, |l|)) of the binary likelihood from 0, or
+    None when it does not converge to a point with a positive definite information."""
+    part = BlockLikelihood([design], [offset], weights, BinaryRows(np.asarray(indicator, dtype=bool), link))
+    try:
+        fit = newton_maximize(part, np.zeros(design.n_columns), maxiter=START_CONTROL.maxiter, tol=tol)
+    except FitError:
+        return None
+    converged = np.max(np.abs(fit.gradient), initial=0.0) <= tol * max(1.0, abs(fit.loglik))
+    if not converged or factor_information(fit.information, part.orthogonal_parameters()) is None:
+        return None
+    return fit
+
+
+def _binomial_irls(design, indicator: np.ndarray, weights: np.ndarray, offset: np.ndarray, link: Link
+                   ) -> np.ndarray:
+    """The binomial GLM by the IRLS engine, R's starting values."""
     y = np.where(weights > 0, indicator, 0.0)
     mustart = (weights * y + 0.5) / (weights + 1)  # R's binomial()$initialize for a 0/1 response
     with warnings.catch_warnings():
@@ -66,8 +101,9 @@ def fit_zeroinfl(data: TwoPartData, dist, link: Link, hessian_step: float | None
              binomial_start(data.Z, data.y == 0, data.weights, data.offset_z, link)]
     if dist.has_theta:
         start.append(np.zeros(1))  # theta = 1
-    params, n_em = run_em(likelihood, np.concatenate(start))
-    result = newton_maximize(likelihood, params, fallback=lambda point: em_step(likelihood, point))
+    params, n_em, derivatives = run_em(likelihood, np.concatenate(start))
+    result = newton_maximize(likelihood, params, fallback=lambda point: em_step(likelihood, point),
+                             initial=derivatives)
     optimum = finish(likelihood, result.params, result.loglik, result.gradient, result.information,
                      n_em + result.n_iter, hessian_step)
     return likelihood, optimum
@@ -77,7 +113,9 @@ def fit_hurdle(data: TwoPartData, dist, link: Link, hessian_step: float | None) 
     """The binary and the zero-truncated parts apart (see the module docstring)."""
     positive = data.y > 0
     zero_part = BlockLikelihood([data.Z], [data.offset_z], data.weights, BinaryRows(positive, link))
-    zero = newton_maximize(zero_part, binomial_start(data.Z, positive, data.weights, data.offset_z, link))
+    zero = _logistic_newton(data.Z, positive, data.weights, data.offset_z, link) if link.name == "logit" else None
+    if zero is None:
+        zero = newton_maximize(zero_part, _binomial_irls(data.Z, positive, data.weights, data.offset_z, link))
 
     rows = np.flatnonzero(positive)
     design, y, weights, offset = take_rows(data.X, rows), data.y[rows], data.weights[rows], data.offset_x[rows]

@@ -11,6 +11,10 @@ With pi = g^{-1}(eta) and pi' = ``link.mu_eta(eta)``:
     identity  pi'' = 0
 
 Any other link gets central differences of its ``mu_eta`` (step 1e-5 max(1, |eta|)).
+
+``inverse_and_mu_eta`` gives (pi, pi') together: for the logit from one exp, e = exp(clip(eta, -30, 30)),
+pi = e / (1 + e) and pi' = e / (1 + e)^2 (beyond |eta| > 30 R's clamps: pi = eps / (1 + eps) or
+(1 / eps) / (1 + 1 / eps), pi' = eps), the same numbers as ``Logit.inverse`` and ``Logit.mu_eta``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,25 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from glmformula.families import links as _links
 from glmformula.families.links import Link
+
+
+def inverse_and_mu_eta(link: Link, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pi, pi') = (g^{-1}(eta), d pi / d eta), for the logit from one exp (see the module docstring)."""
+    if link.name != "logit":
+        return link.inverse(eta), link.mu_eta(eta)
+    threshold, eps = _links._LOGIT_THRESHOLD, _links.EPS
+    expeta = np.exp(np.clip(eta, -threshold, threshold))
+    total = 1.0 + expeta
+    mu_eta = expeta / total**2
+    pi = np.divide(expeta, total, out=expeta)
+    outside = np.abs(eta) > threshold
+    if outside.any():
+        pi[eta < -threshold] = eps / (1.0 + eps)
+        pi[eta > threshold] = (1.0 / eps) / (1.0 + 1.0 / eps)
+        mu_eta[outside] = eps
+    return pi, mu_eta
 
 
 def _logit(link: Link, eta: np.ndarray, mu: np.ndarray, mu_eta: np.ndarray) -> np.ndarray:

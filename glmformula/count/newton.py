@@ -63,10 +63,11 @@ def damped_direction(information: np.ndarray, gradient: np.ndarray, orthogonal: 
 
 
 def newton_maximize(likelihood, params: np.ndarray, *, fallback: Callable[[np.ndarray], np.ndarray] | None = None,
-                    maxiter: int = 100, tol: float = 1e-9) -> NewtonResult:
-    """Maximise ``likelihood`` (``loglik`` and ``derivatives``) from ``params`` (see the module docstring)."""
+                    maxiter: int = 100, tol: float = 1e-9, initial: tuple | None = None) -> NewtonResult:
+    """Maximise ``likelihood`` (``loglik`` and ``derivatives``) from ``params`` (see the module docstring);
+    ``initial``: ``likelihood.derivatives(params)`` when the caller has it already."""
     params = np.asarray(params, dtype=float).copy()
-    loglik, gradient, information = likelihood.derivatives(params)
+    loglik, gradient, information = likelihood.derivatives(params) if initial is None else initial
     if not np.isfinite(loglik):
         raise FitError("the likelihood is not finite at the starting values; check the data and model")
     orthogonal = likelihood.orthogonal_parameters()

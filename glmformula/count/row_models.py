@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glmformula.count.link_derivatives import mu_eta_derivative
+from glmformula.count.link_derivatives import inverse_and_mu_eta, mu_eta_derivative
 from glmformula.families.links import Link
 
 
@@ -58,11 +58,10 @@ class ZeroInflatedRows:
     def _positive_rows(self, y, a, b, theta, order: int) -> dict[str, np.ndarray]:
         """y > 0: log(1 - pi) + log f(y); the parts separate."""
         link = self.link
-        pi = link.inverse(b)
+        pi, dpi = inverse_and_mu_eta(link, b)
         out = count_derivatives(self.dist, y, np.exp(a), theta, order)
         out["loglik"] = out["loglik"] + np.log1p(-pi)
         if order >= 1:
-            dpi = link.mu_eta(b)
             out["s1"] = -dpi / (1 - pi)
         if order >= 2:
             out["h11"] = -mu_eta_derivative(link, b, pi, dpi) / (1 - pi) - out["s1"] ** 2
@@ -71,7 +70,7 @@ class ZeroInflatedRows:
     def _zero_rows(self, a, b, theta, order: int) -> dict[str, np.ndarray]:
         """y = 0: log(pi + (1 - pi) f(0)) (see the module docstring)."""
         link = self.link
-        pi = link.inverse(b)
+        pi, dpi = inverse_and_mu_eta(link, b)
         null = zero_derivatives(self.dist, np.exp(a), theta, order)
         p0 = np.exp(null["loglik"])
         density = pi + (1 - pi) * p0
@@ -79,7 +78,6 @@ class ZeroInflatedRows:
         if order == 0:
             return out
         r = (1 - pi) * p0 / density
-        dpi = link.mu_eta(b)
         for key in ("s0", "st"):
             if key in null:
                 out[key] = r * null[key]
@@ -129,12 +127,11 @@ class BinaryRows:
 
     def __call__(self, rows: slice, etas: list[np.ndarray], theta, order: int) -> dict[str, np.ndarray]:
         b, u = etas[0][rows], self.positive[rows]
-        pi = self.link.inverse(b)
+        pi, dpi = inverse_and_mu_eta(self.link, b)
         with np.errstate(divide="ignore"):
             out = {"loglik": np.where(u, np.log(pi), np.log1p(-pi))}
         if order == 0:
             return out
-        dpi = self.link.mu_eta(b)
         up, down = dpi / pi, dpi / (1 - pi)
         out["s0"] = np.where(u, up, -down)
         if order >= 2:
