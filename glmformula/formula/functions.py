@@ -8,8 +8,8 @@ functions are small wrappers with no such parameter at all), and the size
 arguments of the transforms (``degree``, ``df``, ``knots``) are checked
 against the data before anything is allocated.
 
-formulaic's stateful transforms (``poly``, ``bs``, ``scale``, ...) and
-glmformula's ``ns`` (R's natural splines, ``formula.splines``) keep their
+formulaic's stateful transforms (``poly``, ``scale``, ...) and
+glmformula's ``ns`` and ``bs`` (R's natural and B-splines, ``formula.splines``) keep their
 encoding state through formulaic's ``_state``/``_spec`` protocol, which the
 interpreter passes; formulaic never sees the formula's text.  ``C`` and
 ``contr.treatment``/``contr.poly`` are glmformula's, with R's meaning
@@ -108,15 +108,18 @@ def _limit_poly(args: tuple, kwargs: dict, n_rows: int) -> None:
     _integer(degree, "degree", "poly", 1, max(unique - 1, 1))
 
 
-def _limit_spline(function: str) -> Callable[[tuple, dict, int], None]:
+def _limit_spline(function: str, min_df: int = 1) -> Callable[[tuple, dict, int], None]:
+    """Checks ``df``, ``knots`` and ``degree`` (by keyword or at their position, as ``bs(x, df, knots, degree)``)
+    against the data.  ``ns``/``bs`` take ``min_df=0``: a too small df is raised with R's warning there."""
     def limit(args: tuple, kwargs: dict, n_rows: int) -> None:
         df = kwargs.get("df", args[1] if len(args) > 1 else None)
         knots = kwargs.get("knots", args[2] if len(args) > 2 else None)
-        _integer(df, "df", function, 1, max(n_rows, 1))
+        _integer(df, "df", function, min_df, max(n_rows, 1))
         if knots is not None and _count(knots) > n_rows:
             raise FormulaError(f"{function}(): {_count(knots)} knots for {n_rows} rows; give fewer knots")
-        if "degree" in kwargs:
-            _integer(kwargs["degree"], "degree", function, 0, 20)
+        degree = kwargs.get("degree", args[3] if len(args) > 3 and function == "bs" else None)
+        if degree is not None:
+            _integer(degree, "degree", function, 0, 20)
     return limit
 
 
@@ -145,9 +148,9 @@ def _transforms() -> dict[str, Function]:
     from glmformula.formula import contrasts, splines
 
     table: dict[str, Function] = {}
-    limits = {"poly": _limit_poly, "bs": _limit_spline("bs"), "cr": _limit_spline("cr"),
+    limits = {"poly": _limit_poly, "cr": _limit_spline("cr"),
               "cs": _limit_spline("cs"), "cc": _limit_spline("cc"), "lag": _limit_lag}
-    for name in ("center", "scale", "poly", "bs", "cr", "cs", "cc", "lag"):
+    for name in ("center", "scale", "poly", "cr", "cs", "cc", "lag"):
         func = TRANSFORMS[name]
         positional, keywords = _signature_keywords(func)
         table[name] = Function(func, positional, keywords, transform=True,
@@ -168,7 +171,12 @@ def _transforms() -> dict[str, Function]:
     for name, cls in (("treatment", contrasts.RTreatmentContrasts), ("poly", contrasts.RPolyContrasts)):
         table[f"contr.{name}"] = Function(cls, *_signature_keywords(cls, skip=0), transform=True)
     table["ns"] = Function(splines.ns, 2, frozenset({"df", "knots", "intercept", "boundary_knots"}),
-                           transform=True, stateful=True, limit=_limit_spline("ns"))
+                           transform=True, stateful=True, limit=_limit_spline("ns", min_df=0))
+    # bs() is splines::bs (R's knots, basis and extrapolation), also under formulaic's keyword names
+    table["bs"] = Function(splines.bs, 6, frozenset({"df", "knots", "degree", "intercept", "boundary_knots",
+                                                     "include_intercept", "lower_bound", "upper_bound",
+                                                     "extrapolation"}),
+                           transform=True, stateful=True, limit=_limit_spline("bs", min_df=0))
     return table
 
 

@@ -1,0 +1,151 @@
+"""glmformula's ``bs()`` (``formula.splines``: R's ``splines::bs`` on scipy's B-splines) against R 4.2.
+
+``tests/data/reference/bs_basis.R`` computes R's basis for df, explicit knots, degree 1/2/3, intercept
+TRUE/FALSE and Boundary.knots wider and narrower than the data (values beyond them extrapolated as R's bs
+does), ``predict(bs_object, newx)`` on new values (the fitted knots replayed), and R's handling of a too
+small ``df`` in ``bs()`` and ``ns()`` (a warning, and the smallest basis).  A glm with ``bs(x, df=5) + g``
+against R's coefficients is ``tests/test_fast_transforms.py``'s ``bs_factor`` case.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REFERENCE_DIR
+
+import glmformula as gf
+from glmformula.formula.splines import bs, ns, r_quantile
+
+REFERENCE = json.loads((REFERENCE_DIR / "bs_basis.json").read_text())
+X = np.array(REFERENCE["x"], dtype=float)
+NEWX = np.array(REFERENCE["newx"], dtype=float)
+TOL = 1e-12  # R's values are written with 15 significant digits
+
+
+def _basis(values) -> np.ndarray:
+    return np.column_stack([np.asarray(column, dtype=float) for column in values.values()])
+
+
+def _arguments(case: dict) -> dict:
+    return {"df": case["df"], "knots": case["knots"], "degree": case["degree"], "intercept": case["intercept"],
+            "boundary_knots": case["boundary_knots"]}
+
+
+def _quiet_bs(x, state, **arguments):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.GLMWarning)  # R's warning on values beyond the boundary knots
+        return bs(x, _state=state, **arguments)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE["cases"]))
+def test_bs_basis_and_knots_equal_r(name):
+    case = REFERENCE["cases"][name]
+    state: dict = {}
+    values = _quiet_bs(X, state, **_arguments(case))
+    assert list(values.keys()) == list(range(1, len(case["basis"][0]) + 1))  # R's column names 1..k
+    np.testing.assert_allclose(_basis(values), np.array(case["basis"]), rtol=TOL, atol=TOL)
+    degree = case["degree"]
+    np.testing.assert_allclose(state["knots"][degree + 1:len(state["knots"]) - degree - 1],
+                               np.atleast_1d(np.array(case["fitted_knots"], dtype=float)), rtol=TOL, atol=TOL)
+    assert [state["lower_bound"], state["upper_bound"]] == pytest.approx(case["fitted_boundary"], rel=TOL)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE["cases"]))
+def test_bs_prediction_replays_the_fitted_knots_as_r_predict(name):
+    """The state learned on X, replayed on new values (some beyond the boundary knots), is R's
+    ``predict(bs(X, ...), newx)``."""
+    case = REFERENCE["cases"][name]
+    state: dict = {}
+    _quiet_bs(X, state, **_arguments(case))
+    learned = json.loads(json.dumps(state))
+    predicted = _quiet_bs(NEWX, state, **_arguments(case))
+    assert state == learned  # replayed, not learned again
+    np.testing.assert_allclose(_basis(predicted), np.array(case["predict"]), rtol=TOL, atol=TOL)
+
+
+def test_values_beyond_the_boundary_knots_warn_as_r():
+    with pytest.warns(gf.GLMWarning, match="beyond boundary knots"):
+        bs(X, df=6, boundary_knots=[0, 4], _state={})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bs(X, df=6, _state={})  # the boundary knots are the range: nothing beyond them
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE["small_df"]))
+def test_too_small_df_warns_and_uses_the_smallest_basis_as_r(name):
+    case = REFERENCE["small_df"][name]
+    for function, key in ((bs, "bs"), (ns, "ns")):
+        expected_warning = case[f"{key}_warning"]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = function(X, df=case["df"], intercept=case["intercept"], _state={})
+        messages = [str(w.message) for w in caught if issubclass(w.category, gf.GLMWarning)]
+        if expected_warning:
+            assert len(messages) == 1 and expected_warning in messages[0]
+            assert f"{key}(..., df={case['df']})" in messages[0]  # names the call
+        else:
+            assert not messages
+        np.testing.assert_allclose(_basis(values), np.array(case[f"{key}_basis"]), rtol=TOL, atol=TOL)
+
+
+def test_r_quantile_is_type_7():
+    values = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0])
+    probabilities = np.linspace(0, 1, 6)
+    np.testing.assert_allclose(r_quantile(values, probabilities), np.quantile(values, probabilities), rtol=1e-15)
+
+
+def test_formulaic_spellings_are_aliases():
+    """``include_intercept``, ``lower_bound``/``upper_bound`` (formulaic's names) are R's intercept and
+    Boundary.knots; extrapolation other than R's is refused."""
+    case = REFERENCE["cases"]["boundary_narrower_degree2_intercept"]
+    values = _quiet_bs(X, {}, df=5, degree=2, include_intercept=True, lower_bound=-0.5, upper_bound=3.5)
+    np.testing.assert_allclose(_basis(values), np.array(case["basis"]), rtol=TOL, atol=TOL)
+    with pytest.raises(gf.FormulaError, match="extrapolation"):
+        bs(X, df=5, extrapolation="raise", _state={})
+    with pytest.raises(gf.FormulaError, match="degree"):
+        bs(X, df=5, degree=0, _state={})
+    with pytest.raises(gf.FormulaError, match="df or knots"):
+        bs(X, df=5, knots=[1.0], _state={})
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(20261207)
+    data = pd.DataFrame({"x": X, "g": rng.choice(["a", "b", "c"], size=len(X))})
+    data["y"] = np.sin(data["x"]) + 0.1 * rng.normal(size=len(X))
+    return data
+
+
+@pytest.mark.parametrize("name", ["df5", "df6_intercept", "df5_degree2", "knots"])
+def test_a_fit_predicts_with_r_predict_basis(frame, name):
+    """Through a formula: the columns are named as formulaic's bs named them (``bs(x, df=5)[1]``...), and
+    prediction beyond the training range is the fitted coefficients times R's ``predict`` basis."""
+    case = REFERENCE["cases"][name]
+    spelled = {"df5": "df=5", "df6_intercept": "df=6, intercept=True", "df5_degree2": "df=5, degree=2",
+               "knots": "knots=[0.5, 1.5, 3]"}[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.RankDeficiencyWarning)  # intercept=True: aliased with the intercept
+        fit = gf.glm(f"y ~ bs(x, {spelled})", frame)
+    k = len(case["basis"][0])
+    assert list(fit.params.index) == ["Intercept"] + [f"bs(x, {spelled})[{j}]" for j in range(1, k + 1)]
+    params = fit.params.fillna(0.0).to_numpy()
+    np.testing.assert_allclose(fit.fittedvalues.to_numpy(), params[0] + np.array(case["basis"]) @ params[1:],
+                               rtol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # beyond the boundary knots; aliased columns taken as 0
+        predicted = fit.predict(pd.DataFrame({"x": NEWX, "g": "a"})).to_numpy()
+    np.testing.assert_allclose(predicted, params[0] + np.array(case["predict"]) @ params[1:], rtol=1e-10)
+
+
+def test_names_are_formulaics(frame):
+    """The same column names as formulaic's own bs gave (R-name mapping and summaries rely on them)."""
+    from formulaic import model_matrix
+    from formulaic.transforms import TRANSFORMS
+
+    fit = gf.glm("y ~ bs(x, df=4) + g", frame)
+    expected = model_matrix("y ~ bs(x, df=4) + g", frame, context={"bs": TRANSFORMS["bs"]}).rhs.columns
+    assert list(fit.params.index) == list(expected)
