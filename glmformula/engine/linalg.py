@@ -27,6 +27,7 @@ import numpy as np
 from scipy import linalg, sparse
 from scipy.linalg import blas, lapack
 
+from glmformula import settings
 from glmformula.engine.block_gram import BlockGram
 from glmformula.exceptions import FitError
 
@@ -839,8 +840,35 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
     pivots = factor.pivots.tolist()  # finite (a factor of a finite matrix): Python's min and max cost less
     low, high = min(pivots), max(pivots)
     if low == 0 or (high / low) ** 2 >= NORMAL_EQUATIONS_MAX_CONDITION:
+        if low > 0 and _qr_would_densify(design):
+            return _corrected_solve(design, w, z, factor, scale, xtw)
         return _solve_qr(design, w, z)
     return SolveResult(factor.solve(xtw / scale) / scale, factor, scale)
+
+
+_REFINEMENTS = 2
+
+
+def _qr_would_densify(design) -> bool:
+    """Whether the QR fallback would write out a block design's dummies (more than ``dense_cells`` cells)."""
+    n_rows, n_columns = design.shape
+    return design.orthogonal_columns() is not None and n_rows * n_columns > settings.current().dense_cells
+
+
+def _corrected_solve(design, w: np.ndarray, z: np.ndarray, factor, scale: np.ndarray, xtw: np.ndarray
+                     ) -> SolveResult:
+    """Corrected semi-normal equations: the Cholesky solution b of X'WX b = X'Wz, then two refinement steps
+    b += (X'WX)^{-1} X'W (z - X b) with the residual taken from the data, not from X'WX.
+
+    For an ill-conditioned block design (a cell of a crossed factor whose counts are all 0, its coefficient
+    running off as R's glm.fit lets it) this recovers the accuracy the QR fallback would give without
+    writing the dummies out (Bjorck: each step multiplies the error by about cond(X) eps).
+    """
+    coefficients = factor.solve(xtw / scale) / scale
+    for _ in range(_REFINEMENTS):
+        residual = z - design.dot(coefficients)
+        coefficients = coefficients + factor.solve(design.xtw(w, residual) / scale) / scale
+    return SolveResult(coefficients, factor, scale)
 
 
 def _all_finite(matrix) -> bool:

@@ -197,7 +197,11 @@ def _cached_spec(rhs_formula, kinds: dict, data: FrameColumns, categoricals: dic
     cached = _SPEC_CACHE.get(key)
     if cached is None:
         head = _with_levels(data.frame.iloc[:2].reset_index(drop=True), categoricals)
-        _, model_spec, _ = materialise(rhs_formula, head, transform_state=None if learned is None else learned.state)
+        # formulaic writes the head as an array far faster than as a frame (0.4 s against 3 s for 20,000
+        # columns); the spec is then the frame-output spec prediction replays
+        _, model_spec, _ = materialise(rhs_formula, head, transform_state=None if learned is None else learned.state,
+                                       output="numpy")
+        model_spec = model_spec.update(output="pandas")
         # with the spec, its column names and each term's columns (formulaic's properties rebuild them per call)
         cached = _SPEC_CACHE[key] = [model_spec, list(model_spec.column_names),
                                      [(str(term), columns.start, columns.stop)
@@ -351,12 +355,14 @@ def _scoped_steps(position: int, categorical: list[tuple], numeric: list[tuple])
 
 #: Rows of the sample on which an interaction design is checked against formulaic's.
 _CHECK_ROWS = 64
+#: formulaic's sample design is asked for as an array up to this many cells (else sparse).
+_CHECK_DENSE_CELLS = 20_000_000
 
 
 def _matches_formulaic(plan: list[tuple], model_spec, data: FrameColumns, categoricals: dict,
                        names: list[str], learned: numeric_terms.LearnedTransforms | None) -> bool:
     """Whether the blocks give formulaic's design on a sample of rows (its first rows and rows spread
-    over the data), compared with formulaic's sparse output of the same spec (which replays on the sample
+    over the data), compared with formulaic's output of the same spec (which replays on the sample
     the transform state learned on the full data)."""
     n = data.n_rows
     rows = np.unique(np.concatenate([np.arange(min(n, _CHECK_ROWS // 2)),
@@ -370,7 +376,9 @@ def _matches_formulaic(plan: list[tuple], model_spec, data: FrameColumns, catego
     if built is None:
         return False
     try:
-        expected = model_spec.update(output="sparse").get_model_matrix(sample, na_action="ignore")
+        # an array unless it is large: formulaic's sparse columns cost a scipy product each (12 s for 20,000)
+        output = "numpy" if len(rows) * len(names) <= _CHECK_DENSE_CELLS else "sparse"
+        expected = model_spec.update(output=output).get_model_matrix(sample, na_action="ignore")
     except Exception:  # noqa: BLE001 - formulaic could not replay it: its own path will say why
         return False
     expected = expected.toarray() if hasattr(expected, "toarray") else np.asarray(expected)
