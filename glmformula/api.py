@@ -16,9 +16,8 @@ from glmformula.distributed.dask_glm import glm_dask
 from glmformula.distributed.detect import is_dask_dataframe
 from glmformula.distributed.results import DaskGLMResults
 from glmformula.engine.irls import IRLSControl
-from glmformula.exceptions import DataError, FamilyError
+from glmformula.exceptions import DataError
 from glmformula.families.base import Family
-from glmformula.families.standard import NegativeBinomial
 from glmformula.formula.frame import ArrayOrColumn, NaAction
 from glmformula.model import check_options, fit_glm
 from glmformula.penalized import PenalizedResults, glm_penalized
@@ -148,10 +147,6 @@ def glm(
                              na_action=na_action)
     if is_dask_dataframe(data):
         family = check_options(family, exposure, scale)
-        if isinstance(family, NegativeBinomial) and family.theta is None:
-            raise FamilyError(
-                "with Dask data, give the negative binomial's theta: gf.family('negative_binomial', theta=...)"
-            )
         return glm_dask(formula, data, family, weights=weights, offset=offset, exposure=exposure,
                         na_action=na_action, control=control or IRLSControl(tol=tol, maxiter=maxiter),
                         verbose=verbose)

@@ -21,6 +21,7 @@ CASES = [
 
 
 def assert_equal_fits(distributed_fit, memory_fit):
+    assert list(distributed_fit.params.index) == list(memory_fit.params.index)
     np.testing.assert_allclose(distributed_fit.params, memory_fit.params, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(distributed_fit.bse, memory_fit.bse, rtol=1e-8)
     for name in ("deviance", "null_deviance", "pearson_chi2", "scale"):
@@ -88,10 +89,6 @@ def test_dask_inputs_are_checked():
     ddf = dd.from_pandas(gf.datasets.load("mtcars"), npartitions=2)
     with pytest.raises(gf.DataError, match="must be a column name"):
         gf.glm("mpg ~ wt", ddf, weights=np.ones(32))
-    with pytest.raises(gf.FormulaError, match="stateful transforms"):
-        gf.glm("mpg ~ poly(wt, 2)", ddf)
-    with pytest.raises(gf.FamilyError, match="theta"):
-        gf.glm("carb ~ wt", ddf, "negative_binomial")
 
 
 def test_zero_weight_rows_count_in_bic_as_in_memory():
@@ -125,3 +122,81 @@ def test_interactions_and_a_large_factor_on_dask_build_no_dummies(cluster_client
     assert isinstance(memory.model_data.design, CategoricalDesign)
     partitions = dd.from_pandas(data.astype({"g": "string", "h": "string"}), npartitions=4)
     assert_equal_fits(gf.glm(formula, partitions, "poisson"), memory)
+
+
+def test_spline_and_other_stateful_transforms_learn_from_the_whole_data(cluster_client):
+    """bs, poly, ns, scale and center learn their state (knots, centring, polynomial coefficients) from the
+    complete rows of the whole data, as in memory, and replay it on every partition (real 2-process cluster)."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    data = pd.DataFrame({"x": rng.gamma(2.0, 1.0, n), "z": rng.normal(3, 2, n), "u": rng.uniform(0, 5, n),
+                         "v": rng.normal(size=n), "g": rng.choice(["a", "b", "c", "d"], n)})
+    data["y"] = rng.poisson(np.exp(0.3 * np.sin(data.x) + 0.1 * data.z)).astype(float)
+    data.loc[[3, 40, 2001], "z"] = np.nan  # the transforms learn from the rows the fit uses
+    partitions = dd.from_pandas(data, npartitions=4)  # each partition's own knots would differ
+    for formula in ("y ~ bs(x, df=5) + g", "y ~ poly(x, 2) + scale(z) + center(v) + ns(u, df=3) + g"):
+        assert_equal_fits(gf.glm(formula, partitions, "poisson"), gf.glm(formula, data, "poisson"))
+
+
+def test_interaction_with_text_columns_on_two_workers(cluster_client):
+    """``g*x + h`` with string columns (pyarrow strings, as read_parquet gives them): the same design and fit."""
+    rng = np.random.default_rng(12)
+    n = 4000
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(["north", "south", "east"], n),
+                         "h": rng.choice([f"shop{i}" for i in range(30)], n)})
+    data["y"] = rng.poisson(np.exp(0.4 * data.x * (data.g == "east") + 0.2)).astype(float)
+    text = data.astype({"g": "string[pyarrow]", "h": "string[pyarrow]"})
+    formula = "y ~ g*x + h"
+    assert_equal_fits(gf.glm(formula, dd.from_pandas(text, npartitions=4), "poisson"),
+                      gf.glm(formula, data, "poisson"))
+
+
+def test_negative_binomial_with_theta_estimated_equals_glm_nb_in_memory(cluster_client):
+    """glm.nb's alternation on the partitions: theta, its standard error, the coefficients and the
+    likelihood as in memory."""
+    rng = np.random.default_rng(13)
+    n = 3000
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abcde"), n), "t": rng.uniform(1, 3, n)})
+    mean = np.exp(0.5 + 0.3 * data.x) * data.t
+    data["y"] = rng.negative_binomial(1.5, 1.5 / (1.5 + mean)).astype(float)
+    formula = "y ~ x + g + offset(log(t))"
+    memory = gf.glm(formula, data, "negative_binomial")
+    partitioned = gf.glm(formula, dd.from_pandas(data, npartitions=4), "negative_binomial")
+    np.testing.assert_allclose(partitioned.theta, memory.theta, rtol=1e-8)
+    np.testing.assert_allclose(partitioned.theta_se, memory.theta_se, rtol=1e-7)
+    assert_equal_fits(partitioned, memory)
+
+
+def test_parquet_files_are_read_at_each_pass_without_keeping_designs(tmp_path, cluster_client):
+    """Data read from files are streamed: each pass reads and builds every partition again (out of core);
+    the fit is the in-memory one."""
+    from glmformula.distributed.executor import StreamedPartitions, in_memory
+
+    rng = np.random.default_rng(14)
+    n = 4000
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(["p", "q", "r"], n), "e": rng.uniform(1, 2, n)})
+    data["y"] = rng.poisson(np.exp(0.2 * data.x) * data.e).astype(float)
+    for part in range(4):
+        data.iloc[part * 1000:(part + 1) * 1000].to_parquet(tmp_path / f"part-{part}.parquet", index=False)
+    lazy = dd.read_parquet(str(tmp_path))
+    assert not in_memory(lazy) and in_memory(lazy.persist())
+    assert StreamedPartitions.FAN_IN >= 2
+    formula = "y ~ x + g + offset(log(e))"
+    assert_equal_fits(gf.glm(formula, lazy, "poisson"), gf.glm(formula, data, "poisson"))
+
+
+def test_kept_and_streamed_partitions_give_the_same_sums():
+    """The three executors add the same partial sums (designs kept here, in another process, or rebuilt)."""
+    from glmformula.distributed import partition
+    from glmformula.distributed.dask_glm import _partition_model
+    from glmformula.distributed.executor import LocalPartitions, StreamedPartitions
+
+    data = gf.datasets.load("insurance")
+    ddf = dd.from_pandas(data, npartitions=3)
+    family = gf.family("poisson")
+    model, _ = _partition_model(CASES[0][1], ddf, family, None, None, None, "drop")
+    beta = np.full(len(model.columns), 0.01)
+    sums = [executor(ddf.to_delayed(), model).map_reduce(partition.point, family=family, keep=None, beta=beta)
+            for executor in (LocalPartitions, StreamedPartitions)]
+    np.testing.assert_allclose(sums[0]["gram"], sums[1]["gram"], rtol=1e-13)
+    assert sums[0]["deviance"] == pytest.approx(sums[1]["deviance"], rel=1e-13)

@@ -23,18 +23,20 @@ class DaskGLMResults(InformationCriteria):
     """A GLM fitted by map-reduce IRLS over the partitions of a Dask DataFrame."""
 
     cov_type = "nonrobust"
-    theta = theta_se = alpha = theta_estimate = None
 
-    def __init__(self, *, formula, family, column_names, beta, aliased, gram, final, null_deviance, n_iter,
-                 converged, has_intercept, response_name, spec, passes):
+    def __init__(self, *, formula, family, column_names, beta, aliased, covariance, final, null_deviance, n_iter,
+                 converged, has_intercept, response_name, spec, passes, theta=None):
+        """``covariance``: (X'WX)^{-1} of the kept columns at the last solve; ``theta``: the negative
+        binomial's ``ThetaEstimate`` when theta was estimated (``glm.nb``), else None."""
         self.formula, self.family = formula, family
+        self.theta_estimate = theta
         self._names = list(column_names)
         self._aliased = np.asarray(aliased)
         params = np.where(self._aliased, np.nan, beta)
         self.params = pd.Series(params, index=self._names, name="coef")
         kept = ~self._aliased
         self._cov_unscaled = np.full((len(params), len(params)), np.nan)
-        self._cov_unscaled[np.ix_(kept, kept)] = np.linalg.inv(gram)
+        self._cov_unscaled[np.ix_(kept, kept)] = covariance
         self._final = final
         self.deviance = float(final["deviance"])
         self.null_deviance = float(null_deviance)
@@ -54,6 +56,23 @@ class DaskGLMResults(InformationCriteria):
     def nobs_bic(self) -> int:
         """BIC's n as ``GLMResults.nobs_bic``: all rows (as R), ``nobs`` for the gaussian."""
         return self.nobs if isinstance(self.family, Gaussian) else self._rows
+
+    @property
+    def theta(self) -> float | None:
+        """Negative binomial theta (estimated, or as given); None for other families."""
+        if self.theta_estimate is not None:
+            return self.theta_estimate.theta
+        return getattr(self.family, "theta", None)
+
+    @property
+    def theta_se(self) -> float | None:
+        """Standard error of an estimated theta (from its observed information, as MASS)."""
+        return self.theta_estimate.se if self.theta_estimate is not None else None
+
+    @property
+    def alpha(self) -> float | None:
+        """statsmodels' negative binomial parameter alpha = 1 / theta."""
+        return None if self.theta is None else 1.0 / self.theta
 
     @property
     def aliased(self) -> list[str]:
@@ -97,7 +116,7 @@ class DaskGLMResults(InformationCriteria):
 
     @property
     def df_loglik(self) -> int:
-        return self.rank + self.family.n_dispersion_params
+        return self.rank + self.family.n_dispersion_params + int(self.theta_estimate is not None)
 
     def predict(self, newdata: Any, type: str = "response"):  # noqa: A002
         """Predictions for a pandas or Dask DataFrame (offset terms re-evaluated)."""
