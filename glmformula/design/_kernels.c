@@ -198,37 +198,6 @@ MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *
  */
 #define TILE 256
 
-/* exp(x) for -38 <= x <= 709, within a few ulp: x = k ln2 + r with |r| <= ln2 / 2 (Cody-Waite, ln2 in two
- * parts), e^r by its Taylor polynomial to degree 13 (truncation below 1e-17 relative), times 2^k assembled in the
- * exponent bits.  Branch-free, so that a loop of it vectorises. */
-ROW_HELPER double gf_exp(double x)
-{
-    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
-    const double t = x * 1.4426950408889634 + shifter;
-    const double k = t - shifter;
-    const double r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10; /* fdlibm's split of ln2 */
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    uint64_t bits;
-    memcpy(&bits, &t, sizeof bits);
-    const uint64_t scale_bits = (bits - 0x4338000000000000ULL + 1023) << 52; /* (k + 1023) << 52 */
-    double scale;
-    memcpy(&scale, &scale_bits, sizeof scale);
-    return p * scale;
-}
-
 /* The elementwise part of gf_log_step for rows [first, first + count); the power is a constant in each
  * inlined copy, and every test is a select or a bitwise or, so that the loop has no branch to stop it
  * vectorising. */

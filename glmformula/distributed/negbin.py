@@ -17,7 +17,7 @@ from scipy import special
 
 from glmformula.distributed.fitting import DaskFit, final_summaries
 from glmformula.distributed.partition import PartitionData
-from glmformula.engine.negbin import THETA_INFINITE, ResponseValues, ThetaEstimate
+from glmformula.engine.negbin import ResponseValues, ThetaEstimate, newton_theta
 from glmformula.exceptions import ConvergenceWarning, OverdispersionWarning
 from glmformula.families.links import Link
 from glmformula.families.standard import NegativeBinomial, Poisson
@@ -71,28 +71,12 @@ class _Theta:
         start = self.sums(beta, "start")
         if start["score_at_poisson"] <= 0:
             return ThetaEstimate(np.inf, np.nan, "theta runs to infinity")
-        n, response = start["n"], self.response
-        theta = n / start["moment"]
-        delta, information, iteration = 1.0, np.nan, 0
-        eps = np.finfo(float).eps ** 0.25
-        with np.errstate(all="ignore"):
-            while (iteration := iteration + 1) < limit and abs(delta) > eps:
-                theta = abs(theta)
-                rows = self.sums(beta, "newton", theta)
-                score = (response.weighted_sum(special.digamma, theta)
-                         + n * (np.log(theta) + 1 - special.digamma(theta)) - rows["score"])
-                information = (-response.weighted_sum(lambda v: special.polygamma(1, v), theta)
-                               + n * (special.polygamma(1, theta) - 1 / theta) + rows["information"])
-                delta = score / information
-                theta = theta + delta
-                if not np.isfinite(theta) or theta > THETA_INFINITE:
-                    return ThetaEstimate(np.inf, np.nan, "theta runs to infinity")
-        message = None
-        if theta < 0:
-            theta, message = 0.0, "estimate truncated at zero"
-        if iteration == limit:
-            message = "iteration limit reached"
-        return ThetaEstimate(float(theta), float(np.sqrt(1 / information)), message)
+
+        def sums_in_mu(theta: float) -> tuple[float, float]:
+            rows = self.sums(beta, "newton", theta)
+            return rows["score"], rows["information"]
+
+        return newton_theta(start["n"], start["moment"], self.response, limit, sums_in_mu)
 
     def loglik(self, beta: np.ndarray, theta: float) -> float:
         """``glm.nb``'s log-likelihood (``engine.negbin.nb_loglik``) at the means of ``beta``."""

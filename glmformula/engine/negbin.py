@@ -26,6 +26,7 @@ Poisson limit with theta = inf.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,15 +96,22 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 25
     if alpha_score <= 0:
         # the score of alpha = 1/theta at alpha = 0 is not positive: the likelihood rises towards the Poisson
         return ThetaEstimate(np.inf, np.nan, "theta runs to infinity")
-    n = float(np.sum(weights))
+    return newton_theta(float(np.sum(weights)), moment, response, limit, lambda theta: _sums_in_mu(
+        log_link.NB_NEWTON, theta, y, mu, weights, response.unit_weights))
+
+
+def newton_theta(n: float, moment: float, response: ResponseValues, limit: int,
+                 sums_in_mu: Callable[[float], tuple[float, float]]) -> ThetaEstimate:
+    """theta.ml's Newton iteration from the moment estimate n / moment, until |step| <= eps^(1/4) or ``limit``
+    iterations; ``sums_in_mu(theta)`` gives the rows' sums in mu, sum w (log(theta + mu) + (y + theta) /
+    (mu + theta)) and its part of the information, however the rows are held (in memory or on Dask)."""
     theta = n / moment
     delta, information, iteration = 1.0, np.nan, 0
     eps = np.finfo(float).eps ** 0.25
     with np.errstate(all="ignore"):
         while (iteration := iteration + 1) < limit and abs(delta) > eps:
             theta = abs(theta)
-            in_mu, information_in_mu = _sums_in_mu(log_link.NB_NEWTON, theta, y, mu, weights,
-                                                   response.unit_weights)
+            in_mu, information_in_mu = sums_in_mu(theta)
             score = (response.weighted_sum(special.digamma, theta)
                      + n * (np.log(theta) + 1 - special.digamma(theta)) - in_mu)
             information = (-response.weighted_sum(lambda v: special.polygamma(1, v), theta)

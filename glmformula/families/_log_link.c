@@ -54,7 +54,7 @@ double gf_log_deviance(int64_t n, int64_t power, const double *y, const double *
 /*
  * The negative binomial with theta known (log_link_math.h), over rows [start, stop) so that row ranges run on
  * threads.  Rows go in tiles of TILE: a loop without branches or calls that the compiler vectorises (exp and log
- * included, gf_vexp and gf_vlog below) writes each row's terms, and the tile's sum is added to the range's with
+ * included, gf_exp (log_link_math.h) and gf_vlog below) writes each row's terms, and the tile's sum is added to the range's with
  * Neumaier's compensation: a sum over a million rows keeps about the accuracy of R's long double sums, which
  * theta.ml's score (a small difference of large sums) needs.  A tile with a value outside the fast functions'
  * range is done again with libm's.
@@ -70,36 +70,6 @@ double gf_log_deviance(int64_t n, int64_t power, const double *y, const double *
 
 #define GF_DBL_MIN 2.2250738585072014e-308
 #define GF_DBL_MAX 1.7976931348623157e308
-
-/* exp(x) for -38 <= x <= 709, within a few ulp: design/_kernels.c's gf_exp (Cody-Waite reduction, degree-13
- * Taylor polynomial, 2^k assembled in the exponent bits), branch-free. */
-GF_LOG_LINK_INLINE double gf_vexp(double x)
-{
-    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
-    const double t = x * 1.4426950408889634 + shifter;
-    const double k = t - shifter;
-    const double r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    uint64_t bits;
-    memcpy(&bits, &t, sizeof bits);
-    const uint64_t scale_bits = (bits - 0x4338000000000000ULL + 1023) << 52; /* (k + 1023) << 52 */
-    double scale;
-    memcpy(&scale, &scale_bits, sizeof scale);
-    return p * scale;
-}
 
 /* log(x) for positive normal x, within about an ulp: fdlibm's __ieee754_log without its branches.  x = 2^k m with
  * m in [sqrt(2)/2, sqrt(2)), f = m - 1, s = f / (2 + f), log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))). */
@@ -172,7 +142,7 @@ GF_LOG_LINK_INLINE int nb_step_tile(const int fast, int64_t first, int64_t count
         const int64_t i = first + t;
         const double e = eta[i];
         const double low = e > -38.0 ? e : -38.0;
-        const double m_raw = gf_vexp(low < 709.0 ? low : 709.0);
+        const double m_raw = gf_exp(low < 709.0 ? low : 709.0);
         const double m = m_raw > GF_EPS ? m_raw : GF_EPS;
         const double yi = y[i];
         const double ratio = (yi + theta) / (m + theta);
