@@ -16,10 +16,10 @@ from scipy import stats
 
 from glmformula.distributed.detect import is_dask_dataframe
 from glmformula.families.standard import Gaussian
-from glmformula.results.information import InformationCriteria
+from glmformula.results.information import InformationCriteria, NegativeBinomialTheta
 
 
-class DaskGLMResults(InformationCriteria):
+class DaskGLMResults(InformationCriteria, NegativeBinomialTheta):
     """A GLM fitted by map-reduce IRLS over the partitions of a Dask DataFrame."""
 
     cov_type = "nonrobust"
@@ -56,23 +56,6 @@ class DaskGLMResults(InformationCriteria):
     def nobs_bic(self) -> int:
         """BIC's n as ``GLMResults.nobs_bic``: all rows (as R), ``nobs`` for the gaussian."""
         return self.nobs if isinstance(self.family, Gaussian) else self._rows
-
-    @property
-    def theta(self) -> float | None:
-        """Negative binomial theta (estimated, or as given); None for other families."""
-        if self.theta_estimate is not None:
-            return self.theta_estimate.theta
-        return getattr(self.family, "theta", None)
-
-    @property
-    def theta_se(self) -> float | None:
-        """Standard error of an estimated theta (from its observed information, as MASS)."""
-        return self.theta_estimate.se if self.theta_estimate is not None else None
-
-    @property
-    def alpha(self) -> float | None:
-        """statsmodels' negative binomial parameter alpha = 1 / theta."""
-        return None if self.theta is None else 1.0 / self.theta
 
     @property
     def aliased(self) -> list[str]:

@@ -49,7 +49,7 @@ from glmformula.results import fit_measures as _fit_measures
 from glmformula.results import hypothesis as _hypothesis
 from glmformula.results import residuals as _residuals
 from glmformula.results.influence import influence as _influence
-from glmformula.results.information import InformationCriteria
+from glmformula.results.information import InformationCriteria, NegativeBinomialTheta
 from glmformula.results.prediction import predict as _predict
 from glmformula.results.prediction_results import PredictionResults, get_prediction
 from glmformula.results.profile import profile_conf_int
@@ -104,7 +104,7 @@ class FitCall:
     fitter: Callable[..., GLMResults] | None = None
 
 
-class GLMResults(InformationCriteria):
+class GLMResults(InformationCriteria, NegativeBinomialTheta):
     """A fitted generalized linear model.
 
     Created by ``glmformula.glm``.  Estimates are pandas objects indexed by
@@ -142,23 +142,6 @@ class GLMResults(InformationCriteria):
         self._loglik = loglik
         #: R's ``stepAIC(...)$anova``: the path of ``gf.step`` to this model (None if not from a step)
         self.step_path: pd.DataFrame | None = None
-
-    @property
-    def theta(self) -> float | None:
-        """Negative binomial theta (estimated, or as given); None for other families."""
-        if self.theta_estimate is not None:
-            return self.theta_estimate.theta
-        return getattr(self.family, "theta", None)
-
-    @property
-    def theta_se(self) -> float | None:
-        """Standard error of an estimated theta (from its observed information, as MASS)."""
-        return self.theta_estimate.se if self.theta_estimate is not None else None
-
-    @property
-    def alpha(self) -> float | None:
-        """statsmodels' negative binomial parameter alpha = 1 / theta."""
-        return None if self.theta is None else 1.0 / self.theta
 
     @property
     def control(self) -> IRLSControl:
