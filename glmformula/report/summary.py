@@ -45,7 +45,21 @@ class TableCells(NamedTuple):
                             columns=pd.Index(self.columns, dtype=object))
 
 
-class Summary:
+class Rendered:
+    """A table that shows itself as its text (print, repr) and in notebooks as its HTML: the class provides
+    ``as_text()`` and ``as_html()``."""
+
+    def _repr_html_(self) -> str:
+        return self.as_html()
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+    def __repr__(self) -> str:
+        return self.as_text()
+
+
+class Summary(Rendered):
     """A printable model summary.
 
     title : the line above the header.
@@ -128,14 +142,6 @@ class Summary:
             f"\\caption{{{_latex_escape(self.title)}}}\n{header}\n\n{table}{notes}\n\\end{{table}}"
         )
 
-    def _repr_html_(self) -> str:
-        return self.as_html()
-
-    def __str__(self) -> str:
-        return self.as_text()
-
-    def __repr__(self) -> str:
-        return self.as_text()
 
 
 def _latex_escape(text: str) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from glmformula.report.summary import Summary
+from glmformula.report.summary import Rendered, Summary
 
 if TYPE_CHECKING:
     from glmformula.survival.results import PWExpResults
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 _MAX_BASELINE_ROWS = 30
 
 
-@dataclass(frozen=True)
-class SurvivalSummary:
+@dataclass(frozen=True, repr=False)  # repr is the text (Rendered)
+class SurvivalSummary(Rendered):
     """Several summaries shown one after the other."""
 
     parts: tuple[Summary, ...]
@@ -40,15 +40,6 @@ class SurvivalSummary:
 
     def as_latex(self) -> str:
         return "\n\n".join(part.as_latex() for part in self.parts)
-
-    def _repr_html_(self) -> str:
-        return self.as_html()
-
-    def __str__(self) -> str:
-        return self.as_text()
-
-    def __repr__(self) -> str:
-        return self.as_text()
 
 
 def pwexp_summary(results: PWExpResults, alpha: float = 0.05) -> SurvivalSummary:
