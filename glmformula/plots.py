@@ -112,23 +112,31 @@ def diagnostics(results, figsize=(11, 8)):
     cooks = influence["cooks_distance"].to_numpy()
     pearson_std = results.resid("pearson").to_numpy() / np.sqrt(results.scale * (1 - hat))
     figure, axes = plt.subplots(2, 2, figsize=figsize)
-    ax = axes[0, 0]
-    ax.scatter(eta, deviance_resid, s=12)
-    ax.axhline(0, color="grey", linestyle=":")
-    _smooth(ax, eta, deviance_resid)
-    _label_extremes(ax, eta, deviance_resid, labels, np.abs(deviance_resid))
-    ax.set(title="Residuals vs Fitted", xlabel="Predicted values (linear predictor)", ylabel="Deviance residuals")
+    fitted_label = "Predicted values (linear predictor)"
+    _residual_panel(axes[0, 0], eta, deviance_resid, labels, fitted_label, "Deviance residuals")
     _qq_panel(axes[0, 1], standardised, labels, "Std. deviance residuals")
-    ax = axes[1, 0]
-    root = np.sqrt(np.abs(standardised))
-    ax.scatter(eta, root, s=12)
-    _smooth(ax, eta, root)
-    _label_extremes(ax, eta, root, labels, root)
-    ax.set(title="Scale-Location", xlabel="Predicted values (linear predictor)",
-           ylabel="sqrt(|Std. deviance residuals|)")
+    _scale_location_panel(axes[1, 0], eta, standardised, labels, fitted_label, "Std. deviance residuals")
     _leverage_panel(axes[1, 1], hat, pearson_std, cooks, labels, results.rank)
     figure.tight_layout()
     return figure
+
+
+def _residual_panel(ax, fitted: np.ndarray, residuals: np.ndarray, labels, xlabel: str, ylabel: str) -> None:
+    """Residuals against the fitted values, with a zero line, a lowess smooth and the three largest labelled."""
+    ax.scatter(fitted, residuals, s=12)
+    ax.axhline(0, color="grey", linestyle=":")
+    _smooth(ax, fitted, residuals)
+    _label_extremes(ax, fitted, residuals, labels, np.abs(residuals))
+    ax.set(title="Residuals vs Fitted", xlabel=xlabel, ylabel=ylabel)
+
+
+def _scale_location_panel(ax, fitted: np.ndarray, residuals: np.ndarray, labels, xlabel: str, name: str) -> None:
+    """sqrt(|residuals|) against the fitted values, with a lowess smooth and the three largest labelled."""
+    root = np.sqrt(np.abs(residuals))
+    ax.scatter(fitted, root, s=12)
+    _smooth(ax, fitted, root)
+    _label_extremes(ax, fitted, root, labels, root)
+    ax.set(title="Scale-Location", xlabel=xlabel, ylabel=f"sqrt(|{name}|)")
 
 
 def _qq_panel(ax, values: np.ndarray, labels, ylabel: str) -> None:
@@ -237,19 +245,9 @@ def count_diagnostics(results, figsize=(11, 8), seed: int = 0):
     uniform = lower + np.random.default_rng(seed).uniform(size=len(y)) * (upper - lower)
     quantile_resid = stats.norm.ppf(np.clip(uniform, 1e-12, 1 - 1e-12))
     figure, axes = plt.subplots(2, 2, figsize=figsize)
-    ax = axes[0, 0]
-    ax.scatter(fitted, pearson, s=12)
-    ax.axhline(0, color="grey", linestyle=":")
-    _smooth(ax, fitted, pearson)
-    _label_extremes(ax, fitted, pearson, labels, np.abs(pearson))
-    ax.set(title="Residuals vs Fitted", xlabel="Fitted mean E[Y]", ylabel="Pearson residuals")
+    _residual_panel(axes[0, 0], fitted, pearson, labels, "Fitted mean E[Y]", "Pearson residuals")
     _qq_panel(axes[0, 1], quantile_resid, labels, "Randomized quantile residuals")
-    ax = axes[1, 0]
-    root = np.sqrt(np.abs(pearson))
-    ax.scatter(fitted, root, s=12)
-    _smooth(ax, fitted, root)
-    _label_extremes(ax, fitted, root, labels, root)
-    ax.set(title="Scale-Location", xlabel="Fitted mean E[Y]", ylabel="sqrt(|Pearson residuals|)")
+    _scale_location_panel(axes[1, 0], fitted, pearson, labels, "Fitted mean E[Y]", "Pearson residuals")
     rootogram(results, ax=axes[1, 1])
     figure.tight_layout()
     return figure
