@@ -1,4 +1,4 @@
-"""Benchmark glmformula against statsmodels and glum on the same DataFrames in one run.
+"""Benchmark glmformula against statsmodels, glum and pyfixest on the same DataFrames in one run.
 
 Each shape is generated deterministically; every library goes from the
 DataFrame in memory to a fitted model with standard errors.  Printed per shape:
@@ -7,6 +7,9 @@ memory of the fit relative to the DataFrame's own size, the share of
 glmformula's time spent building the design, the "floor" ratio
 fit time / (iterations x one pass of X'WX, X'Wz and X beta on the same
 design), and the largest relative coefficient difference from statsmodels.
+pyfixest's ``fepois`` runs on the Poisson shapes whose factors it can absorb
+(S1, S2, S8: numeric columns plus categorical main effects); it reports the
+numeric columns' coefficients and standard errors, compared with ours.
 
     python benchmarks/run.py                  # all shapes
     python benchmarks/run.py --shapes S2,S5 --repeats 3
@@ -49,9 +52,11 @@ class Shape:
 
 SHAPES = {
     "S1": Shape("S1", 1_000_000, 10, {"c10": 10, "c1000": 1000}, "poisson", True,
-                "1M rows, 10 numeric, 10- and 1,000-level categoricals, Poisson with offset"),
+                "1M rows, 10 numeric, 10- and 1,000-level categoricals, Poisson with offset",
+                peers=("statsmodels", "glum", "pyfixest")),
     "S2": Shape("S2", 1_000_000, 10, {"c10": 10, "c20": 20}, "poisson", True,
-                "1M rows, 10 numeric, 10- and 20-level categoricals, Poisson with offset"),
+                "1M rows, 10 numeric, 10- and 20-level categoricals, Poisson with offset",
+                peers=("statsmodels", "glum", "pyfixest")),
     "S3": Shape("S3", 100_000, 200, {}, "binomial", False, "100k rows, 200 numeric, binomial logit"),
     "S4": Shape("S4", 10_000_000, 5, {"c50": 50}, "gamma", False,
                 "10M rows, 5 numeric, a 50-level categorical, gamma with log link"),
@@ -63,8 +68,8 @@ SHAPES = {
                 rhs="x0 + c20:c1000", peers=(),
                 note="statsmodels and glum: not run (a dense design of 20,000 columns x 1M rows is 160 GB)"),
     "S8": Shape("S8", 1_000_000, 5, {"c1000": 1000, "c5000": 5000}, "poisson", True,
-                "1M rows, 5 numeric, factors of 1,000 and 5,000 levels, Poisson with offset", peers=("glum",),
-                note="statsmodels: not run (6,000 dense columns x 1M rows); pyfixest: not installed here"),
+                "1M rows, 5 numeric, factors of 1,000 and 5,000 levels, Poisson with offset",
+                peers=("glum", "pyfixest"), note="statsmodels: not run (6,000 dense columns x 1M rows)"),
     "S9": Shape("S9", 1_000_000, 10, {"c10": 10, "c1000": 1000}, "negative_binomial", True,
                 "S1's data, negative binomial with theta estimated (against glmformula's own Poisson fit)",
                 peers=(), note="compared with glmformula's Poisson fit of the same data (glum has no theta ML)"),
@@ -134,8 +139,38 @@ def fit_glum(frame, formula, family):
     return np.r_[model.intercept_, model.coef_], np.sqrt(np.diag(model.covariance_matrix_)), model
 
 
+_PYFIXEST_WARM = []
+
+
+def fit_pyfixest(frame, formula, family):
+    """pyfixest's ``fepois`` with the categorical columns absorbed as fixed effects (``y ~ x0 + ... | c1 + c2``)
+    and the offset; its iid standard errors without small-sample corrections (``ssc``), which are then those
+    of the dummy-variable GLM's (X'WX)^-1.  Its first call in a process compiles and loads its routines (about
+    4 s here): that is paid once, on a 50,000-row slice, before any timed call (on a few thousand rows of S8,
+    nearly every level of its 5,000-level factor is a singleton, and its demeaner panics)."""
+    import pyfixest as pf
+
+    if family != "poisson":
+        raise ValueError("fepois fits the Poisson family only")
+    terms = [term.strip() for term in formula.split("~")[1].replace(" + offset(log(exposure))", "").split("+")]
+    absorbed = [term for term in terms if isinstance(frame[term].dtype, pd.CategoricalDtype)]
+    numeric = [term for term in terms if term not in absorbed]
+    fixest_formula = f"y ~ {' + '.join(numeric)} | {' + '.join(absorbed)}"
+    options = {"vcov": "iid", "ssc": pf.ssc(k_adj=False, G_adj=False)}
+    if "exposure" in frame:
+        options["offset"] = "log_exposure"
+    if not _PYFIXEST_WARM:
+        warm = frame.iloc[:50_000]
+        pf.fepois(fixest_formula, data=warm.assign(log_exposure=np.log(warm["exposure"])) if "exposure" in frame
+                  else warm, **options)
+        _PYFIXEST_WARM.append(True)
+    data = frame.assign(log_exposure=np.log(frame["exposure"])) if "exposure" in frame else frame
+    model = pf.fepois(fixest_formula, data=data, **options)
+    return model.coef(), model.se(), model
+
+
 LIBRARIES = {"glmformula": fit_glmformula, "statsmodels": fit_statsmodels, "glum": fit_glum,
-             "glmformula poisson": fit_glmformula_poisson}
+             "pyfixest": fit_pyfixest, "glmformula poisson": fit_glmformula_poisson}
 
 
 def tight_difference(frame, formula, family) -> float:
@@ -263,9 +298,16 @@ def run_shape(shape: Shape, scale: float, repeats: int, libraries: list[str]) ->
     ours = results.get("glmformula")
     if ours is None:
         return
-    for peer in ("statsmodels", "glum", "glmformula poisson"):
+    for peer in ("statsmodels", "glum", "pyfixest", "glmformula poisson"):
         if peer in results:
             print(f"  ratio glmformula / {peer}: {ours[0] / results[peer][0]:.3f}")
+    if "pyfixest" in results:
+        theirs_params, theirs_se = results["pyfixest"][1][:2]
+        names = theirs_params.index
+        params_gap = np.max(np.abs(ours[1][0][names].to_numpy() / theirs_params.to_numpy() - 1))
+        se_gap = np.max(np.abs(ours[1][1][names].to_numpy() / theirs_se.to_numpy() - 1))
+        print(f"  pyfixest's {len(names)} numeric coefficients: largest relative difference from ours "
+              f"{params_gap:.1e}, standard errors {se_gap:.1e}")
     if "statsmodels" in results:
         ours_params = ours[1][0]
         theirs = results["statsmodels"][1][0].rename(index={"Intercept": "Intercept"})
@@ -358,7 +400,7 @@ def main() -> None:
     parser.add_argument("--shapes", default="S1,S2,S3,S4,S5,S3path")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each shape's rows")
-    parser.add_argument("--libraries", default="glmformula,statsmodels,glum")
+    parser.add_argument("--libraries", default="glmformula,statsmodels,glum,pyfixest")
     args = parser.parse_args()
     libraries = args.libraries.split(",")
     import platform

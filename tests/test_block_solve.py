@@ -51,6 +51,8 @@ def _design(kind: str, seed: int = 0) -> CategoricalDesign:
                                                          None)]
     elif kind == "wide_crossed":
         specs = [(_codes(rng, 300), 299, None), (_codes(rng, 250), 249, x)]
+    elif kind == "wide_rest":  # a Schur complement of more than 256 columns: S8's certificate and factor paths
+        specs = [(_codes(rng, 290), 289, None), (_codes(rng, 320), 319, None)]
     elif kind == "three":
         specs = [(_codes(rng, 70), 69, None), (_codes(rng, 90), 89, None), (_codes(rng, 150), 149, None)]
     else:  # "valued": a slope per level of a 100-level factor (beside x's) and an 80-level factor
@@ -62,7 +64,7 @@ def _design(kind: str, seed: int = 0) -> CategoricalDesign:
     return CategoricalDesign(dense, np.arange(2), blocks, [f"c{j}" for j in range(start)])
 
 
-KINDS = ["nested", "crossed", "three", "valued", "wide_nested", "wide_crossed"]
+KINDS = ["nested", "crossed", "three", "valued", "wide_nested", "wide_crossed", "wide_rest"]
 
 
 def _weights(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +129,56 @@ def test_pair_cells_of_nested_and_crossed_blocks():
         assert np.array_equal(cells.index >= 0, both)
         assert np.array_equal(cells.rows[cells.index[both]], f[both])
         assert np.array_equal(cells.columns[cells.index[both]], second[both])
+
+
+def test_pair_cells_by_marking_equal_sorting():
+    """The observed cells found by marking a table of the levels (small tables) and by sorting the joint codes
+    (large ones) are numpy's unique cells in order, each row indexing its own."""
+    rng = np.random.default_rng(8)
+    first, second = rng.integers(-1, 40, 3000).astype(np.int32), rng.integers(-1, 60, 3000).astype(np.int32)
+    both = (first >= 0) & (second >= 0)
+    unique, inverse = np.unique(first[both].astype(np.int64) * 60 + second[both], return_inverse=True)
+    for marked_limit in (1 << 23, 0):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("glmformula.design.pairs.MARKED_TABLE_MAX_ENTRIES", marked_limit)
+            cells = pair_cells(first, second, 60)
+        assert np.array_equal(cells.rows, unique // 60) and np.array_equal(cells.columns, unique % 60)
+        assert np.array_equal(cells.index[both], inverse) and np.all(cells.index[~both] == -1)
+
+
+def test_the_rank_certificates_factor_serves_the_first_solve():
+    """A full-rank design whose Schur complement is wide: the certificate proves it full rank with the block
+    factor, which the solve of the same X'WX then takes (no second factorisation) with the dense solve's
+    coefficients and inverse diagonal."""
+    design = _design("wide_rest")
+    w, z = _weights()
+    X = design.to_dense()
+    gram_dense = X.T @ (w[:, None] * X)
+    with settings.override(block_gram_min_columns=1):
+        gram, xtw = design.gram_xtw(w, z)
+        assert not design.aliased_columns(w, 1e-11, gram=gram).any()
+        assert gram._kept_factor is not None
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(linalg, "_factor", lambda *args: pytest.fail("the kept factor was not used"))
+            result = linalg.solve_wls(design, w, z, (gram, xtw))
+    assert gram._kept_factor is None  # taken, not kept through the fit
+    np.testing.assert_allclose(result.coefficients, np.linalg.solve(gram_dense, X.T @ (w * z)), rtol=1e-10)
+    np.testing.assert_allclose(result.unscaled_variances(), np.diag(np.linalg.inv(gram_dense)), rtol=1e-10)
+
+
+def test_a_kept_factor_of_other_weights_is_not_used():
+    """The kept factor is checked against the equilibration of the X'WX solved: another X'WX is factored."""
+    design = _design("wide_rest")
+    w, z = _weights()
+    with settings.override(block_gram_min_columns=1):
+        gram, xtw = design.gram_xtw(w, z)
+        other, _ = design.gram_xtw(w * 1.5, z)
+        design.aliased_columns(w * 1.5, 1e-11, gram=other)
+        gram._kept_factor = other._kept_factor  # a factor of another X'WX
+        result = linalg.solve_wls(design, w, z, (gram, xtw))
+    X = design.to_dense()
+    np.testing.assert_allclose(result.coefficients, np.linalg.solve(X.T @ (w[:, None] * X), X.T @ (w * z)),
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["nested", "crossed"])

@@ -12,7 +12,7 @@ keeps what the solve and the rank certificate read, O(k + m p):
 The rows may be a dense array or a scipy.sparse matrix: beside several blocks, most of their
 entries are zeros (the table of two crossed factors' levels holds only the observed cells), and a
 dense (m, p) array would again be the size this class avoids (1,001 x 20,001 for S7).  Block
-elimination (``linalg._BlockFactor``) factors X'WX from exactly these.
+elimination (``block_solve.BlockFactor``) factors X'WX from exactly these.
 """
 
 from __future__ import annotations
@@ -34,6 +34,17 @@ class BlockGram:
         self.rest = np.asarray(rest, dtype=int)
         self.rest_rows = rest_rows
         self.shape = (rest_rows.shape[1], rest_rows.shape[1])
+        self._kept_factor = None
+
+    def keep_factor(self, scale: np.ndarray, factor) -> None:
+        """Keep the block factor of this X'WX equilibrated by ``scale`` (the rank certificate's), for the solve."""
+        self._kept_factor = (scale, factor)
+
+    def take_factor(self, scale: np.ndarray):
+        """The kept factor when it was equilibrated by ``scale`` (then forgotten: a factor holds the levels'
+        rows of X'WX, and IRLS keeps the first X'WX through the fit), else None."""
+        kept, self._kept_factor = self._kept_factor, None
+        return kept[1] if kept is not None and np.array_equal(kept[0], scale) else None
 
     def __len__(self) -> int:
         return self.shape[0]

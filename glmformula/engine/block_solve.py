@@ -1,0 +1,220 @@
+"""Block elimination of an equilibrated X'WX around a categorical's levels (mutually orthogonal columns).
+
+The indicator columns of one categorical never share a row, so their block of the unit-diagonal
+cross-product is the identity; the other columns' Schur complement is factored instead of the whole
+matrix, and the other categorical blocks that stay diagonal in it are eliminated in turn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from glmformula.engine.cholesky import cholesky
+from glmformula.engine.matrix_products import (
+    CHUNK_ENTRIES,
+    as_dense,
+    column_quadratic_forms,
+    columns_of,
+    dense_enough,
+    outer_rows,
+    product,
+)
+
+
+class BlockFactor:
+    """Block elimination of an equilibrated X'WX whose columns ``d`` are mutually orthogonal.
+
+    The indicator columns of one categorical's levels never share a row, so their
+    block of the unit-diagonal cross-product is the identity.  With the other
+    columns r, E = [[E_rr, E_rd], [E_dr, I]] is factored through the Schur
+    complement S = E_rr - E_rd E_dr (m x m for m other columns) instead of all
+    p x p: a 1,000-level factor costs O(1000 m^2), not O(1000^3).  Solving
+    E x = b:  x_r = S^{-1} (b_r - E_rd b_d),  x_d = b_d - E_dr x_r.  This is the
+    Cholesky factorisation of E with the columns d taken first, whose pivots are
+    1 for d and those of S for r.
+
+    E_rd stays sparse when it is mostly zeros (the other blocks' tables against the
+    eliminated one: a nested pair has one non-zero per column), so that nothing of
+    size m x k is formed; the other blocks' diagonals are then part of S, factored
+    with it.
+    """
+
+    def __init__(self, rest: np.ndarray, rows, orthogonal: np.ndarray, groups: tuple = ()):
+        """``rest`` and ``rows``: the other columns r and their rows E[r, :] (``other_rows``; dense or sparse);
+        ``groups``: other sets of mutually orthogonal columns (inside r), eliminated from S in turn where they
+        stay orthogonal there (``schur_factor``).  ``coupling`` is an upper bound of ||E_rd||_2^2
+        (``coupling_bound``), which the rank certificate reads."""
+        p = rows.shape[1]
+        self._d, self._r = orthogonal, rest
+        self._e_rd = dense_enough(columns_of(rows, orthogonal))
+        # small products with E_rd (m x k, k the levels) by numpy's loops: BLAS would run them on threads that
+        # then spin, taking the cores from the row-pass kernels of the next step
+        e_rr, b_bt = as_dense(columns_of(rows, rest)), outer_rows(self._e_rd)
+        self.coupling = coupling_bound(b_bt, e_rr)
+        schur = e_rr - b_bt
+        del b_bt
+        self._schur = schur_factor(schur, local_groups(groups, rest, p)) if len(self._r) else None
+        self.pivots = np.ones(p)
+        if self._schur is not None:
+            self.pivots[self._r] = self._schur.pivots
+
+    def schur_inverse_trace(self) -> float:
+        """trace(S^-1) (inf without other columns: no bound from S is needed then)."""
+        return float(np.sum(self._schur.inverse_diagonal())) if self._schur is not None else 0.0
+
+    def _times(self, vector: np.ndarray) -> np.ndarray:
+        """E_rd vector."""
+        if sparse.issparse(self._e_rd):
+            return self._e_rd @ vector
+        return np.einsum("ik,k->i", self._e_rd, vector)
+
+    def _transposed_times(self, vector: np.ndarray) -> np.ndarray:
+        """E_dr vector."""
+        if sparse.issparse(self._e_rd):
+            return self._e_rd.T @ vector
+        return np.einsum("ik,i->k", self._e_rd, vector)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        x = np.empty_like(rhs)
+        b_d = rhs[self._d]
+        if self._schur is None:
+            x[self._d] = b_d
+            return x
+        x_r = self._schur.solve(rhs[self._r] - self._times(b_d))
+        x[self._r] = x_r
+        x[self._d] = b_d - self._transposed_times(x_r)
+        return x
+
+    def inverse_diagonal(self) -> np.ndarray:
+        """diag(E^{-1}): diag(S^{-1}) for r and 1 + diag(E_dr S^{-1} E_rd) for d (see ``inverse``), the latter
+        column by column of E_rd in chunks: O(k m^2) dense, O(non-zeros x m) sparse, never an (m, k) array
+        or the (p, p) inverse."""
+        diagonal = np.ones(len(self.pivots))
+        if self._schur is None:
+            return diagonal
+        if hasattr(self._schur, "whiten"):  # S = U'U: b' S^-1 b = ||U^-T b||^2, no S^-1 formed
+            diagonal[self._r] = self._schur.inverse_diagonal()
+            diagonal[self._d] += whitened_squared_norms(self._e_rd, self._schur.whiten)
+            return diagonal
+        schur_inverse = self._schur.inverse()
+        diagonal[self._r] = np.diag(schur_inverse)
+        diagonal[self._d] += column_quadratic_forms(self._e_rd, schur_inverse)
+        return diagonal
+
+    def inverse(self) -> np.ndarray:
+        """E^{-1} = [[S^{-1}, -S^{-1} E_rd], [-E_dr S^{-1}, I + E_dr S^{-1} E_rd]].
+
+        Built in the order (r, d) and put back in the columns' order by one indexed copy, none when
+        the levels are already the last columns (the usual layout of a formula's terms).  (p, p): only
+        for a covariance asked for (``SolveResult.unscaled_covariance``).
+        """
+        p, m = len(self.pivots), len(self._r)
+        blocks = np.zeros((p, p))
+        levels = blocks[m:, m:]
+        if self._schur is not None:
+            schur_inverse = self._schur.inverse()
+            cross = -product(schur_inverse, self._e_rd)  # (m, k): the r-d block
+            blocks[:m, :m] = schur_inverse
+            blocks[:m, m:] = cross
+            blocks[m:, :m] = cross.T
+            levels[...] = -(self._e_rd.T @ cross)
+        levels.flat[:: p - m + 1] += 1.0
+        order = np.concatenate([self._r, self._d])
+        if np.array_equal(order, np.arange(p)):
+            return blocks
+        inverse = np.empty((p, p))
+        inverse[np.ix_(order, order)] = blocks
+        return inverse
+
+
+#: Orthogonal blocks with fewer columns than this are left to the plain Cholesky (no gain below it).
+BLOCK_ELIMINATION_MIN_COLUMNS = 64
+
+
+class ScaledFactor:
+    """The factor of S = D S' D (D = diag(``scale``)) from one of the unit-diagonal S'."""
+
+    def __init__(self, unit_factor, scale: np.ndarray):
+        self._unit, self._scale = unit_factor, scale
+        self.pivots = unit_factor.pivots * scale
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        return self._unit.solve(rhs / self._scale) / self._scale
+
+    def inverse_diagonal(self) -> np.ndarray:
+        return self._unit.inverse_diagonal() / self._scale**2
+
+    def inverse(self) -> np.ndarray:
+        inverse = self._unit.inverse()
+        inverse /= self._scale[:, None]
+        inverse /= self._scale
+        return inverse
+
+
+def schur_factor(schur: np.ndarray, groups: list[np.ndarray]):
+    """Factor a Schur complement S, eliminating first the largest of ``groups`` (sets of its columns) whose
+    block of S is diagonal: a factor nested in the one eliminated before (S7's c1000 beside c20:c1000, whose
+    cells each fall in one level of c1000) leaves S = [[S_rr, S_ra], [S_ar, diag]], and block elimination of
+    the diagonal part costs O(levels m) instead of a dense Cholesky of all of S.  Else a Cholesky of S."""
+    for group in sorted(groups, key=len, reverse=True):
+        if len(group) < BLOCK_ELIMINATION_MIN_COLUMNS or not _is_diagonal(schur, group):
+            continue
+        scale = np.sqrt(np.diag(schur))
+        if not np.all(scale > 0) or not np.all(np.isfinite(scale)):
+            break
+        unit = schur / scale[:, None]
+        unit /= scale
+        others = np.ones(len(schur), dtype=bool)
+        others[group] = False
+        rest = np.flatnonzero(others)
+        inner_groups = tuple(g for g in groups if g is not group)
+        return ScaledFactor(BlockFactor(rest, unit[rest], group, inner_groups), scale)
+    return cholesky(schur)
+
+
+def _is_diagonal(matrix: np.ndarray, group: np.ndarray) -> bool:
+    """Whether matrix[group, group] has no non-zero entry off its diagonal (read by chunks of rows)."""
+    step = max(1, CHUNK_ENTRIES // len(group))
+    for start in range(0, len(group), step):
+        rows = group[start:start + step]
+        block = matrix[np.ix_(rows, group)]
+        on_diagonal = block[np.arange(len(rows)), np.arange(start, start + len(rows))]
+        if np.count_nonzero(block) != np.count_nonzero(on_diagonal):
+            return False
+    return True
+
+
+#: Matrices of at most this many columns get the bound of ``coupling_bound`` exactly (cheap at this size).
+EXACT_NORM_COLUMNS = 256
+
+
+def coupling_bound(b_bt: np.ndarray, e_rr: np.ndarray) -> float:
+    """An upper bound of ||B B'||_2: its largest row sum of absolute values, or E_rr's (B B' <= E_rr, since
+    S = E_rr - B B' is a Schur complement of a positive semi-definite matrix), or exactly for small ones."""
+    if len(b_bt) <= EXACT_NORM_COLUMNS:
+        return max(float(np.linalg.eigvalsh(b_bt)[-1]), 0.0) if len(b_bt) else 0.0
+    return float(min(np.abs(b_bt).sum(axis=1).max(), np.abs(e_rr).sum(axis=1).max()))
+
+
+def whitened_squared_norms(b, whiten) -> np.ndarray:
+    """||whiten(b_k)||^2 for each column b_k of an (m, k) ``b`` (dense or sparse), by chunks of columns made
+    dense (a triangular solve of m^2 per column, by BLAS): no (m, k) array beyond ``b`` itself is formed."""
+    m, k = b.shape
+    out = np.empty(k)
+    step = max(1, CHUNK_ENTRIES // max(m, 1))
+    columns = sparse.csc_matrix(b) if sparse.issparse(b) else b
+    for start in range(0, k, step):
+        part = columns[:, start:start + step]
+        part = part.toarray() if sparse.issparse(part) else np.asfortranarray(part)
+        whitened = whiten(part)
+        out[start:start + step] = np.einsum("ik,ik->k", whitened, whitened)
+    return out
+
+
+def local_groups(groups, rest: np.ndarray, p: int) -> list[np.ndarray]:
+    """The ``groups`` (design columns, each inside ``rest``) as positions in ``rest``."""
+    position = np.full(p, -1)
+    position[rest] = np.arange(len(rest))
+    local = [position[group] for group in groups]
+    return [group for group in local if len(group) and group.min() >= 0]

@@ -1,0 +1,93 @@
+"""Products of the block solve's pieces, dense or sparse, each by the cheapest route for its size.
+
+Small products run in numpy's own loops (BLAS's threads would spin and take the cores from the row passes
+of the next IRLS step), large dense ones in BLAS, and operands that are mostly zeros in scipy.sparse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from scipy.linalg import blas
+
+
+def columns_of(rows, columns: np.ndarray):
+    """rows[:, columns] (dense or sparse): a slice when the columns are consecutive."""
+    columns = np.asarray(columns)
+    if len(columns) and columns[-1] - columns[0] + 1 == len(columns) and np.all(np.diff(columns) == 1):
+        return rows[:, columns[0]:columns[-1] + 1]
+    return rows[:, columns]
+
+
+def as_dense(matrix) -> np.ndarray:
+    """A dense array of ``matrix`` (a new one for a sparse matrix; a dense one as it is)."""
+    return matrix.toarray() if sparse.issparse(matrix) else matrix
+
+
+#: Sparse E_rd with at least this share of non-zero entries are multiplied as dense arrays (by BLAS).
+_DENSE_SHARE = 0.1
+
+
+def dense_enough(matrix):
+    """``matrix`` as a dense array when dense or small enough for BLAS to beat a sparse product, else CSR."""
+    if not sparse.issparse(matrix):
+        return matrix
+    rows, columns = matrix.shape
+    if matrix.nnz >= _DENSE_SHARE * rows * columns or rows * columns <= 1 << 16:
+        return matrix.toarray()
+    return sparse.csr_matrix(matrix)
+
+
+#: Products of more multiply-adds than this go to BLAS (or to scipy.sparse when the operand is mostly zeros);
+#: smaller ones by numpy's own loops, since BLAS's threads would spin and take the cores from the row passes.
+_BLAS_MIN_WORK = 1 << 24
+
+
+def outer_rows(b) -> np.ndarray:
+    """B B' for an (m, k) B (the rows of the other columns against an orthogonal block; dense or sparse)."""
+    if sparse.issparse(b):
+        return (b @ b.T).toarray()
+    if b.shape[0] * b.shape[0] * b.shape[1] > _BLAS_MIN_WORK:
+        if _mostly_zeros(b):
+            rows = sparse.csr_matrix(b)
+            return (rows @ rows.T).toarray()
+        upper = blas.dsyrk(1.0, np.asfortranarray(b.T), trans=1)  # B B', one triangle: half a general product
+        return np.triu(upper) + np.triu(upper, 1).T
+    return product(b, b.T)
+
+
+def product(a: np.ndarray, b) -> np.ndarray:
+    """a @ b (b dense or sparse): numpy's loop when small; scipy.sparse when b is mostly zeros; else BLAS."""
+    if sparse.issparse(b):
+        return np.asarray((b.T @ a.T).T)
+    if a.shape[0] * a.shape[1] * b.shape[1] <= _BLAS_MIN_WORK:
+        return np.einsum("ij,jk->ik", a, b)
+    if _mostly_zeros(b):
+        return np.asarray((sparse.csc_matrix(b).T @ a.T).T)
+    return a @ b
+
+
+#: Columns of E_rd per chunk of diag(E_dr M E_rd): the chunk's (m, columns) product stays about 8 MB.
+CHUNK_ENTRIES = 1 << 20
+
+
+def column_quadratic_forms(b, middle: np.ndarray) -> np.ndarray:
+    """diag(B' M B) for an (m, k) B (dense or sparse) and a dense (m, m) M, by chunks of B's columns so
+    that no (m, k) product is held whole: b_k' M b_k for each column."""
+    m, k = b.shape
+    if not sparse.issparse(b) and m * m * k <= _BLAS_MIN_WORK:
+        return np.einsum("ik,ik->k", b, product(middle, b))
+    out = np.empty(k)
+    step = max(1, CHUNK_ENTRIES // max(m, 1))
+    columns = sparse.csc_matrix(b) if sparse.issparse(b) else b
+    for start in range(0, k, step):
+        part = columns[:, start:start + step]
+        if sparse.issparse(part):  # M b_k for the chunk's columns, as (b_k' M)': O(non-zeros x m)
+            out[start:start + step] = np.asarray(part.T.multiply(part.T @ middle).sum(axis=1)).ravel()
+        else:
+            out[start:start + step] = np.einsum("ik,ik->k", part, middle @ part)
+    return out
+
+
+def _mostly_zeros(a: np.ndarray) -> bool:
+    return np.count_nonzero(a) < 0.1 * a.size
