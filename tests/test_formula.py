@@ -342,3 +342,25 @@ def test_a_fit_does_not_change_when_the_caller_writes_into_the_frame_afterwards(
     assert after[1] == before[1]
     for old, new in zip(before[2:], after[2:]):
         np.testing.assert_array_equal(new, old)
+
+
+@pytest.mark.parametrize("formula", ["y ~ C(k) + x", "y ~ factor(k)", "y ~ C(k):x", "y ~ C(k) + I(x**2)",
+                                     "y ~ C(kn)", "y ~ C(`k`) * x"])
+def test_factor_of_an_integer_column_is_named_by_its_integers_on_both_paths(formula):
+    """``C(k)`` of an integer column (numpy or nullable) has levels 0, 1, ... (``C(k)[T.1]``, as R prints
+    ``factor(k)1``), never 1.0, on the fast path and on formulaic's, with the same fit and predictions."""
+    from glmformula import settings
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "k": rng.integers(0, 4, 200),
+                          "kn": pd.array(rng.integers(0, 4, 200), dtype="Int64")})
+    frame["y"] = rng.poisson(2, 200)
+    fast = gf.glm(formula, frame, "poisson")
+    with settings.override(fast_categorical_design=False):
+        formulaic_path = gf.glm(formula, frame, "poisson")
+    names = list(formulaic_path.params.index)
+    assert list(fast.params.index) == names
+    assert not any(".0]" in name for name in names)
+    assert any("[T.1]" in name or "[1]:" in name for name in names)
+    np.testing.assert_allclose(fast.params, formulaic_path.params, rtol=1e-10)
+    np.testing.assert_allclose(fast.predict(frame.iloc[:7]), formulaic_path.predict(frame.iloc[:7]), rtol=1e-10)

@@ -10,6 +10,7 @@ object-dtype fit.
 from __future__ import annotations
 
 import ast
+import keyword
 import time
 import warnings
 
@@ -17,12 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import planted_sentinel
+from fuzzing import fuzz_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import glmformula as gf
 from glmformula.cli import main
-from glmformula.formula.lexer import replace_backquotes
+from glmformula.formula.lexer import python_keywords, replace_backquotes
 
 SENTINEL = "glmformula_sentinel_eval"
 T = f'__import__("{SENTINEL}").touch()'
@@ -244,7 +246,7 @@ def _literal(draw):
 _NAME = st.text(alphabet="abc xyz_.0", min_size=1, max_size=6).filter(lambda s: s.strip() != "")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=fuzz_examples(300), deadline=None)
 @given(st.lists(st.one_of(_literal(), _NAME.map(lambda n: (f"`{n}`", n))), min_size=1, max_size=6))
 def test_lexer_agrees_with_pythons_parser(pieces):
     """Backquotes inside any string literal stay text; every backquoted name outside becomes a placeholder.
@@ -271,10 +273,12 @@ def test_lexer_agrees_with_pythons_parser(pieces):
 # --- a fuzzer over the characters that broke formulaic's scan --------------------------------------
 
 _FRAGMENTS = ["'", '"', "'''", '"""', "\\", "\\\\", "r'", "`", "`a`", "{", "}", "(", ")", "+", "x", "y", "~",
-              "I(", "offset(", "log(", "'`'", '"`"', T, "'\\\\'", "`x`", " ", ",", "C(g, ", "poly(x, "]
+              "I(", "offset(", "log(", "'`'", '"`"', T, "'\\\\'", "`x`", " ", ",", "C(g, ", "poly(x, ",
+              "Boundary.knots=", "TRUE", "c(", "bs(x, ", "raw=", "a.__class__="]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=fuzz_examples(400), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=16))
 def test_fuzzed_quoting_never_runs_code(data, sentinel, fragments):
     formula = "y ~ x + " + "".join(fragments)
@@ -297,3 +301,66 @@ def test_poly_predicts_on_fewer_distinct_values_than_its_degree(data):
     """R's predict replays poly's basis on any new data; the size check applies when it is learned."""
     res = fit_quietly("y ~ poly(x, 3)", data)
     np.testing.assert_allclose(res.predict(data.iloc[:2]), res.fittedvalues.iloc[:2], rtol=1e-10)
+
+
+# --- R's spellings: TRUE/FALSE, dotted keywords, c() -------------------------------------------------
+
+def test_r_logicals_and_vectors_in_transform_arguments(data):
+    """``raw=TRUE``, ``intercept=FALSE``, ``knots=c(...)``, ``Boundary.knots=c(...)`` mean what they mean in R:
+    the same fit as Python's spelling."""
+    for r_spelling, python_spelling in (
+        ("poly(x, 2, raw=TRUE)", "poly(x, 2, raw=True)"),
+        ("bs(x, df=4, intercept=FALSE, Boundary.knots=c(0, 4))", "bs(x, df=4, intercept=False, boundary_knots=(0, 4))"),
+        ("ns(x, knots=c(1.5, 2), Boundary.knots = c(1, 3))", "ns(x, knots=[1.5, 2], boundary_knots=[1, 3])"),
+    ):
+        r_fit, python_fit = fit_quietly(f"y ~ {r_spelling}", data), fit_quietly(f"y ~ {python_spelling}", data)
+        np.testing.assert_allclose(r_fit.params.to_numpy(), python_fit.params.to_numpy(), rtol=1e-12)
+
+
+def test_true_is_r_reserved_word_and_t_a_column(data):
+    """TRUE/FALSE are literals (a column so named is backquoted, as in R); T and F are always column names:
+    a column named T wins, and without one the error says to write TRUE."""
+    frame = data.assign(T=2.0, TRUE=5.0)
+    np.testing.assert_allclose(fit_quietly("y ~ I(x * TRUE)", frame).params.to_numpy(),
+                               fit_quietly("y ~ x", frame).params.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(fit_quietly("y ~ I(x * `TRUE`)", frame).params.to_numpy()[1] * 5,
+                               fit_quietly("y ~ x", frame).params.to_numpy()[1], rtol=1e-10)
+    np.testing.assert_allclose(fit_quietly("y ~ I(x * T)", frame).params.to_numpy()[1] * 2,
+                               fit_quietly("y ~ x", frame).params.to_numpy()[1], rtol=1e-10)
+    with pytest.raises(gf.MissingColumnError, match="write TRUE"):
+        fit_quietly("y ~ poly(x, 2, raw=T)", data)
+
+
+def test_dotted_keywords_are_checked_after_renaming(data, sentinel):
+    """A dotted keyword becomes a Python keyword, which the function must accept; text in strings and
+    backquotes is left alone; nothing reaches eval."""
+    with pytest.raises(gf.UnsafeFormulaError, match="boundary_knots"):
+        fit_quietly("y ~ log(x, Boundary.knots=c(1, 2))", data)
+    with pytest.raises(gf.UnsafeFormulaError):
+        fit_quietly("y ~ bs(x, a.__class__=1)", data)
+    assert python_keywords("C(g, levels=['Boundary.knots=1'])") == "C(g, levels=['Boundary.knots=1'])"
+    assert python_keywords("f(`Boundary.knots` = 1, a.b == 2)") == "f(`Boundary.knots` = 1, a.b == 2)"
+    assert sentinel.calls == []
+
+
+def test_c_takes_literals_only(data):
+    with pytest.raises(gf.FormulaError, match="literal values"):
+        fit_quietly("y ~ bs(x, knots=c(x))", data)
+    with pytest.raises(gf.UnsafeFormulaError, match="repeating"):
+        fit_quietly("y ~ I(x + c(1) * 10**6)", data)
+
+
+_KEYWORD = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,3}(\.[A-Za-z0-9_]{1,3}){0,2}", fullmatch=True).filter(
+    lambda name: not keyword.iskeyword(name))
+
+
+@settings(max_examples=fuzz_examples(300), deadline=None)
+@given(st.lists(st.tuples(_KEYWORD, _literal()), min_size=1, max_size=5))
+def test_keyword_renaming_agrees_with_pythons_parser(arguments):
+    """Differential: after ``python_keywords``, Python's parser reads a call whose keywords are the R names
+    lower-cased with dots as underscores, and whose string values are exactly the literals written."""
+    text = "f(" + ", ".join(f"{name}={piece}" for name, (piece, _) in arguments) + ")"
+    call = ast.parse(python_keywords(text), mode="eval").body
+    assert [keyword.arg for keyword in call.keywords] == [
+        name.lower().replace(".", "_") if "." in name else name for name, _ in arguments]
+    assert [keyword.value.value for keyword in call.keywords] == [value for _, (_, value) in arguments]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import planted_sentinel
+from fuzzing import fuzz_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -132,10 +133,12 @@ def fit_allowing_formula_errors(formula: str, data) -> None:
 TOKENS = ["y", "~", "x", "g", "n", "+", "-", "*", ":", "/", "^", "(", ")", "[", "]", "{", "}", ",", ".", "1", "0",
           "2", "I", "C", "log", "offset", "cbind", "exp", "__import__", '"os"', f'"{SENTINEL}"', "touch", "exec",
           "eval", "open", "lambda", "for", "in", "getattr", "__class__", "np", "=", "'", "`", "|", "**", "==",
-          "not", "if", "else", "import", ";", "\n", "\\", "#", "globals"]
+          "not", "if", "else", "import", ";", "\n", "\\", "#", "globals", "TRUE", "FALSE", "T", "c", "bs",
+          "Boundary.knots", "a.__class__", "raw"]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=fuzz_examples(400), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=14))
 def test_fuzzed_formulas_never_execute_code_or_leak_errors(data, sentinel, tokens):
     formula = " ".join(tokens)
@@ -143,7 +146,8 @@ def test_fuzzed_formulas_never_execute_code_or_leak_errors(data, sentinel, token
     assert sentinel.calls == [], formula
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=fuzz_examples(200), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12))
 def test_fuzzed_right_hand_sides_after_a_valid_response(data, sentinel, tokens):
     formula = "y ~ x + " + "".join(tokens)

@@ -149,3 +149,18 @@ def test_names_are_formulaics(frame):
     fit = gf.glm("y ~ bs(x, df=4) + g", frame)
     expected = model_matrix("y ~ bs(x, df=4) + g", frame, context={"bs": TRANSFORMS["bs"]}).rhs.columns
     assert list(fit.params.index) == list(expected)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE["formulas"]))
+def test_r_spellings_in_a_formula_give_r_model(name):
+    """``Boundary.knots = c(0, 10)``, ``knots = c(...)``, ``TRUE``/``FALSE`` written as in R: R's model matrix,
+    coefficients and deviance (``bs_basis.R``'s ``formulas``)."""
+    case = REFERENCE["formulas"][name]
+    data = pd.DataFrame(REFERENCE["formula_data"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.GLMWarning)  # values beyond narrower boundary knots, as R warns
+        fit = gf.glm(case["formula"], data, "poisson")
+    np.testing.assert_allclose(fit.model_data.design.to_dense(), np.array(case["model_matrix"]), rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_allclose(fit.params.to_numpy(), case["coefficients"], rtol=1e-7, atol=1e-10)
+    assert fit.deviance == pytest.approx(case["deviance"], rel=1e-9)

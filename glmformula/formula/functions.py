@@ -70,7 +70,25 @@ _MATH: dict[str, Function] = {
         "square": np.square,
     }.items()
 }
+def r_vector(*values: Any) -> list:
+    """R's ``c(...)``: the literal values given (numbers, text, logicals; lists opened one level) as a list,
+    for arguments such as ``knots = c(1, 2)`` or ``Boundary.knots = c(0, 10)``.  A column is refused: in a
+    formula ``c()`` spells a vector of constants, not a concatenation of data."""
+    out: list = []
+    for value in values:
+        for item in (value if isinstance(value, (list, tuple)) else (value,)):
+            if not isinstance(item, (bool, int, float, str, np.integer, np.floating)):
+                raise FormulaError(f"c() takes literal values (c(0, 10)), not a column or an array; got "
+                                   f"{type(item).__name__}")
+            out.append(item)
+    return out
+
+
+#: Most values one ``c(...)`` may list (the formula's length bounds it too).
+_MAX_VECTOR = 1000
+
 _MATH.update({
+    "c": Function(r_vector, _MAX_VECTOR),
     "log": Function(_log, 2, frozenset({"base"})),
     "round": Function(lambda x, decimals=0: np.round(x, int(decimals)), 2, frozenset({"decimals"})),
     "power": Function(lambda x, y: np.power(x, y), 2),

@@ -1,4 +1,4 @@
-"""Backquoted names in the Python pieces of a formula, found by Python's own quoting rules.
+"""Backquoted names and R's keyword spellings in the Python pieces of a formula, by Python's quoting rules.
 
 R and formulaic write a column whose name is not an identifier in backquotes:
 ``log(`my col`)``.  Backquotes are not Python, so before a piece is parsed with
@@ -7,6 +7,13 @@ follows Python's lexing of string literals exactly (prefixes, triple quotes,
 backslash escapes, raw strings), so a backquote inside a string literal stays
 text.  The placeholders are chosen so that they occur nowhere else in the
 piece: no column name can be read in a placeholder's place.
+
+R names some arguments with dots (``bs(x, Boundary.knots = c(0, 10))``), which
+Python cannot parse as a keyword.  ``python_keywords`` renames such a keyword,
+and only a keyword (a dotted name right after ``(`` or ``,`` and before a single
+``=``, outside string literals and backquotes), to Python's spelling
+(``boundary_knots``).  The result is parsed and checked by the interpreter like
+any other text: the keyword must then be one the function accepts.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from glmformula.exceptions import FormulaError, UnsafeFormulaError
 #: Characters a column name may not hold: they would let the name be read as code or quoting.
 UNSAFE_NAME_CHARACTERS = frozenset("`'\"\\{}")
 _STRING_PREFIX = re.compile(r"(?i)(?:rb|br|fr|rf|r|b|f|u)?$")
+#: A dotted R argument name followed by a single ``=`` (not ``==``), matched from just after ``(`` or ``,``.
+_R_KEYWORD = re.compile(r"(\s*)([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+)(\s*=)(?!=)")
 
 
 def check_column_name(name: str, where: str = "the data") -> None:
@@ -87,3 +96,35 @@ def _placeholder(expr: str, number: int) -> str:
     while candidate in expr:
         candidate += "_"
     return candidate
+
+
+def python_keywords(text: str) -> str:
+    """``text`` with each dotted R keyword of a call (``Boundary.knots=``) written as Python's
+    (``boundary_knots=``: lower case, dots as underscores); string literals and backquoted names are
+    left as they are (see the module doc)."""
+    out: list[str] = []
+    index, depth = 0, 0
+    while index < len(text):
+        char = text[index]
+        if char in "'\"":
+            end = string_end(text, index)
+            out.append(text[index:end])
+            index = end
+            continue
+        if char == "`":
+            end = text.find("`", index + 1)
+            if end < 0:
+                raise FormulaError(f"unclosed backquote in {text!r}")
+            out.append(text[index:end + 1])
+            index = end + 1
+            continue
+        out.append(char)
+        index += 1
+        depth += char in "([{"
+        depth -= char in ")]}"
+        match = _R_KEYWORD.match(text, index) if depth > 0 and char in "(," else None
+        if match:
+            space, name, equals = match.groups()
+            out.append(space + name.lower().replace(".", "_") + equals)
+            index = match.end()
+    return "".join(out)

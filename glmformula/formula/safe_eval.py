@@ -7,7 +7,11 @@ evaluated by walking that same tree, so the text that is checked is the text
 that runs, by construction.  What a program can do:
 
 * names are data columns (backquoted names through placeholders, ``lexer``);
-  they never resolve to builtins, modules or Python objects;
+  they never resolve to builtins, modules or Python objects.  R's reserved
+  words ``TRUE`` and ``FALSE`` are the logicals (a column of that name is
+  written in backquotes, as in R); ``T`` and ``F`` are column names (R's T and F
+  are variables a data column masks, so they are never read as logicals);
+* ``c(...)`` builds a vector of literals (``knots = c(1, 2)``), R's spelling of a list;
 * calls go through the table of ``functions`` only, each with its allowed
   positional count and keywords (no ``out=``), and sizes checked on the data;
 * literals, arithmetic, comparisons, ``&``/``|``/``~``, conditionals, lists and
@@ -66,6 +70,8 @@ _OPERATORS = (*_BINARY, *_UNARY, *_COMPARE)
 _EXPRESSIONS = (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.IfExp, ast.Call, ast.Name, ast.Constant,
                 ast.Attribute, ast.List, ast.Tuple)
 _NUMPY_MODULE_NAMES = frozenset({"np", "numpy"})
+#: R's reserved words for the logicals: literals, never column names (a column so named is backquoted).
+R_LOGICALS = {"TRUE": True, "FALSE": False}
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,8 @@ def _check_node(node: ast.AST, expr: str, aliases: Mapping[str, str], transforms
     elif isinstance(node, ast.Name):
         if node.id.startswith("__"):
             raise _refuse(f"the name {node.id!r}", expr)
+        if node.id in R_LOGICALS:
+            return
         if not _is_function_position(node) and not (transforms and _contrast_value(node.id)):
             columns.add(aliases.get(node.id, node.id))
 
@@ -334,6 +342,8 @@ class _Interpreter:
         raise _refuse(f"the construct {type(node).__name__}", self.program.text)  # unreachable after the check
 
     def name(self, name: str, *, as_factor: bool) -> Any:
+        if name in R_LOGICALS:  # a bare TRUE/FALSE (a backquoted one is a placeholder, looked up below)
+            return R_LOGICALS[name]
         column = self.program.aliases.get(name, name)
         if column not in self.data:
             contrast = _contrast_value(name) if self.program.transforms else None
@@ -341,6 +351,21 @@ class _Interpreter:
                 return contrast
             raise missing_name(column, list(self.data))
         return column_operand(self.data[column], column, as_factor=as_factor, index=self.index)
+
+    def integer_factor(self, node: ast.AST, value: Any) -> Any:
+        """``C(k)`` of an integer column: a factor of its integers (levels 1, 2, not 1.0, 2.0, so that its
+        columns are named ``C(k)[T.1]`` as the fast path names them, and as R prints ``factor(k)``);
+        any other argument as evaluated."""
+        column = getattr(node, "_gf_column", None) if isinstance(node, ast.Attribute) else (
+            self.program.aliases.get(node.id, node.id) if isinstance(node, ast.Name) else None)
+        if column is None or column not in self.data:
+            return value
+        raw = self.data[column]
+        if getattr(getattr(raw, "dtype", None), "kind", None) not in ("i", "u"):
+            return value
+        factor = pd.Categorical(raw)
+        return pd.Series(factor, index=self.index) if self.index is not None and len(self.index) == len(factor) \
+            else pd.Series(factor)
 
     def compare(self, node: ast.Compare) -> Any:
         left = self.value(node.left)
@@ -357,6 +382,8 @@ class _Interpreter:
         found = functions.lookup(name, transforms=self.program.transforms)
         factor_input = found.transform and name in ("C", "lag")
         args = tuple(self.value(arg, as_factor=factor_input and i == 0) for i, arg in enumerate(node.args))
+        if name == "C" and node.args:
+            args = (self.integer_factor(node.args[0], args[0]), *args[1:])
         kwargs = {keyword.arg: self.value(keyword.value) for keyword in node.keywords}
         state = self.state.setdefault(ast.unparse(node), {}) if found.stateful else None
         if found.limit is not None and not state:  # sizes are checked when learned, not when replayed
@@ -485,6 +512,9 @@ def missing_name(name: str, columns: set[str] | list[str]) -> MissingColumnError
     lowered = [c for c in candidates if c.lower() == name.lower() and c not in close]
     suggestions = lowered + close
     hint = f" Did you mean {', '.join(repr(c) for c in suggestions)}?" if suggestions else ""
+    if name in ("T", "F"):
+        hint += (f" (For R's logical write {'TRUE' if name == 'T' else 'FALSE'}: formulas read T and F as column "
+                 "names, as a data column masks them in R.)")
     return MissingColumnError(f"column {name!r} is not in the data.{hint}")
 
 

@@ -10,6 +10,12 @@ terms evaluated on the new rows.  With ``se=True``:
 
 with q the normal quantile, or the t quantile on df_resid when the dispersion
 is estimated.
+
+A fit whose design is in blocks (``CategoricalDesign``: large factors kept as codes) predicts
+on blocks too: the new rows are encoded by the fast path's builder replaying the spec
+(``formula.block_replay``), x' beta is the blocks' product, and x' V x is computed row-wise
+from a few columns of V (``results.prediction_variance``), never from the dense rows or the
+(p, p) covariance.
 """
 
 from __future__ import annotations
@@ -23,10 +29,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from glmformula.design.categorical import CategoricalDesign
+from glmformula.design.dense import DenseDesign
+from glmformula.engine.design_protocol import Design
 from glmformula.exceptions import DataError, FormulaError
 from glmformula.formula import safe_eval
+from glmformula.formula.block_replay import replay_blocks
 from glmformula.formula.frame import ArrayOrColumn
 from glmformula.formula.materializer import NAME as INTERPRETER_NAME
+from glmformula.results.prediction_variance import DenseCovariance, SolvedCovariance, row_variances
 
 if TYPE_CHECKING:
     from glmformula.results.glm_results import GLMResults
@@ -49,23 +60,20 @@ def predict(
     _check_choice("unseen", unseen, ("error", "nan"))
     if not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise DataError(f"level must be a number between 0 and 1, got {level!r}")
-    data = results.model_data
-    X, eta_offset, index, unseen_rows = design_rows(results, newdata, offset, exposure, unseen)
+    design, eta_offset, index, unseen_rows = design_rows(results, newdata, offset, exposure, unseen)
     if results.aliased:
         warnings.warn("prediction from a rank-deficient fit: aliased coefficients are taken as 0", UserWarning,
                       stacklevel=3)
     beta = np.nan_to_num(results.params.to_numpy())
-    eta = (data.design.dot(beta) if X is None else X @ beta) + eta_offset
+    eta = design.dot(beta) + eta_offset
     eta[unseen_rows] = np.nan
     link = results.family.link
     with np.errstate(all="ignore"):
         fit = eta if type == "link" else link.inverse(eta)
     if not se:
         return pd.Series(fit, index=index, name="fit")
-    covariance = np.nan_to_num(results.cov_params().to_numpy())
-    if X is None:
-        X = data.design.to_dense()
-    se_link = np.sqrt(np.einsum("ij,jk,ik->i", X, covariance, X))
+    with np.errstate(invalid="ignore"):  # NaN rows (unseen levels, missing values) are masked below
+        se_link = np.sqrt(linear_predictor_variances(results, design))
     se_link[unseen_rows] = np.nan
     q = stats.t.ppf((1 + level) / 2, results.df_resid) if results.use_t else stats.norm.ppf((1 + level) / 2)
     lower, upper = eta - q * se_link, eta + q * se_link
@@ -79,14 +87,41 @@ def predict(
     return pd.DataFrame({"fit": fit, "se": se_fit, "lower": lower, "upper": upper}, index=index)
 
 
+def linear_predictor_variances(results: GLMResults, design: Design) -> np.ndarray:
+    """Var(x_i' beta) = x_i' V x_i for the rows of ``design``, V ``cov_params()``: for a block design
+    from a few of V's columns (``prediction_variance``), for a dense one from V, by chunks of rows."""
+    if isinstance(design, CategoricalDesign):
+        return row_variances(design, _column_covariance(results))
+    X = design.to_dense()
+    covariance = np.nan_to_num(results.cov_params().to_numpy())
+    out = np.empty(len(X))
+    step = max(1, 2**22 // max(1, X.shape[1]))
+    for start in range(0, len(X), step):
+        rows = X[start:start + step]
+        out[start:start + step] = np.einsum("ij,ij->i", rows @ covariance, rows)
+    return out
+
+
+def _column_covariance(results: GLMResults):
+    """V for ``row_variances``: the model-based one column by column from the fit's kept factor (not the
+    (p, p) inverse), unless it was formed already or the covariance is a sandwich."""
+    fit = results._fit
+    if results.cov_type == "nonrobust" and "_cov" not in results.__dict__:
+        solve = getattr(getattr(fit, "standard_errors", None), "solve", None)
+        solved = SolvedCovariance.of(solve, fit.aliased, results.scale, results.bse.to_numpy() ** 2)
+        if solved is not None:
+            return solved
+    return DenseCovariance(results._cov)
+
+
 def design_rows(results: GLMResults, newdata: Any, offset: ArrayOrColumn = None, exposure: ArrayOrColumn = None,
-                unseen: Literal["error", "nan"] = "error"
-                ) -> tuple[np.ndarray | None, np.ndarray, pd.Index, np.ndarray]:
-    """The rows to predict: the design X (None for the fitted rows, ``newdata=None``), the offset, the row
-    labels and the mask of rows with levels not seen in fitting or missing values."""
+                unseen: Literal["error", "nan"] = "error") -> tuple[Design, np.ndarray, pd.Index, np.ndarray]:
+    """The rows to predict: their design (the fit's own for ``newdata=None``; for new data in blocks when
+    the fit's is, else formulaic's dense encoding), the offset, the row labels and the mask of rows with
+    levels not seen in fitting or missing values."""
     data = results.model_data
     if newdata is None:
-        return None, data.offset, data.row_labels, np.zeros(len(data.row_labels), dtype=bool)
+        return data.design, data.offset, data.row_labels, np.zeros(len(data.row_labels), dtype=bool)
     if data.spec is None:
         raise DataError("this model was not fitted from a formula; predict needs newdata=None")
     newdata = as_frame(newdata)
@@ -94,10 +129,13 @@ def design_rows(results: GLMResults, newdata: Any, offset: ArrayOrColumn = None,
     needed = _check_columns(results, newdata, offset, exposure)
     unseen_rows = unseen_levels(data.spec.model_spec, newdata, unseen)
     unseen_rows |= newdata[needed].isna().any(axis=1).to_numpy()  # formulaic would encode NA as a level
-    design = data.spec.design(newdata)
-    X = design.mask(design.isna()).to_numpy(dtype=float)  # pd.NA (nullable dtypes) -> NaN, as for floats
+    design = replay_blocks(data.spec.model_spec, newdata) if isinstance(data.design, CategoricalDesign) else None
+    if design is None:
+        frame = data.spec.design(newdata)
+        matrix = frame.mask(frame.isna()).to_numpy(dtype=float)  # pd.NA (nullable dtypes) -> NaN, as for floats
+        design = DenseDesign(matrix, data.column_names)
     eta_offset = data.spec.offset(newdata, offset=offset, exposure=exposure)
-    return X, eta_offset, newdata.index, unseen_rows
+    return design, eta_offset, newdata.index, unseen_rows
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

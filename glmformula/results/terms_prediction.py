@@ -40,9 +40,9 @@ def predict_terms(results: GLMResults, newdata: Any = None, se: bool = False, of
                   exposure: ArrayOrColumn = None) -> pd.DataFrame | TermsPrediction:
     """The terms frame (``attrs["constant"]`` holds the constant), or with ``se=True`` a ``TermsPrediction``."""
     data = results.model_data
-    X, _, index, unseen_rows = design_rows(results, newdata, offset, exposure)
+    design, _, index, unseen_rows = design_rows(results, newdata, offset, exposure)
     fitted = data.design.to_dense()
-    X = fitted if X is None else X
+    X = fitted if newdata is None else design.to_dense()
     beta = np.nan_to_num(results.params.to_numpy())
     constant = 0.0
     if data.has_intercept:

@@ -61,5 +61,23 @@ for (df in c(0, 1, 2)) {
   }
 }
 out$small_df <- small
+# R's spellings in a formula (TRUE/FALSE, Boundary.knots = c(...), c() for knots): the model matrix and the
+# coefficients of a Poisson glm on x and a response drawn here (after every draw above, so those stay put)
+y <- rpois(length(x), exp(0.3 + 0.2 * x))
+formulas <- list(
+  bs_boundary = "y ~ bs(x, df = 5, Boundary.knots = c(-3, 10))",
+  bs_boundary_narrower = "y ~ bs(x, df = 4, Boundary.knots = c(0, 4), intercept = FALSE)",
+  bs_knots_vector = "y ~ bs(x, knots = c(0.5, 1.5, 3), degree = 2)",
+  ns_intercept = "y ~ ns(x, df = 3, intercept = TRUE) - 1",
+  ns_boundary = "y ~ ns(x, df = 3, Boundary.knots = c(-2, 8))",
+  poly_raw = "y ~ poly(x, 2, raw = TRUE)"
+)
+out$formula_data <- list(x = x, y = y)
+out$formulas <- list()
+for (name in names(formulas)) {
+  fit <- glm(as.formula(formulas[[name]]), family = poisson, data = data.frame(x = x, y = y))
+  out$formulas[[name]] <- list(formula = formulas[[name]], model_matrix = unname(model.matrix(fit)),
+                               coefficients = unname(coef(fit)), deviance = deviance(fit))
+}
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, null = "null", matrix = "rowmajor"),
            "tests/data/reference/bs_basis.json")
