@@ -4,14 +4,16 @@ glmformula/design/_kernels.c    X'WX, X'Wz and X beta of the categorical-aware d
                                 IRLS step under the log link
 glmformula/penalized/_cd.c      the coordinate descent of penalized fits
 glmformula/families/_log_link.c IRLS's elementwise work under the log link (poisson, gamma)
+glmformula/count/_zero_kernels.c a zero-inflated model's log-likelihood, score and information in one
+                                pass over the rows (logit zero link; and the binary logit start's)
 
 The two log-link passes share their per-row math, glmformula/families/log_link_math.h
 (MANIFEST.in ships it in the sdist).
 
-All three are optional: without a C compiler the install still succeeds and glmformula
+All four are optional: without a C compiler the install still succeeds and glmformula
 uses its numpy and Python paths (the ``AVAILABLE`` flags of
-``glmformula.design.kernels``, ``glmformula.penalized.kernels`` and
-``glmformula.families.log_link`` are then False).
+``glmformula.design.kernels``, ``glmformula.penalized.kernels``,
+``glmformula.families.log_link`` and ``glmformula.count.zero_kernels`` are then False).
 """
 
 import sys
@@ -29,4 +31,6 @@ setup(ext_modules=[Extension("glmformula.design._kernels", ["glmformula/design/_
                    Extension("glmformula.penalized._cd", ["glmformula/penalized/_cd.c"],
                              extra_compile_args=flags, optional=True),
                    Extension("glmformula.families._log_link", ["glmformula/families/_log_link.c"],
-                             extra_compile_args=kernel_flags, optional=True, **log_link_math)])
+                             extra_compile_args=kernel_flags, optional=True, **log_link_math),
+                   Extension("glmformula.count._zero_kernels", ["glmformula/count/_zero_kernels.c"],
+                             extra_compile_args=flags, optional=True)])

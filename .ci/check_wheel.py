@@ -14,17 +14,20 @@ from pathlib import Path
 
 wheel = Path(sys.argv[1])
 names = zipfile.ZipFile(wheel).namelist()
-for kernel in ("glmformula/design/_kernels", "glmformula/penalized/_cd", "glmformula/families/_log_link"):
+for kernel in ("glmformula/design/_kernels", "glmformula/penalized/_cd", "glmformula/families/_log_link",
+               "glmformula/count/_zero_kernels"):
     assert any(name.startswith(kernel) and name.endswith((".so", ".pyd")) for name in names), f"{kernel} not in {wheel}"
 
 import glmformula as gf  # noqa: E402 - after checking the archive
+from glmformula.count import zero_kernels  # noqa: E402
 from glmformula.design import kernels as design_kernels  # noqa: E402
 from glmformula.families import log_link  # noqa: E402
 from glmformula.penalized import kernels as penalized_kernels  # noqa: E402
 
 location = Path(gf.__file__).resolve()
 assert "site-packages" in location.parts, f"glmformula imported from {location}, not from the installed wheel"
-assert design_kernels.AVAILABLE and penalized_kernels.AVAILABLE and log_link.AVAILABLE, "compiled kernels not loaded"
+assert design_kernels.AVAILABLE and penalized_kernels.AVAILABLE and log_link.AVAILABLE and zero_kernels.AVAILABLE, (
+    "compiled kernels not loaded")
 for name in gf.datasets.names():
     assert f"glmformula/datasets/data/{name}.csv" in names, f"dataset {name} not in the wheel"
     assert len(gf.datasets.load(name)) > 0

@@ -16,9 +16,10 @@ changes the settings for the rest of the process.  Both are process-wide, not
 per thread: do not change them while fits run on other threads.
 
 Whether a compiled library *loaded* is a fact of its module, not a setting:
-``glmformula.design.kernels.AVAILABLE``, ``glmformula.families.log_link.AVAILABLE``
-and ``glmformula.penalized.kernels.AVAILABLE`` (all False when the environment
-variable ``GLMFORMULA_NO_KERNELS`` is set or no C compiler built them).  A kernel
+``glmformula.design.kernels.AVAILABLE``, ``glmformula.families.log_link.AVAILABLE``,
+``glmformula.penalized.kernels.AVAILABLE`` and ``glmformula.count.zero_kernels.AVAILABLE``
+(all False when the environment variable ``GLMFORMULA_NO_KERNELS`` is set or no C
+compiler built them).  A kernel
 runs when its library is available *and* the settings allow it
 (``kernels`` and its own switch).
 """
@@ -47,6 +48,8 @@ class Settings:
     log_link_kernels : ``families/_log_link.c``: the poisson/gamma log-link working response and
         deviance in one pass.
     penalized_kernels : ``penalized/_cd.c``: the coordinate descent of covariance-mode penalised fits.
+    count_kernels : ``count/_zero_kernels.c``: a zero-inflated model's (logit zero link) log-likelihood, score
+        and information, and the binary logit start's, in one pass over the rows.
 
     Design construction:
 
@@ -73,6 +76,9 @@ class Settings:
         array the data's length is written).
     block_gram_min_columns : a categorical design whose largest block has at least this many columns
         hands IRLS its X'WX without that block's k x k part (``engine.block_gram.BlockGram``).
+    zeroinfl_subsample_min_rows : zero-inflated fits on at least this many rows start Newton on all rows
+        from the optimum of a systematic subsample (``count.fitting``; 0: never) ...
+    zeroinfl_subsample_rows : ... of about this many rows.
     """
 
     kernels: bool = True
@@ -80,6 +86,7 @@ class Settings:
     fused_log_step: bool = True
     log_link_kernels: bool = True
     penalized_kernels: bool = True
+    count_kernels: bool = True
     fast_categorical_design: bool = True
     dense_cells: int = 2_000_000
     rows_per_thread: int = 250_000
@@ -91,6 +98,8 @@ class Settings:
     elementwise_chunk_rows: int = 1 << 15
     null_deviance_chunk_rows: int = 1 << 17
     block_gram_min_columns: int = 2000
+    zeroinfl_subsample_min_rows: int = 400_000
+    zeroinfl_subsample_rows: int = 100_000
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -101,7 +110,7 @@ class Settings:
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"settings.{field.name} is a non-negative integer, got {value!r}")
         for name in ("rows_per_thread", "ranges_per_thread", "categorical_chunk_rows", "penalized_chunk_rows",
-                     "elementwise_chunk_rows", "null_deviance_chunk_rows"):
+                     "elementwise_chunk_rows", "null_deviance_chunk_rows", "zeroinfl_subsample_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"settings.{name} is at least 1, got {getattr(self, name)!r}")
 

@@ -12,12 +12,13 @@ import pytest
 
 import glmformula as gf
 from glmformula import settings
+from glmformula.count import zero_kernels
 from glmformula.design import kernels as design_kernels
 from glmformula.families import log_link
 from glmformula.penalized import kernels as penalized_kernels
 
 KERNEL_MODULES = {"design_kernels": design_kernels, "log_link_kernels": log_link,
-                  "penalized_kernels": penalized_kernels}
+                  "penalized_kernels": penalized_kernels, "count_kernels": zero_kernels}
 
 
 def test_override_changes_settings_inside_the_block_only():
@@ -89,9 +90,10 @@ def test_all_paths_give_the_same_fit():
 
 def test_the_environment_variable_still_disables_every_kernel():
     code = ("import glmformula.design.kernels as d, glmformula.families.log_link as l, "
-            "glmformula.penalized.kernels as p; print(d.AVAILABLE, l.AVAILABLE, p.AVAILABLE, "
-            "d.in_use(), l.in_use(), p.in_use())")
+            "glmformula.penalized.kernels as p, glmformula.count.zero_kernels as z; "
+            "print(d.AVAILABLE, l.AVAILABLE, p.AVAILABLE, z.AVAILABLE, d.in_use(), l.in_use(), p.in_use(), "
+            "z.in_use())")
     environment = {**os.environ, "GLMFORMULA_NO_KERNELS": "1"}
     result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
                             check=True, timeout=120)
-    assert result.stdout.split() == ["False"] * 6
+    assert result.stdout.split() == ["False"] * 8

@@ -13,8 +13,10 @@ categorical designs alike):
     zero:   working weights w pi'^2 / (pi (1 - pi)),           response eta - o + (z - pi) / pi'
 
 and for the negative binomial a few one-dimensional Newton steps in log theta on
-sum (1 - z) w log f.  ``run_em`` iterates (once by default: EM's steps shrink linearly, and
-Newton converges quadratically from there) while the observed log-likelihood rises by more than
+sum (1 - z) w log f.  The per-row work is numpy's by chunks, or one compiled pass each
+(``zero_kernels``: the logit zero link, whole counts) where the likelihood's compiled pass
+serves it.  ``run_em`` iterates (once by default: EM's steps shrink linearly, and Newton
+converges quadratically from there) while the observed log-likelihood rises by more than
 ``tol`` relative.
 """
 
@@ -36,12 +38,14 @@ def _posterior(y: np.ndarray, dist, mu: np.ndarray, pi: np.ndarray, theta) -> np
 
 
 def _log_theta_step(dist, y: np.ndarray, mu: np.ndarray, weights: np.ndarray, log_theta: float,
-                    steps: int = 1) -> float:
-    """Newton steps in log theta on sum w log f(y; mu, theta), each at most 1 in size (sums by chunks)."""
+                    steps: int = 1, compiled=None) -> float:
+    """Newton steps in log theta on sum w log f(y; mu, theta), each at most 1 in size (sums by chunks, or by the
+    ``compiled`` pass's ``theta_sums``)."""
     for _ in range(steps):
         theta = np.exp(log_theta)
-        score = curvature = 0.0
-        for rows in chunks(len(y)):
+        sums = None if compiled is None else compiled.theta_sums(mu, weights, float(theta))
+        score, curvature = (0.0, 0.0) if sums is None else sums
+        for rows in chunks(len(y)) if sums is None else ():
             derivatives = dist.derivatives(y[rows], mu[rows], theta, 2)
             score += np.einsum("i,i->", weights[rows], derivatives["st"])  # not BLAS (see _dot)
             curvature += np.einsum("i,i->", weights[rows], derivatives["htt"])
@@ -62,19 +66,22 @@ def em_step(likelihood: ZeroInflated, params: np.ndarray) -> np.ndarray:
     eta_count, eta_zero = likelihood.etas(params)
     weights, response = np.empty_like(eta_count), np.empty_like(eta_count)
     new = params.copy()
+    compiled = likelihood._compiled_pass()  # None: numpy's path (see ``zero_kernels``)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        for part in ("count", "zero"):
-            for rows in chunks(len(eta_count)):
-                _working(likelihood, part, rows, eta_count[rows], eta_zero[rows], theta, weights[rows],
-                         response[rows])
+        for index, part in enumerate(("count", "zero")):
+            if compiled is None or not compiled.em_working(index, eta_count, eta_zero, weights, response, theta):
+                for rows in chunks(len(eta_count)):
+                    _working(likelihood, part, rows, eta_count[rows], eta_zero[rows], theta, weights[rows],
+                             response[rows])
             design = data.X if part == "count" else data.Z
             new[count_part if part == "count" else zero_part] = solve_wls(design, weights, response).coefficients
     if likelihood.has_theta:  # the count part's weights (1 - z) w into the first array, the new mu into the second
-        for rows in chunks(len(eta_count)):
-            mu, pi = np.exp(eta_count[rows]), likelihood.link.inverse(eta_zero[rows])
-            weights[rows] = data.weights[rows] * (1 - _posterior(data.y[rows], likelihood.dist, mu, pi, theta))
+        if compiled is None or not compiled.em_working(2, eta_count, eta_zero, weights, None, theta):
+            for rows in chunks(len(eta_count)):
+                mu, pi = np.exp(eta_count[rows]), likelihood.link.inverse(eta_zero[rows])
+                weights[rows] = data.weights[rows] * (1 - _posterior(data.y[rows], likelihood.dist, mu, pi, theta))
         mu = np.exp(data.X.dot(new[count_part], out=response) + data.offset_x, out=response)
-        new[-1] = _log_theta_step(likelihood.dist, data.y, mu, weights, float(params[-1]))
+        new[-1] = _log_theta_step(likelihood.dist, data.y, mu, weights, float(params[-1]), compiled=compiled)
     return new
 
 

@@ -24,7 +24,8 @@ giving per-row l and its derivatives in (eta_i, log theta).  Then
 
 all from products of the designs (no dense dummies).  The row model runs over chunks of rows so
 that its temporaries stay the size of a chunk.  ``per_row`` gives the unweighted contributions for the
-Vuong test.
+Vuong test.  Where the compiled pass serves the model (``zero_kernels``: the zero-inflated and the binary
+logit likelihoods) l, the score and -H come from it instead, in one pass over the rows.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glmformula import settings
+from glmformula.count import zero_kernels
 from glmformula.count.design_products import cross_gram, signed_gram
 from glmformula.count.row_models import HurdleRows, ZeroInflatedRows
 from glmformula.engine.design_protocol import Design
@@ -71,6 +73,19 @@ class BlockLikelihood:
         self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         self.n_params = int(bounds[-1]) + int(self.has_theta)
         self.unit_weights = bool(np.all(weights == 1.0))  # then the weighted sums need no products
+        self._compiled: zero_kernels.CompiledPass | None | bool = False  # False: not looked for yet
+
+    def __getstate__(self) -> dict:
+        """The state to copy or pickle: the compiled pass (which holds addresses) is bound again when needed."""
+        return {**self.__dict__, "_compiled": False}
+
+    def _compiled_pass(self) -> zero_kernels.CompiledPass | None:
+        """The compiled pass of this likelihood when it serves it and the settings allow it, else None."""
+        if not zero_kernels.in_use():
+            return None
+        if self._compiled is False:
+            self._compiled = zero_kernels.CompiledPass.for_likelihood(self)
+        return self._compiled
 
     def orthogonal_parameters(self) -> np.ndarray | None:
         """Positions (in the parameters) of the largest set of one design's columns that never share a row
@@ -143,11 +158,18 @@ class BlockLikelihood:
 
     def loglik(self, params: np.ndarray) -> float:
         """sum w l; -inf where it is not finite (a step out of the parameter space)."""
-        value = self.evaluate(params, 0, summed=True)["loglik"]
+        compiled = self._compiled_pass()
+        if compiled is not None:
+            value = compiled(params, self.theta(params), 0)[0]
+        else:
+            value = self.evaluate(params, 0, summed=True)["loglik"]
         return value if np.isfinite(value) else -np.inf
 
     def gradient(self, params: np.ndarray) -> np.ndarray:
         """The analytic score, (n_params,)."""
+        compiled = self._compiled_pass()
+        if compiled is not None:
+            return compiled(params, self.theta(params), 1)[1]
         return self._gradient(self.evaluate(params, 1, summed=True))
 
     def _gradient(self, rows: dict) -> np.ndarray:
@@ -158,6 +180,10 @@ class BlockLikelihood:
 
     def derivatives(self, params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """(log-likelihood, gradient, observed information -H) at ``params``, from one row evaluation."""
+        compiled = self._compiled_pass()
+        if compiled is not None:
+            loglik, gradient, information = compiled(params, self.theta(params), 2)
+            return (loglik if np.isfinite(loglik) else -np.inf), gradient, information
         rows = self.evaluate(params, 2, summed=True)
         loglik = rows["loglik"]
         return (loglik if np.isfinite(loglik) else -np.inf), self._gradient(rows), self._information(rows)
