@@ -7,6 +7,7 @@ fits on Dask data; this module knows of neither.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -93,8 +94,9 @@ def fit_glm(
     else:
         fit = irls(
             design, response.y, family, prior_weights=response.prior_weights, offset=frame.offset,
-            mustart=response.mustart, control=control, start=start,
+            mustart=response.mustart, control=control, start=start, overwrite_mustart=True,
         )
+        response = replace(response, mustart=None)  # overwritten by the fit: not to be read again
     if fit.aliased.any():
         names = [name for name, flag in zip(frame.column_names, fit.aliased) if flag]
         warnings.warn(

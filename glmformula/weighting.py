@@ -74,8 +74,22 @@ def initialize(family: Family, y: np.ndarray, prior_weights: np.ndarray, freq: n
     """The family's ``initialize`` on the rows' own weights, the frequencies multiplied in afterwards: the
     starting means are those of the expanded data, so IRLS takes the expanded fit's steps."""
     if freq is None:
-        return family.initialize(y, prior_weights)
+        return _shared_unit_trials(family.initialize(y, prior_weights))
     with np.errstate(divide="ignore", invalid="ignore"):
         row_weights = np.where(freq > 0, prior_weights / np.where(freq > 0, freq, 1.0), 0.0)
     response = family.initialize(y, row_weights)
     return replace(response, prior_weights=response.prior_weights * freq)
+
+
+def _shared_unit_trials(response: Response) -> Response:
+    """``response`` with its numbers of trials being its prior weights' array when both are all 1 (every family
+    but a binomial of counts, fitted without weights): one array of ones the data's length, not two."""
+    trials, weights = response.n_trials, response.prior_weights
+    if trials is weights or trials.shape != weights.shape or not (_all_ones(weights) and _all_ones(trials)):
+        return response
+    return replace(response, n_trials=weights)
+
+
+def _all_ones(values: np.ndarray) -> bool:
+    """Whether every value is 1: two reductions, no temporary the data's length."""
+    return values.size > 0 and values.dtype.kind == "f" and values.min() == 1.0 and values.max() == 1.0

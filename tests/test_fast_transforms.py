@@ -166,3 +166,31 @@ def test_trusted_formulas_with_transforms_take_formulaics_path(data):
     fit = gf.glm("y ~ bs(x, df=4) + h", data, "poisson", trusted=True)
     reference = _fit("y ~ bs(x, df=4) + h", data, fast_categorical_design=False)
     np.testing.assert_allclose(fit.params, reference.params, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("formula, adopted", [
+    ("y ~ bs(x, df=8) + poly(z, 2) + log(z) + h + offset(log(t))", True),
+    ("y ~ scale(x) + I(z**2) + x:z + x + h", True),
+    ("y ~ bs(x, df=4) + g + g:log(z) + h", False),  # log(z) is a block's values too: the dense block is new
+])
+def test_transform_columns_are_written_once_into_the_dense_block(formula, adopted, data, monkeypatch):
+    """The numeric transform terms are written by formulaic into one buffer whose first columns are left for
+    the 1s and the numeric columns, and that buffer is the dense block (no second copy of the columns);
+    when it cannot be, the columns are copied into a new block.  Either way formulaic's fit."""
+    from glmformula.formula import numeric_terms
+
+    buffers = []
+    learn = numeric_terms.learn
+
+    def recording_learn(*args, **kwargs):
+        learned = learn(*args, **kwargs)
+        buffers.append(getattr(learned.values, "buffer", None))
+        return learned
+
+    monkeypatch.setattr(numeric_terms, "learn", recording_learn)
+    fit = _fit(formula, data, dense_cells=0)
+    assert len(buffers) == 1 and buffers[0] is not None  # every term's width was probed
+    assert (fit.model_data.design.dense is buffers[0]) is adopted
+    reference = _fit(formula, data, fast_categorical_design=False)
+    np.testing.assert_allclose(fit.params, reference.params, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fit.bse, reference.bse, rtol=1e-10)

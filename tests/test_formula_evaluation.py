@@ -317,6 +317,16 @@ def test_r_logicals_and_vectors_in_transform_arguments(data):
         np.testing.assert_allclose(r_fit.params.to_numpy(), python_fit.params.to_numpy(), rtol=1e-12)
 
 
+def test_r_logicals_mean_the_same_in_a_trusted_formula(data):
+    """A trusted formula is evaluated by formulaic with glmformula's functions: TRUE/FALSE are R's logicals
+    there too, so ``raw=TRUE`` gives the raw polynomial of the untrusted interpreter."""
+    untrusted = fit_quietly("y ~ poly(x, 2, raw=TRUE)", data)
+    trusted = fit_quietly("y ~ poly(x, 2, raw=TRUE)", data, trusted=True)
+    np.testing.assert_allclose(trusted.params.to_numpy(), untrusted.params.to_numpy(), rtol=1e-10)
+    raw = fit_quietly("y ~ x + I(x**2)", data)
+    np.testing.assert_allclose(trusted.params.to_numpy(), raw.params.to_numpy(), rtol=1e-10)
+
+
 def test_true_is_r_reserved_word_and_t_a_column(data):
     """TRUE/FALSE are literals (a column so named is backquoted, as in R); T and F are always column names:
     a column named T wins, and without one the error says to write TRUE."""

@@ -265,8 +265,12 @@ def irls(
     start: np.ndarray | None = None,
     etastart: np.ndarray | None = None,
     warn: bool = True,
+    overwrite_mustart: bool = False,
 ) -> FitState:
-    """Fit a GLM on data in memory by IRLS (``run_irls`` over an ``InMemoryPass``)."""
+    """Fit a GLM on data in memory by IRLS (``run_irls`` over an ``InMemoryPass``).
+
+    ``overwrite_mustart``: the caller no longer needs ``mustart``, whose memory may then serve as a work
+    buffer (as scipy's ``overwrite_a``): a fit of n rows allocates one array of n fewer."""
     from glmformula.engine.memory_pass import InMemoryPass
 
     n_columns = design.shape[1]
@@ -277,7 +281,7 @@ def irls(
             raise FitError(f"start must be numbers, one per design column; got {start!r}") from None
         if start.shape != (n_columns,):
             raise FitError(f"start has {start.size} values but the design has {n_columns} columns")
-    data = InMemoryPass(design, y, family, prior_weights, offset)
+    data = InMemoryPass(design, y, family, prior_weights, offset, spare=mustart if overwrite_mustart else None)
     outcome = run_irls(data, data.start(mustart, start, etastart), control, start=start, warn=warn)
     if warn:
         message = family.boundary_message(data.mu)

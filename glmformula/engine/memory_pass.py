@@ -41,9 +41,10 @@ class _Workspace:
     weight_buffers: tuple[np.ndarray, np.ndarray]
 
     @classmethod
-    def like(cls, y: np.ndarray) -> _Workspace:
-        return cls(*(np.empty_like(y, dtype=float) for _ in range(3)),
-                   (np.empty_like(y, dtype=float), np.empty_like(y, dtype=float)))
+    def like(cls, y: np.ndarray, eta: np.ndarray | None = None) -> _Workspace:
+        """Buffers of y's length; ``eta``, when given, is the eta buffer (an array the fit may overwrite)."""
+        return cls(np.empty_like(y, dtype=float), np.empty_like(y, dtype=float) if eta is None else eta,
+                   np.empty_like(y, dtype=float), (np.empty_like(y, dtype=float), np.empty_like(y, dtype=float)))
 
     def weights(self, n_iter: int) -> np.ndarray:
         return self.weight_buffers[n_iter % 2]
@@ -60,10 +61,13 @@ class InMemoryPass:
     ``kept_design`` describe the fit.
     """
 
-    def __init__(self, design, y: np.ndarray, family: Family, prior_weights: np.ndarray, offset: np.ndarray):
+    def __init__(self, design, y: np.ndarray, family: Family, prior_weights: np.ndarray, offset: np.ndarray,
+                 spare: np.ndarray | None = None):
+        """``spare``: an array of y's length the fit may overwrite (the starting means, read once by ``start``),
+        used as the eta buffer when it suits one, so that no fresh buffer is allocated for it."""
         self.design = self.kept_design = design
         self.y, self.family, self.prior_weights, self.offset = y, family, prior_weights, offset
-        self.workspace = _Workspace.like(y)
+        self.workspace = _Workspace.like(y, _usable_buffer(spare, y, prior_weights, offset))
         self.fused = FusedLogStep.for_fit(family, y, prior_weights, offset, self.workspace.buffers())
         self.log_y = None if self.fused is None else self.fused.log_y
         self.deviance_at = family.deviance_function(y, prior_weights, log_y=self.log_y)
@@ -201,6 +205,16 @@ class StandardErrors:
         full = np.full(len(self.aliased), np.nan)
         full[~self.aliased] = kept
         return full
+
+
+def _usable_buffer(spare: np.ndarray | None, *held: np.ndarray) -> np.ndarray | None:
+    """``spare`` when it can serve as a work buffer of the fit: a writeable, C-contiguous float64 array of the
+    data's length sharing no memory with the arrays the fit keeps reading (``held``: y, weights, offset)."""
+    y = held[0]
+    if (spare is None or not isinstance(spare, np.ndarray) or spare.dtype != np.float64 or spare.shape != (len(y),)
+            or y.ndim != 1 or not spare.flags.c_contiguous or not spare.flags.writeable):
+        return None
+    return None if any(np.may_share_memory(spare, array) for array in held) else spare
 
 
 def _invalid_start_message(family: Family, start, etastart) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from glmformula import settings
 from glmformula.engine.design_protocol import Design
 from glmformula.engine.irls import IRLSControl, irls
-from glmformula.families.base import Family
+from glmformula.families.base import Family, chunks
 from glmformula.families.ranges import weighted_sum
 
 
@@ -69,22 +69,9 @@ def null_deviance(data: NullModelData, family: Family, control: IRLSControl, mus
         return _deviance_at_constant_mean(family, y, weights, weighted_sum(weights, y) / np.sum(weights), log_y)
     power = family.variance_power
     if family.link.name == "log" and power is not None:
-        shift = np.max(data.offset)  # exp((k - p) (offset - max)) cannot overflow for k - p >= 0
-
-        def sum_over_exposure(values: np.ndarray | None, exponent: float) -> float:
-            """sum w values exp(exponent (offset - shift)) (values None: 1), without the exponential
-            when exponent = 0."""
-            scaled = weights if values is None else weights * values
-            if exponent == 0:
-                return float(np.sum(scaled))
-            return weighted_sum(scaled, np.exp(exponent * (data.offset - shift)))
-
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            log_rate = np.log(sum_over_exposure(y, 1 - power)) - np.log(sum_over_exposure(None, 2 - power)) - shift
-            eta = log_rate + data.offset
-            mu = family.link.inverse(eta)
-        if np.isfinite(log_rate) and family.valid_mu(mu):
-            return family.deviance_function(y, weights, log_y=log_y)(eta, mu)
+        deviance = _log_link_intercept_deviance(family, y, weights, data.offset, power, log_y)
+        if deviance is not None:
+            return deviance
     intercept = intercept_design(len(y))
     exposure = np.exp(data.offset)
     rate = np.sum(weights * y) / np.sum(weights * exposure)
@@ -96,6 +83,44 @@ def null_deviance(data: NullModelData, family: Family, control: IRLSControl, mus
         mustart = family.initialize(y, weights).mustart
     fit = irls(intercept, y, family, prior_weights=weights, offset=data.offset, mustart=mustart, control=control)
     return fit.deviance
+
+
+def _log_link_intercept_deviance(family: Family, y: np.ndarray, weights: np.ndarray, offset: np.ndarray,
+                                 power: float, log_y: np.ndarray | None) -> float | None:
+    """The deviance of the intercept-only log-link fit with an offset, by its closed form (``null_deviance``),
+    or None when that is not finite or gives invalid means (then IRLS decides).  Computed by row chunks
+    (``settings.null_deviance_chunk_rows``): no temporary the data's length, after the full fit's arrays."""
+    size = settings.current().null_deviance_chunk_rows
+    shift = np.max(offset)  # exp((k - p) (offset - max)) cannot overflow for k - p >= 0
+    numerator = denominator = 0.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for rows in chunks(len(y), size):
+            shifted = offset[rows] - shift
+            numerator += _sum_over_exposure(weights[rows], y[rows], shifted, 1 - power)
+            denominator += _sum_over_exposure(weights[rows], None, shifted, 2 - power)
+        log_rate = np.log(numerator) - np.log(denominator) - shift
+    if not np.isfinite(log_rate):
+        return None
+    total = 0.0
+    for rows in chunks(len(y), size):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            eta = log_rate + offset[rows]
+            mu = family.link.inverse(eta)
+        if not family.valid_mu(mu):
+            return None
+        chunk_log_y = None if log_y is None else log_y[rows]
+        total += family.deviance_function(y[rows], weights[rows], log_y=chunk_log_y)(eta, mu)
+    return total
+
+
+def _sum_over_exposure(weights: np.ndarray, values: np.ndarray | None, shifted_offset: np.ndarray,
+                       exponent: float) -> float:
+    """sum w values exp(exponent (offset - shift)) over some rows (values None: 1), without the exponential
+    when exponent = 0."""
+    scaled = weights if values is None else weights * values
+    if exponent == 0:
+        return float(np.sum(scaled))
+    return weighted_sum(scaled, np.exp(exponent * shifted_offset))
 
 
 #: Rows per chunk of ``_deviance_at_constant_mean``.

@@ -104,11 +104,15 @@ def assemble(plan: list[tuple], values: Values, codes: dict, names: list[str]):
 def _dense_block(values: Values, intercept_position: int | None, numeric_columns: list[str],
                  numeric_positions: list[int], products: list[tuple], learned: list[tuple]):
     """(the dense block, the design column of each of its columns): the 1s, the data's numeric columns, the
-    products, then the columns of each learned transform term (each term's released once copied)."""
+    products, then the columns of each learned transform term.  When the learned terms were written into one
+    buffer with these other columns left free before them (``numeric_terms.learn``), that buffer is the dense
+    block; else the learned columns are copied into a new one (each term's released once copied)."""
     data, n = values.data, values.n_rows
     positions = ([] if intercept_position is None else [intercept_position]) + numeric_positions
-    width = len(positions) + len(products) + sum(len(term_positions) for term_positions, _ in learned)
-    dense = np.empty((n, width))
+    first_learned = len(positions) + len(products)
+    buffer, layout = _learned_layout(values, first_learned, learned)
+    width = first_learned + sum(len(term_positions) for term_positions, _ in learned)
+    dense = np.empty((n, width)) if buffer is None else buffer
     start = 0 if intercept_position is None else 1
     if kernels.in_use():  # the 1s and the columns in one pass over the rows
         sources = [np.ascontiguousarray(data[column], dtype=float) for column in numeric_columns]  # views if float
@@ -120,11 +124,32 @@ def _dense_block(values: Values, intercept_position: int | None, numeric_columns
     for offset, (position, product) in enumerate(products):
         dense[:, len(positions) + offset] = product
         positions.append(position)
-    for term_positions, term in learned:
-        dense[:, len(positions):len(positions) + len(term_positions)] = values.term(term)
+    learned_positions = np.empty(width - first_learned, dtype=int)
+    for term_positions, term, first in layout:
+        if buffer is None:
+            dense[:, first:first + len(term_positions)] = values.term(term)
         values.release(term)
-        positions += [int(position) for position in term_positions]
-    return dense, np.array(positions, dtype=int)
+        learned_positions[first - first_learned:first - first_learned + len(term_positions)] = term_positions
+    return dense, np.array(positions + learned_positions.tolist(), dtype=int)
+
+
+def _learned_layout(values: Values, first_learned: int, learned: list[tuple]) -> tuple[np.ndarray | None, list]:
+    """(the buffer holding the learned terms when it can be the dense block as it is, else None; each learned
+    term's (design positions, term, first column in the dense block)).  The buffer serves when its free
+    columns are exactly the dense block's other columns and it holds exactly the dense block's learned terms
+    (a transform factor of an interaction is a block's values instead), each of its width."""
+    learned_values = values.learned
+    buffer = getattr(learned_values, "buffer", None)
+    if buffer is not None and values.rows is None and learned_values.reserve == first_learned:
+        found = {term: (first, stop) for term, first, stop in learned_values.layout}
+        if len(found) == len(learned) and all(term in found and found[term][1] - found[term][0] == len(positions)
+                                              for positions, term in learned):
+            return buffer, [(positions, term, found[term][0]) for positions, term in learned]
+    layout, first = [], first_learned
+    for positions, term in learned:
+        layout.append((positions, term, first))
+        first += len(positions)
+    return None, layout
 
 
 def _block_codes(codes: dict, factors: tuple, positions: np.ndarray) -> np.ndarray:
@@ -136,15 +161,21 @@ def _block_codes(codes: dict, factors: tuple, positions: np.ndarray) -> np.ndarr
         block_codes = codes[name] - 1
         np.maximum(block_codes, -1, out=block_codes)
         return block_codes
-    combined = np.zeros(len(codes[factors[0][0]]), dtype=np.int64)
+    cells = int(np.prod([levels - int(reduced) for _, reduced, levels in factors]))
+    dtype = np.int32 if cells < np.iinfo(np.int32).max else np.int64  # int32: no wider temporaries
+    combined = np.zeros(len(codes[factors[0][0]]), dtype=dtype)
     valid = np.ones(len(combined), dtype=bool)
     stride = 1
     for name, reduced, levels in factors:
-        index = codes[name].astype(np.int64) - int(reduced)
+        index = codes[name].astype(dtype)  # the factor's codes stay as they are
+        index -= int(reduced)
         valid &= index >= 0
-        combined += index * stride
+        index *= stride
+        combined += index
         stride *= levels - int(reduced)
-    return np.where(valid, combined, -1).astype(np.int32)
+    del index
+    np.putmask(combined, ~valid, -1)
+    return combined.astype(np.int32, copy=False)
 
 
 def _product(values: Values, factors: tuple) -> np.ndarray | None:

@@ -163,7 +163,8 @@ def fast_design(rhs_formula, data: FrameColumns, materialise: Callable, transfor
     if _has_transforms(kinds):
         if not transforms or _small(data.n_rows, kinds, categoricals):
             return None  # formulaic's dense path is as fast for a small design, and is the reference
-        learned = numeric_terms.learn(_transform_terms(rhs_formula, kinds), data.frame, materialise)
+        learned = numeric_terms.learn(_transform_terms(rhs_formula, kinds), data.frame, materialise,
+                                      reserve=numeric_terms.reserved_columns(kinds))
         if learned is None:
             return None
     cached = _cached_spec(rhs_formula, kinds, data, categoricals, materialise, learned)

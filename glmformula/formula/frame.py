@@ -36,7 +36,7 @@ from glmformula.formula import functions, operators, safe_eval
 from glmformula.formula.categorical import fast_design
 from glmformula.formula.columns import FrameColumns
 from glmformula.formula.lexer import check_column_name
-from glmformula.formula.materializer import InterpretingMaterializer, RContrastsMaterializer
+from glmformula.formula.materializer import InterpretingMaterializer, RContrastsMaterializer, output_into
 from glmformula.formula.parse import ParsedFormula, expand_dot, parse_formula, protect_ambiguous_columns, sum_terms
 from glmformula.formula.terms import check_term_count
 from glmformula.formula.validation import (
@@ -131,7 +131,8 @@ class ModelFrame:
     design : the (n, p) design (``engine.design_protocol.Design``): a ``DenseDesign``, or a
         ``CategoricalDesign`` that keeps categorical main effects as codes (large data, simple formulas).
     offset : (n,) float array (zeros when there is none).
-    weights : (n,) prior weights (ones when none were given).
+    weights : (n,) prior weights (when none were given: ones, read-only, shared by the fit as its numbers of
+        trials, ``weighting``).
     row_labels : the caller's index labels of the n rows used.
     n_dropped : rows dropped for missing values.
     response_name : the response as written in the formula.
@@ -222,6 +223,7 @@ def _trusted_context() -> dict[str, Any]:
     the math functions, and glmformula's ``C`` and ``ns`` (R's meaning) in place of formulaic's."""
     context = {name: function.call for name, function in functions.MATH_FUNCTIONS.items() if name != "I"}
     context.update({name: functions.lookup(name, transforms=True).call for name in ("C", "ns")})
+    context.update(TRUE=True, FALSE=False)  # R's logicals, as in the interpreter of untrusted formulas
     return context
 
 
@@ -381,11 +383,19 @@ def _offset_and_weights(parsed: ParsedFormula, subset: _UsedRows, external: _Ext
             )
         offset_total = offset_total + np.log(exposure_used)
     check_finite(offset_total, "offset", labels)
-    prior_weights = np.ones(subset.n_rows) if external.weights is None else external.weights[complete]
+    prior_weights = _unit_weights(subset.n_rows) if external.weights is None else external.weights[complete]
     if np.any(prior_weights < 0):
         raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
     check_finite(prior_weights, "weights", labels)
     return offset_total, prior_weights
+
+
+def _unit_weights(n: int) -> np.ndarray:
+    """The prior weights of a fit without weights: ones, read-only, so that the fit may share the array
+    (``weighting``: the numbers of trials of a family without trials are the same array)."""
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
 
 
 def _build_design(rhs_formula, subset: _UsedRows, trusted: bool):
@@ -555,12 +565,14 @@ def _checked_rhs(rhs: str, columns: frozenset[str], trusted: bool):
 
 
 def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False, transform_state: dict | None = None,
-                 output: str = "pandas"):
+                 output: str = "pandas", into: np.ndarray | None = None):
     """(formulaic's dense design of the right-hand side as a C-ordered float array, its spec, the rows kept);
     its factors evaluated by the interpreter unless ``trusted`` (then formulaic's own ``eval`` runs them).
 
     ``transform_state`` (a spec's learned state, copied here) makes stateful transforms replay it instead of
-    learning from ``data``; ``output="numpy"`` asks formulaic for an array (no pandas frame in between)."""
+    learning from ``data``; ``output="numpy"`` asks formulaic for an array (no pandas frame in between);
+    ``into`` (with ``output="numpy"``, not ``trusted``): an array, or a view of some columns of one, that a
+    design of its shape is written into and returned as (``materializer.output_into``)."""
     from formulaic import model_matrix
 
     overrides: dict[str, Any] = {"na_action": "drop", "output": output}
@@ -573,8 +585,9 @@ def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False, transfo
             matrix = model_matrix(rhs_formula, data, context=_trusted_context(), materializer=RContrastsMaterializer,
                                   drop_rows=dropped, **overrides)
         else:
-            matrix = model_matrix(rhs_formula, data, materializer=InterpretingMaterializer, drop_rows=dropped,
-                                  **overrides)
+            with output_into(into if output == "numpy" else None):
+                matrix = model_matrix(rhs_formula, data, materializer=InterpretingMaterializer, drop_rows=dropped,
+                                      **overrides)
     names = list(matrix.model_spec.column_names)
     duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicated:  # formulaic's frame keeps one column of each name: the design would be wrong
@@ -586,6 +599,8 @@ def _materialise(rhs_formula, data: pd.DataFrame, trusted: bool = False, transfo
     kept[np.fromiter(dropped, dtype=np.int64, count=len(dropped))] = False
     try:
         values = matrix.to_numpy(dtype=float) if output == "pandas" else np.asarray(matrix, dtype=float)
+        if into is not None and values.shape == into.shape and np.may_share_memory(values, into):
+            return into, matrix.model_spec, kept  # written in place
         design = np.ascontiguousarray(values)
     except (TypeError, ValueError) as exc:
         raise DataError(f"the design matrix is not numeric: {exc}") from None

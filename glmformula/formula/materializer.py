@@ -17,6 +17,9 @@ evaluation with that default, for ``trusted=True`` formulas.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,20 @@ from glmformula.formula.columns import FrameColumns
 NAME = "glmformula"
 #: Rows per block when a ``numpy`` output is written (a block of every column stays in cache).
 _COMBINE_ROWS = 8192
+#: Where a ``numpy`` output is to be written (``output_into``), or None for a new array.
+_OUTPUT_TARGET: ContextVar[np.ndarray | None] = ContextVar("glmformula_output_target", default=None)
+
+
+@contextmanager
+def output_into(target: np.ndarray | None) -> Iterator[None]:
+    """Within the block, a ``numpy`` output of ``InterpretingMaterializer`` of ``target``'s shape (a float64
+    array, or a view of some columns of one) is written into ``target`` and returned as it, not in a new
+    array: a numeric transform term lands straight in the design's dense block (``formula.numeric_terms``)."""
+    token = _OUTPUT_TARGET.set(target)
+    try:
+        yield
+    finally:
+        _OUTPUT_TARGET.reset(token)
 
 
 class RContrastsMaterializer(PandasMaterializer):
@@ -61,10 +78,12 @@ class RContrastsMaterializer(PandasMaterializer):
 class InterpretingMaterializer(RContrastsMaterializer):
     """Materialises formulaic terms from a DataFrame, evaluating every factor with ``safe_eval``.
 
-    Two differences of memory and speed, not of values: its caches of evaluated and encoded factors are
+    Differences of memory and speed, not of values: its caches of evaluated and encoded factors are
     emptied once a matrix is built (formulaic's materializer sits in reference cycles, so they would
-    otherwise hold a copy of every column until the next garbage collection), and a ``numpy`` output is
-    written by blocks of rows (``numpy.stack`` writes a wide array one strided column at a time).
+    otherwise hold a copy of every column until the next garbage collection); a ``numpy`` output is
+    written by blocks of rows (``numpy.stack`` writes a wide array one strided column at a time), into the
+    array of ``output_into`` when one is given; and the columns of a term of one numeric factor go to the
+    output as the factor's own arrays (formulaic copies each column twice, as ``1 * array(column)``).
     """
 
     REGISTER_NAME = NAME
@@ -85,12 +104,25 @@ class InterpretingMaterializer(RContrastsMaterializer):
             self.encoded_cache.clear()
 
     @override
+    def _get_columns_for_term(self, factors: list[dict[str, Any]], spec: Any, scale: float = 1) -> dict[str, Any]:
+        if spec.output == "numpy" and scale == 1 and len(factors) == 1 and all(
+                isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype == np.float64
+                for values in factors[0].values()):
+            return dict(factors[0])  # formulaic's names for one factor are its keys; 1 * x is x
+        return super()._get_columns_for_term(factors, spec, scale)
+
+    @override
     def _combine_columns(self, cols: Any, spec: Any, drop_rows: Any) -> Any:
         arrays = [values for _, values in cols] if spec.output == "numpy" else []
         if not arrays or not all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "biuf"
                                  for a in arrays):
             return super()._combine_columns(cols, spec, drop_rows)
-        out = np.empty((len(arrays[0]), len(arrays)))
+        target, shape = _OUTPUT_TARGET.get(), (len(arrays[0]), len(arrays))
+        if target is not None and target.shape == shape and target.dtype == np.float64:
+            out = target
+            _OUTPUT_TARGET.set(None)  # one matrix is written into it: the first of its shape
+        else:
+            out = np.empty(shape)
         for start in range(0, len(out), _COMBINE_ROWS):
             rows = slice(start, start + _COMBINE_ROWS)
             for position, values in enumerate(arrays):

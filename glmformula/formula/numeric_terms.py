@@ -12,11 +12,17 @@ same way, as a term of its own: its columns are the values of the interaction's 
 
 The learned state is handed to the spec of the whole formula (materialised on two rows for its names,
 structure and levels), so prediction on new data replays the knots and means learned here.
+
+Memory: given the number of the dense block's other columns (``reserved_columns``: the intercept, numeric
+columns and their products), ``learn`` writes every term's columns into one row-major array with those
+columns left free before them (each term's width probed first on a few rows), and that array becomes the
+dense block itself (``block_assembly``): no term's columns are held twice, nor copied into a new block.
 """
 
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,18 +54,30 @@ def is_numeric_expression(expr: str, columns: FrameColumns) -> bool:
                    and node.func.id in _CATEGORICAL_FUNCTIONS for node in ast.walk(program.tree))
 
 
+class LearnedValues(dict):
+    """Each learned term's (n, k) columns; when ``buffer`` is not None, they are views of the row-major
+    ``buffer``, whose first ``reserve`` columns are free for the dense block's other columns and whose
+    ``layout`` lists (term, first column, stop) in its order: the buffer may become the dense block."""
+
+    def __init__(self, values: dict, buffer: np.ndarray | None = None, reserve: int = 0,
+                 layout: tuple[tuple[str, int, int], ...] = ()):
+        super().__init__(values)
+        self.buffer, self.reserve, self.layout = buffer, reserve, layout
+
+
 @dataclass(eq=False)
 class LearnedTransforms:
     """The numeric transform terms materialised on the full data, one formulaic call per term (formulaic's
     temporaries are then those of one term).
 
-    values : each term's (or factor's) name -> its (n, k) C-ordered columns, as formulaic computes them.
+    values : each term's (or factor's) name -> its (n, k) columns, as formulaic computes them (a
+        ``LearnedValues``: views of one buffer when ``learn`` was given the dense block's other columns).
     names : each term's name -> its k column names, as formulaic names them.
     state : formulaic's transform state, learned on these rows (the spec of the whole formula replays it).
     key : a hashable copy of ``state`` (a spec built with one state is never reused with another).
     """
 
-    values: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]  # a LearnedValues when learned here
     names: dict[str, list[str]]
     state: dict
     key: tuple
@@ -69,29 +87,86 @@ class LearnedTransforms:
         encoded the term differently beside the other terms."""
         return self.names.get(term) == list(expected_names)
 
-    def take_values(self) -> dict[str, np.ndarray]:
+    def take_values(self) -> LearnedValues:
         """The columns, handed over: this object no longer holds them (the design's builder frees each term's
-        columns once copied into the dense block)."""
-        values, self.values = self.values, {}
+        columns once copied into the dense block, or makes their buffer the dense block)."""
+        values, self.values = self.values, LearnedValues({})
         return values
 
 
-def learn(terms: list, frame: pd.DataFrame, materialise: Callable) -> LearnedTransforms | None:
+def reserved_columns(kinds: dict) -> int:
+    """The dense block's columns besides the numeric transform terms', as the formula's term kinds
+    (``formula.categorical``) give them: the intercept, each numeric column and each product of numeric
+    columns.  (Scoped terms of an interaction with a categorical may add numeric columns: the dense block
+    is then built anew, as ``block_assembly`` checks.)"""
+    count = 0
+    for kind in kinds.values():
+        if kind[0] in ("intercept", "numeric"):
+            count += 1
+        elif kind[0] == "interaction" and all(part[0] == "numeric" for part in kind[1]):
+            count += 1
+    return count
+
+
+#: Rows on which each transform term's width is probed before the full data are materialised.
+_PROBE_ROWS = 64
+
+
+def learn(terms: list, frame: pd.DataFrame, materialise: Callable,
+          reserve: int | None = None) -> LearnedTransforms | None:
     """formulaic's columns and transform state for ``terms`` (formulaic ``Term``s, each numeric) on ``frame``;
     None when a row is dropped (a transform gave a missing value: formulaic's path reports it) or a factor
-    turned out categorical."""
+    turned out categorical.
+
+    With ``reserve`` (``reserved_columns``), the columns are written into one row-major buffer after
+    ``reserve`` free columns (see the module doc), when every term's width can be probed on a few rows;
+    else each term is an array of its own."""
     from formulaic.formula import SimpleFormula
 
-    values, names, state = {}, {}, {}
-    for term in terms:
-        matrix, spec, kept = materialise(SimpleFormula([term]), frame, output="numpy")  # no intercept
+    widths = None if reserve is None else _probe_widths(terms, frame, materialise)
+    buffer = None if widths is None else np.empty((len(frame), reserve + sum(widths)))
+    values, names, state, layout = {}, {}, {}, []
+    start = 0 if buffer is None else reserve
+    for index, term in enumerate(terms):
+        into = None if buffer is None else buffer[:, start:start + widths[index]]
+        target = {} if into is None else {"into": into}
+        matrix, spec, kept = materialise(SimpleFormula([term]), frame, output="numpy", **target)  # no intercept
         if not kept.all() or any(getattr(kind, "value", kind) != "numerical"
                                  for kind, _ in spec.encoder_state.values()):
             return None
+        if into is not None and matrix is not into:  # a width other than the probe's: the buffer is not usable
+            layout = None
+        elif into is not None and layout is not None:
+            layout.append((str(term), start, start + widths[index]))
+        start += 0 if into is None else widths[index]
         values[str(term)], names[str(term)] = matrix, list(spec.column_names)
         state.update(spec.transform_state)
         del matrix, spec  # the spec's structure holds the factor's values: freed before the next term
-    return LearnedTransforms(values, names, state, _frozen(state))
+    learned = LearnedValues(values) if buffer is None or layout is None else LearnedValues(
+        values, buffer, reserve, tuple(layout))
+    return LearnedTransforms(learned, names, state, _frozen(state))
+
+
+def _probe_widths(terms: list, frame: pd.DataFrame, materialise: Callable) -> list[int] | None:
+    """The number of columns of each term, from formulaic's design of a few rows spread over the data (their
+    own transform state, thrown away); None when a term cannot be materialised there."""
+    from formulaic.formula import SimpleFormula
+
+    n = len(frame)
+    rows = np.unique(np.linspace(0, n - 1, min(n, _PROBE_ROWS)).astype(int))
+    sample = frame.iloc[rows].reset_index(drop=True)
+    widths = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the full data's materialisation gives the user its warnings
+        for term in terms:
+            try:
+                matrix, _, kept = materialise(SimpleFormula([term]), sample, output="numpy")
+            except Exception:  # noqa: BLE001 - a transform the sample cannot take: learn term by term
+                return None
+            if not kept.all():
+                return None
+            widths.append(matrix.shape[1])
+    return widths
 
 
 def _frozen(value: Any) -> Any:

@@ -43,7 +43,7 @@ def ns(x: Any, df: int | None = None, knots: Any = None, intercept: bool = False
        _state: dict | None = None) -> FactorValues:
     """The natural cubic spline basis of ``x`` (R's ``splines::ns``); columns named 1..df."""
     state = {} if _state is None else _state
-    x = np.asarray(x, dtype=float)
+    x = np.ascontiguousarray(x, dtype=float)
     if x.ndim != 1:
         raise FormulaError("ns(): x must be a single numeric column")
     if "knots" not in state:
@@ -111,7 +111,7 @@ def natural_spline_basis(x: np.ndarray, interior: np.ndarray, boundary: np.ndarr
 def _bspline_values(all_knots: np.ndarray, x: Any, derivative: int = 0) -> np.ndarray:
     """(len(x), n_basis) values (or derivatives) of the cubic B-splines on ``all_knots`` at ``x`` (R's
     ``splineDesign``; at the right boundary knot, the limit from the left)."""
-    x = np.asarray(x, dtype=float)
+    x = np.ascontiguousarray(x, dtype=float)
     n_basis = len(all_knots) - _ORDER
     spline = BSpline(all_knots, np.eye(n_basis), _ORDER - 1, extrapolate=True)
     if derivative:
@@ -180,7 +180,7 @@ def bs(x: Any, df: int | None = None, knots: Any = None, degree: int = 3, interc
                            "knots are extrapolated as R's bs() does (extrapolation='extend')")
     degree = _bs_degree(degree)
     intercept = bool(intercept if include_intercept is None else include_intercept)
-    x = np.asarray(x, dtype=float)
+    x = np.ascontiguousarray(x, dtype=float)
     if x.ndim != 1:
         raise FormulaError("bs(): x must be a single numeric column")
     if "knots" not in state:
@@ -189,7 +189,7 @@ def bs(x: Any, df: int | None = None, knots: Any = None, degree: int = 3, interc
             boundary_knots = [finite.min() if lower_bound is None else lower_bound,
                               finite.max() if upper_bound is None else upper_bound]
         state.update(_learn_bs_knots(x, df, knots, degree, intercept, boundary_knots))
-    all_knots = np.asarray(state["knots"], dtype=float)
+    all_knots = np.ascontiguousarray(state["knots"], dtype=float)
     if len(all_knots) < 2 * (degree + 1):
         raise FormulaError(f"bs(): the learned knots do not fit degree = {degree}")
     basis = bspline_basis(x, all_knots, degree)
