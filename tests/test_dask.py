@@ -196,7 +196,45 @@ def test_kept_and_streamed_partitions_give_the_same_sums():
     family = gf.family("poisson")
     model, _ = _partition_model(CASES[0][1], ddf, family, None, None, None, "drop")
     beta = np.full(len(model.columns), 0.01)
-    sums = [executor(ddf.to_delayed(), model).map_reduce(partition.point, family=family, keep=None, beta=beta)
-            for executor in (LocalPartitions, StreamedPartitions)]
+    sums = [executor.map_reduce(partition.point, family=family, keep=None, beta=beta)
+            for executor in (LocalPartitions(ddf.to_delayed(), model), StreamedPartitions(ddf, model))]
     np.testing.assert_allclose(sums[0]["gram"], sums[1]["gram"], rtol=1e-13)
     assert sums[0]["deviance"] == pytest.approx(sums[1]["deviance"], rel=1e-13)
+
+
+@pytest.mark.parametrize(("formula", "family"), [
+    ("y ~ x + g + offset(log(e))", "gamma(link=log)"),  # closed form, variance mu^2
+    ("c ~ 0 + x + g + offset(log(e))", "poisson"),  # no intercept: mu = exp(offset)
+    ("s ~ x + g + offset(log(e) / 4)", "binomial"),  # no closed form: the intercept-only IRLS
+])
+def test_null_deviance_of_every_kind_equals_the_in_memory_one(formula, family):
+    rng = np.random.default_rng(21)
+    n = 3000
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abc"), n), "e": rng.uniform(1, 3, n)})
+    data["y"] = rng.gamma(2.0, np.exp(0.3 * data.x) * data.e / 2.0)
+    data["c"] = rng.poisson(np.exp(0.3 * data.x) * data.e).astype(float)
+    data["s"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-0.5 * data.x))).astype(float)
+    assert_equal_fits(gf.glm(formula, dd.from_pandas(data, npartitions=3), family), gf.glm(formula, data, family))
+
+
+def test_the_null_deviance_rides_on_the_fits_own_passes():
+    """A Poisson fit with an offset takes its start, one pass an iteration and the pass of the final summaries:
+    the closed-form null model's sums come with the first and the last (no passes of their own)."""
+    data = gf.datasets.load("insurance")
+    fit = gf.glm(CASES[0][1], dd.from_pandas(data, npartitions=3), "poisson")
+    assert fit.passes == fit.n_iter + 2
+    np.testing.assert_allclose(fit.null_deviance, gf.glm(CASES[0][1], data, "poisson").null_deviance, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", "string[python]", "object", "category"])
+def test_partition_text_is_cast_to_the_learned_levels_as_pandas_does(dtype):
+    """Arrow-backed text takes Arrow's lookup (``partition.as_levels``): the same codes and categories as
+    ``pd.Categorical(values, categories=levels)``, missing values included, levels absent from the partition kept."""
+    from glmformula.distributed.partition import as_levels
+
+    levels = ["east", "north", "south", "west", "zone 9"]
+    values = pd.Series(["south", None, "east", "west", "south", "east"]).astype(dtype)
+    cast = as_levels(values, levels)
+    expected = pd.Categorical(["south", None, "east", "west", "south", "east"], categories=levels)
+    np.testing.assert_array_equal(cast.codes, [2, -1, 0, 3, 2, 0])
+    assert cast.dtype == expected.dtype

@@ -13,8 +13,9 @@
    as in memory).  The pass at beta_k gives deviance(beta_k) for the convergence test and the step
    to beta_{k+1}, so the iterates, the convergence test (R's) and step-halving are those of the
    in-memory engine (``engine.irls.run_irls``).
-4. A last pass collects what the results need: Pearson statistics, the log-likelihood; the null
-   deviance follows ``engine.null_deviance.null_model`` (a closed form under a log link).
+4. A last pass collects what the results need: Pearson statistics, the log-likelihood, and the null
+   deviance (``NullDeviance``: ``engine.null_deviance.null_model``'s rule, in closed form under a log
+   link), whose sums ride on the fit's first and last passes.
    The negative binomial with theta estimated alternates as ``glm.nb`` (``distributed.negbin``).
 
 Only sums of size p x p at most travel between workers and the driver.
@@ -60,12 +61,13 @@ def glm_dask(formula, ddf, family: Family, *, weights=None, offset=None, exposur
     partitions = partitions_for(ddf if used is None else ddf[used], model, cache)
     fitter = DaskFitter(model, partitions, control, verbose)
     try:
+        null_model_fit = NullDeviance(fitter, frame, family)
         if isinstance(family, NegativeBinomial) and family.theta is None:
             fit = fit_negative_binomial(fitter)
         else:
             fit = fit_model(fitter, family)
         _warn_aliased(fit.outcome.aliased, frame.column_names)
-        null = null_deviance(fitter, frame, fit)
+        null = null_model_fit.deviance(fit)
     finally:
         partitions.close()
     return DaskGLMResults(formula=formula, family=fit.family, column_names=frame.column_names, beta=fit.beta,
@@ -121,44 +123,60 @@ def _warn_aliased(aliased: np.ndarray, names: list[str]) -> None:
                       RankDeficiencyWarning, stacklevel=4)
 
 
-def null_deviance(fitter: DaskFitter, frame, fit: DaskFit) -> float:
-    """R's null model (``engine.null_deviance``) by distributed passes, as the in-memory fitter starts it:
-    the intercept-only fit from the full fit's means (``glm.nb``: from the family's starting means), or in
-    closed form under a log link on a variance mu^p."""
-    final = fit.final
-    kind = null_model(frame.has_intercept, final["has_offset"])
-    # glm.nb: the intercept-only fit beside an offset takes the final theta (``model._null_deviance``)
-    family = fit.null_family if fit.theta is not None and kind == "intercept fit" else fit.family
-    if kind == "offset":
-        return fitter.run(ops.deviance_at, family=family, mu=None)["deviance"]
-    if kind == "mean":
-        return fitter.run(ops.deviance_at, family=family, mu=final["sum_wy"] / final["sum_w"])["deviance"]
-    closed = _closed_form_null(fitter, family)
-    if closed is not None:
-        return closed
-    keep = np.zeros(len(frame.column_names), dtype=bool)
-    keep[frame.spec.term_slices["1"]] = True
-    sums = fitter.run(ops.exposure_sums, power=0.0)
-    rate = sums["sum_wy"] / sums["sum_w_exposure"]
-    if family.link.name == "log" and np.isfinite(rate) and rate > 0:
-        start = ("rate", rate)
-    else:
-        start = ("initialize",) if fit.theta is not None else ("fitted", fit.beta, None)
-    _, outcome, _ = fitter.irls(family, start, keep=keep, label="null model")
-    return outcome.deviance
+class NullDeviance:
+    """R's null model (``engine.null_deviance.null_model``) by distributed passes, as the in-memory fitter
+    finds it: the deviance at the weighted mean, at mu = linkinv(offset), or of the intercept-only fit
+    beside an offset, in closed form under a log link on a variance mu^p.  Its sums ride on the fit's own
+    passes: the exposure sums of the closed form on the first, the null deviance on the pass of the final
+    summaries (``DaskFitter.attach``).  Only an intercept-only fit without a closed form takes passes of
+    its own: IRLS from the full fit's means (``glm.nb``: from the family's starting means)."""
 
+    def __init__(self, fitter: DaskFitter, frame, family: Family):
+        self.fitter, self.has_intercept = fitter, frame.has_intercept
+        self.intercept = np.zeros(len(frame.column_names), dtype=bool)
+        if frame.has_intercept:
+            self.intercept[frame.spec.term_slices["1"]] = True
+        self.power = family.variance_power if family.link.name == "log" else None
+        if self.has_intercept and self.power is not None:
+            fitter.attach("exposure", ops.exposure_sums, power=self.power)
+        fitter.before_final = self._attach
 
-def _closed_form_null(fitter: DaskFitter, family: Family) -> float | None:
-    """The intercept-only deviance beside an offset under a log link on a variance mu^p (see
-    ``engine.null_deviance.null_deviance``): exp(b) = sum w y exp((1-p) offset) / sum w exp((2-p) offset)."""
-    power = family.variance_power
-    if family.link.name != "log" or power is None:
-        return None
-    shift, first, second, _, _ = fitter.run(ops.exposure_sums, power=power)["exposure"]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_rate = np.log(first) - np.log(second) - shift
-    if not np.isfinite(log_rate):
-        return None
-    result = fitter.run(ops.deviance_at_rate, family=family, log_rate=float(log_rate))
-    return result["deviance"] if result["valid"] else None
+    def _attach(self, family: Family, state: dict) -> None:
+        """Put the null deviance on the pass of the final summaries (``family``: that pass's)."""
+        kind = null_model(self.has_intercept, state["has_offset"])
+        if kind == "offset":
+            self.fitter.attach("null", ops.deviance_at, family=family, mu=None)
+        elif kind == "mean":
+            self.fitter.attach("null", ops.deviance_at, family=family, mu=state["sum_wy"] / state["sum_w"])
+        elif family.variance_power == self.power and (log_rate := self._log_rate()) is not None:
+            self.fitter.attach("null", ops.deviance_at_rate, family=family, log_rate=log_rate)
 
+    def _log_rate(self) -> float | None:
+        """log exp(b) = log sum w y exp((1-p) offset) - log sum w exp((2-p) offset) (None: not finite)."""
+        if "exposure" not in self.fitter.attached:
+            return None
+        shift, first, second, _, _ = self.fitter.attached["exposure"]["exposure"]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_rate = np.log(first) - np.log(second) - shift
+        return float(log_rate) if np.isfinite(log_rate) else None
+
+    def deviance(self, fit: DaskFit) -> float:
+        """The null deviance of ``fit`` (after its final summaries)."""
+        null = self.fitter.attached.get("null")
+        if null is not None and null.get("valid", True):
+            return null["deviance"]
+        kind = null_model(self.has_intercept, fit.final["has_offset"])
+        family = fit.null_family if fit.theta is not None and kind == "intercept fit" else fit.family
+        if kind == "offset":
+            return self.fitter.run(ops.deviance_at, family=family, mu=None)["deviance"]
+        if kind == "mean":
+            return self.fitter.run(ops.deviance_at, family=family,
+                                   mu=fit.final["sum_wy"] / fit.final["sum_w"])["deviance"]
+        sums = self.fitter.attached.get("exposure") or self.fitter.run(ops.exposure_sums, power=0.0)
+        rate = sums["sum_wy"] / sums["sum_w_exposure"]
+        if family.link.name == "log" and np.isfinite(rate) and rate > 0:
+            start = ("rate", rate)
+        else:
+            start = ("initialize",) if fit.theta is not None else ("fitted", fit.beta, None)
+        _, outcome, _ = self.fitter.irls(family, start, keep=self.intercept, label="null model")
+        return outcome.deviance

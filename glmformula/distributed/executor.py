@@ -55,7 +55,7 @@ def partitions_for(ddf, model: PartitionModel, cache: bool | None = None) -> Par
     keep = in_memory(ddf) if cache is None else cache
     client = _client()
     if not keep:
-        return StreamedPartitions(ddf.to_delayed(), model)
+        return StreamedPartitions(ddf, model)
     if client is not None:
         return ClusterPartitions(client, ddf.to_delayed(), model)
     return LocalPartitions(ddf.to_delayed(), model)
@@ -81,8 +81,12 @@ def _apply(data: PartitionData | None, operation: Callable, arguments: dict) -> 
     return None if data is None else operation(data, **arguments)
 
 
-def _apply_streamed(partition, model: PartitionModel, operation: Callable, arguments: dict) -> dict | None:
-    return _apply(model.data(partition), operation, arguments)
+def _apply_frame(partition, model: PartitionModel, operation: Callable, arguments: dict):
+    """The sums of one partition read from its source, as a one-element object Series (a partition of a Dask
+    collection is a pandas object), its frame and design dropped on return."""
+    import pandas as pd
+
+    return pd.Series([_apply(model.data(partition), operation, arguments)], dtype=object)
 
 
 def _apply_all(operation: Callable, arguments: dict, *partitions: PartitionData | None) -> dict | None:
@@ -90,7 +94,8 @@ def _apply_all(operation: Callable, arguments: dict, *partitions: PartitionData 
 
 
 def _sum(*results) -> dict | None:
-    return combine_all(list(results))
+    """The sums of some results (dicts, or the one-element Series of ``_apply_frame``)."""
+    return combine_all([result.iloc[0] if hasattr(result, "iloc") else result for result in results])
 
 
 def _checked(total: dict | None) -> dict:
@@ -154,26 +159,33 @@ class LocalPartitions:
 
 
 class StreamedPartitions:
-    """Each pass reads and builds every partition again (see the module doc); sums added in a tree of
-    ``FAN_IN`` results a node."""
+    """Each pass reads and builds every partition again (see the module doc): one task a partition reads it,
+    builds its design and returns its sums (Dask fuses the read with ``_apply_frame``, so no partition's
+    frame waits in a worker's memory for a task of its own, nor travels to another worker); the sums are
+    added in a tree of ``FAN_IN`` results a node."""
 
     FAN_IN = 4
 
-    def __init__(self, partitions: list, model: PartitionModel):
-        self.partitions, self.model = partitions, model
+    def __init__(self, ddf, model: PartitionModel):
+        self.ddf, self.model = ddf, model
 
     def map_reduce(self, operation: Callable, **arguments: Any) -> dict:
         import dask
+        import pandas as pd
 
-        level = [dask.delayed(_apply_streamed)(part, self.model, operation, arguments) for part in self.partitions]
-        while len(level) > 1:
+        mapped = self.ddf.map_partitions(_apply_frame, self.model, operation, arguments,
+                                         meta=pd.Series([], dtype=object), enforce_metadata=False)
+        level = mapped.to_delayed()
+        while True:
             level = [dask.delayed(_sum)(*level[i:i + self.FAN_IN]) for i in range(0, len(level), self.FAN_IN)]
+            if len(level) == 1:
+                break
         with quiet_scheduler():
             (total,) = dask.compute(level[0])
         return _checked(total)
 
     def close(self) -> None:
-        self.partitions = []
+        self.ddf = None
 
 
 @contextmanager

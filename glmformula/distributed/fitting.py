@@ -25,11 +25,27 @@ class DaskFitter:
     def __init__(self, model: PartitionModel, partitions: Partitions, control: IRLSControl, verbose: bool):
         self.model, self.partitions, self.control, self.verbose = model, partitions, control, verbose
         self.passes = 0
+        self.attached: dict[str, dict] = {}  # the sums of attached operations, by name
+        self._pending: dict[str, tuple] = {}
+        #: Called with (family, last IRLS sums) before the pass of the final summaries: it may ``attach``
+        #: what that pass should carry (the null model's deviance, ``dask_glm.NullDeviance``).
+        self.before_final = None
+
+    def attach(self, name: str, operation, **arguments) -> None:
+        """Carry ``operation`` in the next pass (its sums land in ``attached[name]``): sums that do not
+        depend on the iteration take no round trip of their own (a pass costs about the same whatever
+        it computes; the scheduler's latency is a good part of it)."""
+        self._pending[name] = (operation, arguments)
 
     def run(self, operation, **arguments) -> dict:
-        """One distributed pass: the sum over the partitions of ``operation``."""
+        """One distributed pass: the sum over the partitions of ``operation`` (and of the attached ones)."""
         self.passes += 1
-        return self.partitions.map_reduce(operation, **arguments)
+        if not self._pending:
+            return self.partitions.map_reduce(operation, **arguments)
+        pending, self._pending = self._pending, {}
+        total = self.partitions.map_reduce(ops.together, main=(operation, arguments), attached=pending)
+        self.attached.update(total.pop("attached"))
+        return total
 
     def irls(self, family: Family, start: tuple, keep: np.ndarray | None = None, label: str = "model"):
         """The engine's IRLS loop (``run_irls``) with every data pass distributed (``DaskPass``), from
@@ -120,6 +136,8 @@ def final_summaries(fitter: DaskFitter, family: Family, beta: np.ndarray, outcom
                     loglik: float | None = None) -> dict:
     """The pass of the results' sums at the final coefficients (``partition.summaries``)."""
     state = data.state
+    if fitter.before_final is not None:
+        fitter.before_final(family, state)
     previous = None if outcome.previous is None else data.coefficients(outcome.previous)
     dispersion = family.ml_dispersion(state["deviance"], state["nobs"], state["sum_w"])
     final = fitter.run(ops.summaries, family=family, beta=beta, beta_previous=previous,

@@ -34,6 +34,29 @@ from glmformula.families.standard import Binomial
 from glmformula.formula.frame import FormulaSpec, build_model_frame
 
 
+def as_levels(values: pd.Series, levels: list) -> pd.Categorical:
+    """``values`` as a categorical of exactly ``levels`` (values outside them missing), as
+    ``pd.Categorical(values, categories=levels)`` but text backed by Arrow (what ``read_parquet`` gives) is
+    looked up by Arrow's hash table: pandas would first make a Python object of every row's value."""
+    if not isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(values.dtype) and hasattr(
+            values.array, "__arrow_array__") and all(isinstance(level, str) for level in levels):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        codes = pc.index_in(pa.array(values.array), value_set=pa.array(levels, type=pa.string()))
+        return pd.Categorical.from_codes(codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32),
+                                         categories=pd.Index(levels))
+    return pd.Categorical(values, categories=levels)
+
+
+def _aligned(partition: pd.DataFrame) -> bool:
+    """Whether every numeric column's memory is aligned.  A partition unpickled on a worker may hold its
+    columns in misaligned buffers, which compiled code refuses (scipy's splines: "Expected a 1-dim C
+    contiguous array"): such a partition is copied; one read from files is used as it is."""
+    return all(partition.iloc[:, position].to_numpy().flags.aligned
+               for position, dtype in enumerate(partition.dtypes) if dtype.kind in "fiub")
+
+
 @dataclass(frozen=True)
 class PartitionModel:
     """How every partition is turned into arrays: the formula, the categorical levels and (for stateful
@@ -51,9 +74,10 @@ class PartitionModel:
 
     def frame_of(self, partition: pd.DataFrame):
         """The model frame of one partition (its categoricals cast to the learned levels)."""
-        partition = partition.copy()
-        for column, levels in self.levels.items():
-            partition[column] = pd.Categorical(partition[column], categories=levels)
+        if not _aligned(partition):
+            partition = partition.copy()
+        partition = partition.assign(**{column: as_levels(partition[column], levels)
+                                        for column, levels in self.levels.items()})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             frame = build_model_frame(self.formula, partition, weights=self.weights, offset=self.offset,
@@ -227,14 +251,32 @@ def deviance_at(data: PartitionData, family: Family, mu: float | None) -> dict:
 
 def exposure_sums(data: PartitionData, power: float) -> dict:
     """sum w y exp((1 - p) (offset - m)) and sum w exp((2 - p) (offset - m)) with m this partition's largest
-    offset, kept with m (``combine`` rescales them to the largest m of all)."""
-    shift = float(np.max(data.offset))
-    w = data.prior_weights
+    offset, kept with m (``combine`` rescales them to the largest m of all); exp(offset - m) is taken once
+    and raised to the powers 0, 1 and 2 by products (p = 0, 1, 2: gaussian, poisson, gamma)."""
+    shift = float(np.max(data.offset)) if len(data.offset) else 0.0
+    w, y = data.prior_weights, data.y
     with np.errstate(all="ignore"):
-        first = float(np.sum(w * data.y * np.exp((1 - power) * (data.offset - shift))))
-        second = float(np.sum(w * np.exp((2 - power) * (data.offset - shift))))
-    return {"exposure": (shift, first, second, 1 - power, 2 - power), "sum_w_exposure": float(
-        np.sum(w * np.exp(data.offset))), "sum_wy": data.constants["sum_wy"]}
+        relative = np.exp(data.offset - shift)
+
+        def weighted(values: np.ndarray, exponent: float) -> float:
+            if exponent == 0:
+                return float(np.sum(values))
+            factor = relative if exponent == 1 else relative * relative if exponent == 2 else (
+                np.exp(exponent * (data.offset - shift)))
+            return float(np.dot(values, factor))
+
+        first, second = weighted(w * y, 1 - power), weighted(w, 2 - power)
+        sum_w_exposure = float(np.dot(w, relative)) * np.exp(shift)
+    return {"exposure": (shift, first, second, 1 - power, 2 - power), "sum_w_exposure": sum_w_exposure,
+            "sum_wy": data.constants["sum_wy"]}
+
+
+def together(data: PartitionData, main: tuple, attached: dict) -> dict:
+    """Several operations in one pass: ``main`` = (operation, arguments) gives the result, with the results of
+    the ``attached`` ones (name: (operation, arguments)) under "attached" (``DaskFitter.attach``)."""
+    operation, arguments = main
+    return {**operation(data, **arguments),
+            "attached": {name: function(data, **kwargs) for name, (function, kwargs) in attached.items()}}
 
 
 # -- adding the partial sums ---------------------------------------------------------------------
@@ -251,7 +293,9 @@ def combine(first: dict | None, second: dict | None) -> dict | None:
     out = {}
     for key, value in first.items():
         other = second[key]
-        if key in _ALL:
+        if isinstance(value, dict):  # the sums of attached operations (``together``), by name
+            out[key] = combine(value, other)
+        elif key in _ALL:
             out[key] = value and other
         elif key in _ANY:
             out[key] = value or other
