@@ -194,3 +194,22 @@ def test_transform_columns_are_written_once_into_the_dense_block(formula, adopte
     reference = _fit(formula, data, fast_categorical_design=False)
     np.testing.assert_allclose(fit.params, reference.params, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fit.bse, reference.bse, rtol=1e-10)
+
+
+def test_a_given_transform_state_is_replayed_on_the_blocks(data):
+    """``build_model_frame(..., transform_state=)`` (a Dask partition with the whole data's state): the rows'
+    design is built of blocks with the given knots, not this subset's, and equals formulaic's replay of the
+    whole data's spec on those rows."""
+    from glmformula.formula.frame import build_model_frame
+
+    formula = "y ~ bs(x, df=5) + poly(z, 2) + h"
+    whole = _fit(formula, data, dense_cells=0)
+    spec = whole.model_data.spec
+    half = data.iloc[::2].reset_index(drop=True)
+    with settings.override(dense_cells=0):
+        frame = build_model_frame(formula, half, transform_state=spec.model_spec.transform_state)
+        own = build_model_frame(formula, half)
+    assert isinstance(frame.design, CategoricalDesign)
+    replayed = spec.design(half).to_numpy(dtype=float)
+    np.testing.assert_allclose(frame.design.to_dense(), replayed, rtol=1e-12, atol=1e-12)
+    assert not np.allclose(own.design.to_dense(), replayed)  # the half's own knots differ

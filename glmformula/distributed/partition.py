@@ -18,7 +18,7 @@ from __future__ import annotations
 import pickle
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,11 @@ class PartitionModel:
     columns: list[str]
     replay: FormulaSpec | None = None
 
+    @property
+    def transform_state(self) -> dict | None:
+        """The whole data's state of the formula's stateful transforms (None without them)."""
+        return None if self.replay is None else self.replay.model_spec.transform_state
+
     def frame_of(self, partition: pd.DataFrame):
         """The model frame of one partition (its categoricals cast to the learned levels)."""
         if not _aligned(partition):
@@ -83,11 +88,7 @@ class PartitionModel:
             frame = build_model_frame(self.formula, partition, weights=self.weights, offset=self.offset,
                                       exposure=self.exposure, na_action=self.na_action,
                                       categorical_response=isinstance(self.family, Binomial),
-                                      drop_unused_levels=False)
-        if self.replay is not None:  # the whole data's transform state, not this partition's
-            rows = partition.loc[frame.row_labels].reset_index(drop=True)
-            matrix = np.ascontiguousarray(self.replay.design(rows).to_numpy(dtype=float))
-            frame = replace(frame, design=DenseDesign(matrix, list(self.columns)), spec=self.replay)
+                                      drop_unused_levels=False, transform_state=self.transform_state)
         if frame.column_names != self.columns:
             raise FormulaError("a partition was encoded with different columns; check the categorical levels")
         return frame

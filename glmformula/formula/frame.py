@@ -246,6 +246,7 @@ def build_model_frame(
     trusted: bool = False,
     drop_unused_levels: bool = True,
     subset: Any = None,
+    transform_state: dict | None = None,
 ) -> ModelFrame:
     """Evaluate ``formula`` on ``data`` and return the model frame (see module doc).
 
@@ -253,6 +254,10 @@ def build_model_frame(
     ``validation.subset_rows``; the weights, offset and exposure given as arrays are for all the data's
     rows, as in R), the formula resolved against the data's columns and checked, the complete rows, the
     response, offset and prior weights on them, the design, and the checks of what came out.
+
+    ``transform_state``: the stateful transforms' state (a formulaic spec's ``transform_state``) learned on
+    other rows, replayed here instead of learned from ``data``: a Dask partition is encoded with the whole
+    data's ``bs``/``poly``/``scale`` state, on the same design blocks as any other partition.
     """
     if na_action not in ("drop", "raise"):
         raise DataError(f"na_action must be 'drop' or 'raise', got {na_action!r}")
@@ -270,7 +275,7 @@ def build_model_frame(
 
     y, levels = evaluate_response(parsed, subset.columns, categorical_response, trusted)
     offset_total, prior_weights = _offset_and_weights(parsed, subset, external, complete, labels, trusted)
-    design, model_spec, numeric_sources, kept = _build_design(rhs_formula, subset, trusted)
+    design, model_spec, numeric_sources, kept = _build_design(rhs_formula, subset, trusted, transform_state)
     if not kept.all():
         _check_rows_kept(kept, parsed.rhs, labels)
         y, offset_total, prior_weights, labels = y[kept], offset_total[kept], prior_weights[kept], labels[kept]
@@ -398,11 +403,12 @@ def _unit_weights(n: int) -> np.ndarray:
     return ones
 
 
-def _build_design(rhs_formula, subset: _UsedRows, trusted: bool):
+def _build_design(rhs_formula, subset: _UsedRows, trusted: bool, transform_state: dict | None = None):
     """(design, formulaic's spec, the numeric columns the design's numbers come from or None, the rows kept):
     from the columns and codes (``formula.categorical``) when the formula allows, else formulaic's dense
-    matrix, whose transforms may give missing values in some rows (not kept)."""
-    materialise = partial(_materialise, trusted=trusted)
+    matrix, whose transforms may give missing values in some rows (not kept).  A given ``transform_state``
+    is replayed by every materialisation (an explicit state passed by a caller still wins)."""
+    materialise = partial(_materialise, trusted=trusted, transform_state=transform_state)
     fast = None if _codes_ordered_factor(rhs_formula, subset.columns) else fast_design(
         rhs_formula, subset.columns, materialise, transforms=not trusted)
     if fast is not None:
