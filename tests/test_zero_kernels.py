@@ -165,3 +165,16 @@ def test_a_subsample_that_misses_a_level_is_not_used():
     with settings.override(zeroinfl_subsample_rows=1500), warnings.catch_warnings():
         warnings.simplefilter("error")  # the subsample's own warnings are not the user's
         assert _subsample_optimum(data, get_distribution("negbin"), get_link("logit")) is not None
+
+
+def test_the_orthogonal_block_check_reads_runs_in_place_and_other_positions_by_index():
+    """``information._is_diagonal``: a run of columns is read as a view, other positions by fancy indexing;
+    both see an off-diagonal entry."""
+    from glmformula.count.information import _is_diagonal
+
+    matrix = np.eye(6) * 2.0
+    matrix[0, 1] = matrix[1, 0] = 0.5
+    assert _is_diagonal(matrix, np.arange(2, 6))
+    assert not _is_diagonal(matrix, np.arange(0, 3))
+    assert _is_diagonal(matrix, np.array([0, 2, 4]))
+    assert not _is_diagonal(matrix, np.array([1, 5, 0]))

@@ -75,8 +75,15 @@ class InformationFactor:
 
 
 def _is_diagonal(information: np.ndarray, positions: np.ndarray) -> bool:
-    block = information[np.ix_(positions, positions)]
-    return np.count_nonzero(block) == np.count_nonzero(np.diag(block))
+    """Whether information[positions, positions] has no non-zero entry off its diagonal (a factor's columns
+    are usually one run: then read in place, without the copy fancy indexing makes)."""
+    positions = np.asarray(positions)
+    first = int(positions[0])
+    if np.array_equal(positions, np.arange(first, first + len(positions))):
+        block = information[first:first + len(positions), first:first + len(positions)]
+    else:
+        block = information[np.ix_(positions, positions)]
+    return np.count_nonzero(block) == np.count_nonzero(np.diagonal(block))
 
 
 def factor_information(information: np.ndarray, orthogonal: np.ndarray | None, damping: float = 0.0
