@@ -19,6 +19,7 @@ any other text: the keyword must then be one the function accepts.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from glmformula.exceptions import FormulaError, UnsafeFormulaError
 
@@ -57,6 +58,26 @@ def string_end(text: str, start: int) -> int:
     raise FormulaError(f"unclosed string literal in {text!r}")
 
 
+def _pieces(text: str) -> Iterator[tuple[str, int, int]]:
+    """(kind, start, end) of each piece of ``text`` in order: a whole string literal ("string"), a whole
+    `backquoted name` with its backquotes ("backquote"), or one character of code ("code")."""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char in "'\"":
+            end = string_end(text, index)
+            yield "string", index, end
+        elif char == "`":
+            end = text.find("`", index + 1) + 1
+            if end == 0:
+                raise FormulaError(f"unclosed backquote in {text!r}")
+            yield "backquote", index, end
+        else:
+            end = index + 1
+            yield "code", index, end
+        index = end
+
+
 def replace_backquotes(expr: str) -> tuple[str, dict[str, str]]:
     """``expr`` with each `backquoted name` replaced by a placeholder; the placeholders' names.
 
@@ -65,28 +86,16 @@ def replace_backquotes(expr: str) -> tuple[str, dict[str, str]]:
     aliases: dict[str, str] = {}
     by_name: dict[str, str] = {}
     out: list[str] = []
-    index = 0
-    while index < len(expr):
-        char = expr[index]
-        if char in "'\"":
-            end = string_end(expr, index)
-            out.append(expr[index:end])
-            index = end
+    for kind, start, end in _pieces(expr):
+        if kind != "backquote":
+            out.append(expr[start:end])
             continue
-        if char == "`":
-            end = expr.find("`", index + 1)
-            if end < 0:
-                raise FormulaError(f"unclosed backquote in {expr!r}")
-            name = expr[index + 1 : end].strip()
-            check_column_name(name, "the formula")
-            if name not in by_name:
-                by_name[name] = _placeholder(expr, len(by_name))
-                aliases[by_name[name]] = name
-            out.append(by_name[name])
-            index = end + 1
-            continue
-        out.append(char)
-        index += 1
+        name = expr[start + 1 : end - 1].strip()
+        check_column_name(name, "the formula")
+        if name not in by_name:
+            by_name[name] = _placeholder(expr, len(by_name))
+            aliases[by_name[name]] = name
+        out.append(by_name[name])
     return "".join(out), aliases
 
 
@@ -103,28 +112,19 @@ def python_keywords(text: str) -> str:
     (``boundary_knots=``: lower case, dots as underscores); string literals and backquoted names are
     left as they are (see the module doc)."""
     out: list[str] = []
-    index, depth = 0, 0
-    while index < len(text):
-        char = text[index]
-        if char in "'\"":
-            end = string_end(text, index)
-            out.append(text[index:end])
-            index = end
+    depth, resume = 0, 0
+    for kind, start, end in _pieces(text):
+        if start < resume:  # inside a keyword already renamed
             continue
-        if char == "`":
-            end = text.find("`", index + 1)
-            if end < 0:
-                raise FormulaError(f"unclosed backquote in {text!r}")
-            out.append(text[index:end + 1])
-            index = end + 1
+        out.append(text[start:end])
+        if kind != "code":
             continue
-        out.append(char)
-        index += 1
+        char = text[start]
         depth += char in "([{"
         depth -= char in ")]}"
-        match = _R_KEYWORD.match(text, index) if depth > 0 and char in "(," else None
+        match = _R_KEYWORD.match(text, end) if depth > 0 and char in "(," else None
         if match:
             space, name, equals = match.groups()
             out.append(space + name.lower().replace(".", "_") + equals)
-            index = match.end()
+            resume = match.end()
     return "".join(out)
