@@ -31,6 +31,7 @@ from glmformula.count import distributions
 from glmformula.count.row_models import BinaryRows, ZeroInflatedRows
 from glmformula.design.categorical import CategoricalDesign
 from glmformula.design.dense import DenseDesign
+from glmformula.design.kernels import optional_pointers
 
 #: Models of ``gf_zero_pass``.
 ZERO_INFLATED, BINARY = 0, 1
@@ -74,10 +75,6 @@ def in_use() -> bool:
     return AVAILABLE and current.kernels and current.count_kernels
 
 
-def _addresses(arrays) -> ctypes.Array:
-    return (POINTER * max(1, len(arrays)))(*[None if a is None else a.ctypes.data for a in arrays])
-
-
 class _DesignRows:
     """A design as the pass reads it (dense block, blocks' codes and values, parameter indices), kept alive."""
 
@@ -94,7 +91,8 @@ class _DesignRows:
         self.block_index = [np.ascontiguousarray(np.asarray(block.positions, dtype=np.int64) + start)
                             for block in blocks]
         self.offset = np.ascontiguousarray(offset, dtype=float)
-        self.pointers = [_addresses(self.codes), _addresses(self.values), _addresses(self.block_index)]
+        self.pointers = [optional_pointers(self.codes), optional_pointers(self.values),
+                         optional_pointers(self.block_index)]
         self.structure = _Design(self.dense.shape[1], self.dense.ctypes.data, self.dense_index.ctypes.data,
                                  len(blocks), *[ctypes.addressof(p) for p in self.pointers],
                                  self.offset.ctypes.data)
