@@ -60,17 +60,23 @@ def ns(x: Any, df: int | None = None, knots: Any = None, intercept: bool = False
     )
 
 
-def _learn_knots(x: np.ndarray, df: int | None, knots: Any, intercept: bool, boundary_knots: Any) -> dict:
-    """R's knots for ``ns(x, df, knots, intercept, Boundary.knots)`` on the training values ``x``."""
+def _training_values_and_boundary(x: np.ndarray, boundary_knots: Any, function: str
+                                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(the finite training values, the sorted boundary knots: given, else their range), as R's ns() and bs()."""
     finite = x[np.isfinite(x)]
     if finite.size == 0:
-        raise FormulaError("ns(): x has no finite values")
+        raise FormulaError(f"{function}(): x has no finite values")
     if boundary_knots is None:
-        boundary = np.array([finite.min(), finite.max()])
-    else:
-        boundary = np.sort(np.asarray(boundary_knots, dtype=float))
-        if boundary.shape != (2,):
-            raise FormulaError("ns(): boundary_knots must be two numbers")
+        return finite, np.array([finite.min(), finite.max()])
+    boundary = np.sort(np.asarray(boundary_knots, dtype=float))
+    if boundary.shape != (2,):
+        raise FormulaError(f"{function}(): boundary_knots must be two numbers")
+    return finite, boundary
+
+
+def _learn_knots(x: np.ndarray, df: int | None, knots: Any, intercept: bool, boundary_knots: Any) -> dict:
+    """R's knots for ``ns(x, df, knots, intercept, Boundary.knots)`` on the training values ``x``."""
+    finite, boundary = _training_values_and_boundary(x, boundary_knots, "ns")
     if knots is not None:
         interior = np.sort(np.atleast_1d(np.asarray(knots, dtype=float)))
     elif df is not None:
@@ -217,15 +223,9 @@ def _learn_bs_knots(x: np.ndarray, df: int | None, knots: Any, degree: int, inte
     ``{"lower_bound", "upper_bound", "knots"}`` (the full sequence, boundary knots ``degree + 1`` times)."""
     if df is not None and knots is not None:
         raise FormulaError("bs(): give df or knots, not both")
-    finite = x[np.isfinite(x)]
-    if finite.size == 0:
-        raise FormulaError("bs(): x has no finite values")
-    if boundary_knots is None:
-        boundary = np.array([finite.min(), finite.max()])
-    else:
-        boundary = np.sort(np.asarray(boundary_knots, dtype=float))
-        if boundary.shape != (2,) or not np.isfinite(boundary).all():
-            raise FormulaError("bs(): boundary_knots must be two finite numbers")
+    finite, boundary = _training_values_and_boundary(x, boundary_knots, "bs")
+    if not np.isfinite(boundary).all():
+        raise FormulaError("bs(): boundary_knots must be two finite numbers")
     if knots is not None:
         interior = np.sort(np.atleast_1d(np.asarray(knots, dtype=float)))
     elif df is not None:
