@@ -168,9 +168,9 @@ def test_a_subsample_that_misses_a_level_is_not_used():
 
 
 def test_the_orthogonal_block_check_reads_runs_in_place_and_other_positions_by_index():
-    """``information._is_diagonal``: a run of columns is read as a view, other positions by fancy indexing;
-    both see an off-diagonal entry."""
-    from glmformula.count.information import _is_diagonal
+    """``block_solve.is_diagonal_block`` (the information's check too): a run of columns is read as a view,
+    other positions by fancy indexing; both see an off-diagonal entry."""
+    from glmformula.engine.block_solve import is_diagonal_block as _is_diagonal
 
     matrix = np.eye(6) * 2.0
     matrix[0, 1] = matrix[1, 0] = 0.5

@@ -44,11 +44,14 @@ def _log_theta_step(dist, y: np.ndarray, mu: np.ndarray, weights: np.ndarray, lo
     for _ in range(steps):
         theta = np.exp(log_theta)
         sums = None if compiled is None else compiled.theta_sums(mu, weights, float(theta))
-        score, curvature = (0.0, 0.0) if sums is None else sums
-        for rows in chunks(len(y)) if sums is None else ():
-            derivatives = dist.derivatives(y[rows], mu[rows], theta, 2)
-            score += np.einsum("i,i->", weights[rows], derivatives["st"])  # not BLAS (see _dot)
-            curvature += np.einsum("i,i->", weights[rows], derivatives["htt"])
+        if sums is not None:
+            score, curvature = sums
+        else:
+            score, curvature = 0.0, 0.0
+            for rows in chunks(len(y)):
+                derivatives = dist.derivatives(y[rows], mu[rows], theta, 2)
+                score += np.einsum("i,i->", weights[rows], derivatives["st"])  # not BLAS (see _dot)
+                curvature += np.einsum("i,i->", weights[rows], derivatives["htt"])
         step = -score / curvature if curvature < 0 else np.sign(score)
         step = float(np.clip(step, -1.0, 1.0))
         log_theta += step

@@ -35,7 +35,7 @@ from glmformula.count.design_products import take_rows
 from glmformula.count.em import em_step, run_em
 from glmformula.count.information import factor_information
 from glmformula.count.likelihoods import BlockLikelihood, Hurdle, TwoPartData, ZeroInflated
-from glmformula.count.newton import newton_maximize
+from glmformula.count.newton import newton_maximize, small_gradient
 from glmformula.count.optimize import Optimum, finish
 from glmformula.count.row_models import BinaryRows, TruncatedRows
 from glmformula.engine.irls import IRLSControl, irls
@@ -144,7 +144,7 @@ def _subsample_optimum(data: TwoPartData, dist, link: Link) -> np.ndarray | None
                                      initial=derivatives, tol=1e-6)
         except (FitError, ValueError, np.linalg.LinAlgError):
             return None
-    converged = np.max(np.abs(result.gradient), initial=0.0) <= 1e-6 * max(1.0, abs(result.loglik))
+    converged = small_gradient(result.gradient, result.loglik, 1e-6)
     return result.params if converged and np.all(np.isfinite(result.params)) else None
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from glmformula.engine.block_solve import is_diagonal_block
+
 #: Orthogonal blocks with fewer columns than this are factored with the rest.
 MIN_ORTHOGONAL = 64
 
@@ -33,7 +35,7 @@ class InformationFactor:
         self.scale = np.sqrt(diagonal)
         self.c = 1.0 + damping
         n = len(diagonal)
-        if orthogonal is None or len(orthogonal) < MIN_ORTHOGONAL or not _is_diagonal(information, orthogonal):
+        if orthogonal is None or len(orthogonal) < MIN_ORTHOGONAL or not is_diagonal_block(information, orthogonal):
             self.d = np.zeros(0, dtype=int)
         else:
             self.d = np.asarray(orthogonal, dtype=int)
@@ -72,18 +74,6 @@ class InformationFactor:
             inverse[np.ix_(self.d, self.d)] = -(self.e_rd.T @ cross) / self.c
         inverse[self.d, self.d] += 1.0 / self.c
         return inverse / self.scale[:, None] / self.scale[None, :]
-
-
-def _is_diagonal(information: np.ndarray, positions: np.ndarray) -> bool:
-    """Whether information[positions, positions] has no non-zero entry off its diagonal (a factor's columns
-    are usually one run: then read in place, without the copy fancy indexing makes)."""
-    positions = np.asarray(positions)
-    first = int(positions[0])
-    if np.array_equal(positions, np.arange(first, first + len(positions))):
-        block = information[first:first + len(positions), first:first + len(positions)]
-    else:
-        block = information[np.ix_(positions, positions)]
-    return np.count_nonzero(block) == np.count_nonzero(np.diagonal(block))
 
 
 def factor_information(information: np.ndarray, orthogonal: np.ndarray | None, damping: float = 0.0

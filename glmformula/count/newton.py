@@ -36,7 +36,7 @@ class NewtonResult:
     n_iter: int
 
 
-def _small(gradient: np.ndarray, loglik: float, tol: float) -> bool:
+def small_gradient(gradient: np.ndarray, loglik: float, tol: float) -> bool:
     return bool(np.max(np.abs(gradient), initial=0.0) <= tol * max(1.0, abs(loglik)))
 
 
@@ -73,7 +73,7 @@ def newton_maximize(likelihood, params: np.ndarray, *, fallback: Callable[[np.nd
     orthogonal = likelihood.orthogonal_parameters()
     n_iter = stalled = 0
     for n_iter in range(1, maxiter + 1):
-        if _small(gradient, loglik, tol):
+        if small_gradient(gradient, loglik, tol):
             n_iter -= 1
             break
         step = newton_direction(information, gradient, orthogonal)

@@ -158,7 +158,7 @@ def schur_factor(schur: np.ndarray, groups: list[np.ndarray]):
     cells each fall in one level of c1000) leaves S = [[S_rr, S_ra], [S_ar, diag]], and block elimination of
     the diagonal part costs O(levels m) instead of a dense Cholesky of all of S.  Else a Cholesky of S."""
     for group in sorted(groups, key=len, reverse=True):
-        if len(group) < BLOCK_ELIMINATION_MIN_COLUMNS or not _is_diagonal(schur, group):
+        if len(group) < BLOCK_ELIMINATION_MIN_COLUMNS or not is_diagonal_block(schur, group):
             continue
         scale = np.sqrt(np.diag(schur))
         if not np.all(scale > 0) or not np.all(np.isfinite(scale)):
@@ -173,12 +173,17 @@ def schur_factor(schur: np.ndarray, groups: list[np.ndarray]):
     return cholesky(schur)
 
 
-def _is_diagonal(matrix: np.ndarray, group: np.ndarray) -> bool:
-    """Whether matrix[group, group] has no non-zero entry off its diagonal (read by chunks of rows)."""
-    step = max(1, CHUNK_ENTRIES // len(group))
+def is_diagonal_block(matrix: np.ndarray, group: np.ndarray) -> bool:
+    """Whether matrix[group, group] has no non-zero entry off its diagonal (read by chunks of rows; a run of
+    consecutive columns, as a factor's levels usually are, in place, without the copy fancy indexing makes)."""
+    group = np.asarray(group)
+    first = int(group[0]) if len(group) else 0
+    run = np.array_equal(group, np.arange(first, first + len(group)))
+    step = max(1, CHUNK_ENTRIES // max(1, len(group)))
     for start in range(0, len(group), step):
         rows = group[start:start + step]
-        block = matrix[np.ix_(rows, group)]
+        block = (matrix[first + start:first + start + len(rows), first:first + len(group)] if run
+                 else matrix[np.ix_(rows, group)])
         on_diagonal = block[np.arange(len(rows)), np.arange(start, start + len(rows))]
         if np.count_nonzero(block) != np.count_nonzero(on_diagonal):
             return False

@@ -38,7 +38,7 @@ __all__ = [
     "certainly_full_rank", "certainly_full_rank_by_gram", "other_rows", "solve_normal_equations", "solve_wls",
 ]
 #: The factors' former private names (tests read them).
-_ScaledFactor, _BlockFactor = ScaledFactor, BlockFactor
+_ScaledFactor = ScaledFactor
 
 #: Beyond this condition number of the equilibrated X'WX, solve by QR instead.
 NORMAL_EQUATIONS_MAX_CONDITION = 1e7
