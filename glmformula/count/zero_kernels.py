@@ -109,22 +109,24 @@ def _takes(design) -> bool:
 class CompiledPass:
     """``gf_zero_pass`` bound to a likelihood's data: ``(params, order) -> (l, gradient, information)``."""
 
-    def __init__(self, model: int, designs, offsets, y: np.ndarray, weights: np.ndarray, n_params: int,
-                 dist_name: str | None, has_theta: bool):
+    def __init__(self, model: int, likelihood, y: np.ndarray, dist_name: str | None, has_theta: bool):
+        designs, n_params = likelihood.designs, likelihood.n_params
         self.model, self.n_params, self.has_theta = model, n_params, has_theta
         starts = np.cumsum([0] + [design.n_columns for design in designs])
         self.designs = [_DesignRows(design, int(start), offset) for design, start, offset in
-                        zip(designs, starts, offsets)]
+                        zip(designs, starts, likelihood.offsets)]
         self.structures = (_Design * len(designs))(*[d.structure for d in self.designs])
         self.y = np.ascontiguousarray(y, dtype=float)
-        self.weights = None if np.all(weights == 1.0) else np.ascontiguousarray(weights, dtype=float)
+        self.weights = None if likelihood.unit_weights else np.ascontiguousarray(likelihood.weights, dtype=float)
         self.dist = _DISTRIBUTIONS.get(dist_name, 0)
         self.counts = None
         if model == ZERO_INFLATED:
             counts = distributions._whole_counts(self.y)
             self.counts = None if counts is None else np.ascontiguousarray(counts, dtype=np.int64)
         self._tables: tuple[float, list[np.ndarray]] | None = None
-        self.large, self.small, self.slot = _split(likelihood_orthogonal(designs, starts), n_params)
+        orthogonal = likelihood.orthogonal_parameters()
+        self.large, self.small, self.slot = _split(
+            np.zeros(0, dtype=np.int64) if orthogonal is None else orthogonal.astype(np.int64), n_params)
 
     @classmethod
     def for_likelihood(cls, likelihood) -> CompiledPass | None:
@@ -134,13 +136,11 @@ class CompiledPass:
             return None
         rows = likelihood.rows
         if isinstance(rows, ZeroInflatedRows) and rows.link.name == "logit" and rows.dist.name in _DISTRIBUTIONS:
-            compiled = cls(ZERO_INFLATED, likelihood.designs, likelihood.offsets, rows.y, likelihood.weights,
-                           likelihood.n_params, rows.dist.name, likelihood.has_theta)
+            compiled = cls(ZERO_INFLATED, likelihood, rows.y, rows.dist.name, likelihood.has_theta)
             if compiled.counts is None:
                 return None
         elif isinstance(rows, BinaryRows) and rows.link.name == "logit" and len(likelihood.designs) == 1:
-            compiled = cls(BINARY, likelihood.designs, likelihood.offsets, rows.positive, likelihood.weights,
-                           likelihood.n_params, None, False)
+            compiled = cls(BINARY, likelihood, rows.positive, None, False)
         else:
             return None
         fits = sum(d.n_blocks for d in compiled.designs) <= MAX_BLOCKS and len(compiled.small) <= MAX_SMALL
@@ -243,17 +243,6 @@ class CompiledPass:
 
 def _contiguous(array: np.ndarray) -> bool:
     return array.flags.c_contiguous and array.dtype == np.float64
-
-
-def likelihood_orthogonal(designs, starts) -> np.ndarray:
-    """Parameter positions of the largest categorical block over the designs (its columns never share a row),
-    empty when there is none."""
-    best = np.zeros(0, dtype=np.int64)
-    for design, start in zip(designs, starts):
-        columns = design.orthogonal_columns() if isinstance(design, CategoricalDesign) else None
-        if columns is not None and len(columns) > len(best):
-            best = np.asarray(columns, dtype=np.int64) + int(start)
-    return best
 
 
 def _split(large: np.ndarray, n_params: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
