@@ -180,3 +180,29 @@ def test_failed_prediction_leaves_the_model_intact(data):
         res.predict(data.astype({"x": str}))
     np.testing.assert_array_equal(res.predict(data), before)
     np.testing.assert_array_equal(gf.glm("y ~ x", data, "poisson").predict(data), before)
+
+
+def test_only_the_trusted_path_calls_eval():
+    """The interpreter's modules (split by responsibility) never call eval, exec, compile or __import__; the
+    one eval is safe_eval's trusted path, on the caller's word."""
+    import ast
+    from pathlib import Path
+
+    import glmformula.formula as formula_package
+
+    folder = Path(formula_package.__file__).parent
+    forbidden = {"eval", "exec", "compile", "__import__"}
+    calls = {}
+    for name in ("syntax", "checker", "interpreter", "operands", "levels", "lexer", "parse", "functions",
+                 "safe_eval", "operators"):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        found = sorted({node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call)
+                        and isinstance(node.func, ast.Name) and node.func.id in forbidden})
+        if found:
+            calls[name] = found
+    assert calls == {"safe_eval": ["compile", "eval"]}
+    source = (folder / "safe_eval.py").read_text()
+    trusted = ast.parse(source).body
+    [function] = [node for node in trusted if isinstance(node, ast.FunctionDef) and node.name == "_evaluate_trusted"]
+    assert {node.func.id for node in ast.walk(function) if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name) and node.func.id in forbidden} == {"compile", "eval"}

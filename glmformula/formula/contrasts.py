@@ -14,7 +14,9 @@ otherwise; here
 * ``C(x, contrasts, base=k)`` is formulaic's ``C`` with R's spellings: without
   contrasts an ordered ``x`` gets ``contr.poly`` (R's ``factor(x)`` keeps an
   ordered factor ordered), and ``base=`` is the reference level's 1-based
-  position, as in R's ``C(x, contr.treatment, base = 3)``;
+  position, as in R's ``C(x, contr.treatment, base = 3)``; the levels of a
+  numeric column are named as R's ``factor()`` names them (``C(x)[T.1]``, not
+  ``[T.1.0]``: ``formula.levels``);
 * ``RTreatmentContrasts`` is ``contr.treatment``: the reference by name
   (``contr.treatment("b")``) or by R's 1-based position (``contr.treatment(base=3)``).
 
@@ -39,6 +41,7 @@ from formulaic.transforms.contrasts import (
 from formulaic.utils.sentinels import UNSET
 
 from glmformula.exceptions import FormulaError
+from glmformula.formula.levels import with_level_labels
 
 
 @dataclass
@@ -136,7 +139,8 @@ def C(data: Any, contrasts: Any = None, *, base: Any = None, levels: Any = None,
         chosen = contrasts if contrasts is not None else default_contrasts(ordered, encoder_state)
         values = pd.Series(values.__wrapped__ if isinstance(values, FactorValues) else values)
         values = values.drop(index=values.index[drop_rows])
-        return encode_contrasts(values, contrasts=chosen, levels=levels, reduced_rank=reduced_rank,
-                                _state=encoder_state, _spec=model_spec)
+        encoded = encode_contrasts(values, contrasts=chosen, levels=levels, reduced_rank=reduced_rank,
+                                   _state=encoder_state, _spec=model_spec)
+        return with_level_labels(encoded, encoder_state.get("categories", ()))
 
     return FactorValues(data, kind="categorical", spans_intercept=spans_intercept, encoder=encoder)

@@ -18,6 +18,7 @@ interpreter passes; formulaic never sees the formula's text.  ``C`` and
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sized
 from dataclasses import dataclass
@@ -157,6 +158,21 @@ def _signature_keywords(func: Callable, skip: int = 1) -> tuple[int, frozenset[s
     return len(positional), keywords
 
 
+def _raw_poly_named(poly: Callable[..., Any]) -> Callable[..., Any]:
+    """formulaic's ``poly`` with the columns of ``raw=TRUE`` named 1..degree, as R and its orthogonal basis
+    name them (formulaic leaves them unnamed: ``poly(x, 2, raw=TRUE)[0]``)."""
+    from formulaic.materializers.types import FactorValues
+
+    @functools.wraps(poly)
+    def named(*args: Any, **kwargs: Any) -> Any:
+        values = poly(*args, **kwargs)
+        if getattr(values, "__formulaic_metadata__", None) is None and getattr(values, "ndim", 0) == 2:
+            values = FactorValues(values, column_names=tuple(str(i) for i in range(1, values.shape[1] + 1)))
+        return values
+
+    return named
+
+
 def _transforms() -> dict[str, Function]:
     """formulaic's transforms and contrasts (imported when first needed: formulaic is slow to import)."""
     from formulaic.transforms import TRANSFORMS
@@ -169,7 +185,7 @@ def _transforms() -> dict[str, Function]:
     limits = {"poly": _limit_poly, "cr": _limit_spline("cr"),
               "cs": _limit_spline("cs"), "cc": _limit_spline("cc"), "lag": _limit_lag}
     for name in ("center", "scale", "poly", "cr", "cs", "cc", "lag"):
-        func = TRANSFORMS[name]
+        func = _raw_poly_named(TRANSFORMS[name]) if name == "poly" else TRANSFORMS[name]
         positional, keywords = _signature_keywords(func)
         table[name] = Function(func, positional, keywords, transform=True,
                                stateful=bool(getattr(func, "__is_stateful_transform__", False)),

@@ -13,13 +13,17 @@ Python cannot parse as a keyword.  ``python_keywords`` renames such a keyword,
 and only a keyword (a dotted name right after ``(`` or ``,`` and before a single
 ``=``, outside string literals and backquotes), to Python's spelling
 (``boundary_knots``).  The result is parsed and checked by the interpreter like
-any other text: the keyword must then be one the function accepts.
+any other text: the keyword must then be one the function accepts.  The interpreter
+renames them when it compiles a piece (``safe_eval``), so the formula's text keeps R's
+spelling everywhere else: formulaic parses it with the keywords as placeholders
+(``keyword_placeholders``, ``operators.RFormulaParser``) and names the columns with
+R's spelling put back (``restore_keywords``): ``bs(x, df=5, Boundary.knots=c(0, 10))[1]``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from glmformula.exceptions import FormulaError, UnsafeFormulaError
 
@@ -99,9 +103,9 @@ def replace_backquotes(expr: str) -> tuple[str, dict[str, str]]:
     return "".join(out), aliases
 
 
-def _placeholder(expr: str, number: int) -> str:
-    """An identifier for the number-th backquoted name that occurs nowhere in ``expr``."""
-    candidate = f"_bq{number}"
+def _placeholder(expr: str, number: int, prefix: str = "_bq") -> str:
+    """An identifier for the number-th backquoted name (or keyword) that occurs nowhere in ``expr``."""
+    candidate = f"{prefix}{number}"
     while candidate in expr:
         candidate += "_"
     return candidate
@@ -111,6 +115,39 @@ def python_keywords(text: str) -> str:
     """``text`` with each dotted R keyword of a call (``Boundary.knots=``) written as Python's
     (``boundary_knots=``: lower case, dots as underscores); string literals and backquoted names are
     left as they are (see the module doc)."""
+    return _rename_keywords(text, lambda name: name.lower().replace(".", "_"))
+
+
+def keyword_placeholders(text: str) -> tuple[str, dict[str, str]]:
+    """``text`` with each dotted R keyword of a call replaced by a placeholder identifier that occurs nowhere
+    in ``text`` (one per distinct keyword); the mapping placeholder -> the keyword as written.
+
+    For a parser that reads Python (formulaic's): it parses the placeholders, and ``restore_keywords`` puts
+    R's spelling back into the text it returns, so that names made from that text show what the user wrote.
+    """
+    placeholders: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+
+    def placeholder(name: str) -> str:
+        if name not in by_name:
+            by_name[name] = _placeholder(text, len(by_name), prefix="_rkw") + "_"
+            placeholders[by_name[name]] = name
+        return by_name[name]
+
+    return _rename_keywords(text, placeholder), placeholders
+
+
+def restore_keywords(text: str, placeholders: dict[str, str]) -> str:
+    """``text`` with each placeholder of ``keyword_placeholders`` written back as its R keyword."""
+    if not placeholders:
+        return text
+    pattern = "|".join(re.escape(name) for name in sorted(placeholders, key=len, reverse=True))
+    return re.sub(pattern, lambda match: placeholders[match.group()], text)
+
+
+def _rename_keywords(text: str, rename: Callable[[str], str]) -> str:
+    """``text`` with each dotted R keyword of a call (a dotted name right after ``(`` or ``,`` inside brackets
+    and before a single ``=``, outside string literals and backquotes) replaced by ``rename(name)``."""
     out: list[str] = []
     depth, resume = 0, 0
     for kind, start, end in _pieces(text):
@@ -125,6 +162,6 @@ def python_keywords(text: str) -> str:
         match = _R_KEYWORD.match(text, end) if depth > 0 and char in "(," else None
         if match:
             space, name, equals = match.groups()
-            out.append(space + name.lower().replace(".", "_") + equals)
+            out.append(space + rename(name) + equals)
             resume = match.end()
     return "".join(out)

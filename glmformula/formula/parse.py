@@ -9,9 +9,11 @@ vocabulary it does not know, working on the text with a bracket-aware scan:
 * ``^`` inside function calls (``I(x^2)``, ``log(x^2)``), which means power in
   R but XOR in Python: it becomes ``**``.  Outside calls ``(a+b)^2`` keeps its
   formula meaning (all interactions up to order 2);
-* R's dotted argument names (``bs(x, Boundary.knots = c(0, 10))``), written as
-  Python keywords (``boundary_knots``) by the lexer (``lexer.python_keywords``);
-  ``TRUE``, ``FALSE`` and ``c(...)`` are the interpreter's (``safe_eval``);
+* R's dotted argument names (``bs(x, Boundary.knots = c(0, 10))``) stay as written,
+  so that the names of the columns show them: formulaic's parser reads them
+  (``operators.RFormulaParser``) and the interpreter evaluates them as Python
+  keywords (``boundary_knots``, ``lexer.python_keywords``); ``TRUE``, ``FALSE`` and
+  ``c(...)`` are the interpreter's (``safe_eval``);
 * ``.``, all columns not otherwise used, expanded against the data.
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from glmformula.exceptions import FormulaError
-from glmformula.formula.lexer import check_column_name, python_keywords, string_end
+from glmformula.formula.lexer import check_column_name, string_end
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*$")
 #: Longest formula accepted, and deepest nesting of brackets (R's parser has limits of its own too).
@@ -127,9 +129,9 @@ def _call_argument(piece: str, name: str) -> str | None:
 
 
 def translate_python(text: str) -> str:
-    """R spellings to formulaic/Python ones: factor() → C(), ^ in calls → **, ``Boundary.knots=`` →
-    ``boundary_knots=``."""
-    text = python_keywords(_R_FACTOR.sub("C(", text))
+    """R spellings to formulaic/Python ones: factor() → C(), ^ in calls → ** (R's dotted keywords are left
+    as written: see the module doc)."""
+    text = _R_FACTOR.sub("C(", text)
     out = []
     positions = {index: in_call for index, char, _, in_call in _scan(text) if char == "^"}
     for index, char in enumerate(text):

@@ -64,9 +64,9 @@ def _power_bound(base: int, exponent) -> int:
 
 def check_term_count(rhs: str) -> None:
     """Refuse a right-hand side that may expand to more than ``MAX_TERMS`` terms (before formulaic expands it)."""
-    from formulaic.parser import DefaultFormulaParser
+    from glmformula.formula.operators import PARSER
 
-    tree = DefaultFormulaParser().get_ast(rhs)
+    tree = PARSER.get_ast(rhs)
     bound = term_bound(tree)
     if bound > MAX_TERMS:
         raise FormulaError(
