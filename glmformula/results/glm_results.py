@@ -52,6 +52,7 @@ from glmformula.results.influence import influence as _influence
 from glmformula.results.information import InformationCriteria, NegativeBinomialTheta
 from glmformula.results.prediction import predict as _predict
 from glmformula.results.prediction_results import PredictionResults, get_prediction
+from glmformula.results.prediction_variance import ColumnCovariance, DenseCovariance, SolvedCovariance
 from glmformula.results.profile import profile_conf_int
 from glmformula.results.residuals import ResidualType
 from glmformula.results.terms_prediction import predict_terms
@@ -245,6 +246,19 @@ class GLMResults(InformationCriteria, NegativeBinomialTheta):
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the estimates: scale * (X'WX)^{-1}, or the sandwich of ``cov_type``."""
         return pd.DataFrame(self._cov, index=self._index, columns=self._index)
+
+    def column_covariance(self) -> ColumnCovariance:
+        """``cov_params()`` as read by parts (its columns, products and diagonal; 0 where aliased), for
+        prediction standard errors: the model-based one by solves with the factor the fit kept, never the
+        (p, p) inverse, unless it was formed already, the covariance is a sandwich or the fit kept no
+        factor (it took the QR path); see ``results.prediction_variance``."""
+        if self.cov_type == "nonrobust" and "_cov" not in self.__dict__:
+            # the fit's last solve, with its factor (``engine.memory_pass.StandardErrors``)
+            solve = getattr(getattr(self._fit, "standard_errors", None), "solve", None)
+            solved = SolvedCovariance.of(solve, self._fit.aliased, self.scale, self._se**2)
+            if solved is not None:
+                return solved
+        return DenseCovariance(self._cov)
 
     @cached_property
     def _se(self) -> np.ndarray:
@@ -490,7 +504,7 @@ class GLMResults(InformationCriteria, NegativeBinomialTheta):
         ``glmformula.results.terms_prediction``.
         """
         if type == "terms":
-            return predict_terms(self, newdata, se=se, offset=offset, exposure=exposure)
+            return predict_terms(self, newdata, se=se, offset=offset, exposure=exposure, unseen=unseen)
         return _predict(self, newdata, type=type, se=se, level=level, offset=offset, exposure=exposure,
                         unseen=unseen)
 

@@ -37,7 +37,7 @@ from glmformula.formula import safe_eval
 from glmformula.formula.block_replay import replay_blocks
 from glmformula.formula.frame import ArrayOrColumn
 from glmformula.formula.materializer import NAME as INTERPRETER_NAME
-from glmformula.results.prediction_variance import DenseCovariance, SolvedCovariance, row_variances
+from glmformula.results.prediction_variance import row_variances
 
 if TYPE_CHECKING:
     from glmformula.results.glm_results import GLMResults
@@ -91,7 +91,7 @@ def linear_predictor_variances(results: GLMResults, design: Design) -> np.ndarra
     """Var(x_i' beta) = x_i' V x_i for the rows of ``design``, V ``cov_params()``: for a block design
     from a few of V's columns (``prediction_variance``), for a dense one from V, by chunks of rows."""
     if isinstance(design, CategoricalDesign):
-        return row_variances(design, _column_covariance(results))
+        return row_variances(design, results.column_covariance())
     X = design.to_dense()
     covariance = np.nan_to_num(results.cov_params().to_numpy())
     out = np.empty(len(X))
@@ -100,18 +100,6 @@ def linear_predictor_variances(results: GLMResults, design: Design) -> np.ndarra
         rows = X[start:start + step]
         out[start:start + step] = np.einsum("ij,ij->i", rows @ covariance, rows)
     return out
-
-
-def _column_covariance(results: GLMResults):
-    """V for ``row_variances``: the model-based one column by column from the fit's kept factor (not the
-    (p, p) inverse), unless it was formed already or the covariance is a sandwich."""
-    fit = results._fit
-    if results.cov_type == "nonrobust" and "_cov" not in results.__dict__:
-        solve = getattr(getattr(fit, "standard_errors", None), "solve", None)
-        solved = SolvedCovariance.of(solve, fit.aliased, results.scale, results.bse.to_numpy() ** 2)
-        if solved is not None:
-            return solved
-    return DenseCovariance(results._cov)
 
 
 def design_rows(results: GLMResults, newdata: Any, offset: ArrayOrColumn = None, exposure: ArrayOrColumn = None,
