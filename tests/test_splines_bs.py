@@ -164,3 +164,77 @@ def test_r_spellings_in_a_formula_give_r_model(name):
                                atol=1e-12)
     np.testing.assert_allclose(fit.params.to_numpy(), case["coefficients"], rtol=1e-7, atol=1e-10)
     assert fit.deviance == pytest.approx(case["deviance"], rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The basis by chunks of rows, written into a given array
+# ---------------------------------------------------------------------------------------------------------
+
+def _awkward_values() -> np.ndarray:
+    """X with values beyond the boundary knots of both sides, a missing value and the boundary knots themselves
+    (R's X spans [0, 4]: the cases below use narrower boundary knots)."""
+    return np.r_[X, -1.0, 5.0, np.nan, 0.5, 3.5, X[::-1]]
+
+
+@pytest.mark.parametrize("degree, intercept", [(3, False), (3, True), (1, False), (2, True)])
+def test_bs_basis_by_chunks_equals_the_whole(degree, intercept):
+    """Chunks of a few rows give the basis of one chunk of every row, to 1e-15, inside the boundary knots and
+    beyond them (Taylor extension), with the missing row missing."""
+    from glmformula.formula.splines import bspline_basis
+
+    values = _awkward_values()
+    state: dict = {}
+    _quiet_bs(X, state, df=6, degree=degree, intercept=intercept, boundary_knots=[0.5, 3.5])
+    knots, first = np.array(state["knots"]), 0 if intercept else 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.GLMWarning)
+        whole = bspline_basis(values, knots, degree, first=first, chunk_rows=len(values))
+        chunked = bspline_basis(values, knots, degree, first=first, chunk_rows=7)
+    assert np.isnan(whole[len(X) + 2]).all() and np.isnan(chunked[len(X) + 2]).all()
+    np.testing.assert_allclose(chunked, whole, rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("intercept", [False, True])
+def test_ns_basis_by_chunks_equals_the_whole(intercept):
+    from glmformula.formula.splines import natural_spline_basis
+
+    values = _awkward_values()
+    interior, boundary = np.array([1.0, 2.0, 2.5]), np.array([0.5, 3.5])
+    whole = natural_spline_basis(values, interior, boundary, intercept, chunk_rows=len(values))
+    chunked = natural_spline_basis(values, interior, boundary, intercept, chunk_rows=5)
+    assert np.isnan(chunked[len(X) + 2]).all()
+    np.testing.assert_allclose(chunked, whole, rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("function, arguments, width", [(bs, {"df": 5}, 5), (ns, {"df": 4}, 4)])
+def test_out_receives_the_basis(function, arguments, width):
+    """``out=`` (a column slice of a row-major block, as the dense block's) is written, and the returned columns
+    are its own; the values are those of a new array.  An array of another shape is refused."""
+    expected = _basis(function(X, _state={}, **arguments))
+    block = np.full((len(X), width + 3), -7.0)
+    out = block[:, 2:2 + width]
+    values = function(X, _state={}, out=out, **arguments)
+    assert all(np.shares_memory(column, block) for column in values.values())
+    np.testing.assert_array_equal(out, expected)
+    assert (block[:, :2] == -7.0).all() and (block[:, 2 + width:] == -7.0).all()  # nothing else written
+    with pytest.raises(ValueError, match="out"):
+        function(X, _state={}, out=np.empty((len(X), width + 1)), **arguments)
+
+
+def test_a_product_of_two_one_column_splines_is_their_product(frame):
+    """``bs(x, df=1, degree=1):bs(x2, df=1, degree=1)`` written into an output target (``output_into``): both
+    factors have the term's one column, the target's width (should a basis be written straight into the target,
+    only one of them may); the design column written into the target is the product of the two bases."""
+    from formulaic import model_matrix
+
+    from glmformula.formula.materializer import InterpretingMaterializer, output_into
+
+    data = frame.assign(x2=np.cos(frame["x"]) + np.linspace(0, 1, len(frame)))
+    product = _basis(bs(data["x"].to_numpy(), df=1, degree=1, _state={}))[:, 0] \
+        * _basis(bs(data["x2"].to_numpy(), df=1, degree=1, _state={}))[:, 0]
+    target = np.full((len(data), 1), np.nan)
+    with output_into(target):
+        matrix = model_matrix("0 + bs(x, df=1, degree=1):bs(x2, df=1, degree=1)", data, output="numpy",
+                              materializer=InterpretingMaterializer)
+    assert np.shares_memory(np.asarray(matrix), target)
+    np.testing.assert_allclose(target[:, 0], product, rtol=1e-15, atol=1e-15)

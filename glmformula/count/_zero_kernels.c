@@ -30,26 +30,18 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../families/log_link_math.h" /* gf_add_compensated, GF_EPS, GF_MULTIVERSION */
+
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict
 #endif
 
-/* With GCC on x86-64 Linux, each entry point is also compiled for AVX2 + FMA (as design/_kernels.c). */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MULTIVERSION
-#endif
-
-/* Helpers are inlined into each entry point, so that they take its instruction set. */
-#if defined(__GNUC__)
-#define ROW_HELPER static inline __attribute__((always_inline))
-#else
-#define ROW_HELPER static inline
-#endif
+/* Each entry point is also compiled for AVX2 + FMA where GCC can (GF_MULTIVERSION, log_link_math.h); helpers are
+ * inlined into each, so that they take its instruction set. */
+#define MULTIVERSION GF_MULTIVERSION
+#define ROW_HELPER GF_LOG_LINK_INLINE
 
 #define LOGIT_THRESHOLD 30.0
-#define EPS 2.220446049250313e-16
 
 typedef struct {
     int64_t n_dense;
@@ -88,11 +80,11 @@ ROW_HELPER void logit_inverse(double eta, double *pi, double *dpi, double *d2pi)
     const double total = 1.0 + e;
     double p = e / total, d = e / (total * total);
     if (eta < -LOGIT_THRESHOLD) {
-        p = EPS / (1.0 + EPS);
-        d = EPS;
+        p = GF_EPS / (1.0 + GF_EPS);
+        d = GF_EPS;
     } else if (eta > LOGIT_THRESHOLD) {
-        p = (1.0 / EPS) / (1.0 + 1.0 / EPS);
-        d = EPS;
+        p = (1.0 / GF_EPS) / (1.0 + 1.0 / GF_EPS);
+        d = GF_EPS;
     }
     *pi = p;
     *dpi = d;
@@ -105,6 +97,24 @@ ROW_HELPER void logit_inverse(double eta, double *pi, double *dpi, double *d2pi)
 typedef struct {
     double l, a, t, aa, at, tt;
 } gf_count;
+
+/* The negative binomial's terms of log f(y) in t = log theta at a row (NegBin.derivatives): c->t when order >= 1,
+ * c->at and c->tt when order >= 2, the others 0; inverse = 1 / (mu + theta) and log_total = log(mu + theta). */
+ROW_HELPER void count_theta_terms(const gf_rows *rows, int64_t i, double mu, double inverse, double log_total,
+                                  int order, gf_count *c)
+{
+    const double theta = rows->theta, y = rows->y[i];
+    const int64_t k = rows->counts[i];
+    c->t = c->at = c->tt = 0.0;
+    if (order >= 1)
+        c->t = theta * (rows->digamma_diff[k] + rows->log_theta - log_total + 1.0 - (y + theta) * inverse);
+    if (order >= 2) {
+        const double inverse2 = inverse * inverse;
+        c->at = theta * mu * (y - mu) * inverse2;
+        const double slope = rows->trigamma_diff[k] + 1.0 / theta - inverse - (mu - y) * inverse2;
+        c->tt = c->t + (theta * theta) * slope;
+    }
+}
 
 ROW_HELPER void count_terms(const gf_rows *rows, int64_t i, double mu, double log_mu, int order, int zero_only,
                                gf_count *c, gf_count *z)
@@ -150,21 +160,12 @@ ROW_HELPER void count_terms(const gf_rows *rows, int64_t i, double mu, double lo
     const int64_t k = rows->counts[i];
     c->l = rows->lgamma_diff[k] - rows->log_factorial[k] + theta * log_theta + (y == 0.0 ? 0.0 : y * log_mu)
            - (theta + y) * log_total;
-    c->a = c->t = c->aa = c->at = c->tt = 0.0;
-    if (order >= 1) {
+    c->a = c->aa = 0.0;
+    if (order >= 1)
         c->a = theta * (y - mu) * inverse;
-        if (free_theta)
-            c->t = theta * (rows->digamma_diff[k] + log_theta - log_total + 1.0 - (y + theta) * inverse);
-    }
-    if (order >= 2) {
-        const double inverse2 = inverse * inverse;
-        c->aa = -theta * mu * (theta + y) * inverse2;
-        if (free_theta) {
-            c->at = theta * mu * (y - mu) * inverse2;
-            const double slope = rows->trigamma_diff[k] + 1.0 / theta - inverse - (mu - y) * inverse2;
-            c->tt = c->t + (theta * theta) * slope;
-        }
-    }
+    if (order >= 2)
+        c->aa = -theta * mu * (theta + y) * (inverse * inverse);
+    count_theta_terms(rows, i, mu, inverse, log_total, free_theta ? order : 0, c);
 }
 
 /* A zero-inflated row (row_models.ZeroInflatedRows: the positive and the zero rows). */
@@ -226,14 +227,6 @@ ROW_HELPER void binary_row(const gf_rows *rows, int64_t i, double b, gf_derivati
         d->s0 = -down;
         d->h00 = -d2pi / (1.0 - pi) - down * down;
     }
-}
-
-/* Adds x to (*sum, *carry) with Neumaier's compensation. */
-ROW_HELPER void add_compensated(double *sum, double *carry, double x)
-{
-    const double total = *sum + x;
-    *carry += fabs(*sum) >= fabs(x) ? (*sum - total) + x : (x - total) + *sum;
-    *sum = total;
 }
 
 /*
@@ -412,13 +405,13 @@ MULTIVERSION int gf_zero_pass(int64_t start, int64_t stop, int64_t model, int64_
             else
                 binary_row(&local, i, eta[0], &r);
             const double w = weights ? weights[i] : 1.0;
-            add_compensated(&l, &l_carry, weights ? w * r.l : r.l);
+            gf_add_compensated(&l, &l_carry, weights ? w * r.l : r.l);
             if (order < 1)
                 continue;
             tile.score[0][t] = weights ? w * r.s0 : r.s0;
             tile.score[1][t] = weights ? w * r.s1 : r.s1;
             if (theta_index >= 0)
-                add_compensated(&st, &st_carry, weights ? w * r.st : r.st);
+                gf_add_compensated(&st, &st_carry, weights ? w * r.st : r.st);
             if (order < 2)
                 continue;
             tile.pair[0][t] = weights ? -w * r.h00 : -r.h00;
@@ -427,7 +420,7 @@ MULTIVERSION int gf_zero_pass(int64_t start, int64_t stop, int64_t model, int64_
             tile.with_theta[0][t] = weights ? -w * r.h0t : -r.h0t;
             tile.with_theta[1][t] = weights ? -w * r.h1t : -r.h1t;
             if (theta_index >= 0)
-                add_compensated(&htt, &htt_carry, weights ? w * r.htt : r.htt);
+                gf_add_compensated(&htt, &htt_carry, weights ? w * r.htt : r.htt);
         }
         if (order >= 1)
             tile_products(designs, n_designs, first, count, &tile, block_design, n_blocks, theta_slot, gradient,
@@ -495,16 +488,14 @@ MULTIVERSION void gf_nb_theta_sums(int64_t start, int64_t stop, double theta, co
                       const double *mu, const double *weights, const double *digamma_diff,
                       const double *trigamma_diff, double *sums)
 {
-    const double log_theta = log(theta);
+    const gf_rows rows = {.y = y, .counts = counts, .theta = theta, .dist = 1, .digamma_diff = digamma_diff,
+                          .trigamma_diff = trigamma_diff, .log_theta = log(theta)};
     double st = 0.0, st_carry = 0.0, htt = 0.0, htt_carry = 0.0;
     for (int64_t i = start; i < stop; i++) {
-        const double m = mu[i], yi = y[i];
-        const int64_t k = counts[i];
-        const double inverse = 1.0 / (m + theta), log_total = log(m + theta);
-        const double score = theta * (digamma_diff[k] + log_theta - log_total + 1.0 - (yi + theta) * inverse);
-        const double slope = trigamma_diff[k] + 1.0 / theta - inverse - (m - yi) * (inverse * inverse);
-        add_compensated(&st, &st_carry, weights[i] * score);
-        add_compensated(&htt, &htt_carry, weights[i] * (score + (theta * theta) * slope));
+        gf_count c;
+        count_theta_terms(&rows, i, mu[i], 1.0 / (mu[i] + theta), log(mu[i] + theta), 2, &c);
+        gf_add_compensated(&st, &st_carry, weights[i] * c.t);
+        gf_add_compensated(&htt, &htt_carry, weights[i] * c.tt);
     }
     sums[0] += st;
     sums[1] += st_carry;

@@ -5,6 +5,9 @@
  *
  *   glmformula/families/_log_link.c   the working response and weights, and the deviance, of one pass
  *   glmformula/design/_kernels.c      gf_log_step: the same fused with X beta and the mean
+ *   glmformula/count/_zero_kernels.c  the compensated sums of a zero-inflated model's pass (gf_add_compensated)
+ *
+ * and the build attributes of their entry points (GF_MULTIVERSION).
  *
  *   log mu              max(eta, log eps)                 (the log link floors mu at eps)
  *   unit deviance / 2   p = 1: y (log y - log mu) - (y - mu)
@@ -30,6 +33,15 @@
 #define GF_LOG_LINK_INLINE static inline
 #endif
 
+/* With GCC on x86-64 Linux, an entry point marked so is also compiled for AVX2 + FMA, the version chosen when the
+ * library loads; elsewhere the baseline build is used. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+#define GF_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define GF_MULTIVERSION
+#endif
+
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -112,6 +124,14 @@ GF_LOG_LINK_INLINE double gf_nb_working_weight(double theta, double mu, double p
 {
     const double variance = mu + mu * mu / theta;
     return mu * mu / variance * prior;
+}
+
+/* Adds x to the sum (*sum, *carry) with Neumaier's compensation: the sum is *sum + *carry. */
+GF_LOG_LINK_INLINE void gf_add_compensated(double *sum, double *carry, double x)
+{
+    const double total = *sum + x;
+    *carry += fabs(*sum) >= fabs(x) ? (*sum - total) + x : (x - total) + *sum;
+    *sum = total;
 }
 
 #endif /* GLMFORMULA_LOG_LINK_MATH_H */

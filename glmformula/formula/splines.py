@@ -40,8 +40,11 @@ _ORDER = 4  # cubic
 
 @stateful_transform
 def ns(x: Any, df: int | None = None, knots: Any = None, intercept: bool = False, boundary_knots: Any = None,
-       _state: dict | None = None) -> FactorValues:
-    """The natural cubic spline basis of ``x`` (R's ``splines::ns``); columns named 1..df."""
+       _state: dict | None = None, out: np.ndarray | None = None) -> FactorValues:
+    """The natural cubic spline basis of ``x`` (R's ``splines::ns``); columns named 1..df.
+
+    ``out``: an (n, df) float64 array (or a view of some columns of one, as of a design's dense block) that the
+    basis is written into, its columns returned; else a new array.  Not a formula keyword."""
     state = {} if _state is None else _state
     x = np.ascontiguousarray(x, dtype=float)
     if x.ndim != 1:
@@ -50,14 +53,34 @@ def ns(x: Any, df: int | None = None, knots: Any = None, intercept: bool = False
         state.update(_learn_knots(x, df, knots, bool(intercept), boundary_knots))
     interior = np.asarray(state["knots"], dtype=float)
     boundary = np.asarray(state["boundary_knots"], dtype=float)
-    basis = natural_spline_basis(x, interior, boundary, bool(state["intercept"]))
+    intercept = bool(state["intercept"])
+    basis = natural_spline_basis(x, interior, boundary, intercept, out=out)
+    return _columns(basis)
+
+
+def _columns(basis: np.ndarray) -> FactorValues:
+    """A spline basis as formulaic's factor: its columns (views), named 1..k."""
     return FactorValues(
         {j + 1: basis[:, j] for j in range(basis.shape[1])},
         kind="numerical",
-        spans_intercept=False,  # R keeps every column, also with intercept=True (then aliased with the intercept)
+        spans_intercept=False,  # R keeps every column, also with intercept=TRUE (then aliased with the intercept)
         format="{name}[{field}]",
         encoded=False,
     )
+
+
+#: Rows per chunk of a basis's evaluation: the temporaries (masks, scipy's design matrix, the chunk's full
+#: basis) are chunk-sized, beside the basis written in place.
+_CHUNK_ROWS = 1 << 16
+
+
+def _checked_output(out: np.ndarray | None, shape: tuple[int, int], function: str) -> np.ndarray:
+    """``out`` when it is a float64 array of ``shape``, a new Fortran-ordered one when None."""
+    if out is None:
+        return np.empty(shape, order="F")
+    if out.shape != shape or out.dtype != np.float64:
+        raise ValueError(f"{function}(): out must be a float64 array of shape {shape}, not {out.dtype} {out.shape}")
+    return out
 
 
 def _training_values_and_boundary(x: np.ndarray, boundary_knots: Any, function: str
@@ -96,22 +119,29 @@ def _learn_knots(x: np.ndarray, df: int | None, knots: Any, intercept: bool, bou
     return {"knots": interior.tolist(), "boundary_knots": boundary.tolist(), "intercept": intercept}
 
 
-def natural_spline_basis(x: np.ndarray, interior: np.ndarray, boundary: np.ndarray, intercept: bool) -> np.ndarray:
-    """The (n, len(interior) + 1 + intercept) natural spline basis at ``x`` (see the module doc)."""
+def natural_spline_basis(x: np.ndarray, interior: np.ndarray, boundary: np.ndarray, intercept: bool,
+                         out: np.ndarray | None = None, chunk_rows: int = _CHUNK_ROWS) -> np.ndarray:
+    """The (n, len(interior) + 1 + intercept) natural spline basis at ``x`` (see the module doc), written into
+    ``out`` when given (else a new array) and returned; ``chunk_rows`` rows at a time (each row's values are
+    its own: the chunks change no figure)."""
     all_knots = np.sort(np.r_[np.repeat(boundary, _ORDER), interior])
-    basis = np.full((len(x), len(all_knots) - _ORDER), np.nan)
-    finite = np.isfinite(x)
-    below, above = finite & (x < boundary[0]), finite & (x > boundary[1])
-    inside = finite & ~below & ~above
-    basis[inside] = _bspline_values(all_knots, x[inside])
-    for side, pivot in ((below, boundary[0]), (above, boundary[1])):
-        if side.any():
-            value, slope = _bspline_values(all_knots, np.array([pivot])), _bspline_values(all_knots, [pivot], 1)
-            basis[side] = value + np.outer(x[side] - pivot, slope[0])
-    constraints = _bspline_values(all_knots, boundary, derivative=2)
-    if not intercept:
-        basis, constraints = basis[:, 1:], constraints[:, 1:]
-    return _householder_qty_rows(constraints.T, basis)[:, 2:]
+    first = 0 if intercept else 1
+    reflections = _householder_reflections(_bspline_values(all_knots, boundary, derivative=2)[:, first:].T)
+    sides = [(pivot, _bspline_values(all_knots, [pivot]), _bspline_values(all_knots, [pivot], 1))
+             for pivot in boundary]
+    out = _checked_output(out, (len(x), len(all_knots) - _ORDER - first - 2), "ns")
+    for begin in range(0, len(x), chunk_rows):
+        values = x[begin:begin + chunk_rows]
+        basis = np.full((len(values), len(all_knots) - _ORDER), np.nan)
+        finite = np.isfinite(values)
+        below, above = finite & (values < boundary[0]), finite & (values > boundary[1])
+        inside = finite & ~below & ~above
+        basis[inside] = _bspline_values(all_knots, values[inside])
+        for side, (pivot, value, slope) in zip((below, above), sides):
+            if side.any():
+                basis[side] = value + np.outer(values[side] - pivot, slope[0])
+        out[begin:begin + chunk_rows] = _householder_qty_rows(reflections, basis[:, first:])[:, 2:]
+    return out
 
 
 def _bspline_values(all_knots: np.ndarray, x: Any, derivative: int = 0) -> np.ndarray:
@@ -125,10 +155,9 @@ def _bspline_values(all_knots: np.ndarray, x: Any, derivative: int = 0) -> np.nd
     return np.asarray(spline(x)).reshape(len(x), n_basis)
 
 
-def _householder_qty_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``t(qr.qty(qr(matrix), t(rows)))``: Q' times each row of ``rows``, Q the orthogonal factor of
-    ``matrix``'s QR decomposition by LINPACK's Householder reflections (no pivoting: the two boundary
-    constraints are independent)."""
+def _householder_reflections(matrix: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """The Householder reflections (column j, vector u) of ``matrix``'s QR decomposition as LINPACK's (no
+    pivoting: the two boundary constraints are independent), Q = H_1 ... H_k."""
     work = np.array(matrix, dtype=float)
     k, m = work.shape
     reflections = []
@@ -143,6 +172,12 @@ def _householder_qty_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
         for later in range(j + 1, m):
             work[j:, later] -= (u @ work[j:, later]) / u[0] * u
         reflections.append((j, u))
+    return reflections
+
+
+def _householder_qty_rows(reflections: list[tuple[int, np.ndarray]], rows: np.ndarray) -> np.ndarray:
+    """``t(qr.qty(qr(matrix), t(rows)))``: Q' times each row of ``rows`` (a new array), Q the orthogonal factor
+    of ``matrix``'s QR decomposition given by its ``reflections`` (``_householder_reflections``)."""
     result = np.array(rows, dtype=float)
     for j, u in reflections:  # Q'y = H_k (... (H_1 y)): the first reflection first
         result[:, j:] -= np.outer(result[:, j:] @ u / u[0], u)
@@ -159,7 +194,8 @@ _EXTENSION = 0.25  # R's bs: the Taylor pivot lies a quarter of the way from the
 @stateful_transform
 def bs(x: Any, df: int | None = None, knots: Any = None, degree: int = 3, intercept: bool = False,
        boundary_knots: Any = None, include_intercept: bool | None = None, lower_bound: float | None = None,
-       upper_bound: float | None = None, extrapolation: str = "extend", _state: dict | None = None) -> FactorValues:
+       upper_bound: float | None = None, extrapolation: str = "extend", _state: dict | None = None,
+       out: np.ndarray | None = None) -> FactorValues:
     """The B-spline basis of ``x`` of degree ``degree`` (R's ``splines::bs``); columns named 1..k.
 
     With ``t`` the knot sequence (each boundary knot ``degree + 1`` times, the interior knots between),
@@ -179,6 +215,9 @@ def bs(x: Any, df: int | None = None, knots: Any = None, degree: int = 3, interc
     ``boundary_knots``; ``extrapolation`` may only be ``"extend"`` (R's).  The knots are learned on the
     training data and kept in ``_state`` (formulaic's keys: ``lower_bound``, ``upper_bound`` and ``knots``,
     the full knot sequence), so prediction replays them.
+
+    ``out``: an (n, k) float64 array (or a view of some columns of one, as of a design's dense block) that the
+    basis is written into, its columns returned; else a new array.  Not a formula keyword.
     """
     state = {} if _state is None else _state
     if extrapolation != "extend":
@@ -198,15 +237,9 @@ def bs(x: Any, df: int | None = None, knots: Any = None, degree: int = 3, interc
     all_knots = np.ascontiguousarray(state["knots"], dtype=float)
     if len(all_knots) < 2 * (degree + 1):
         raise FormulaError(f"bs(): the learned knots do not fit degree = {degree}")
-    basis = bspline_basis(x, all_knots, degree)
     first = 0 if intercept else 1
-    return FactorValues(
-        {j + 1 - first: basis[:, j] for j in range(first, basis.shape[1])},
-        kind="numerical",
-        spans_intercept=False,  # R keeps every column, also with intercept=TRUE (then aliased with the intercept)
-        format="{name}[{field}]",
-        encoded=False,
-    )
+    basis = bspline_basis(x, all_knots, degree, first=first, out=out)
+    return _columns(basis)
 
 
 def _bs_degree(degree: Any) -> int:
@@ -262,55 +295,50 @@ def r_quantile(values: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     return result
 
 
-def bspline_basis(x: np.ndarray, all_knots: np.ndarray, degree: int) -> np.ndarray:
-    """The (n, len(all_knots) - degree - 1) B-spline basis at ``x`` (R's ``splineDesign``, extrapolated beyond
-    the boundary knots as R's ``bs``; missing values give missing rows), as a Fortran-ordered array (each
-    column contiguous).  Inside the boundary knots: scipy's sparse ``design_matrix`` (the ``degree + 1``
-    consecutive non-zero values of each row), scattered into the dense array (``_fill_design``)."""
-    n_basis = len(all_knots) - degree - 1
-    lower, upper = all_knots[degree], all_knots[-degree - 1]
-    basis = np.zeros((len(x), n_basis), order="F")
-    finite = np.isfinite(x)
-    below, above = finite & (x < lower), finite & (x > upper)
-    outside = below | above
-    if not finite.all() or outside.any():
-        inside = np.flatnonzero(finite & ~outside)
-        basis[~finite] = np.nan
-    else:
-        inside = None
-    _fill_design(basis, x if inside is None else x[inside], inside, all_knots, degree)
-    if outside.any():
+def bspline_basis(x: np.ndarray, all_knots: np.ndarray, degree: int, first: int = 0,
+                  out: np.ndarray | None = None, chunk_rows: int = _CHUNK_ROWS) -> np.ndarray:
+    """The B-spline basis at ``x`` (R's ``splineDesign``, extrapolated beyond the boundary knots as R's ``bs``;
+    missing values give missing rows) without its first ``first`` columns: (n, len(all_knots) - degree - 1 -
+    first), written into ``out`` when given (else a new Fortran-ordered array) and returned.  ``chunk_rows``
+    rows at a time (``_bspline_chunk``; each row's values are its own: the chunks change no figure)."""
+    out = _checked_output(out, (len(x), len(all_knots) - degree - 1 - first), "bs")
+    extrapolated = False
+    for begin in range(0, len(x), chunk_rows):
+        rows = slice(begin, begin + chunk_rows)
+        extrapolated |= _bspline_chunk(x[rows], all_knots, degree, first, out[rows])
+    if extrapolated:
         warnings.warn("bs(): some 'x' values beyond boundary knots may cause ill-conditioned bases (extrapolated "
                       "as R's bs() does)", GLMWarning, stacklevel=2)
-        sides = ((below, lower, all_knots[degree + 1]), (above, upper, all_knots[-degree - 2]))
-        for side, boundary, neighbour in sides:
-            if side.any():
-                basis[side] = _taylor_extension(x[side], all_knots, degree, boundary, neighbour)
-    return basis
+    return out
 
 
-#: Rows per call of scipy's design matrix: its sparse temporaries stay small beside the dense basis.
-_CHUNK_ROWS = 1 << 16
-
-
-def _fill_design(basis: np.ndarray, values: np.ndarray, rows: np.ndarray | None, all_knots: np.ndarray,
-                 degree: int) -> None:
-    """Write the B-spline basis at ``values`` (within the boundary knots) into the rows ``rows`` (None: all) of
-    the F-ordered ``basis``: scipy's ``BSpline.design_matrix`` per chunk of rows, whose row i holds the
-    ``degree + 1`` consecutive non-zeros from column ``indices[i * (degree + 1)]``; each position in the row
-    is one vector write into the flat basis (``extrapolate=True``: the values are inside already, and scipy
-    then skips its bounds check in Python)."""
-    n, width = basis.shape[0], degree + 1
-    flat = basis.reshape(-1, order="F")  # a view: basis is F-ordered
-    for begin in range(0, values.size, _CHUNK_ROWS):
-        chunk = values[begin:begin + _CHUNK_ROWS]
-        design = BSpline.design_matrix(chunk, all_knots, degree, extrapolate=True)
-        target = np.arange(begin, begin + chunk.size, dtype=np.int64) if rows is None \
-            else rows[begin:begin + chunk.size].astype(np.int64)
-        target += design.indices[::width].astype(np.int64) * n  # flat position of the row's first non-zero
-        data = design.data.reshape(-1, width)
-        for offset in range(width):
-            flat[target + offset * n] = data[:, offset]
+def _bspline_chunk(values: np.ndarray, all_knots: np.ndarray, degree: int, first: int, out: np.ndarray) -> bool:
+    """Write the basis at ``values`` (its columns from ``first`` on) into ``out``; whether a value lies beyond the
+    boundary knots.  Within them: scipy's sparse ``BSpline.design_matrix``, whose row i holds the ``degree + 1``
+    consecutive non-zeros from column ``indices[i * (degree + 1)]``, scattered into the chunk's full (C-ordered)
+    basis (``extrapolate=True``: the values are inside already, and scipy then skips its bounds check in Python);
+    beyond them, ``_taylor_extension``."""
+    n_basis, width = len(all_knots) - degree - 1, degree + 1
+    lower, upper = all_knots[degree], all_knots[-degree - 1]
+    basis = np.zeros((len(values), n_basis))
+    finite = np.isfinite(values)
+    below, above = finite & (values < lower), finite & (values > upper)
+    inside = finite & ~below & ~above
+    rows = np.flatnonzero(inside)
+    if rows.size:
+        design = BSpline.design_matrix(values if rows.size == len(values) else values[rows], all_knots, degree,
+                                       extrapolate=True)
+        first_nonzero = rows * n_basis + design.indices[::width]  # flat position of each row's first non-zero
+        flat, data = basis.reshape(-1), design.data.reshape(-1, width)
+        for offset in range(width):  # one vector write per position in the rows (faster than a 2-d scatter)
+            flat[first_nonzero + offset] = data[:, offset]
+    basis[~finite] = np.nan
+    sides = ((below, lower, all_knots[degree + 1]), (above, upper, all_knots[-degree - 2]))
+    for side, boundary, neighbour in sides:
+        if side.any():
+            basis[side] = _taylor_extension(values[side], all_knots, degree, boundary, neighbour)
+    out[...] = basis[:, first:]
+    return bool(below.any() or above.any())
 
 
 def _taylor_extension(x: np.ndarray, all_knots: np.ndarray, degree: int, boundary: float,
