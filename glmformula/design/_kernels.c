@@ -18,7 +18,9 @@
  * w_i v_ki v_li in pairs, w_i v_ki^2 in diag_k), and X beta adds beta_k[c_ki] v_ki.  A pair of large
  * blocks may instead be accumulated by its observed cells: cell_kl[i] (-1: none) indexes pair_kl, whose
  * size is then the number of cells (a table of size_k x size_l would be mostly zeros: 20,000 cells of
- * 20 x 1,000 levels, nested, take 19 million entries).  Each row is read
+ * 20 x 1,000 levels, nested, take 19 million entries); for a nested pair cell_kl is block l's own codes and
+ * gate_kl block k's, the row's cell being cell_kl[i] where gate_kl[i] >= 0 (no array of cells is
+ * written for it).  Each row is read
  * once; the accumulators are small enough to stay in cache.  The functions take
  * plain pointers (called through ctypes, which releases the GIL, so that row
  * ranges can run on several threads into separate accumulators).  The module is
@@ -107,7 +109,8 @@ static void add_row_rest(int64_t i, int64_t pd, const double *restrict x, double
  * the cell sums (S8's 1,000 x 5,000 levels: 900,000 cells, 7 MB) would evict the blocks' accumulators from
  * the cache inside the row loop (there it cost ten times this loop). */
 static void add_cell_sums(int64_t start, int64_t stop, const double *w, int64_t n_blocks,
-                          const double *const *values, const int32_t *const *cells, double *const *pairs)
+                          const double *const *values, const int32_t *const *cells, const int32_t *const *gates,
+                          double *const *pairs)
 {
     int64_t pair = 0;
     for (int64_t k = 0; k < n_blocks; k++)
@@ -115,20 +118,22 @@ static void add_cell_sums(int64_t start, int64_t stop, const double *w, int64_t 
             if (!cells[pair])
                 continue;
             const int32_t *restrict cell = cells[pair];
+            const int32_t *restrict gate = gates[pair];
             double *restrict sums = pairs[pair];
             const double *restrict vk = values[k], *restrict vl = values[l];
             for (int64_t i = start; i < stop; i++)
-                if (cell[i] >= 0)
+                if (cell[i] >= 0 && (!gate || gate[i] >= 0))
                     sums[cell[i]] += w[i] * (vk ? vk[i] : 1.0) * (vl ? vl[i] : 1.0);
         }
 }
 
 /* The products of rows [start, stop), added to the accumulators (z may be NULL: no X'Wz; values[k] NULL for a
- * block of indicators; cells[pair] NULL for a pair accumulated as a size_k x size_l table). */
+ * block of indicators; cells[pair] NULL for a pair accumulated as a size_k x size_l table; gates[pair] NULL but
+ * for a nested pair, see the top). */
 MULTIVERSION int gf_products(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *w, const double *z,
                 int64_t n_blocks, const int32_t *const *codes, const int64_t *sizes, const double *const *values,
-                const int32_t *const *cells, double *gram, double *xtw, double *const *diag, double *const *bxtw,
-                double *const *cross, double *const *pairs)
+                const int32_t *const *cells, const int32_t *const *gates, double *gram, double *xtw,
+                double *const *diag, double *const *bxtw, double *const *cross, double *const *pairs)
 {
     if (pd > MAX_DENSE)
         return -1;
@@ -144,7 +149,7 @@ MULTIVERSION int gf_products(int64_t start, int64_t stop, int64_t pd, const doub
         add_row_rest(i, pd, dense + i * pd, w[i], z, n_blocks, codes, sizes, values, cells, xtw, diag, bxtw, cross,
                      pairs);
     }
-    add_cell_sums(start, stop, w, n_blocks, values, cells, pairs);
+    add_cell_sums(start, stop, w, n_blocks, values, cells, gates, pairs);
     return 0;
 }
 
@@ -210,7 +215,8 @@ MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *
  *
  * with log mu = max(eta, log eps) and log y given (0 where y = 0): the per-row formulas of log_link_math.h, whose
  * reference implementation is numpy's (see there).  With eta_known, eta already holds the
- * linear predictor (offset included: IRLS's start) and X is not read.  Returns nonzero when an eta is not finite
+ * linear predictor (offset included: IRLS's start) and X is not read.  prior NULL: every prior weight is 1 (not
+ * read; a fit without weights keeps no array of ones).  Returns nonzero when an eta is not finite
  * or above 709 (exp would overflow) or z or w is not finite: the caller then discards the outputs and takes
  * numpy's path, which reports or halves the step.  Rows are taken in tiles: X beta first, then a loop without
  * branches that the compiler vectorises, exp included (gf_exp), then the deviance summed in order.
@@ -223,7 +229,7 @@ MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *
 ROW_HELPER int log_step_rows(int64_t first, int64_t count, const int power, const int add_offset,
                                 const double *restrict offset,
                                 const double *restrict y, const double *restrict log_y,
-                                const double *restrict prior, double *restrict eta, double *restrict mu,
+                                const double *restrict prior_tile, double *restrict eta, double *restrict mu,
                                 double *restrict z, double *restrict w, double *restrict units)
 {
     int bad = 0;
@@ -237,13 +243,13 @@ ROW_HELPER int log_step_rows(int64_t first, int64_t count, const int power, cons
         const double yi = y[i];
         const double unit = gf_log_half_unit_deviance(power, yi, log_y[i], gf_log_mean(e), m);
         const double zi = gf_log_working_response(yi, m, e, offset[i]);
-        const double wi = gf_log_working_weight(power, m, prior[i]);
+        const double wi = gf_log_working_weight(power, m, prior_tile[t]);
         bad |= (int)!(fabs(zi) <= 1.7976931348623157e308) | (int)!(wi <= 1.7976931348623157e308); /* NaN too */
         eta[i] = e;
         mu[i] = m;
         z[i] = zi;
         w[i] = wi;
-        units[t] = prior[i] * unit;
+        units[t] = prior_tile[t] * unit;
     }
     return bad;
 }
@@ -254,19 +260,22 @@ MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const doub
                              int64_t power, int64_t eta_known, double *eta, double *mu, double *z, double *w,
                              double *deviance)
 {
-    double units[TILE];
+    double units[TILE], ones[TILE];
     double total = 0.0;
     int bad = 0;
+    for (int64_t t = 0; t < TILE; t++)
+        ones[t] = 1.0;
     for (int64_t first = start; first < stop; first += TILE) {
         const int64_t count = stop - first < TILE ? stop - first : TILE;
+        const double *p = prior ? prior + first : ones;
         for (int64_t i = first; i < first + count && !eta_known; i++)
             eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks, NULL);
         if (eta_known)
-            bad |= power == 1 ? log_step_rows(first, count, 1, 0, offset, y, log_y, prior, eta, mu, z, w, units)
-                              : log_step_rows(first, count, 2, 0, offset, y, log_y, prior, eta, mu, z, w, units);
+            bad |= power == 1 ? log_step_rows(first, count, 1, 0, offset, y, log_y, p, eta, mu, z, w, units)
+                              : log_step_rows(first, count, 2, 0, offset, y, log_y, p, eta, mu, z, w, units);
         else
-            bad |= power == 1 ? log_step_rows(first, count, 1, 1, offset, y, log_y, prior, eta, mu, z, w, units)
-                              : log_step_rows(first, count, 2, 1, offset, y, log_y, prior, eta, mu, z, w, units);
+            bad |= power == 1 ? log_step_rows(first, count, 1, 1, offset, y, log_y, p, eta, mu, z, w, units)
+                              : log_step_rows(first, count, 2, 1, offset, y, log_y, p, eta, mu, z, w, units);
         for (int64_t t = 0; t < count; t++)
             total += units[t];
     }

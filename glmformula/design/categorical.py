@@ -169,7 +169,8 @@ class CategoricalDesign:
         if self._use_kernels:
             upper, dense_xtw, diagonals, block_xtw, crosses, pairs = kernels.products(
                 self.dense, self._codes, self._sizes, w, z, self._values,
-                [None if c is None else c.index for c in cells], [None if c is None else c.count for c in cells])
+                [None if c is None else c.stored for c in cells], [None if c is None else c.count for c in cells],
+                [None if c is None else c.gate for c in cells])
             return np.triu(upper) + np.triu(upper, 1).T, dense_xtw, diagonals, block_xtw, crosses, pairs
         return self._accumulate(w, z)
 
@@ -272,7 +273,7 @@ class CategoricalDesign:
                 for values in (block_values[i], block_values[j]):
                     weights = weights if values is None else weights * values
                 if cell is not None:
-                    table += accumulate_cells(cell.index[start:stop], weights, cell.count)
+                    table += accumulate_cells(cell.cells_of(start, stop), weights, cell.count)
                     continue
                 joint = indicators[i].indices.astype(np.int64) * (self.blocks[j].size + 1) + indicators[j].indices
                 table += np.bincount(joint, weights=weights, minlength=len(table))

@@ -31,7 +31,7 @@ from glmformula.engine.log_step_kernel import LogStep, log_step  # noqa: F401  (
 #: Dense blocks wider than this take numpy's path (the kernel's stack buffers are this wide).
 MAX_DENSE = 64
 _LIBRARY = load_library(Path(__file__).parent, "_kernels", {
-    "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 10, ctypes.c_int),
+    "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 11, ctypes.c_int),
     "gf_xtw": ([INT, INT, INT, POINTER, POINTER, POINTER, INT, POINTER, POINTER, POINTER, POINTER], None),
     "gf_dot": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER, POINTER], None),
     "gf_gather_columns": ([INT, INT, INT, INT, POINTER, POINTER, INT, POINTER], None),
@@ -53,11 +53,13 @@ def optional_pointers(arrays) -> ctypes.Array:
 
 def products(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], w: np.ndarray, z: np.ndarray | None,
              values: list[np.ndarray | None] | None = None, cells: list[np.ndarray | None] | None = None,
-             cell_counts: list[int | None] | None = None):
+             cell_counts: list[int | None] | None = None, gates: list[np.ndarray | None] | None = None):
     """Accumulators of X'WX (and X'Wz) over all rows; see ``_kernels.c`` for what each holds.
 
     ``values``: each block's values (None for indicators); ``cells``: per pair of blocks k < l (in order), the
-    cell of each row (int32, -1 for none) with ``cell_counts`` cells, or None for a size_k x size_l table.
+    cell of each row (int32, -1 for none) with ``cell_counts`` cells, or None for a size_k x size_l table;
+    ``gates``: per pair, None, or for a nested pair block k's codes, the row's cell then being ``cells``' entry
+    (block l's codes) only where the gate is >= 0 (``pairs.PairCells``).
     Returns (gram upper triangle (pd, pd), xtw (pd,), diagonals, block_xtw, crosses (size, pd)
     per block, pair tables (size_k * size_l, or the cell count) for k < l in order).
     """
@@ -65,6 +67,7 @@ def products(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], w: np
     pair_count = len(sizes) * (len(sizes) - 1) // 2
     values = values or [None] * len(sizes)
     cells, cell_counts = cells or [None] * pair_count, cell_counts or [None] * pair_count
+    gate_pointers = optional_pointers(gates or [None] * pair_count)
     pair_sizes = [count if count is not None else a * b for count, (a, b) in
                   zip(cell_counts, ((a, b) for i, a in enumerate(sizes) for b in sizes[i + 1:]))]
     size_array = np.asarray(sizes, dtype=np.int64)
@@ -80,7 +83,8 @@ def products(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], w: np
         pairs = [np.zeros(size) for size in pair_sizes]
         status = _LIBRARY.gf_products(
             start, stop, pd, dense.ctypes.data, w.ctypes.data, None if z is None else z.ctypes.data,
-            len(codes), code_pointers, size_array.ctypes.data, value_pointers, cell_pointers, gram.ctypes.data,
+            len(codes), code_pointers, size_array.ctypes.data, value_pointers, cell_pointers, gate_pointers,
+            gram.ctypes.data,
             xtw.ctypes.data, _pointers(diagonals), _pointers(block_xtw), _pointers(crosses), _pointers(pairs))
         if status != 0:
             raise ValueError(f"the dense block has {pd} columns; the kernel takes at most {MAX_DENSE}")

@@ -8,7 +8,7 @@ For small blocks it is accumulated as a table.  For large ones the table is most
 c1000 and c20:c1000: 999 x 19,000 entries of which 19,000 can be non-zero, the cells being nested
 in c1000's levels), so it is accumulated by *observed cells*: each row's cell index (-1 when either
 code is -1) and, per cell, its pair of levels.  Nested blocks (every level of b within one level
-of a) need no sort: b's own code is the cell.
+of a) need no sort and no array of their own: b's own code is the cell, where a's code is not -1.
 """
 
 from __future__ import annotations
@@ -25,18 +25,33 @@ CELL_TABLE_MIN_ENTRIES = 1 << 16
 class PairCells:
     """The observed cells of a pair of blocks.
 
-    index : (n,) int32, each row's cell, -1 where either block's code is -1.
+    stored : (n,) int32, each row's cell, -1 where either block's code is -1; with ``gate``, a row's cell
+        only where the gate is >= 0 (the compiled pass reads both as they are).
     rows, columns : (cells,) each cell's level in the first and in the second block (rows = -1: a cell
         that no row with both codes reaches; its sum stays 0 and is dropped).
+    gate : None, or for a nested pair the first block's codes, ``stored`` being the second's (not copies:
+        S7's pair would otherwise hold a third array of codes the data's length).
     """
 
-    index: np.ndarray
+    stored: np.ndarray
     rows: np.ndarray
     columns: np.ndarray
+    gate: np.ndarray | None = None
 
     @property
     def count(self) -> int:
         return len(self.rows)
+
+    @property
+    def index(self) -> np.ndarray:
+        """(n,) int32, each row's cell, -1 where either block's code is -1 (a new array for a nested pair)."""
+        return self.cells_of(0, len(self.stored))
+
+    def cells_of(self, start: int, stop: int) -> np.ndarray:
+        """The cell of each of rows start:stop (-1 for none), for numpy's path."""
+        if self.gate is None:
+            return self.stored[start:stop]
+        return np.where(self.gate[start:stop] >= 0, self.stored[start:stop], -1).astype(np.int32)
 
 
 def pair_cells(first: np.ndarray, second: np.ndarray, second_size: int) -> PairCells:
@@ -47,8 +62,7 @@ def pair_cells(first: np.ndarray, second: np.ndarray, second_size: int) -> PairC
     owner = np.full(second_size, -1, dtype=np.int64)
     owner[b] = a
     if np.array_equal(owner[b], a):  # nested: each level of the second block within one level of the first
-        index = np.where(both, second, -1).astype(np.int32)
-        return PairCells(index, owner, np.arange(second_size))
+        return PairCells(second, owner, np.arange(second_size), gate=first)
     joint = a.astype(np.int64) * second_size + b
     del a, b, owner
     table_size = (int(first.max()) + 1) * second_size

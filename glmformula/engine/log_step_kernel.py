@@ -20,6 +20,7 @@ import numpy as np
 
 from glmformula import settings
 from glmformula._native import INT, POINTER, load_library, map_ranges, pointers, row_ranges
+from glmformula.engine.unit_weights import contiguous_or_none
 
 _LIBRARY = load_library(Path(__file__).parent.parent / "design", "_kernels", {
     "gf_log_step": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT, INT]
@@ -50,8 +51,10 @@ class LogStep:
         n = len(y)
         if not all(a.flags.c_contiguous and a.dtype == np.float64 and a.shape == (n,) for a in (eta, mu, z, *weights)):
             raise ValueError("the outputs of the log step must be C-contiguous float64 arrays of the data's length")
-        self._fixed_arrays = tuple(np.ascontiguousarray(a, dtype=float) for a in (offset, y, log_y, prior))
-        self._fixed = [array.ctypes.data for array in self._fixed_arrays]
+        # unit prior weights (``unit_weights``) go as NULL, which the kernel reads as all 1: no array of ones
+        self._fixed_arrays = (*(np.ascontiguousarray(a, dtype=float) for a in (offset, y, log_y)),
+                              contiguous_or_none(prior))
+        self._fixed = [None if array is None else array.ctypes.data for array in self._fixed_arrays]
         self._output_arrays, self._weights = (eta, mu, z), weights  # kept alive while their addresses are used
         self._outputs = [array.ctypes.data for array in self._output_arrays]
         self._weight_addresses = [array.ctypes.data for array in weights]

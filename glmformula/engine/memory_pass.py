@@ -27,6 +27,7 @@ from scipy import linalg
 
 from glmformula.engine.fused_step import FusedLogStep
 from glmformula.engine.linalg import SolveResult, solve_wls
+from glmformula.engine.unit_weights import are_unit
 from glmformula.exceptions import FitError
 from glmformula.families.base import Family, chunks
 
@@ -72,7 +73,8 @@ class InMemoryPass:
         self.log_y = None if self.fused is None else self.fused.log_y
         self.deviance_at = family.deviance_function(y, prior_weights, log_y=self.log_y)
         self.working_at = family.working_function(y, prior_weights, offset)  # compiled one-pass z and w, or None
-        self.positive_weight = prior_weights > 0
+        # unit weights (``unit_weights``): a broadcast True, not a mask the data's length
+        self.positive_weight = np.broadcast_to(True, y.shape) if are_unit(prior_weights) else prior_weights > 0
         self.all_positive = bool(self.positive_weight.all())
         self.eta = self.mu = self.z = self.working_weights = None
         self.precomputed = False  # whether a fused pass left the current point's z and w in the workspace

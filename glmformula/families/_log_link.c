@@ -9,7 +9,8 @@
  *
  * The per-row formulas are in log_link_math.h, shared with the fused step of design/_kernels.c; numpy is the
  * reference implementation (see there).  The working step returns nonzero, leaving the outputs to be ignored, when a mean is not positive and
- * finite or a result is not finite: numpy's path then masks or reports.  Plain pointers, called through
+ * finite or a result is not finite: numpy's path then masks or reports.  A NULL prior (or weights) pointer
+ * means every weight is 1: a fit without weights keeps no array of ones.  Plain pointers, called through
  * ctypes; the module has no Python methods.
  */
 #include <Python.h>
@@ -31,7 +32,7 @@ int gf_log_working(int64_t n, int64_t power, const double *y, const double *eta,
         if (!(m > 0.0) || !isfinite(m))
             return 1;
         const double zi = gf_log_working_response(y[i], m, eta[i], offset[i]);
-        const double wi = gf_log_working_weight((int)power, m, prior[i]);
+        const double wi = gf_log_working_weight((int)power, m, prior ? prior[i] : 1.0);
         if (!isfinite(zi) || !isfinite(wi))
             return 2;
         z[i] = zi;
@@ -46,7 +47,7 @@ double gf_log_deviance(int64_t n, int64_t power, const double *y, const double *
     double total = 0.0;
     for (int64_t i = 0; i < n; i++) {
         const double unit = gf_log_half_unit_deviance((int)power, y[i], log_y[i], gf_log_mean(eta[i]), mu[i]);
-        total += weights[i] * unit;
+        total += (weights ? weights[i] : 1.0) * unit;
     }
     return 2.0 * total;
 }
@@ -134,8 +135,9 @@ GF_LOG_LINK_INLINE double gf_log_by(const int fast, double x)
  * a log's argument is outside gf_vlog's range (1: the tile is then done again with libm's). */
 GF_LOG_LINK_INLINE int nb_step_tile(const int fast, int64_t first, int64_t count, double theta,
                                     const double *restrict offset, const double *restrict y,
-                                    const double *restrict prior, const double *restrict eta, double *restrict mu,
-                                    double *restrict z, double *restrict w, double *restrict units)
+                                    const double *restrict prior_tile, const double *restrict eta,
+                                    double *restrict mu, double *restrict z, double *restrict w,
+                                    double *restrict units)
 {
     int outside = 0, not_finite = 0;
     for (int64_t t = 0; t < count; t++) {
@@ -150,12 +152,12 @@ GF_LOG_LINK_INLINE int nb_step_tile(const int fast, int64_t first, int64_t count
         /* without y log y (log y taken as 0), which the caller adds once */
         const double unit = gf_nb_half_unit_deviance(theta, yi, 0.0, gf_log_mean(e), gf_log_by(fast, ratio));
         const double zi = gf_log_working_response(yi, m, e, offset[i]);
-        const double wi = gf_nb_working_weight(theta, m, prior[i]);
+        const double wi = gf_nb_working_weight(theta, m, prior_tile[t]);
         not_finite |= (int)!(fabs(zi) <= GF_DBL_MAX) | (int)!(wi <= GF_DBL_MAX); /* NaN too */
         mu[i] = m;
         z[i] = zi;
         w[i] = wi;
-        units[t] = prior[i] * unit;
+        units[t] = prior_tile[t] * unit;
     }
     return not_finite ? 2 : outside;
 }
@@ -170,10 +172,13 @@ MULTIVERSION int gf_nb_step(int64_t start, int64_t stop, double theta, int64_t a
                             const double *y, const double *prior, double *eta, double *mu, double *z, double *w,
                             double *half_deviance)
 {
-    double units[TILE];
+    double units[TILE], ones[TILE];
     double total = 0.0, carry = 0.0;
+    for (int64_t t = 0; t < TILE; t++)
+        ones[t] = 1.0;
     for (int64_t first = start; first < stop; first += TILE) {
         const int64_t count = stop - first < TILE ? stop - first : TILE;
+        const double *p = prior ? prior + first : ones;
         int bad = 0;
         for (int64_t i = first; i < first + count; i++) {
             const double e = add_offset ? eta[i] + offset[i] : eta[i];
@@ -182,9 +187,9 @@ MULTIVERSION int gf_nb_step(int64_t start, int64_t stop, double theta, int64_t a
         }
         if (bad)
             return 1;
-        int status = nb_step_tile(1, first, count, theta, offset, y, prior, eta, mu, z, w, units);
+        int status = nb_step_tile(1, first, count, theta, offset, y, p, eta, mu, z, w, units);
         if (status == 1)
-            status = nb_step_tile(0, first, count, theta, offset, y, prior, eta, mu, z, w, units);
+            status = nb_step_tile(0, first, count, theta, offset, y, p, eta, mu, z, w, units);
         if (status)
             return 2;
         gf_add(&total, &carry, gf_tile_sum(units, count));
@@ -201,7 +206,7 @@ MULTIVERSION int gf_nb_working(int64_t start, int64_t stop, double theta, const 
     for (int64_t i = start; i < stop; i++) {
         const double m = mu[i];
         const double zi = gf_log_working_response(y[i], m, eta[i], offset[i]);
-        const double wi = gf_nb_working_weight(theta, m, prior[i]);
+        const double wi = gf_nb_working_weight(theta, m, prior ? prior[i] : 1.0);
         bad |= (int)!(m > 0.0) | (int)!(m <= GF_DBL_MAX) | (int)!(fabs(zi) <= GF_DBL_MAX) | (int)!(wi <= GF_DBL_MAX);
         z[i] = zi;
         w[i] = wi;
@@ -212,7 +217,7 @@ MULTIVERSION int gf_nb_working(int64_t start, int64_t stop, double theta, const 
 /* A tile's w d / 2 from eta and mu (log mu = max(eta, log eps), as the log link gives mu); as nb_step_tile. */
 GF_LOG_LINK_INLINE int nb_deviance_tile(const int fast, int64_t first, int64_t count, double theta,
                                         const double *restrict y, const double *restrict log_y,
-                                        const double *restrict weights, const double *restrict eta,
+                                        const double *restrict weight_tile, const double *restrict eta,
                                         const double *restrict mu, double *restrict units)
 {
     int outside = 0;
@@ -221,7 +226,7 @@ GF_LOG_LINK_INLINE int nb_deviance_tile(const int fast, int64_t first, int64_t c
         const double yi = y[i], ratio = (yi + theta) / (mu[i] + theta);
         outside |= fast ? !gf_vlog_takes(ratio) : 0;
         const double log_ratio = gf_log_by(fast, ratio);
-        units[t] = weights[i] * gf_nb_half_unit_deviance(theta, yi, log_y[i], gf_log_mean(eta[i]), log_ratio);
+        units[t] = weight_tile[t] * gf_nb_half_unit_deviance(theta, yi, log_y[i], gf_log_mean(eta[i]), log_ratio);
     }
     return outside;
 }
@@ -231,12 +236,15 @@ MULTIVERSION double gf_nb_half_deviance(int64_t start, int64_t stop, double thet
                                         const double *log_y, const double *weights, const double *eta,
                                         const double *mu)
 {
-    double units[TILE];
+    double units[TILE], ones[TILE];
     double total = 0.0, carry = 0.0;
+    for (int64_t t = 0; t < TILE; t++)
+        ones[t] = 1.0;
     for (int64_t first = start; first < stop; first += TILE) {
         const int64_t count = stop - first < TILE ? stop - first : TILE;
-        if (nb_deviance_tile(1, first, count, theta, y, log_y, weights, eta, mu, units))
-            nb_deviance_tile(0, first, count, theta, y, log_y, weights, eta, mu, units);
+        const double *w = weights ? weights + first : ones;
+        if (nb_deviance_tile(1, first, count, theta, y, log_y, w, eta, mu, units))
+            nb_deviance_tile(0, first, count, theta, y, log_y, w, eta, mu, units);
         gf_add(&total, &carry, gf_tile_sum(units, count));
     }
     return total + carry;

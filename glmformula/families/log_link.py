@@ -37,6 +37,7 @@ import numpy as np
 
 from glmformula import settings
 from glmformula._native import INT, POINTER, load_library, map_ranges, row_ranges
+from glmformula.engine.unit_weights import contiguous_or_none
 from glmformula.families.base import chunk_rows, chunks, log_of_mean, log_or_zero
 from glmformula.families.ranges import weighted_sum
 
@@ -76,19 +77,24 @@ def _contiguous(*arrays: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(a, dtype=float) for a in arrays]
 
 
+def _address(array: np.ndarray | None) -> int | None:
+    """The data address of a C-contiguous array, None (NULL: every weight 1) for none."""
+    return None if array is None else array.ctypes.data
+
+
 def working_function(power: int, y: np.ndarray, prior_weights: np.ndarray, offset: np.ndarray):
     """(eta, mu, z_out, w_out) -> bool writing z and w in one pass (False: IRLS's generic path must take
     over), or None when the compiled pass is not in use."""
     if not in_use():
         return None
-    y, prior_weights, offset = _contiguous(y, prior_weights, offset)
+    (y, offset), prior_weights = _contiguous(y, offset), contiguous_or_none(prior_weights)
 
     def working(eta, mu, z_out, w_out) -> bool:
         eta, mu = _contiguous(eta, mu)
         if not (z_out.flags.c_contiguous and w_out.flags.c_contiguous):
             return False
         status = _LIBRARY.gf_log_working(len(y), power, y.ctypes.data, eta.ctypes.data, mu.ctypes.data,
-                                         offset.ctypes.data, prior_weights.ctypes.data, z_out.ctypes.data,
+                                         offset.ctypes.data, _address(prior_weights), z_out.ctypes.data,
                                          w_out.ctypes.data)
         return status == 0
 
@@ -98,12 +104,12 @@ def working_function(power: int, y: np.ndarray, prior_weights: np.ndarray, offse
 def deviance_function(power: int, y: np.ndarray, log_y: np.ndarray, weights: np.ndarray):
     """(eta, mu) -> the deviance (see the module docstring); ``log_y`` is log(y), 0 where y = 0."""
     if in_use():
-        y, log_y, weights = _contiguous(y, log_y, weights)
+        (y, log_y), weights = _contiguous(y, log_y), contiguous_or_none(weights)
 
         def compiled(eta, mu) -> float:
             eta, mu = _contiguous(eta, mu)
             return float(_LIBRARY.gf_log_deviance(len(y), power, y.ctypes.data, log_y.ctypes.data,
-                                                  weights.ctypes.data, eta.ctypes.data, mu.ctypes.data))
+                                                  _address(weights), eta.ctypes.data, mu.ctypes.data))
 
         return compiled
     size = chunk_rows()
@@ -135,14 +141,14 @@ def nb_working_function(theta: float, y: np.ndarray, prior_weights: np.ndarray, 
     """The negative binomial's (eta, mu, z_out, w_out) -> bool (see ``working_function``), or None."""
     if not in_use():
         return None
-    y, prior_weights, offset = _contiguous(y, prior_weights, offset)
+    (y, offset), prior_weights = _contiguous(y, offset), contiguous_or_none(prior_weights)
     ranges = row_ranges(len(y))
 
     def working(eta, mu, z_out, w_out) -> bool:
         eta, mu = _contiguous(eta, mu)
         if not (z_out.flags.c_contiguous and w_out.flags.c_contiguous):
             return False
-        addresses = [a.ctypes.data for a in (y, eta, mu, offset, prior_weights, z_out, w_out)]
+        addresses = [_address(a) for a in (y, eta, mu, offset, prior_weights, z_out, w_out)]
         return not any(map_ranges(lambda start, stop: _LIBRARY.gf_nb_working(start, stop, theta, *addresses),
                                   ranges))
 
@@ -161,12 +167,12 @@ def nb_deviance_function(theta: float, y: np.ndarray, log_y: np.ndarray | None, 
         return logs[0]
 
     if in_use():
-        y, weights = _contiguous(y, weights)
+        y, weights = _contiguous(y)[0], contiguous_or_none(weights)
         ranges = row_ranges(len(y))
 
         def compiled(eta, mu) -> float:
             eta, mu, log_y = _contiguous(eta, mu, log_response())
-            addresses = [a.ctypes.data for a in (y, log_y, weights, eta, mu)]
+            addresses = [_address(a) for a in (y, log_y, weights, eta, mu)]
             halves = map_ranges(lambda start, stop: _LIBRARY.gf_nb_half_deviance(start, stop, theta, *addresses),
                                 ranges)
             return 2.0 * math.fsum(halves)
@@ -201,8 +207,8 @@ def nb_sums(kind: int, theta: float, y: np.ndarray, mu: np.ndarray,
     if not in_use():
         return None
     y, mu = _contiguous(y, mu)
-    weights = None if weights is None else _contiguous(weights)[0]
-    addresses = [y.ctypes.data, mu.ctypes.data, None if weights is None else weights.ctypes.data]
+    weights = None if weights is None else contiguous_or_none(weights)
+    addresses = [y.ctypes.data, mu.ctypes.data, _address(weights)]
     ranges = row_ranges(len(y))
     sums = np.zeros((len(ranges), 2))
 
@@ -228,8 +234,9 @@ class NegativeBinomialStep:
             raise ValueError("the outputs of the negative binomial step must be C-contiguous float64 arrays of "
                              "the data's length")
         self._theta = float(theta)
-        self._arrays = (*_contiguous(offset, y, prior), eta, mu, z)  # kept alive while their addresses are used
-        self._addresses = [array.ctypes.data for array in self._arrays]
+        # kept alive while their addresses are used; prior None: all 1 (NULL)
+        self._arrays = (*_contiguous(offset, y), contiguous_or_none(prior), eta, mu, z)
+        self._addresses = [_address(array) for array in self._arrays]
         self._weights = weights
         self._ranges = row_ranges(n)
         self._halves = np.zeros(len(self._ranges))
