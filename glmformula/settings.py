@@ -76,6 +76,9 @@ class Settings:
         array the data's length is written).
     block_gram_min_columns : a categorical design whose largest block has at least this many columns
         hands IRLS its X'WX without that block's k x k part (``engine.block_gram.BlockGram``).
+    schur_pcg : after the first IRLS iteration, solve a large dense Schur complement (two crossed factors
+        of thousands of levels) by conjugate gradients preconditioned by the previous factor
+        (``engine.schur_pcg``); False forms a fresh factor at every iteration.
     zeroinfl_subsample_min_rows : zero-inflated fits on at least this many rows start Newton on all rows
         from the optimum of a systematic subsample (``count.fitting``; 0: never) ...
     zeroinfl_subsample_rows : ... of about this many rows.
@@ -98,6 +101,7 @@ class Settings:
     elementwise_chunk_rows: int = 1 << 15
     null_deviance_chunk_rows: int = 1 << 17
     block_gram_min_columns: int = 2000
+    schur_pcg: bool = True
     zeroinfl_subsample_min_rows: int = 400_000
     zeroinfl_subsample_rows: int = 100_000
 

@@ -21,8 +21,9 @@ from glmformula.design import kernels
 from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
 from glmformula.design.dense import DenseDesign
 from glmformula.design.pairs import pair_cells
-from glmformula.engine import linalg
+from glmformula.engine import linalg, schur_pcg
 from glmformula.engine.block_gram import BlockGram
+from glmformula.engine.block_solve import BlockFactor
 
 N = 6000
 
@@ -335,3 +336,231 @@ def test_cells_of_zero_counts_are_solved_without_densifying(monkeypatch):
     difference = np.abs(fast.params[finite] - dense.params[finite])
     assert (difference <= 1e-5 * dense.bse[finite]).all(), (difference / dense.bse[finite]).max()
     np.testing.assert_allclose(fast.bse[finite], dense.bse[finite], rtol=1e-6)
+
+
+# -- conjugate gradients preconditioned by an earlier factor (``schur_pcg``) ---------------------------------
+
+def _cg_design(dense_gram: bool = False):
+    """A fresh wide_rest design (its Schur complement above ``schur_pcg.PCG_MIN_COLUMNS``) and the settings under
+    which its X'WX is a ``BlockGram`` (sparse rows) or, with ``dense_gram``, a dense (p, p) array."""
+    design = _design("wide_rest")
+    assert len(design.blocks[0].positions) + 2 >= schur_pcg.PCG_MIN_COLUMNS
+    return design, settings.override(block_gram_min_columns=10**9 if dense_gram else 1)
+
+
+def _assert_normwise_close(actual: np.ndarray, desired: np.ndarray, tolerance: float) -> None:
+    """max |actual - desired| <= tolerance max |desired|: solutions of one system agree to the solves' rounding
+    relative to the whole vector (a small entry of it carries the absolute error of the large ones)."""
+    assert np.max(np.abs(actual - desired)) <= tolerance * np.max(np.abs(desired))
+
+
+def _dense_solve(design, w, z):
+    X = design.to_dense()
+    gram = X.T @ (w[:, None] * X)
+    return np.linalg.solve(gram, X.T @ (w * z)), np.linalg.inv(gram)
+
+
+@pytest.mark.parametrize("dense_gram", [False, True])
+def test_a_solve_with_changed_weights_takes_cg_and_equals_the_factor_solve(dense_gram):
+    """The second solve of a design runs CG preconditioned by the first one's factor: its coefficients equal
+    the factor's solve of the same system to 1e-12, and the factor formed afterwards (standard errors, the
+    covariance, other right-hand sides) is that of the system solved."""
+    design, overrides = _cg_design(dense_gram)
+    w, z = _weights()
+    rng = np.random.default_rng(11)
+    w2, z2 = w * rng.uniform(0.5, 2.0, N), z + rng.normal(scale=0.1, size=N)
+    with overrides:
+        first = linalg.solve_wls(design, w, z)
+        assert isinstance(first._factor, BlockFactor)
+        assert schur_pcg.preconditioner_for(design) is not None
+        second = linalg.solve_wls(design, w2, z2)
+        assert isinstance(second._factor, schur_pcg.DeferredBlockFactor)
+        del schur_pcg._PRECONDITIONERS[design]  # the same system, solved by its own factor
+        direct = linalg.solve_wls(design, w2, z2)
+    assert isinstance(direct._factor, BlockFactor)
+    _assert_normwise_close(second.coefficients, direct.coefficients, 1e-12)
+    expected, inverse = _dense_solve(design, w2, z2)
+    np.testing.assert_allclose(second.coefficients, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(second.unscaled_variances(), np.diag(inverse), rtol=1e-10)
+    np.testing.assert_allclose(second.unscaled_covariance(), inverse, rtol=1e-9, atol=1e-13)
+    rhs = np.arange(len(expected), dtype=float)
+    np.testing.assert_allclose(second.with_rhs(rhs).coefficients, np.linalg.solve(np.linalg.inv(inverse), rhs),
+                               rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("spread", [1.0, 3.0])
+def test_weights_that_vary_a_lot_are_solved_alike(spread):
+    """Weights multiplied by exp(N(0, spread^2)) (a factor of e^9 either way at 3): CG either converges to the
+    factor's solve or the solve falls back to a fresh factor; the coefficients are the dense solve's."""
+    design, overrides = _cg_design()
+    w, z = _weights()
+    w2 = w * np.exp(spread * np.random.default_rng(12).normal(size=N))
+    with overrides:
+        linalg.solve_wls(design, w, z)
+        second = linalg.solve_wls(design, w2, z)
+        del schur_pcg._PRECONDITIONERS[design]
+        direct = linalg.solve_wls(design, w2, z)
+    assert spread > 1 or isinstance(second._factor, schur_pcg.DeferredBlockFactor)  # at 3: a fresh factor
+    _assert_normwise_close(second.coefficients, direct.coefficients, 1e-12)
+    expected, inverse = _dense_solve(design, w2, z)
+    np.testing.assert_allclose(second.coefficients, expected, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(second.unscaled_variances(), np.diag(inverse), rtol=1e-9)
+
+
+@pytest.mark.parametrize("setting", [("PCG_MAX_ITERATIONS", 2), ("CONDITION_MARGIN", 1e12)])
+def test_a_cg_that_does_not_settle_the_solve_falls_back_to_a_fresh_factor(monkeypatch, setting):
+    """A CG that does not converge in its steps, or whose bound on the pivots does not clearly pass, leaves
+    the solve to a fresh factor, which then preconditions the next solves."""
+    design, overrides = _cg_design()
+    w, z = _weights()
+    w2 = w * np.random.default_rng(13).uniform(0.5, 2.0, N)
+    monkeypatch.setattr(schur_pcg, *setting)
+    with overrides:
+        linalg.solve_wls(design, w, z)
+        second = linalg.solve_wls(design, w2, z)
+    assert isinstance(second._factor, BlockFactor)
+    assert schur_pcg.preconditioner_for(design).factor is second._factor.schur
+    np.testing.assert_allclose(second.coefficients, _dense_solve(design, w2, z)[0], rtol=1e-10, atol=1e-12)
+
+
+def test_preconditioned_cg_converges_stops_and_estimates_the_spectrum():
+    rng = np.random.default_rng(14)
+    q, _ = np.linalg.qr(rng.normal(size=(60, 60)))
+    values = np.linspace(0.5, 40.0, 60)
+    matrix = (q * values) @ q.T
+    c = rng.normal(size=60)
+    exact = np.linalg.solve(matrix, c)
+    plain = schur_pcg.preconditioned_cg(lambda v: matrix @ v, lambda v: v, c, float(np.linalg.norm(c)),
+                                        max_steps=300)
+    _assert_normwise_close(plain.solution, exact, 1e-12)
+    assert plain.ritz == pytest.approx((0.5, 40.0), rel=1e-6)  # the Lanczos matrix's extremes
+    inverse = np.linalg.inv(matrix)
+    at_once = schur_pcg.preconditioned_cg(lambda v: matrix @ v, lambda v: inverse @ v, c, float(np.linalg.norm(c)))
+    assert at_once.steps <= 2 and at_once.ritz == pytest.approx((1.0, 1.0), rel=1e-8)
+    from_solution = schur_pcg.preconditioned_cg(lambda v: matrix @ v, lambda v: v, c, 1.0, start=exact)
+    assert from_solution.steps <= 1
+    assert schur_pcg.preconditioned_cg(lambda v: matrix @ v, lambda v: v, c, 1.0, max_steps=3) is None
+    indefinite = matrix - 20.0 * np.eye(60)
+    assert schur_pcg.preconditioned_cg(lambda v: indefinite @ v, lambda v: v, c, 1.0) is None
+
+
+def test_the_pivots_of_a_matrix_are_bounded_through_a_preconditioner():
+    """a M <= S <= b M (a, b the extremes of eig(M^-1 S)) bounds each squared Cholesky pivot of S by a and b
+    times M's: the bound ``schur_pcg`` puts on the pivots it does not compute."""
+    rng = np.random.default_rng(15)
+    a_root = rng.normal(size=(80, 40))
+    m = a_root.T @ a_root
+    s = m + 0.3 * np.diag(rng.uniform(size=40)) @ m @ np.diag(rng.uniform(size=40)) * 0.1
+    s = (s + s.T) / 2
+    spectrum = linalg_eigh(s, m)
+    pivots_s = np.diag(np.linalg.cholesky(s)) ** 2
+    pivots_m = np.diag(np.linalg.cholesky(m)) ** 2
+    assert np.all(pivots_s >= spectrum[0] * pivots_m * (1 - 1e-12))
+    assert np.all(pivots_s <= spectrum[-1] * pivots_m * (1 + 1e-12))
+
+
+def linalg_eigh(s, m):
+    from scipy.linalg import eigh
+
+    return eigh(s, m, eigvals_only=True)
+
+
+def test_a_cg_solve_pickles_with_its_deferred_factor():
+    import pickle
+
+    design, overrides = _cg_design()
+    w, z = _weights()
+    with overrides:
+        linalg.solve_wls(design, w, z)
+        second = linalg.solve_wls(design, w * 1.3 + 0.1, z)
+    assert isinstance(second._factor, schur_pcg.DeferredBlockFactor)
+    copy = pickle.loads(pickle.dumps(second))
+    np.testing.assert_allclose(copy.unscaled_variances(), second.unscaled_variances(), rtol=1e-14)
+
+
+def _wide_crossed_frame(n: int = 15_000, seed: int = 16) -> pd.DataFrame:
+    """S8's shape, small: two crossed factors whose smaller one leaves a Schur complement of 300 columns."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n), "t": rng.uniform(0.5, 2.0, n),
+        "g": pd.Categorical.from_codes(rng.integers(0, 300, n), [f"g{j:03d}" for j in range(300)]),
+        "h": pd.Categorical.from_codes(rng.integers(0, 500, n), [f"h{j:03d}" for j in range(500)])})
+    effect = rng.normal(scale=0.3, size=300)[frame.g.cat.codes] + rng.normal(scale=0.3, size=500)[frame.h.cat.codes]
+    overdispersion = rng.gamma(4.0, 0.25, n)  # negative binomial counts with theta = 4
+    frame["y"] = rng.poisson(3 * np.exp(0.2 * frame.x + effect) * frame.t * overdispersion).astype(float)
+    return frame
+
+
+@pytest.mark.parametrize("family", ["poisson", "negative_binomial", "gamma(link=log)"])
+def test_a_fit_with_cg_solves_equals_the_factored_fit(monkeypatch, family):
+    """A whole fit whose later iterations take CG gives the fit that factors every iteration: coefficients (to
+    1e-10 of the largest) and standard errors to 1e-10, the same deviance and iterations."""
+    frame = _wide_crossed_frame()
+    if family.startswith("gamma"):
+        frame["y"] += 0.5
+    formula = "y ~ x + g + h + offset(log(t))"
+    solved = []
+    iterative = schur_pcg.iterative_block_solve
+    monkeypatch.setattr(schur_pcg, "iterative_block_solve", lambda *a: solved.append(iterative(*a)) or solved[-1])
+    with_cg = _fit(formula, frame, family, block_gram_min_columns=1)
+    if not family.startswith("gamma"):  # gamma's weights are its prior weights: the first factor serves every iteration
+        assert any(result is not None for result in solved)
+    solved.clear()
+    factored = _fit(formula, frame, family, block_gram_min_columns=1, schur_pcg=False)
+    assert not solved  # settings.schur_pcg=False: a fresh factor at every iteration
+    assert with_cg.n_iter == factored.n_iter
+    assert with_cg.deviance == pytest.approx(factored.deviance, rel=1e-12)
+    _assert_normwise_close(with_cg.params.to_numpy(), factored.params.to_numpy(), 1e-10)
+    np.testing.assert_allclose(with_cg.bse, factored.bse, rtol=1e-10)
+
+
+def test_a_failed_trace_bound_takes_the_exact_eigenvalue_from_the_same_factorisation(monkeypatch):
+    """A tolerance between the certificate's two bounds (1 / trace(S^-1), then lambda_min(S) exactly): the
+    trace bound fails, the exact one proves full rank, and S is formed and factored once."""
+    from glmformula.engine import block_solve, rank
+
+    design = _design("wide_rest")
+    w, z = _weights()
+    with settings.override(block_gram_min_columns=1):
+        gram, _ = design.gram_xtw(w, z)
+    norms = np.sqrt(gram.diagonal())
+    rest, rows = linalg.other_rows(gram, norms, gram.orthogonal)
+    factor = BlockFactor(rest, rows, gram.orthogonal, gram.groups, keep_schur_matrix=True)
+    schur = factor.release_schur_matrix()
+    scale = (1.0 + np.sqrt(factor.coupling)) ** 2
+    by_trace, exact = min(1.0, 1.0 / factor.schur_inverse_trace()) / scale, np.linalg.eigvalsh(schur)[0] / scale
+    assert by_trace < exact
+    tol = np.sqrt(np.sqrt(by_trace * exact))  # tol^2 between the two bounds
+    built = []
+    monkeypatch.setattr(block_solve.BlockFactor, "__init__",
+                        lambda self, *a, **k: built.append(1) or factor_init(self, *a, **k))
+    monkeypatch.setattr(rank, "outer_rows", lambda *a: pytest.fail("S formed a second time"))
+    assert rank._certainly_only_empty_aliased(gram, norms, np.zeros(len(norms), dtype=bool), gram.orthogonal, tol,
+                                              gram.groups)
+    assert len(built) == 1 and gram._kept_factor is None  # proved by the exact eigenvalue: no factor kept
+    assert not rank.certainly_full_rank(rest, rows, gram.orthogonal, np.sqrt(exact) * 1.01, gram.groups)
+
+
+factor_init = BlockFactor.__init__
+
+
+def test_the_in_place_products_equal_numpys():
+    """B B' mirrored in place, S -= B B' from a sparse B B', and the row sums by blocks, against numpy."""
+    from scipy import sparse
+
+    from glmformula.engine import matrix_products
+
+    rng = np.random.default_rng(17)
+    b = rng.normal(size=(600, 700))
+    upper = np.triu(b @ b.T)
+    np.testing.assert_array_equal(matrix_products.symmetrize_upper(upper.copy()), upper + np.triu(upper, 1).T)
+    outer = matrix_products.outer_rows(b)
+    np.testing.assert_allclose(outer, b @ b.T, rtol=1e-12, atol=1e-10)
+    assert np.array_equal(outer, outer.T)
+    b_sparse = sparse.random(600, 700, density=0.01, random_state=3, format="csr")
+    target, expected = b.copy()[:, :600], b.copy()[:, :600] - (b_sparse @ b_sparse.T).toarray()
+    matrix_products.subtract_from(target, matrix_products.outer_rows(b_sparse, keep_sparse=True))
+    np.testing.assert_array_equal(target, expected)
+    assert matrix_products.largest_absolute_row_sum(b) == pytest.approx(np.abs(b).sum(axis=1).max(), rel=1e-14)
+    assert matrix_products.largest_absolute_row_sum(b_sparse) == pytest.approx(
+        np.abs(b_sparse.toarray()).sum(axis=1).max(), rel=1e-14)

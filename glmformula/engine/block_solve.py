@@ -17,8 +17,10 @@ from glmformula.engine.matrix_products import (
     column_quadratic_forms,
     columns_of,
     dense_enough,
+    largest_absolute_row_sum,
     outer_rows,
     product,
+    subtract_from,
 )
 
 
@@ -40,40 +42,74 @@ class BlockFactor:
     with it.
     """
 
-    def __init__(self, rest: np.ndarray, rows, orthogonal: np.ndarray, groups: tuple = ()):
+    def __init__(self, rest: np.ndarray, rows, orthogonal: np.ndarray, groups: tuple = (),
+                 keep_schur_matrix: bool = False):
         """``rest`` and ``rows``: the other columns r and their rows E[r, :] (``other_rows``; dense or sparse);
         ``groups``: other sets of mutually orthogonal columns (inside r), eliminated from S in turn where they
         stay orthogonal there (``schur_factor``).  ``coupling`` is an upper bound of ||E_rd||_2^2
-        (``coupling_bound``), which the rank certificate reads."""
+        (``coupling_bound``), which the rank certificate reads; with ``keep_schur_matrix`` the dense S is kept
+        too where the factor leaves it intact, for the certificate's exact eigenvalue (``release_schur_matrix``)."""
         p = rows.shape[1]
         self._d, self._r = orthogonal, rest
         self._e_rd = dense_enough(columns_of(rows, orthogonal))
         # small products with E_rd (m x k, k the levels) by numpy's loops: BLAS would run them on threads that
         # then spin, taking the cores from the row-pass kernels of the next step
-        e_rr, b_bt = as_dense(columns_of(rows, rest)), outer_rows(self._e_rd)
-        self.coupling = coupling_bound(b_bt, e_rr)
-        schur = e_rr - b_bt
+        # S = E_rr - B B' is formed in a copy of E_rr; B B' stays sparse when B is (a nested factor's levels)
+        e_rr = columns_of(rows, rest)
+        schur = e_rr.toarray() if sparse.issparse(e_rr) else np.array(e_rr)
+        b_bt = outer_rows(self._e_rd, keep_sparse=True)
+        self.coupling = coupling_bound(b_bt, schur)
+        subtract_from(schur, b_bt)
         del b_bt
-        self._schur = schur_factor(schur, local_groups(groups, rest, p)) if len(self._r) else None
+        self._schur = schur_factor(schur, local_groups(groups, rest, p), overwrite=True) if len(self._r) else None
+        # S is intact unless a nested block's elimination equilibrated it in place
+        self._schur_matrix = schur if keep_schur_matrix and not isinstance(self._schur, ScaledFactor) else None
+        del schur
         self.pivots = np.ones(p)
         if self._schur is not None:
             self.pivots[self._r] = self._schur.pivots
+
+    @property
+    def rest(self) -> np.ndarray:
+        """The other columns r."""
+        return self._r
+
+    @property
+    def orthogonal(self) -> np.ndarray:
+        """The eliminated, mutually orthogonal columns d."""
+        return self._d
+
+    @property
+    def schur(self):
+        """The factor of the Schur complement S (``solve``, ``pivots``), None without other columns."""
+        return self._schur
+
+    @property
+    def coupling_entries(self) -> int:
+        """The stored entries of E_rd (all of them when it is held dense)."""
+        return int(self._e_rd.nnz) if sparse.issparse(self._e_rd) else int(self._e_rd.size)
+
+    def release_schur_matrix(self) -> np.ndarray | None:
+        """The dense S kept at construction (``keep_schur_matrix``; None when S was overwritten by the
+        elimination of a nested block in it), then no longer held."""
+        schur, self._schur_matrix = self._schur_matrix, None
+        return schur
 
     def schur_inverse_trace(self) -> float:
         """trace(S^-1) (inf without other columns: no bound from S is needed then)."""
         return float(np.sum(self._schur.inverse_diagonal())) if self._schur is not None else 0.0
 
     def _times(self, vector: np.ndarray) -> np.ndarray:
-        """E_rd vector."""
+        """E_rd vector (or E_rd matrix)."""
         if sparse.issparse(self._e_rd):
             return self._e_rd @ vector
-        return np.einsum("ik,k->i", self._e_rd, vector)
+        return self._e_rd @ vector if vector.ndim == 2 else np.einsum("ik,k->i", self._e_rd, vector)
 
     def _transposed_times(self, vector: np.ndarray) -> np.ndarray:
-        """E_dr vector."""
+        """E_dr vector (or E_dr matrix)."""
         if sparse.issparse(self._e_rd):
             return self._e_rd.T @ vector
-        return np.einsum("ik,i->k", self._e_rd, vector)
+        return self._e_rd.T @ vector if vector.ndim == 2 else np.einsum("ik,i->k", self._e_rd, vector)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         x = np.empty_like(rhs)
@@ -94,8 +130,10 @@ class BlockFactor:
         if self._schur is None:
             return diagonal
         if hasattr(self._schur, "whiten"):  # S = U'U: b' S^-1 b = ||U^-T b||^2, no S^-1 formed
-            diagonal[self._r] = self._schur.inverse_diagonal()
-            diagonal[self._d] += whitened_squared_norms(self._e_rd, self._schur.whiten)
+            upper = self._schur.upper()  # unpacked once for both
+            diagonal[self._r] = self._schur.inverse_diagonal(upper)
+            diagonal[self._d] += whitened_squared_norms(
+                self._e_rd, lambda block: self._schur.whiten(block, upper, overwrite=True))
             return diagonal
         schur_inverse = self._schur.inverse()
         diagonal[self._r] = np.diag(schur_inverse)
@@ -140,7 +178,8 @@ class ScaledFactor:
         self.pivots = unit_factor.pivots * scale
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
-        return self._unit.solve(rhs / self._scale) / self._scale
+        scale = self._scale if rhs.ndim == 1 else self._scale[:, None]
+        return self._unit.solve(rhs / scale) / scale
 
     def inverse_diagonal(self) -> np.ndarray:
         return self._unit.inverse_diagonal() / self._scale**2
@@ -152,18 +191,20 @@ class ScaledFactor:
         return inverse
 
 
-def schur_factor(schur: np.ndarray, groups: list[np.ndarray]):
+def schur_factor(schur: np.ndarray, groups: list[np.ndarray], overwrite: bool = False):
     """Factor a Schur complement S, eliminating first the largest of ``groups`` (sets of its columns) whose
     block of S is diagonal: a factor nested in the one eliminated before (S7's c1000 beside c20:c1000, whose
     cells each fall in one level of c1000) leaves S = [[S_rr, S_ra], [S_ar, diag]], and block elimination of
-    the diagonal part costs O(levels m) instead of a dense Cholesky of all of S.  Else a Cholesky of S."""
+    the diagonal part costs O(levels m) instead of a dense Cholesky of all of S.  Else a Cholesky of S.
+    With ``overwrite`` S may be equilibrated in place (no second (m, m) array)."""
     for group in sorted(groups, key=len, reverse=True):
         if len(group) < BLOCK_ELIMINATION_MIN_COLUMNS or not is_diagonal_block(schur, group):
             continue
         scale = np.sqrt(np.diag(schur))
         if not np.all(scale > 0) or not np.all(np.isfinite(scale)):
             break
-        unit = schur / scale[:, None]
+        unit = schur if overwrite else schur.copy()
+        unit /= scale[:, None]
         unit /= scale
         others = np.ones(len(schur), dtype=bool)
         others[group] = False
@@ -194,24 +235,26 @@ def is_diagonal_block(matrix: np.ndarray, group: np.ndarray) -> bool:
 EXACT_NORM_COLUMNS = 256
 
 
-def coupling_bound(b_bt: np.ndarray, e_rr: np.ndarray) -> float:
+def coupling_bound(b_bt, e_rr: np.ndarray) -> float:
     """An upper bound of ||B B'||_2: its largest row sum of absolute values, or E_rr's (B B' <= E_rr, since
-    S = E_rr - B B' is a Schur complement of a positive semi-definite matrix), or exactly for small ones."""
-    if len(b_bt) <= EXACT_NORM_COLUMNS:
-        return max(float(np.linalg.eigvalsh(b_bt)[-1]), 0.0) if len(b_bt) else 0.0
-    return float(min(np.abs(b_bt).sum(axis=1).max(), np.abs(e_rr).sum(axis=1).max()))
+    S = E_rr - B B' is a Schur complement of a positive semi-definite matrix), or exactly for small ones
+    (``b_bt`` dense or sparse)."""
+    if b_bt.shape[0] <= EXACT_NORM_COLUMNS:
+        return max(float(np.linalg.eigvalsh(as_dense(b_bt))[-1]), 0.0) if b_bt.shape[0] else 0.0
+    return min(largest_absolute_row_sum(b_bt), largest_absolute_row_sum(e_rr))
 
 
 def whitened_squared_norms(b, whiten) -> np.ndarray:
     """||whiten(b_k)||^2 for each column b_k of an (m, k) ``b`` (dense or sparse), by chunks of columns made
-    dense (a triangular solve of m^2 per column, by BLAS): no (m, k) array beyond ``b`` itself is formed."""
+    dense (a triangular solve of m^2 per column, by BLAS): no (m, k) array beyond ``b`` itself is formed.
+    Each chunk is a new Fortran-ordered array, which ``whiten`` may overwrite."""
     m, k = b.shape
     out = np.empty(k)
     step = max(1, CHUNK_ENTRIES // max(m, 1))
     columns = sparse.csc_matrix(b) if sparse.issparse(b) else b
     for start in range(0, k, step):
         part = columns[:, start:start + step]
-        part = part.toarray() if sparse.issparse(part) else np.asfortranarray(part)
+        part = part.toarray(order="F") if sparse.issparse(part) else np.array(part, order="F")
         whitened = whiten(part)
         out[start:start + step] = np.einsum("ik,ik->k", whitened, whitened)
     return out

@@ -2,15 +2,19 @@
 
 The per-iteration solve uses the normal equations on the kept columns, equilibrated to unit
 diagonal and factored by Cholesky (fast: one pass over the data); a large categorical's diagonal
-block is eliminated first (``block_solve``), the cross-products between blocks kept sparse;
-standard errors come from the factor's inverse diagonal, the (p, p) covariance only when asked
-for.  When the equilibrated matrix is too ill-conditioned for the normal equations to be
-accurate, it falls back to a QR solve of sqrt(W) X b = sqrt(W) z, R's own path (or, where that
-would write a block design's dummies out, to corrected semi-normal equations).
+block is eliminated first (``block_solve``), the cross-products between blocks kept sparse; when
+its Schur complement is large and dense (two crossed factors of thousands of levels), the later
+iterations solve it by conjugate gradients preconditioned by the previous factor (``schur_pcg``),
+and the factor of the system solved is formed only when asked for.  Standard errors come from the
+factor's inverse diagonal, the (p, p) covariance only when asked for.  When the equilibrated
+matrix is too ill-conditioned for the normal equations to be accurate, it falls back to a QR
+solve of sqrt(W) X b = sqrt(W) z, R's own path (or, where that would write a block design's
+dummies out, to corrected semi-normal equations).
 
 The pieces live in modules of their own: R's ordered rank rule (``rank_qr`` on sqrt(W) X,
-``rank`` on X'WX), the factors (``cholesky``, ``block_solve``) and the products they need
-(``matrix_products``); their names stay importable from here.
+``rank`` on X'WX), the factors (``cholesky``, ``block_solve``), the iterative solve
+(``schur_pcg``) and the products they need (``matrix_products``); their names stay importable
+from here.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 from scipy import linalg, sparse
 
 from glmformula import settings
+from glmformula.engine import schur_pcg
 from glmformula.engine.block_gram import BlockGram
 from glmformula.engine.block_solve import BLOCK_ELIMINATION_MIN_COLUMNS, BlockFactor, ScaledFactor
 from glmformula.engine.cholesky import PACKED_CHOLESKY_COLUMNS, QRFactor, cholesky
@@ -87,6 +92,12 @@ class SolveResult:
             return None
         return SolveResult(self._factor.solve(xtw / self._scale) / self._scale, self._factor, self._scale)
 
+    def solve_columns(self, rhs: np.ndarray) -> np.ndarray:
+        """(X'WX)^{-1} ``rhs`` for a (p, m) matrix of right-hand sides, in one solve with this solve's factor
+        (the caller has checked ``with_rhs`` gives a solve: this one kept a Cholesky or block factor)."""
+        scale = self._scale[:, None]
+        return self._factor.solve(rhs / scale) / scale
+
 
 def _factor(unit: np.ndarray, rest: np.ndarray | None, orthogonal: np.ndarray | None, groups: tuple = ()):
     """Factor the unit-diagonal X'WX (given by the rows of the columns ``rest`` outside ``orthogonal`` when
@@ -132,7 +143,8 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
         gram = gram.to_dense()
     kept = gram.take_factor(scale) if orthogonal is not None and isinstance(gram, BlockGram) else None
     if kept is not None and np.isfinite(xtw).all():  # the rank certificate's factor of this very X'WX
-        return _checked_solve(design, w, z, kept, scale, xtw)
+        schur_pcg.remember(design, kept, scale)
+        return _remembered(design, _checked_solve(design, w, z, kept, scale, xtw))
     rest = None
     if orthogonal is not None:
         rest, equilibrated = other_rows(gram, scale, orthogonal)  # all that block elimination reads
@@ -144,10 +156,37 @@ def solve_wls(design, w: np.ndarray, z: np.ndarray, products: tuple[np.ndarray, 
     # right-hand side or a NaN norm can be non-finite
     if not (np.isfinite(xtw).all() and (ordinary or _all_finite(equilibrated))):
         return _solve_qr(design, w, z)
-    factor = _factor(equilibrated, rest, orthogonal, gram.groups if isinstance(gram, BlockGram) else ())
+    groups = gram.groups if isinstance(gram, BlockGram) else ()
+    if orthogonal is not None and ordinary and settings.current().schur_pcg:
+        iterative = _iterative_solve(design, rest, equilibrated, orthogonal, groups, scale, xtw)
+        if iterative is not None:
+            return _remembered(design, iterative)
+    factor = _factor(equilibrated, rest, orthogonal, groups)
     if factor is None:
         return _solve_qr(design, w, z)
-    return _checked_solve(design, w, z, factor, scale, xtw)
+    schur_pcg.remember(design, factor, scale)
+    return _remembered(design, _checked_solve(design, w, z, factor, scale, xtw))
+
+
+def _iterative_solve(design, rest: np.ndarray, rows, orthogonal: np.ndarray, groups: tuple, scale: np.ndarray,
+                     xtw: np.ndarray) -> SolveResult | None:
+    """The solve by conjugate gradients preconditioned by the factor of the design's previous X'WX
+    (``schur_pcg``), when the design has one kept and CG settles the solve; else None (form a factor)."""
+    preconditioner = schur_pcg.preconditioner_for(design, rest, orthogonal)
+    if preconditioner is None:
+        return None
+    solved = schur_pcg.iterative_block_solve(rest, rows, orthogonal, groups, xtw / scale, scale, preconditioner,
+                                             NORMAL_EQUATIONS_MAX_CONDITION)
+    if solved is None:
+        return None
+    coefficients, factor = solved
+    return SolveResult(coefficients / scale, factor, scale)
+
+
+def _remembered(design, result: SolveResult) -> SolveResult:
+    """``result``, its coefficients kept as the next iterative solve's starting point (``schur_pcg``)."""
+    schur_pcg.remember_solution(design, result.coefficients)
+    return result
 
 
 def _checked_solve(design, w: np.ndarray, z: np.ndarray, factor, scale: np.ndarray, xtw: np.ndarray

@@ -43,17 +43,55 @@ def dense_enough(matrix):
 _BLAS_MIN_WORK = 1 << 24
 
 
-def outer_rows(b) -> np.ndarray:
-    """B B' for an (m, k) B (the rows of the other columns against an orthogonal block; dense or sparse)."""
+def outer_rows(b, keep_sparse: bool = False):
+    """B B' for an (m, k) B (the rows of the other columns against an orthogonal block; dense or sparse): a
+    dense array, or with ``keep_sparse`` a sparse one when B is sparse (for ``subtract_from``)."""
     if sparse.issparse(b):
-        return (b @ b.T).toarray()
+        outer = b @ b.T
+        return outer if keep_sparse else outer.toarray()
     if b.shape[0] * b.shape[0] * b.shape[1] > _BLAS_MIN_WORK:
         if _mostly_zeros(b):
             rows = sparse.csr_matrix(b)
             return (rows @ rows.T).toarray()
-        upper = blas.dsyrk(1.0, np.asfortranarray(b.T), trans=1)  # B B', one triangle: half a general product
-        return np.triu(upper) + np.triu(upper, 1).T
+        # B B', one triangle (half a general product; the other left zero), mirrored in place
+        return symmetrize_upper(blas.dsyrk(1.0, np.asfortranarray(b.T), trans=1))
     return product(b, b.T)
+
+
+#: Rows per block of the in-place mirroring and the chunked row sums (a block of a 1,000-column matrix: 2 MB).
+_BLOCK_ROWS = 256
+
+
+def symmetrize_upper(a: np.ndarray) -> np.ndarray:
+    """``a`` with its strict lower triangle overwritten by the upper one's mirror, in place, block by block (no
+    temporary of a's size)."""
+    n = len(a)
+    for start in range(0, n, _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, n)
+        a[start:stop, :start] = a[:start, start:stop].T
+        block = a[start:stop, start:stop]
+        block[np.tril_indices(stop - start, -1)] = block.T[np.tril_indices(stop - start, -1)]
+    return a
+
+
+def subtract_from(target: np.ndarray, matrix) -> None:
+    """target -= matrix, in place, for a dense or sparse ``matrix`` (its stored entries only: no dense copy)."""
+    if not sparse.issparse(matrix):
+        target -= matrix
+        return
+    entries = sparse.coo_matrix(matrix)
+    entries.sum_duplicates()
+    target[entries.row, entries.col] -= entries.data
+
+
+def largest_absolute_row_sum(matrix) -> float:
+    """max_i sum_j |matrix_ij| of a dense or sparse matrix (dense by blocks of rows: no |matrix| of its size)."""
+    if sparse.issparse(matrix):
+        return float(abs(matrix).sum(axis=1).max()) if matrix.shape[0] else 0.0
+    largest = 0.0
+    for start in range(0, len(matrix), _BLOCK_ROWS):
+        largest = max(largest, float(np.abs(matrix[start:start + _BLOCK_ROWS]).sum(axis=1).max()))
+    return largest
 
 
 def product(a: np.ndarray, b) -> np.ndarray:

@@ -83,28 +83,45 @@ def certainly_full_rank(rest: np.ndarray, rows, orthogonal: np.ndarray, tol: flo
     lambda_min(E); when the bound exceeds tol^2, R's ordered rule aliases nothing.
     Costs O(k m^2) for k orthogonal and m other columns, instead of the O(p^3)
     Cholesky of all p columns.  ||B||_2^2 = ||B B'||_2 is bounded by row sums
-    (``_norm_bound``) and, for large S, lambda_min(S) by 1 / trace(S^-1) from its
-    factor (``_smallest_eigenvalue``, which eliminates the ``groups`` of other
-    mutually orthogonal columns that stay so in S).  False means "not proved": take
-    the ordered route.
+    (``coupling_bound``) and, for large S, lambda_min(S) by 1 / trace(S^-1) from its
+    factor (``certified_factor``, which eliminates the ``groups`` of other
+    mutually orthogonal columns that stay so in S), then exactly.  False means
+    "not proved": take the ordered route.
     """
+    return full_rank_proof(rest, rows, orthogonal, tol, groups)[0]
+
+
+def full_rank_proof(rest: np.ndarray, rows, orthogonal: np.ndarray, tol: float, groups: tuple = ()
+                    ) -> tuple[bool, BlockFactor | None]:
+    """(``certainly_full_rank``, the block factor that proved it when a large Schur complement's factor did, for
+    the first solve to reuse).  S and ||B B'||'s bound are formed once: the factor's, when its bound 1 /
+    trace(S^-1) falls short, serve the exact eigenvalue (S is formed again only when the factor overwrote it:
+    a nested block eliminated in it)."""
     if not len(rest):
-        return 1.0 > tol**2
+        return 1.0 > tol**2, None
     large = len(rest) > EXACT_NORM_COLUMNS
-    if large and certified_factor(rest, rows, orthogonal, tol, groups) is not None:
-        return True
-    b_bt = outer_rows(dense_enough(columns_of(rows, orthogonal)))
-    schur = columns_of(rows, rest)
-    schur = schur.toarray() if sparse.issparse(schur) else schur.copy()  # E_rr, then S in its memory
-    b_norm = np.sqrt(coupling_bound(b_bt, schur))
-    schur -= b_bt
-    del b_bt
+    schur = None
+    if large:
+        factor = _block_factor(rest, rows, orthogonal, groups)
+        if factor is not None:
+            if _certifies(factor, tol):
+                factor.release_schur_matrix()
+                return True, factor
+            schur, coupling = factor.release_schur_matrix(), factor.coupling
+    if schur is None:
+        b_bt = outer_rows(dense_enough(columns_of(rows, orthogonal)))
+        schur = columns_of(rows, rest)
+        schur = schur.toarray() if sparse.issparse(schur) else schur.copy()  # E_rr, then S in its memory
+        coupling = coupling_bound(b_bt, schur)
+        schur -= b_bt
+        del b_bt
+    b_norm = np.sqrt(coupling)
     local = local_groups(groups, rest, rows.shape[1])
     for exact in (True,) if large else (False, True):  # the large case's bound was tried above
         smallest = _smallest_eigenvalue(schur, exact, local)
         if min(1.0, smallest) / (1.0 + b_norm) ** 2 > tol**2:
-            return True
-    return False
+            return True, None
+    return False, None
 
 
 def certified_factor(rest: np.ndarray, rows, orthogonal: np.ndarray, tol: float, groups: tuple = ()
@@ -112,13 +129,27 @@ def certified_factor(rest: np.ndarray, rows, orthogonal: np.ndarray, tol: float,
     """The block factor of the unit-diagonal X'WX (given as in ``certainly_full_rank``) when it proves that no
     column is aliased, else None: the bound of ``certainly_full_rank`` with lambda_min(S) >= 1 / trace(S^-1)
     and ||B||_2^2 bounded as there, both read from the factor, which the first solve then reuses."""
+    factor = _block_factor(rest, rows, orthogonal, groups)
+    return factor if factor is not None and _certifies(factor, tol) else None
+
+
+def _block_factor(rest: np.ndarray, rows, orthogonal: np.ndarray, groups: tuple) -> BlockFactor | None:
+    """The block factor, keeping its dense Schur complement for an exact eigenvalue (None: S is not numerically
+    positive definite)."""
     try:
-        factor = BlockFactor(rest, rows, orthogonal, groups)
-        trace = factor.schur_inverse_trace()
+        return BlockFactor(rest, rows, orthogonal, groups, keep_schur_matrix=True)
     except linalg.LinAlgError:
         return None
+
+
+def _certifies(factor: BlockFactor, tol: float) -> bool:
+    """The bound min(1, 1 / trace(S^-1)) / (1 + ||B||_2)^2 > tol^2, read from the factor."""
+    try:
+        trace = factor.schur_inverse_trace()
+    except linalg.LinAlgError:
+        return False
     smallest = 1.0 / trace if trace > 0 and np.isfinite(trace) else (np.inf if trace == 0 else -np.inf)
-    return factor if min(1.0, smallest) / (1.0 + np.sqrt(factor.coupling)) ** 2 > tol**2 else None
+    return bool(min(1.0, smallest) / (1.0 + np.sqrt(factor.coupling)) ** 2 > tol**2)
 
 
 #: Schur complements of at most this many columns get their smallest eigenvalue exactly (cheap at this size);
@@ -218,12 +249,10 @@ def _certainly_only_empty_aliased(gram, norms: np.ndarray, empty: np.ndarray, or
     columns are the only aliased ones."""
     rest, rows = other_rows(gram, norms, orthogonal)
     if not empty.any():
-        if isinstance(gram, BlockGram) and len(rest) > EXACT_NORM_COLUMNS:
-            factor = certified_factor(rest, rows, orthogonal, tol, groups)
-            if factor is not None:
-                gram.keep_factor(norms, factor)  # the first solve's factor: the same X'WX, equilibrated alike
-                return True
-        return certainly_full_rank(rest, rows, orthogonal, tol, groups)
+        proved, factor = full_rank_proof(rest, rows, orthogonal, tol, groups)
+        if factor is not None and isinstance(gram, BlockGram):
+            gram.keep_factor(norms, factor)  # the first solve's factor: the same X'WX, equilibrated alike
+        return proved
     filled = np.flatnonzero(~empty)
     position = np.full(len(empty), -1)
     position[filled] = np.arange(len(filled))
