@@ -190,7 +190,7 @@ def test_transform_columns_are_written_once_into_the_dense_block(formula, adopte
     monkeypatch.setattr(numeric_terms, "learn", recording_learn)
     fit = _fit(formula, data, dense_cells=0)
     assert len(buffers) == 1 and buffers[0] is not None  # every term's width was probed
-    assert (fit.model_data.design.dense is buffers[0]) is adopted
+    assert (fit.model_data.design.stored is buffers[0]) is adopted
     reference = _fit(formula, data, fast_categorical_design=False)
     np.testing.assert_allclose(fit.params, reference.params, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fit.bse, reference.bse, rtol=1e-10)

@@ -19,6 +19,7 @@ from glmformula.count.distributions import get_distribution
 from glmformula.count.fitting import fit_hurdle, fit_zeroinfl
 from glmformula.count.likelihoods import TwoPartData
 from glmformula.count.results import CountModelResults, TwoPartSpec
+from glmformula.design.categorical import CategoricalDesign
 from glmformula.exceptions import DataError, ResponseError
 from glmformula.families.registry import get_link
 from glmformula.formula.frame import build_model_frame
@@ -131,7 +132,21 @@ def _fit(kind, formula, data, dist_name, link_name, weights, offset, exposure, n
 
 
 def _frames(count_formula, zero_formula, data, weights, offset, exposure, na_action):
-    """Model frames of both parts on the same rows (those complete for both)."""
+    """Model frames of both parts on the same rows (those complete for both), each design's dense block with its
+    intercept's 1s written out (the two-part passes read ``dense``; see ``_stored_intercept``)."""
+    count, zero = _rows_in_common(count_formula, zero_formula, data, weights, offset, exposure, na_action)
+    return _stored_intercept(count), _stored_intercept(zero)
+
+
+def _stored_intercept(frame):
+    from dataclasses import replace
+
+    if isinstance(frame.design, CategoricalDesign):
+        return replace(frame, design=frame.design.with_stored_intercept())
+    return frame
+
+
+def _rows_in_common(count_formula, zero_formula, data, weights, offset, exposure, na_action):
     count = build_model_frame(count_formula, data, weights=weights, offset=offset, exposure=exposure,
                               na_action=na_action)
     zero = build_model_frame(zero_formula, data, weights=weights, na_action=na_action)

@@ -13,7 +13,10 @@
  *     cross_k (size_k x pd)             sum_{i: c_ki = l} w_i d_i'
  *     pair_kl (size_k x size_l), k < l  sum_{i: c_ki = a, c_li = b} w_i
  *
- * and X beta = D beta_D + beta_k[c_ki] summed over blocks.  A block may carry a value per row (g:x: the
+ * and X beta = D beta_D + beta_k[c_ki] summed over blocks.  With the flag intercept, D's first column is a
+ * column of 1s that the stored block does not hold: the kernels take the row [1, stored row] (pd stored columns,
+ * pd + 1 in gram, xtw and cross), adding the 1s' terms with the same operations in the same order as a stored
+ * column of 1s would (w * 1 is w exactly), so that the results are the same to the bit.  A block may carry a value per row (g:x: the
  * row's x in its level's column, v_ki; NULL for indicators, v = 1): w_i above is then w_i v_ki (and
  * w_i v_ki v_li in pairs, w_i v_ki^2 in diag_k), and X beta adds beta_k[c_ki] v_ki.  A pair of large
  * blocks may instead be accumulated by its observed cells: cell_kl[i] (-1: none) indexes pair_kl, whose
@@ -39,30 +42,40 @@
 
 #define MAX_DENSE 64 /* the kernels refuse wider dense blocks (the caller takes numpy's path) */
 
-/* With GCC on x86-64 Linux, each entry point is also compiled for AVX2 + FMA and the best version is chosen
- * when the library loads; elsewhere the baseline build is used. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MULTIVERSION
-#endif
+/* Each entry point is also compiled for AVX2 + FMA where the build allows it, the best version chosen when the
+ * library loads (log_link_math.h). */
+#define MULTIVERSION GF_MULTIVERSION
 
-/* gram += sum over 4 rows of w_r x_r x_r' (upper triangle): four rows per read-modify-write of gram */
-static void add_dense_rows4(int64_t pd, const double *restrict x0, const double *restrict w, double *restrict gram)
+/* gram += sum over 4 rows of w_r x_r x_r' (upper triangle): four rows per read-modify-write of gram; x0 is the
+ * first of 4 stored rows of pd columns, after the implicit 1 when ic (gram is then (pd + 1) x (pd + 1)). */
+static void add_dense_rows4(int64_t pd, int64_t ic, const double *restrict x0, const double *restrict w,
+                            double *restrict gram)
 {
+    const int64_t width = pd + ic;
     const double *x1 = x0 + pd, *x2 = x1 + pd, *x3 = x2 + pd;
+    if (ic) { /* gram's row of the 1s: u_r = w_r * 1 */
+        gram[0] += w[0] + w[1] + w[2] + w[3];
+        for (int64_t b = 0; b < pd; b++)
+            gram[1 + b] += w[0] * x0[b] + w[1] * x1[b] + w[2] * x2[b] + w[3] * x3[b];
+    }
     for (int64_t a = 0; a < pd; a++) {
-        double *restrict row = gram + a * pd;
+        double *restrict row = gram + (a + ic) * width + ic;
         const double u0 = w[0] * x0[a], u1 = w[1] * x1[a], u2 = w[2] * x2[a], u3 = w[3] * x3[a];
         for (int64_t b = a; b < pd; b++)
             row[b] += u0 * x0[b] + u1 * x1[b] + u2 * x2[b] + u3 * x3[b];
     }
 }
 
-static void add_dense_row(int64_t pd, const double *restrict x, double weight, double *restrict gram)
+static void add_dense_row(int64_t pd, int64_t ic, const double *restrict x, double weight, double *restrict gram)
 {
+    const int64_t width = pd + ic;
+    if (ic) {
+        gram[0] += weight;
+        for (int64_t b = 0; b < pd; b++)
+            gram[1 + b] += weight * x[b];
+    }
     for (int64_t a = 0; a < pd; a++) {
-        double *restrict row = gram + a * pd;
+        double *restrict row = gram + (a + ic) * width + ic;
         const double u = weight * x[a];
         for (int64_t b = a; b < pd; b++)
             row[b] += u * x[b];
@@ -70,15 +83,19 @@ static void add_dense_row(int64_t pd, const double *restrict x, double weight, d
 }
 
 /* Everything of one row but its dense cross-product. */
-static void add_row_rest(int64_t i, int64_t pd, const double *restrict x, double wi, const double *z,
+static void add_row_rest(int64_t i, int64_t pd, int64_t ic, const double *restrict x, double wi, const double *z,
                          int64_t n_blocks, const int32_t *const *codes, const int64_t *sizes,
                          const double *const *values, const int32_t *const *cells, double *restrict xtw,
                          double *const *diag, double *const *bxtw, double *const *cross, double *const *pairs)
 {
     const double wz = z ? wi * z[i] : 0.0;
-    if (z)
+    const int64_t width = pd + ic;
+    if (z) {
+        if (ic)
+            xtw[0] += wz;
         for (int64_t a = 0; a < pd; a++)
-            xtw[a] += wz * x[a];
+            xtw[ic + a] += wz * x[a];
+    }
     int64_t pair = 0;
     for (int64_t k = 0; k < n_blocks; k++) {
         const int32_t level = codes[k][i];
@@ -88,9 +105,11 @@ static void add_row_rest(int64_t i, int64_t pd, const double *restrict x, double
             diag[k][level] += wv * v;
             if (z)
                 bxtw[k][level] += wz * v;
-            double *restrict row = cross[k] + (int64_t)level * pd;
+            double *restrict row = cross[k] + (int64_t)level * width;
+            if (ic)
+                row[0] += wv;
             for (int64_t a = 0; a < pd; a++)
-                row[a] += wv * x[a];
+                row[ic + a] += wv * x[a];
         }
         for (int64_t l = k + 1; l < n_blocks; l++, pair++) {
             const double wvv = values[l] ? wv * values[l][i] : wv;
@@ -129,41 +148,46 @@ static void add_cell_sums(int64_t start, int64_t stop, const double *w, int64_t 
 
 /* The products of rows [start, stop), added to the accumulators (z may be NULL: no X'Wz; values[k] NULL for a
  * block of indicators; cells[pair] NULL for a pair accumulated as a size_k x size_l table; gates[pair] NULL but
- * for a nested pair, see the top). */
-MULTIVERSION int gf_products(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *w, const double *z,
+ * for a nested pair, see the top; intercept: the implicit column of 1s, see the top). */
+MULTIVERSION int gf_products(int64_t start, int64_t stop, int64_t pd, int64_t intercept, const double *dense,
+                const double *w, const double *z,
                 int64_t n_blocks, const int32_t *const *codes, const int64_t *sizes, const double *const *values,
                 const int32_t *const *cells, const int32_t *const *gates, double *gram, double *xtw,
                 double *const *diag, double *const *bxtw, double *const *cross, double *const *pairs)
 {
-    if (pd > MAX_DENSE)
+    const int64_t ic = intercept ? 1 : 0;
+    if (pd + ic > MAX_DENSE)
         return -1;
     int64_t i = start;
     for (; i + 4 <= stop; i += 4) {
-        add_dense_rows4(pd, dense + i * pd, w + i, gram);
+        add_dense_rows4(pd, ic, dense + i * pd, w + i, gram);
         for (int64_t r = i; r < i + 4; r++)
-            add_row_rest(r, pd, dense + r * pd, w[r], z, n_blocks, codes, sizes, values, cells, xtw, diag, bxtw,
+            add_row_rest(r, pd, ic, dense + r * pd, w[r], z, n_blocks, codes, sizes, values, cells, xtw, diag, bxtw,
                          cross, pairs);
     }
     for (; i < stop; i++) {
-        add_dense_row(pd, dense + i * pd, w[i], gram);
-        add_row_rest(i, pd, dense + i * pd, w[i], z, n_blocks, codes, sizes, values, cells, xtw, diag, bxtw, cross,
-                     pairs);
+        add_dense_row(pd, ic, dense + i * pd, w[i], gram);
+        add_row_rest(i, pd, ic, dense + i * pd, w[i], z, n_blocks, codes, sizes, values, cells, xtw, diag, bxtw,
+                     cross, pairs);
     }
     add_cell_sums(start, stop, w, n_blocks, values, cells, gates, pairs);
     return 0;
 }
 
-/* X'Wv of rows [start, stop) (X'v when w is NULL), added to xtw (pd) and bxtw (one table per block; a block's
- * values, when not NULL, multiply its rows' terms). */
-MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *v,
-            const double *w, int64_t n_blocks, const int32_t *const *codes, const double *const *values,
-            double *xtw, double *const *bxtw)
+/* X'Wv of rows [start, stop) (X'v when w is NULL), added to xtw (pd, + 1 with the implicit intercept) and bxtw
+ * (one table per block; a block's values, when not NULL, multiply its rows' terms). */
+MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, int64_t intercept, const double *dense,
+            const double *v, const double *w, int64_t n_blocks, const int32_t *const *codes,
+            const double *const *values, double *xtw, double *const *bxtw)
 {
+    const int64_t ic = intercept ? 1 : 0;
     for (int64_t i = start; i < stop; i++) {
         const double *x = dense + i * pd;
         const double vi = w ? w[i] * v[i] : v[i];
+        if (ic)
+            xtw[0] += vi;
         for (int64_t a = 0; a < pd; a++)
-            xtw[a] += vi * x[a];
+            xtw[ic + a] += vi * x[a];
         for (int64_t k = 0; k < n_blocks; k++) {
             const int32_t level = codes[k][i];
             if (level >= 0)
@@ -180,14 +204,16 @@ MULTIVERSION void gf_xtw(int64_t start, int64_t stop, int64_t pd, const double *
 #endif
 
 /* D[i] . beta_dense + sum_k beta_k[c_ki] v_ki (a code of -1 adds nothing; v = 1 where values or values[k] is
- * NULL): row i of X beta. */
-ROW_HELPER double row_dot(int64_t i, int64_t pd, const double *dense, const double *beta_dense, int64_t n_blocks,
-                          const int32_t *const *codes, const double *const *beta_blocks, const double *const *values)
+ * NULL): row i of X beta.  With ic, beta_dense[0] is the implicit intercept's. */
+ROW_HELPER double row_dot(int64_t i, int64_t pd, int64_t ic, const double *dense, const double *beta_dense,
+                          int64_t n_blocks, const int32_t *const *codes, const double *const *beta_blocks,
+                          const double *const *values)
 {
     const double *x = dense + i * pd;
-    double value = 0.0;
+    const double *b = beta_dense + ic;
+    double value = ic ? beta_dense[0] : 0.0; /* 0 + 1 beta_0, as the stored column of 1s gave */
     for (int64_t a = 0; a < pd; a++)
-        value += x[a] * beta_dense[a];
+        value += x[a] * b[a];
     for (int64_t k = 0; k < n_blocks; k++) {
         const int32_t level = codes[k][i];
         if (level >= 0)
@@ -197,12 +223,13 @@ ROW_HELPER double row_dot(int64_t i, int64_t pd, const double *dense, const doub
 }
 
 /* eta = X beta for rows [start, stop) (values: as in gf_products, or NULL for none at all). */
-MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *beta_dense,
-            int64_t n_blocks, const int32_t *const *codes, const double *const *beta_blocks,
-            const double *const *values, double *eta)
+MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, int64_t intercept, const double *dense,
+            const double *beta_dense, int64_t n_blocks, const int32_t *const *codes,
+            const double *const *beta_blocks, const double *const *values, double *eta)
 {
+    const int64_t ic = intercept ? 1 : 0;
     for (int64_t i = start; i < stop; i++)
-        eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks, values);
+        eta[i] = row_dot(i, pd, ic, dense, beta_dense, n_blocks, codes, beta_blocks, values);
 }
 
 /*
@@ -254,7 +281,8 @@ ROW_HELPER int log_step_rows(int64_t first, int64_t count, const int power, cons
     return bad;
 }
 
-MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const double *dense, const double *beta_dense,
+MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, int64_t intercept, const double *dense,
+                             const double *beta_dense,
                              int64_t n_blocks, const int32_t *const *codes, const double *const *beta_blocks,
                              const double *offset, const double *y, const double *log_y, const double *prior,
                              int64_t power, int64_t eta_known, double *eta, double *mu, double *z, double *w,
@@ -262,6 +290,7 @@ MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const doub
 {
     double units[TILE], ones[TILE];
     double total = 0.0;
+    const int64_t ic = intercept ? 1 : 0;
     int bad = 0;
     for (int64_t t = 0; t < TILE; t++)
         ones[t] = 1.0;
@@ -269,7 +298,7 @@ MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, const doub
         const int64_t count = stop - first < TILE ? stop - first : TILE;
         const double *p = prior ? prior + first : ones;
         for (int64_t i = first; i < first + count && !eta_known; i++)
-            eta[i] = row_dot(i, pd, dense, beta_dense, n_blocks, codes, beta_blocks, NULL);
+            eta[i] = row_dot(i, pd, ic, dense, beta_dense, n_blocks, codes, beta_blocks, NULL);
         if (eta_known)
             bad |= power == 1 ? log_step_rows(first, count, 1, 0, offset, y, log_y, p, eta, mu, z, w, units)
                               : log_step_rows(first, count, 2, 0, offset, y, log_y, p, eta, mu, z, w, units);

@@ -13,7 +13,9 @@ computed without materialising the dummies:
     X b   D b_D + b_c[c]
 
 so memory is O(n (p_dense + number of categoricals)) and a 1,000-level factor
-costs one group sum per pass instead of 1,000 dense columns.  All of it is
+costs one group sum per pass instead of 1,000 dense columns.  The intercept's
+column of 1s may be implicit (``intercept``): the compiled passes add its terms
+themselves, and the design holds only the other dense columns (``stored``).  All of it is
 computed in one pass over the rows by the compiled kernels (``kernels``) when
 they are built, else by the numpy path written above (``_accumulate``).  Code
 -1 marks the reference level (or a column removed as aliased): it contributes
@@ -84,18 +86,54 @@ def _grid(rows: np.ndarray, columns: np.ndarray, table: np.ndarray) -> tuple[np.
 
 
 class CategoricalDesign:
-    """Dense numeric columns plus categorical blocks (see the module docstring)."""
+    """Dense numeric columns plus categorical blocks (see the module docstring).
+
+    ``dense`` holds the dense columns at design positions ``dense_positions``; with ``intercept`` (a design
+    position) the dense part also has a column of 1s there, first, which ``dense`` does not hold: the
+    array given is kept as ``stored`` (its positions ``stored_positions``) and the 1s cost no memory (an
+    array of the data's length: 0.3x the frame of S7).  The attributes ``dense`` and ``dense_positions``
+    describe the whole dense part, 1s included (``dense`` is then written out when first read, for code
+    outside the compiled passes).
+    """
 
     def __init__(self, dense: np.ndarray, dense_positions: np.ndarray, blocks: list[CategoricalBlock],
-                 column_names: list[str]):
-        self.dense = np.ascontiguousarray(dense, dtype=float)  # row-major, as the sparse products read it
-        self.dense_positions = np.asarray(dense_positions, dtype=int)
+                 column_names: list[str], intercept: int | None = None):
+        self.stored = np.ascontiguousarray(dense, dtype=float)  # row-major, as the sparse products read it
+        self.stored_positions = np.asarray(dense_positions, dtype=int)
+        self.intercept = None if intercept is None else int(intercept)
+        self.dense_positions = (self.stored_positions if intercept is None else
+                                np.concatenate([[self.intercept], self.stored_positions]).astype(int))
         self.blocks = blocks
         self.column_names = list(column_names)
-        self._n = self.dense.shape[0] if self.dense.ndim == 2 and self.dense.shape[1] else len(blocks[0].codes)
+        self._n = (self.stored.shape[0] if self.stored.ndim == 2 and (self.stored.shape[1] or intercept is not None)
+                   else len(blocks[0].codes))
+        self._full_dense: np.ndarray | None = None  # ``dense`` with the 1s written out, when first read
         self._chunk_indicators: dict[tuple[int, int], sparse.csc_matrix] = {}
         self._bounds: tuple[int, list[tuple[int, int]]] | None = None
         self._cells: list[PairCells | None] | None = None  # per pair of blocks (``_pair_cells``)
+
+    @property
+    def dense(self) -> np.ndarray:
+        """The (n, len(dense_positions)) dense part, the implicit 1s written out (once, kept: readers outside
+        the compiled passes, and numpy's path when they are not built); ``stored`` itself without them."""
+        if self.intercept is None:
+            return self.stored
+        if self._full_dense is None:
+            full = np.empty((self._n, self.stored.shape[1] + 1))
+            full[:, 0] = 1.0
+            full[:, 1:] = self.stored
+            self._full_dense = full
+        return self._full_dense
+
+    @property
+    def _implicit(self) -> bool:
+        """Whether the dense part has the implicit column of 1s."""
+        return self.intercept is not None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_full_dense"] = None  # written out again when read: a pickle does not carry it
+        return state
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -168,9 +206,9 @@ class CategoricalDesign:
         cells = self._pair_cells()
         if self._use_kernels:
             upper, dense_xtw, diagonals, block_xtw, crosses, pairs = kernels.products(
-                self.dense, self._codes, self._sizes, w, z, self._values,
+                self.stored, self._codes, self._sizes, w, z, self._values,
                 [None if c is None else c.stored for c in cells], [None if c is None else c.count for c in cells],
-                [None if c is None else c.gate for c in cells])
+                [None if c is None else c.gate for c in cells], intercept=self._implicit)
             return np.triu(upper) + np.triu(upper, 1).T, dense_xtw, diagonals, block_xtw, crosses, pairs
         return self._accumulate(w, z)
 
@@ -309,7 +347,8 @@ class CategoricalDesign:
         w and z row by row: no product the data's length is written)."""
         out = np.zeros(self.shape[1])
         if self._use_kernels:
-            dense_xtw, block_xtw = kernels.xtw(self.dense, self._codes, self._sizes, z, w, self._values)
+            dense_xtw, block_xtw = kernels.xtw(self.stored, self._codes, self._sizes, z, w, self._values,
+                                               intercept=self._implicit)
             out[self.dense_positions] = dense_xtw
             for block, values in zip(self.blocks, block_xtw):
                 out[block.positions] = values
@@ -325,8 +364,9 @@ class CategoricalDesign:
     def dot(self, beta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """X beta = D beta_D + sum_k beta_k[codes_k], an (n,) array; into ``out`` when given."""
         if self._use_kernels:
-            return kernels.dot(self.dense, beta[self.dense_positions], self._codes,
-                               [beta[block.positions] for block in self.blocks], out=out, values=self._values)
+            return kernels.dot(self.stored, beta[self.dense_positions], self._codes,
+                               [beta[block.positions] for block in self.blocks], out=out, values=self._values,
+                               intercept=self._implicit)
         eta = out if out is not None else np.empty(self._n)
         if len(self.dense_positions):
             np.matmul(self.dense, beta[self.dense_positions], out=eta)
@@ -339,15 +379,17 @@ class CategoricalDesign:
             eta += contribution
         return eta
 
-    def kernel_parts(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, list, list] | None:
-        """(D, beta_D, codes, beta per block): the dense block, its coefficients, the code arrays and each
-        block's coefficients, with X beta = D beta_D + sum_k beta_k[codes_k], for the compiled row passes
+    def kernel_parts(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, list, list, bool] | None:
+        """(D, beta_D, codes, beta per block, intercept): the stored dense block, the dense part's coefficients
+        (the implicit 1s' first when ``intercept``), the code arrays and each block's coefficients, with
+        X beta = [1] D beta_D + sum_k beta_k[codes_k], for the compiled row passes
         that take X beta themselves (``engine.log_step_kernel``); None when those kernels do not serve this
         design (not in use, a dense block wider than they take, or a block with values: that pass reads
         indicators only)."""
         if not self._use_kernels or self._valued:
             return None
-        return self.dense, beta[self.dense_positions], self._codes, [beta[block.positions] for block in self.blocks]
+        return (self.stored, beta[self.dense_positions], self._codes, [beta[block.positions] for block in self.blocks],
+                self._implicit)
 
     def aliased_columns(self, w: np.ndarray, tol: float, gram: np.ndarray | None = None) -> np.ndarray:
         """A (p,) boolean mask of the columns dependent on earlier ones, by a column-ordered Cholesky of X'WX
@@ -367,7 +409,8 @@ class CategoricalDesign:
         block takes code -1 (it adds nothing, as the reference level)."""
         keep = np.asarray(keep, dtype=bool)
         new_position = np.cumsum(keep) - 1
-        dense_kept = keep[self.dense_positions]
+        dense_kept = keep[self.stored_positions]
+        intercept = new_position[self.intercept] if self._implicit and keep[self.intercept] else None
         blocks = []
         for block in self.blocks:
             kept_levels = keep[block.positions]
@@ -376,8 +419,37 @@ class CategoricalDesign:
             blocks.append(CategoricalBlock(codes.astype(np.int32), new_position[block.positions[kept_levels]],
                                            block.values))
         names = [name for name, kept in zip(self.column_names, keep) if kept]
-        return CategoricalDesign(self.dense[:, dense_kept], new_position[self.dense_positions[dense_kept]], blocks,
-                                 names)
+        return CategoricalDesign(self.stored[:, dense_kept], new_position[self.stored_positions[dense_kept]], blocks,
+                                 names, intercept)
+
+    def dense_rows(self, rows: slice) -> np.ndarray:
+        """The dense part of ``rows`` (a slice), the implicit 1s written out: a chunk's copy, not the block's."""
+        if not self._implicit:
+            return self.stored[rows]
+        part = self.stored[rows]
+        out = np.empty((part.shape[0], part.shape[1] + 1))
+        out[:, 0] = 1.0
+        out[:, 1:] = part
+        return out
+
+    def dense_times(self, matrix: np.ndarray) -> np.ndarray:
+        """dense @ ``matrix`` ((len(dense_positions), k)), the implicit 1s' row of ``matrix`` added, not stored."""
+        if not self._implicit:
+            return self.stored @ matrix
+        return self.stored @ matrix[1:] + matrix[0]
+
+    def dense_means(self) -> np.ndarray:
+        """The column means of the dense part (1 for the implicit intercept)."""
+        means = self.stored.mean(axis=0)
+        return np.concatenate([[1.0], means]) if self._implicit else means
+
+    def with_stored_intercept(self) -> CategoricalDesign:
+        """This design with its intercept's 1s written into the dense block (itself when they are stored): for
+        readers of ``dense`` outside the GLM's compiled passes (the zero-inflated kernel), so that the block
+        is held once, not as ``stored`` beside a written-out copy."""
+        if not self._implicit:
+            return self
+        return CategoricalDesign(self.dense, self.dense_positions, self.blocks, self.column_names)
 
     def weighted(self, w: np.ndarray) -> np.ndarray:
         """sqrt(W) X as a new dense (n, p) array (the indicators written out)."""
@@ -387,13 +459,15 @@ class CategoricalDesign:
         """The full (n, p) matrix; for diagnostics on data that fit in memory as dense.
 
         Without categorical blocks this is the dense block itself, as a read-only view."""
-        if not self.blocks and np.array_equal(self.dense_positions, np.arange(self.shape[1])):
+        if not self.blocks and not self._implicit and np.array_equal(self.dense_positions, np.arange(self.shape[1])):
             view = self.dense.view()
             view.flags.writeable = False
             return view
         matrix = np.zeros(self.shape)
-        if len(self.dense_positions):
-            matrix[:, self.dense_positions] = self.dense
+        if len(self.stored_positions):
+            matrix[:, self.stored_positions] = self.stored
+        if self._implicit:
+            matrix[:, self.intercept] = 1.0
         for block in self.blocks:
             block.write_indicators(matrix)
         return matrix

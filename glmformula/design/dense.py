@@ -91,10 +91,10 @@ class DenseDesign:
         """X beta, an (n,) array; into ``out`` when given (IRLS reuses one buffer across iterations)."""
         return np.matmul(self.matrix, beta, out=out)
 
-    def kernel_parts(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, list, list] | None:
-        """(X, beta, [], []): the design as the compiled row passes take it (a dense block, no categorical
-        codes), or None when the compiled kernels are not in use."""
-        return (self.matrix, beta, [], []) if kernels.in_use() else None
+    def kernel_parts(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, list, list, bool] | None:
+        """(X, beta, [], [], False): the design as the compiled row passes take it (a dense block, no categorical
+        codes, no implicit intercept), or None when the compiled kernels are not in use."""
+        return (self.matrix, beta, [], [], False) if kernels.in_use() else None
 
     def aliased_columns(self, w: np.ndarray, tol: float, gram: np.ndarray | None = None) -> np.ndarray:
         """A (p,) boolean mask of the columns linearly dependent on earlier ones: R's ordered rule on the QR

@@ -31,9 +31,9 @@ from glmformula.engine.log_step_kernel import LogStep, log_step  # noqa: F401  (
 #: Dense blocks wider than this take numpy's path (the kernel's stack buffers are this wide).
 MAX_DENSE = 64
 _LIBRARY = load_library(Path(__file__).parent, "_kernels", {
-    "gf_products": ([INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 11, ctypes.c_int),
-    "gf_xtw": ([INT, INT, INT, POINTER, POINTER, POINTER, INT, POINTER, POINTER, POINTER, POINTER], None),
-    "gf_dot": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER, POINTER], None),
+    "gf_products": ([INT, INT, INT, INT, POINTER, POINTER, POINTER, INT] + [POINTER] * 11, ctypes.c_int),
+    "gf_xtw": ([INT, INT, INT, INT, POINTER, POINTER, POINTER, INT, POINTER, POINTER, POINTER, POINTER], None),
+    "gf_dot": ([INT, INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER, POINTER, POINTER], None),
     "gf_gather_columns": ([INT, INT, INT, INT, POINTER, POINTER, INT, POINTER], None),
 })
 #: Whether the compiled library loaded (a fact; whether it is used is ``in_use()``).
@@ -53,17 +53,20 @@ def optional_pointers(arrays) -> ctypes.Array:
 
 def products(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], w: np.ndarray, z: np.ndarray | None,
              values: list[np.ndarray | None] | None = None, cells: list[np.ndarray | None] | None = None,
-             cell_counts: list[int | None] | None = None, gates: list[np.ndarray | None] | None = None):
+             cell_counts: list[int | None] | None = None, gates: list[np.ndarray | None] | None = None,
+             intercept: bool = False):
     """Accumulators of X'WX (and X'Wz) over all rows; see ``_kernels.c`` for what each holds.
 
     ``values``: each block's values (None for indicators); ``cells``: per pair of blocks k < l (in order), the
     cell of each row (int32, -1 for none) with ``cell_counts`` cells, or None for a size_k x size_l table;
     ``gates``: per pair, None, or for a nested pair block k's codes, the row's cell then being ``cells``' entry
     (block l's codes) only where the gate is >= 0 (``pairs.PairCells``).
+    ``intercept``: the dense part has a column of 1s first that ``dense`` does not hold (see ``_kernels.c``).
     Returns (gram upper triangle (pd, pd), xtw (pd,), diagonals, block_xtw, crosses (size, pd)
-    per block, pair tables (size_k * size_l, or the cell count) for k < l in order).
+    per block, pair tables (size_k * size_l, or the cell count) for k < l in order), pd counting the 1s.
     """
-    n, pd = dense.shape
+    n, stored = dense.shape
+    pd = stored + int(intercept)
     pair_count = len(sizes) * (len(sizes) - 1) // 2
     values = values or [None] * len(sizes)
     cells, cell_counts = cells or [None] * pair_count, cell_counts or [None] * pair_count
@@ -82,7 +85,7 @@ def products(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], w: np
         crosses = [np.zeros((size, pd)) for size in sizes]
         pairs = [np.zeros(size) for size in pair_sizes]
         status = _LIBRARY.gf_products(
-            start, stop, pd, dense.ctypes.data, w.ctypes.data, None if z is None else z.ctypes.data,
+            start, stop, stored, int(intercept), dense.ctypes.data, w.ctypes.data, None if z is None else z.ctypes.data,
             len(codes), code_pointers, size_array.ctypes.data, value_pointers, cell_pointers, gate_pointers,
             gram.ctypes.data,
             xtw.ctypes.data, _pointers(diagonals), _pointers(block_xtw), _pointers(crosses), _pointers(pairs))
@@ -120,17 +123,19 @@ def _sum_parts(parts):
 
 
 def xtw(dense: np.ndarray, codes: list[np.ndarray], sizes: list[int], v: np.ndarray, w: np.ndarray | None = None,
-        values: list[np.ndarray | None] | None = None):
+        values: list[np.ndarray | None] | None = None, intercept: bool = False):
     """X'v, or X'Wv when ``w`` is given (without writing w * v): (dense part (pd,), one table per block);
-    ``values`` as in ``products``."""
-    n, pd = dense.shape
+    ``values`` and ``intercept`` as in ``products``."""
+    n, stored = dense.shape
+    pd = stored + int(intercept)
     v = np.ascontiguousarray(v, dtype=float)
     w = None if w is None else np.ascontiguousarray(w, dtype=float)
     code_pointers, value_pointers = _pointers(codes), optional_pointers(values or [None] * len(codes))
 
     def run(start: int, stop: int):
         dense_part, tables = np.zeros(pd), [np.zeros(size) for size in sizes]
-        _LIBRARY.gf_xtw(start, stop, pd, dense.ctypes.data, v.ctypes.data, None if w is None else w.ctypes.data,
+        _LIBRARY.gf_xtw(start, stop, stored, int(intercept), dense.ctypes.data, v.ctypes.data,
+                        None if w is None else w.ctypes.data,
                         len(codes), code_pointers, value_pointers, dense_part.ctypes.data, _pointers(tables))
         return dense_part, tables
 
@@ -157,10 +162,10 @@ def gather_columns(columns: list[np.ndarray], positions: list[int], intercept: i
 
 
 def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta_blocks: list[np.ndarray],
-        out: np.ndarray | None = None, values: list[np.ndarray | None] | None = None):
+        out: np.ndarray | None = None, values: list[np.ndarray | None] | None = None, intercept: bool = False):
     """X beta = D beta_D + sum over blocks of beta_k[code] (times the row's value for a valued block; code -1
-    adds nothing), into ``out`` if given."""
-    n, pd = dense.shape
+    adds nothing), into ``out`` if given; ``intercept`` as in ``products`` (beta_D's first entry is the 1s')."""
+    n, stored = dense.shape
     eta = out if out is not None and out.flags.c_contiguous and out.dtype == np.float64 else np.empty(n)
     beta_dense = np.ascontiguousarray(beta_dense, dtype=float)
     beta_blocks = [np.ascontiguousarray(beta, dtype=float) for beta in beta_blocks]
@@ -168,7 +173,8 @@ def dot(dense: np.ndarray, beta_dense: np.ndarray, codes: list[np.ndarray], beta
     value_pointers = optional_pointers(values or [None] * len(codes))
 
     def run(start: int, stop: int):
-        _LIBRARY.gf_dot(start, stop, pd, dense.ctypes.data, beta_dense.ctypes.data, len(codes), code_pointers,
+        _LIBRARY.gf_dot(start, stop, stored, int(intercept), dense.ctypes.data, beta_dense.ctypes.data, len(codes),
+                        code_pointers,
                         beta_pointers, value_pointers, eta.ctypes.data)
 
     _map(run, _row_ranges(n))

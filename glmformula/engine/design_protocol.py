@@ -19,8 +19,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-#: X beta's pieces for the compiled row passes: (D, beta_D, codes, beta per block).
-KernelParts = tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]
+#: X beta's pieces for the compiled row passes: (D, beta_D, codes, beta per block, implicit intercept).
+KernelParts = tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray], bool]
 
 
 @runtime_checkable
@@ -76,7 +76,8 @@ class Design(Protocol):
         ...
 
     def kernel_parts(self, beta: np.ndarray) -> KernelParts | None:
-        """X beta's pieces as the compiled row passes take them, (D, beta_D, codes, beta per block) with
-        X beta = D beta_D + sum_k beta_k[codes_k] (code -1 adds nothing); None when the design has no such
-        form or the compiled kernels are not in use."""
+        """X beta's pieces as the compiled row passes take them, (D, beta_D, codes, beta per block, intercept)
+        with X beta = D beta_D + sum_k beta_k[codes_k] (code -1 adds nothing), D's first column being a column
+        of 1s that the array D does not hold when ``intercept`` (beta_D then starts with its coefficient);
+        None when the design has no such form or the compiled kernels are not in use."""
         ...

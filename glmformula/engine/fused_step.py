@@ -82,7 +82,10 @@ class FusedLogStep:
                 np.copyto(self._eta, eta)
             return self._pass(True, w)
         parts = design.kernel_parts(coefficients)
-        return None if parts is None else self._pass(*parts, w)
+        if parts is None:
+            return None
+        dense, beta_dense, codes, beta_blocks, intercept = parts
+        return self._pass(dense, beta_dense, codes, beta_blocks, w, intercept)
 
     def start(self, w: np.ndarray) -> float | None:
         """The same from a given linear predictor (IRLS's start), which the eta buffer holds, offset included."""

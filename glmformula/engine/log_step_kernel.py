@@ -23,7 +23,7 @@ from glmformula._native import INT, POINTER, load_library, map_ranges, pointers,
 from glmformula.engine.unit_weights import contiguous_or_none
 
 _LIBRARY = load_library(Path(__file__).parent.parent / "design", "_kernels", {
-    "gf_log_step": ([INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT, INT]
+    "gf_log_step": ([INT, INT, INT, INT, POINTER, POINTER, INT, POINTER, POINTER] + [POINTER] * 4 + [INT, INT]
                     + [POINTER] * 5, ctypes.c_int),
 })
 #: Whether the compiled library loaded (a fact; whether it is used is ``in_use()``).
@@ -66,11 +66,12 @@ class LogStep:
         self._design: tuple = (None, None, None)  # the design last seen: dense block, codes, their addresses
 
     def __call__(self, dense: np.ndarray | None, beta_dense: np.ndarray | None, codes: list[np.ndarray],
-                 beta_blocks: list[np.ndarray], w: np.ndarray) -> float | None:
+                 beta_blocks: list[np.ndarray], w: np.ndarray, intercept: bool = False) -> float | None:
         """Writes eta = X beta + offset, mu, z and ``w`` (one of the two weight buffers; see ``gf_log_step`` in
         ``_kernels.c``) and returns the deviance, or None when a value fell outside the pass's range (the
         outputs are then not to be used).  With ``dense`` None, eta already holds the linear predictor
-        (offset included) and X is not read."""
+        (offset included) and X is not read.  ``intercept``: X's dense part has a column of 1s first that
+        ``dense`` does not hold (``beta_dense[0]`` is its coefficient)."""
         eta_known = dense is None
         if eta_known:
             dense, beta_dense = _NO_DENSE, _NO_DENSE[0]
@@ -79,7 +80,8 @@ class LogStep:
         width, dense_address, n_blocks, code_pointers = self._design[2]
         beta_dense = np.ascontiguousarray(beta_dense, dtype=float)
         beta_blocks = [np.ascontiguousarray(beta, dtype=float) for beta in beta_blocks]
-        head = [width, dense_address, beta_dense.ctypes.data, n_blocks, code_pointers, pointers(beta_blocks)]
+        head = [width, int(intercept and not eta_known), dense_address, beta_dense.ctypes.data, n_blocks,
+                code_pointers, pointers(beta_blocks)]
         tail = [self._power, int(eta_known), *self._outputs, self._weight_address(w)]
         ranges, address = self._ranges, self._deviance_address
 
@@ -103,7 +105,9 @@ _NO_DENSE = np.zeros((1, 0))
 
 def log_step(dense: np.ndarray | None, beta_dense: np.ndarray | None, codes: list[np.ndarray],
              beta_blocks: list[np.ndarray], offset: np.ndarray, y: np.ndarray, log_y: np.ndarray, prior: np.ndarray,
-             power: int, eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray) -> float | None:
+             power: int, eta: np.ndarray, mu: np.ndarray, z: np.ndarray, w: np.ndarray,
+             intercept: bool = False) -> float | None:
     """One IRLS step's X beta, mean, deviance and next working response under the log link, in one pass
     (``LogStep`` for one call)."""
-    return LogStep(offset, y, log_y, prior, power, eta, mu, z, (w, w))(dense, beta_dense, codes, beta_blocks, w)
+    return LogStep(offset, y, log_y, prior, power, eta, mu, z, (w, w))(dense, beta_dense, codes, beta_blocks, w,
+                                                                      intercept)

@@ -62,12 +62,8 @@ double gf_log_deviance(int64_t n, int64_t power, const double *y, const double *
  */
 #define TILE 256
 
-/* With GCC on x86-64 Linux, each entry point is also compiled for AVX2 + FMA (as design/_kernels.c). */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MULTIVERSION
-#endif
+/* Each entry point is also compiled for AVX2 + FMA where the build allows it (log_link_math.h). */
+#define MULTIVERSION GF_MULTIVERSION
 
 #define GF_DBL_MIN 2.2250738585072014e-308
 #define GF_DBL_MAX 1.7976931348623157e308
@@ -101,14 +97,6 @@ GF_LOG_LINK_INLINE double gf_vlog(double x)
 GF_LOG_LINK_INLINE int gf_vlog_takes(double x)
 {
     return x >= GF_DBL_MIN && x <= GF_DBL_MAX;
-}
-
-/* Adds x to the sum (*sum, *carry) with Neumaier's compensation. */
-static inline void gf_add(double *sum, double *carry, double x)
-{
-    const double total = *sum + x;
-    *carry += fabs(*sum) >= fabs(x) ? (*sum - total) + x : (x - total) + *sum;
-    *sum = total;
 }
 
 /* The sum of a tile's terms, in four interleaved partial sums. */
@@ -192,7 +180,7 @@ MULTIVERSION int gf_nb_step(int64_t start, int64_t stop, double theta, int64_t a
             status = nb_step_tile(0, first, count, theta, offset, y, p, eta, mu, z, w, units);
         if (status)
             return 2;
-        gf_add(&total, &carry, gf_tile_sum(units, count));
+        gf_add_compensated(&total, &carry, gf_tile_sum(units, count));
     }
     *half_deviance = total + carry;
     return 0;
@@ -245,7 +233,7 @@ MULTIVERSION double gf_nb_half_deviance(int64_t start, int64_t stop, double thet
         const double *w = weights ? weights + first : ones;
         if (nb_deviance_tile(1, first, count, theta, y, log_y, w, eta, mu, units))
             nb_deviance_tile(0, first, count, theta, y, log_y, w, eta, mu, units);
-        gf_add(&total, &carry, gf_tile_sum(units, count));
+        gf_add_compensated(&total, &carry, gf_tile_sum(units, count));
     }
     return total + carry;
 }
@@ -317,8 +305,8 @@ MULTIVERSION void gf_nb_sums(int64_t start, int64_t stop, int64_t kind, double t
             outside = nb_sums_tile(1, 3, row, count, theta, y, mu, w, first_terms, second_terms);
         if (outside)
             nb_sums_tile(0, (int)kind, row, count, theta, y, mu, w, first_terms, second_terms);
-        gf_add(&first, &first_carry, gf_tile_sum(first_terms, count));
-        gf_add(&second, &second_carry, gf_tile_sum(second_terms, count));
+        gf_add_compensated(&first, &first_carry, gf_tile_sum(first_terms, count));
+        gf_add_compensated(&second, &second_carry, gf_tile_sum(second_terms, count));
     }
     sums[0] = first + first_carry;
     sums[1] = second + second_carry;

@@ -12,8 +12,9 @@ A plan is a list of steps, each saying where some design columns come from:
 
 A value is ("column", name) for a data column or ("learned", (term, column)) for a column of a learned
 term.  A design of at most ``settings.dense_cells`` cells is written as a dense matrix; a larger one is a
-``CategoricalDesign`` whose dense block holds the 1s, the numeric columns, the products and the learned
-columns, and whose blocks hold the codes.
+``CategoricalDesign`` whose dense block holds the numeric columns, the products and the learned columns
+(its intercept's 1s are implicit when the compiled kernels serve it: no array of the data's length holds
+them; ``implicit_intercept``), and whose blocks hold the codes.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ class Values:
             self.learned.pop(name, None)
 
 
+def implicit_intercept(stored_columns: int = 0) -> bool:
+    """Whether a ``CategoricalDesign`` built now leaves its intercept's 1s implicit: when the compiled row
+    passes serve it (they add the 1s' terms themselves).  numpy's path would write them out at every read,
+    so without the kernels (or beyond the width they take) the dense block stores them."""
+    return kernels.in_use() and stored_columns + 1 <= kernels.MAX_DENSE
+
+
 def assemble(plan: list[tuple], values: Values, codes: dict, names: list[str]):
     """(design, numeric data columns copied) from the plan; None when a product of columns is not finite."""
     data, n = values.data, values.n_rows
@@ -96,6 +104,10 @@ def assemble(plan: list[tuple], values: Values, codes: dict, names: list[str]):
         for block in blocks:
             block.write_indicators(matrix)
         return DenseDesign(matrix, names), copied
+    stored_columns = len(numeric_columns) + len(products) + sum(len(positions) for positions, _ in learned)
+    if intercept_position is not None and implicit_intercept(stored_columns):
+        dense, positions = _dense_block(values, None, numeric_columns, numeric_positions, products, learned)
+        return CategoricalDesign(dense, positions, blocks, names, intercept=intercept_position), copied
     dense, positions = _dense_block(values, intercept_position, numeric_columns, numeric_positions, products,
                                     learned)
     return CategoricalDesign(dense, positions, blocks, names), copied
@@ -103,10 +115,11 @@ def assemble(plan: list[tuple], values: Values, codes: dict, names: list[str]):
 
 def _dense_block(values: Values, intercept_position: int | None, numeric_columns: list[str],
                  numeric_positions: list[int], products: list[tuple], learned: list[tuple]):
-    """(the dense block, the design column of each of its columns): the 1s, the data's numeric columns, the
-    products, then the columns of each learned transform term.  When the learned terms were written into one
-    buffer with these other columns left free before them (``numeric_terms.learn``), that buffer is the dense
-    block; else the learned columns are copied into a new one (each term's released once copied)."""
+    """(the dense block, the design column of each of its columns): the 1s (unless ``intercept_position`` is
+    None: no intercept, or an implicit one), the data's numeric columns, the products, then the columns of
+    each learned transform term.  When the learned terms were written into one buffer with these other
+    columns left free before them (``numeric_terms.learn``), that buffer is the dense block; else the learned
+    columns are copied into a new one (each term's released once copied)."""
     data, n = values.data, values.n_rows
     positions = ([] if intercept_position is None else [intercept_position]) + numeric_positions
     first_learned = len(positions) + len(products)

@@ -466,8 +466,8 @@ def _check_values(parsed: ParsedFormula, y: np.ndarray, labels: pd.Index, design
         pass  # the design's numbers are those columns' (and 1s, indicators): their sums proved them finite
     elif isinstance(design, DenseDesign):
         check_design_finite(design.matrix, design.column_names)
-    else:  # categorical codes are finite by construction
-        check_design_finite(design.dense, [design.column_names[j] for j in design.dense_positions])
+    else:  # categorical codes (and the implicit intercept's 1s) are finite by construction
+        check_design_finite(design.stored, [design.column_names[j] for j in design.stored_positions])
     _check_empty_terms(model_spec)
 
 

@@ -13,10 +13,11 @@ same way, as a term of its own: its columns are the values of the interaction's 
 The learned state is handed to the spec of the whole formula (materialised on two rows for its names,
 structure and levels), so prediction on new data replays the knots and means learned here.
 
-Memory: given the number of the dense block's other columns (``reserved_columns``: the intercept, numeric
-columns and their products), ``learn`` writes every term's columns into one row-major array with those
-columns left free before them (each term's width probed first on a few rows), and that array becomes the
-dense block itself (``block_assembly``): no term's columns are held twice, nor copied into a new block.
+Memory: given the number of the dense block's other columns (``reserved_columns``: the numeric columns, their
+products, and the intercept's 1s unless they are implicit), ``learn`` writes every term's columns into one
+row-major array with those columns left free before them (each term's width probed first on a few rows),
+and that array becomes the dense block itself (``block_assembly``): no term's columns are held twice, nor
+copied into a new block.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glmformula.design import kernels
 from glmformula.exceptions import FormulaError
 from glmformula.formula import safe_eval
 from glmformula.formula.columns import FrameColumns
@@ -96,12 +98,13 @@ class LearnedTransforms:
 
 def reserved_columns(kinds: dict) -> int:
     """The dense block's columns besides the numeric transform terms', as the formula's term kinds
-    (``formula.categorical``) give them: the intercept, each numeric column and each product of numeric
-    columns.  (Scoped terms of an interaction with a categorical may add numeric columns: the dense block
-    is then built anew, as ``block_assembly`` checks.)"""
+    (``formula.categorical``) give them: each numeric column and each product of numeric columns, and the
+    intercept's 1s unless they will be implicit (``block_assembly.implicit_intercept``).  (Scoped terms of
+    an interaction with a categorical may add numeric columns: the dense block is then built anew, as
+    ``block_assembly`` checks.)"""
     count = 0
     for kind in kinds.values():
-        if kind[0] in ("intercept", "numeric"):
+        if kind[0] == "numeric" or (kind[0] == "intercept" and not kernels.in_use()):
             count += 1
         elif kind[0] == "interaction" and all(part[0] == "numeric" for part in kind[1]):
             count += 1
