@@ -7,6 +7,7 @@ fits on Dask data; this module knows of neither.
 from __future__ import annotations
 
 import warnings
+from dataclasses import fields as dataclass_fields
 from dataclasses import replace
 from typing import Any
 
@@ -90,6 +91,7 @@ def fit_glm(
             control=control,
         )
         fit, family, theta, loglik = negbin.fit, negbin.family, negbin.theta, negbin.loglik
+        del negbin  # its fit is ``fit``, whose arrays are released below
         null_family = NegativeBinomial(family.link, theta=theta.theta)  # glm.nb: the final theta
     else:
         fit = irls(
@@ -97,6 +99,8 @@ def fit_glm(
             mustart=response.mustart, control=control, start=start, overwrite_mustart=True,
         )
         response = replace(response, mustart=None)  # overwritten by the fit: not to be read again
+    if not _pearson_scale_at_once(family, scale):  # GLMResults computes them again when asked for
+        fit = _released(fit, "working_residuals")
     if fit.aliased.any():
         names = [name for name, flag in zip(frame.column_names, fit.aliased) if flag]
         warnings.warn(
@@ -113,6 +117,7 @@ def fit_glm(
         has_intercept=frame.has_intercept, has_offset=frame.has_offset, design=design, freq_weights=freq,
     )
     null_dev = _null_deviance(model_data, family, null_family, fit, control, theta_estimated=theta is not None)
+    fit = _released(fit, "log_y")  # read by the null deviance only
     call = FitCall(data=data, weights=combined.prior, offset=offset, exposure=exposure, na_action=na_action,
                    control=control, trusted=trusted, arguments=arguments, fitter=fit_glm)
     results = GLMResults(formula, family, model_data, fit, null_dev, call=call, scale=scale, cov_type=cov_type,
@@ -138,6 +143,26 @@ def _null_deviance(data: ModelData, family: Family, null_family: Family, fit: Fi
     if data.has_offset and data.has_intercept:
         return null_deviance(data, null_family, control, mustart=None, intercept_design=_intercept_design)
     return null_deviance(data, family, control, mustart=None, intercept_design=_intercept_design)
+
+
+def _pearson_scale_at_once(family: Family, scale: float | str | None) -> bool:
+    """Whether the results read the working residuals as soon as they are made: the dispersion is the Pearson
+    estimate (``scale="pearson"``, or the default of a family with a free dispersion), which ``fit_glm`` checks."""
+    return scale == "pearson" or (scale is None and not family.dispersion_fixed)
+
+
+def _released(fit: FitState, name: str) -> FitState:
+    """The fit with its array ``name`` (one of the data's length) set to None, for the results not to hold it:
+    ``log_y`` once the null deviance has read it, or the working residuals, which
+    ``GLMResults._working_residuals`` computes again (the same numbers) in the rare calls that read them (a
+    Pearson dispersion, a sandwich covariance, working or partial residuals, Rao tests).  Values the fit
+    computed already (its cached covariance or standard errors) are kept."""
+    if getattr(fit, name) is None:
+        return fit
+    lighter = replace(fit, **{name: None})
+    fields = {field.name for field in dataclass_fields(fit)}
+    lighter.__dict__.update({key: value for key, value in vars(fit).items() if key not in fields})
+    return lighter
 
 
 def _intercept_design(n: int) -> DenseDesign:

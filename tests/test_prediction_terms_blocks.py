@@ -182,3 +182,24 @@ def test_solved_covariance_columns_and_products(data):
     batched = SolvedCovariance(counting, fit._fit.aliased, fit.scale, fit.bse.to_numpy() ** 2)
     np.testing.assert_allclose(batched.columns(positions), V[:, positions], rtol=1e-10, atol=1e-15)
     assert counting.calls == 1  # one call for all the columns
+
+
+def test_block_predictions_do_not_write_out_the_implicit_intercept():
+    """A block design built for the compiled passes keeps its intercept's 1s implicit; predict(se=True) and
+    type="terms" read the dense part chunk by chunk (``dense_rows``, ``dense_times``), so the design never
+    holds a written-out copy of its dense block beside the stored one."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    data = pd.DataFrame({"x": rng.normal(size=n), "h": pd.Categorical(rng.integers(0, 60, n).astype(str))})
+    data["y"] = rng.poisson(np.exp(0.3 * data.x)).astype(float)
+    fit = _fit("y ~ x + h", data)
+    design = fit.model_data.design
+    if design.intercept is None:
+        pytest.skip("the compiled passes are not built: the 1s are stored")
+    fit.predict(se=True)
+    _terms(fit)
+    assert design._full_dense is None
+    dense = np.column_stack([np.ones(n), data.x])
+    np.testing.assert_array_equal(design.dense_rows(slice(10, 20)), dense[10:20])
+    np.testing.assert_allclose(design.dense_times(np.eye(2)), dense, rtol=0, atol=0)
+    np.testing.assert_array_equal(design.dense_means(), dense.mean(axis=0))

@@ -229,7 +229,7 @@ def compare_models(models: list[GLMResults], test: Test = None) -> pd.DataFrame:
             flip = smaller.df_resid < larger.df_resid
             small, large = (larger, smaller) if flip else (smaller, larger)
             value = score_statistic(
-                large.model_data.design.to_dense(), small._fit.working_residuals, small._fit.working_weights,
+                large.model_data.design.to_dense(), small._working_residuals(), small._fit.working_weights,
                 small.model_data.has_intercept,
             )
             scores.append(-value if flip else value)

@@ -239,7 +239,7 @@ class GLMResults(InformationCriteria, NegativeBinomialTheta):
         if self.cov_type == "nonrobust":
             return fit.cov_unscaled * self.scale
         return _covariance.sandwich(
-            self.model_data.design, fit.working_weights, fit.working_residuals, fit.cov_unscaled,
+            self.model_data.design, fit.working_weights, self._working_residuals(), fit.cov_unscaled,
             self.cov_type, self._cluster, cluster_type=self._cluster_type, freq_weights=self.model_data.freq_weights,
         )
 
@@ -404,7 +404,7 @@ class GLMResults(InformationCriteria, NegativeBinomialTheta):
             return float("nan")
         if option == "deviance":
             return self.deviance / self.df_resid
-        weights, residuals = self._fit.working_weights, self._fit.working_residuals
+        weights, residuals = self._fit.working_weights, self._working_residuals()
         if np.min(weights) > 0:  # every row used: no masks
             # sum w r^2 by numpy's loop in one pass (not BLAS: see weighted_sum), no array of squares
             return float(np.einsum("i,i,i->", weights, residuals, residuals)) / self.df_resid
@@ -458,6 +458,19 @@ class GLMResults(InformationCriteria, NegativeBinomialTheta):
     @property
     def working_weights(self) -> pd.Series:
         return pd.Series(self._fit.working_weights, index=self.model_data.row_labels, name="working_weights")
+
+    def _working_residuals(self) -> np.ndarray:
+        """R's working residuals (y - mu) / mu_eta(eta) at the final fit, as a numpy array: the fit's own when it
+        kept them, else computed again by the engine's operations (``InMemoryPass.working_residuals``: the same
+        numbers) and not kept, so that a fit that never reads them does not hold an array of the data's length
+        for them (``glmformula.model`` releases them when the dispersion does not need them at once)."""
+        fit = self._fit
+        if fit.working_residuals is not None:
+            return fit.working_residuals
+        residuals = np.subtract(self.model_data.y, fit.mu)
+        with np.errstate(divide="ignore", invalid="ignore"):  # as the fit's own: anything to report it reported
+            residuals /= self.family.link.mu_eta_at(fit.eta, fit.mu)
+        return residuals
 
     def resid(self, type: ResidualType = "deviance"):  # noqa: A002 - statsmodels/R name
         """Residuals of the given type (R's ``residuals.glm``; see ``glmformula.results.residuals``).

@@ -190,11 +190,11 @@ class _Plan:
         with_dense = np.ascontiguousarray(columns[:, :len(dense_positions)])  # V[:, D]: read by rows below
         dense_dense = with_dense[dense_positions]
         dense_shift = None if parts.shift is None else parts.shift[dense_positions]
-        whole_dense = len(parts.dense_columns) == design.dense.shape[1]
+        whole_dense = len(parts.dense_columns) == len(design.dense_positions)
         out = np.empty(n)
         for start in range(0, n, _CHUNK_ROWS):
             rows = slice(start, min(n, start + _CHUNK_ROWS))
-            d = design.dense[rows] if whole_dense else design.dense[rows][:, parts.dense_columns]
+            d = design.dense_rows(rows) if whole_dense else design.dense_rows(rows)[:, parts.dense_columns]
             if dense_shift is not None:
                 d = d + dense_shift
             q = np.einsum("ij,ij->i", d @ dense_dense, d)

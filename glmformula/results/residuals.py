@@ -43,7 +43,7 @@ def residuals(results: GLMResults, type: ResidualType = "deviance") -> pd.Series
     elif type == "pearson":
         values = (data.y - mu) * np.sqrt(weights) / np.sqrt(family.variance(mu))
     elif type == "working":
-        values = results._fit.working_residuals
+        values = results._working_residuals()
     elif type == "response":
         values = data.y - mu
     elif type == "anscombe":
@@ -62,8 +62,9 @@ def partial_residuals(results: GLMResults) -> pd.DataFrame:
     X = results.model_data.design.to_dense()
     beta = np.nan_to_num(results.params.to_numpy())
     centred = X - X.mean(axis=0) if results.model_data.has_intercept else X
+    working = results._working_residuals()
     columns = {}
     for name, columns_of_term in results.term_slices.items():
         if name != "1":
-            columns[name] = results._fit.working_residuals + centred[:, columns_of_term] @ beta[columns_of_term]
+            columns[name] = working + centred[:, columns_of_term] @ beta[columns_of_term]
     return pd.DataFrame(columns, index=results.model_data.row_labels)

@@ -88,7 +88,7 @@ def column_means(design: CategoricalDesign) -> np.ndarray:
     n, p = design.shape
     means = np.zeros(p)
     if len(design.dense_positions):
-        means[design.dense_positions] = design.dense.mean(axis=0)
+        means[design.dense_positions] = design.dense_means()
     for block in design.blocks:
         sums = np.bincount(block.codes + 1, weights=block.values, minlength=block.size + 1)[1:]
         means[block.positions] += sums / n
@@ -103,7 +103,7 @@ def term_products(design: CategoricalDesign, coefficients: np.ndarray, term_of: 
     routing = np.zeros((len(design.dense_positions), n_terms))
     own = dense_terms >= 0
     routing[own, dense_terms[own]] = coefficients[design.dense_positions[own], dense_terms[own]]
-    out = design.dense @ routing if len(design.dense_positions) else np.zeros((design.shape[0], n_terms))
+    out = design.dense_times(routing) if len(design.dense_positions) else np.zeros((design.shape[0], n_terms))
     for block in design.blocks:
         block_terms = term_of[block.positions]
         for t in np.unique(block_terms[block_terms >= 0]):
