@@ -97,6 +97,18 @@ FORMULAS = [
 ]
 
 
+def _assert_coefficients_agree(fit, reference):
+    """The same aliased coefficients, and the others within 1e-9 of their standard errors.
+
+    In units of the standard errors, not relative to each coefficient: the two designs' products are summed
+    in different orders, and a B-spline basis beside an intercept is ill-conditioned enough to carry those
+    last-bit differences to ~1e-10 of a small coefficient's own size (~1e-10 of its standard error)."""
+    aliased = reference.params.isna().to_numpy()
+    np.testing.assert_array_equal(fit.params.isna().to_numpy(), aliased)
+    difference = np.abs(fit.params - reference.params).to_numpy()[~aliased]
+    assert np.all(difference <= 1e-9 * reference.bse.to_numpy()[~aliased])
+
+
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_fast_transforms_equal_formulaics_design(formula, data, newdata):
     """The block design gives formulaic's coefficients, standard errors and predictions (the transform
@@ -106,7 +118,7 @@ def test_fast_transforms_equal_formulaics_design(formula, data, newdata):
     fit = _fit(formula, data, dense_cells=0)
     _assert_blocks(fit, _factor_columns(fit.params.index))
     assert list(fit.params.index) == list(reference.params.index)
-    np.testing.assert_allclose(fit.params, reference.params, rtol=1e-10, atol=1e-12)
+    _assert_coefficients_agree(fit, reference)
     np.testing.assert_allclose(fit.bse, reference.bse, rtol=1e-10)
     assert fit.deviance == pytest.approx(reference.deviance, rel=1e-12)
     with warnings.catch_warnings():
@@ -192,7 +204,7 @@ def test_transform_columns_are_written_once_into_the_dense_block(formula, adopte
     assert len(buffers) == 1 and buffers[0] is not None  # every term's width was probed
     assert (fit.model_data.design.stored is buffers[0]) is adopted
     reference = _fit(formula, data, fast_categorical_design=False)
-    np.testing.assert_allclose(fit.params, reference.params, rtol=1e-10, atol=1e-12)
+    _assert_coefficients_agree(fit, reference)
     np.testing.assert_allclose(fit.bse, reference.bse, rtol=1e-10)
 
 

@@ -14,6 +14,7 @@ from glmformula import settings
 from glmformula.design.dense import DenseDesign
 from glmformula.engine import linalg
 from glmformula.engine.fused_step import FusedLogStep
+from glmformula.engine.unit_weights import unit_weights
 
 
 def test_non_convergence_warns_and_is_reported():
@@ -348,24 +349,42 @@ def test_fused_log_step_kernel_equals_numpy(power):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
         assert deviance == pytest.approx(expected[4], rel=1e-12)
         assert outputs[1][0] == np.finfo(float).eps
-        # bound to a fit's buffers, the step writes its weights into the one of the two it is given
+        # bound to a fit's buffers, the step writes its weights into the buffer it is given; without log_y it
+        # takes log y itself (a vectorised log, within an ulp of numpy's)
         eta, mu, z, *weights = (np.empty(n) for _ in range(5))
-        step = kernels.LogStep(offset, y, log_y, prior, power, eta, mu, z, tuple(weights))
-        for buffer in (weights[1], weights[0]):
-            buffer[:] = np.nan
-            assert step(dense, beta_dense, codes, beta_blocks, buffer) == pytest.approx(expected[4], rel=1e-12)
-            np.testing.assert_allclose(buffer, expected[3], rtol=1e-12)
-            np.testing.assert_allclose(z, expected[2], rtol=1e-12, atol=1e-13)
-        assert np.isnan(weights[1]).sum() == 0
-        with pytest.raises(ValueError, match="one of the two buffers"):
-            step(dense, beta_dense, codes, beta_blocks, np.empty(n))
+        for given_log_y in (log_y, None):
+            step = kernels.LogStep(offset, y, given_log_y, prior, power, eta, mu, z, tuple(weights))
+            for buffer in (weights[1], weights[0]):
+                buffer[:] = np.nan
+                assert step(dense, beta_dense, codes, beta_blocks, buffer) == pytest.approx(expected[4], rel=1e-12)
+                np.testing.assert_allclose(buffer, expected[3], rtol=1e-12)
+                np.testing.assert_allclose(z, expected[2], rtol=1e-12, atol=1e-13)
+            assert np.isnan(weights[1]).sum() == 0
+        with pytest.raises(ValueError, match="C-contiguous float64"):
+            step(dense, beta_dense, codes, beta_blocks, np.empty(n + 1))
         with pytest.raises(ValueError, match="C-contiguous float64"):
             kernels.LogStep(offset, y, log_y, prior, power, eta, mu, z, (weights[0], np.empty(n + 1)))
+        # poisson without prior weights: the means are the weights, written into the given buffer alone
+        unit = unit_weights(n)
+        expected_unit = _numpy_log_step(eta_dot, offset, y, log_y, unit, power)
+        if power == 1:
+            mu[:] = np.nan
+            step = kernels.LogStep(offset, y, None, unit, power, eta, None, z, tuple(weights))
+            assert step(dense, beta_dense, codes, beta_blocks, weights[0]) == pytest.approx(expected_unit[4],
+                                                                                            rel=1e-12)
+            np.testing.assert_allclose(weights[0], expected_unit[1], rtol=1e-12)
+            np.testing.assert_allclose(weights[0], expected_unit[3], rtol=1e-12)  # mu^2 / mu is mu
+            assert np.isnan(mu).all()
+        with pytest.raises(ValueError, match="power 1 without prior weights"):
+            kernels.LogStep(offset, y, None, prior if power == 1 else unit, power, eta, None, z, tuple(weights))
         # exp would overflow, mu^2 in the weights overflows (as in R), or eta is not finite: not usable
         for bad in (709.5, 400.0, np.inf, -np.inf, np.nan):
             offset[7] = bad
             assert kernels.log_step(dense, beta_dense, codes, beta_blocks, offset, y, log_y, prior, power,
                                     *outputs) is None
+            if power == 1:  # the means as weights: refused alike (mu^2 is still formed, to overflow as R's)
+                step = kernels.LogStep(offset, y, None, unit, power, eta, None, z, tuple(weights))
+                assert step(dense, beta_dense, codes, beta_blocks, weights[0]) is None
 
 
 @pytest.mark.parametrize(("family", "response"), [("poisson", "count"), ("Gamma(link='log')", "positive"),
@@ -466,8 +485,10 @@ def test_gamma_log_reuses_its_factor_with_aliased_columns_and_after_a_generic_st
 
 
 def test_fused_log_step_starts_from_log_y_only_when_the_starting_means_are_y():
-    """The gamma family starts at mu = y: its starting eta is the log y the step took (bitwise log(mustart));
-    Poisson's starting means (y + 0.1 where y = 0) are not y, nor are y's with a zero."""
+    """The step holds no log y when its pass takes log y row by row (every y 0 or positive and normal); with a
+    y outside that range it holds log y, and the gamma family, which starts at mu = y, then starts from it
+    (bitwise log(mustart)).  Poisson's starting means (y + 0.1 where y = 0) are not y, nor are y's with a
+    zero."""
     from glmformula.design import kernels
 
     if not kernels.AVAILABLE:
@@ -477,6 +498,9 @@ def test_fused_log_step_starts_from_log_y_only_when_the_starting_means_are_y():
     buffers = (*(np.empty(500) for _ in range(3)), (np.empty(500), np.empty(500)))
     ones, zeros = np.ones(500), np.zeros(500)
     gamma = gf.family("Gamma(link='log')")
+    step = FusedLogStep.for_fit(gamma, y, ones, zeros, buffers)
+    assert step.log_y is None and not step.starts_at_y(y)
+    y[3] = 1e-310  # subnormal: outside the pass's vectorised log
     step = FusedLogStep.for_fit(gamma, y, ones, zeros, buffers)
     mustart = gamma.initialize(y, ones).mustart
     assert step.starts_at_y(mustart)

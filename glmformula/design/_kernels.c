@@ -240,24 +240,28 @@ MULTIVERSION void gf_dot(int64_t start, int64_t stop, int64_t pd, int64_t interc
  *   deviance += prior * unit deviance   (p = 1: y (log y - log mu) - (y - mu); p = 2: log mu - log y + y/mu - 1)
  *   z = (y - mu) / mu + eta - offset,   w = prior mu^2 / V(mu)   (the next iteration's working response, weights)
  *
- * with log mu = max(eta, log eps) and log y given (0 where y = 0): the per-row formulas of log_link_math.h, whose
- * reference implementation is numpy's (see there).  With eta_known, eta already holds the
- * linear predictor (offset included: IRLS's start) and X is not read.  prior NULL: every prior weight is 1 (not
- * read; a fit without weights keeps no array of ones).  Returns nonzero when an eta is not finite
- * or above 709 (exp would overflow) or z or w is not finite: the caller then discards the outputs and takes
- * numpy's path, which reports or halves the step.  Rows are taken in tiles: X beta first, then a loop without
- * branches that the compiler vectorises, exp included (gf_exp), then the deviance summed in order.
+ * with log mu = max(eta, log eps) and log y given (0 where y = 0), or taken here when log_y is NULL
+ * (gf_log_response: the caller has checked every y is 0 or in its range), so that a fit keeps no array of it: the
+ * per-row formulas of log_link_math.h, whose reference implementation is numpy's (see there).  With eta_known, eta
+ * already holds the linear predictor (offset included: IRLS's start) and X is not read.  prior NULL: every prior
+ * weight is 1 (not read; a fit without weights keeps no array of ones).  w NULL, for p = 1 with prior NULL only:
+ * the working weights are the means themselves (mu^2 / mu is mu), which the caller reads from mu: no second array
+ * is written (w is still computed as R does, so that a step whose mu^2 overflows is refused as before).
+ * Returns nonzero when an eta is not finite or above 709 (exp would overflow) or z or w is not finite: the caller
+ * then discards the outputs and takes numpy's path, which reports or halves the step.  Rows are taken in tiles:
+ * X beta first, then a loop without branches that the compiler vectorises, exp and log included (gf_exp,
+ * gf_vlog), then the deviance summed in order.
  */
 #define TILE 256
 
-/* The elementwise part of gf_log_step for rows [first, first + count); the power is a constant in each
- * inlined copy, and every test is a select or a bitwise or, so that the loop has no branch to stop it
+/* The elementwise part of gf_log_step for rows [first, first + count); the power and the flags are constants in
+ * each inlined copy, and every test is a select or a bitwise or, so that the loop has no branch to stop it
  * vectorising. */
 ROW_HELPER int log_step_rows(int64_t first, int64_t count, const int power, const int add_offset,
-                                const double *restrict offset,
-                                const double *restrict y, const double *restrict log_y,
-                                const double *restrict prior_tile, double *restrict eta, double *restrict mu,
-                                double *restrict z, double *restrict w, double *restrict units)
+                             const int logs_here, const int write_w, const double *restrict offset,
+                             const double *restrict y, const double *restrict log_y,
+                             const double *restrict prior_tile, double *restrict eta, double *restrict mu,
+                             double *restrict z, double *restrict w, double *restrict units)
 {
     int bad = 0;
     for (int64_t t = 0; t < count; t++) {
@@ -268,17 +272,45 @@ ROW_HELPER int log_step_rows(int64_t first, int64_t count, const int power, cons
         const double m_raw = gf_exp(low < 709.0 ? low : 709.0);
         const double m = m_raw > GF_EPS ? m_raw : GF_EPS;
         const double yi = y[i];
-        const double unit = gf_log_half_unit_deviance(power, yi, log_y[i], gf_log_mean(e), m);
+        const double ly = logs_here ? gf_log_response(yi) : log_y[i];
+        const double unit = gf_log_half_unit_deviance(power, yi, ly, gf_log_mean(e), m);
         const double zi = gf_log_working_response(yi, m, e, offset[i]);
         const double wi = gf_log_working_weight(power, m, prior_tile[t]);
         bad |= (int)!(fabs(zi) <= 1.7976931348623157e308) | (int)!(wi <= 1.7976931348623157e308); /* NaN too */
         eta[i] = e;
         mu[i] = m;
         z[i] = zi;
-        w[i] = wi;
+        if (write_w)
+            w[i] = wi;
         units[t] = prior_tile[t] * unit;
     }
     return bad;
+}
+
+/* log_step_rows with its constants chosen: each case is its own vectorised copy. */
+ROW_HELPER int log_step_tile(int64_t first, int64_t count, int power, int add_offset, int logs_here, int write_w,
+                             const double *offset, const double *y, const double *log_y, const double *prior_tile,
+                             double *eta, double *mu, double *z, double *w, double *units)
+{
+#define GF_LOG_STEP_ROWS(P, O, L, W) \
+    log_step_rows(first, count, P, O, L, W, offset, y, log_y, prior_tile, eta, mu, z, w, units)
+    switch ((power == 1) << 3 | add_offset << 2 | logs_here << 1 | write_w) {
+    case 0x0: case 0x2: case 0x4: case 0x6: /* w NULL is for p = 1 only: never here (gf_log_step checks) */
+        return 1;
+    case 0x1: return GF_LOG_STEP_ROWS(2, 0, 0, 1);
+    case 0x3: return GF_LOG_STEP_ROWS(2, 0, 1, 1);
+    case 0x5: return GF_LOG_STEP_ROWS(2, 1, 0, 1);
+    case 0x7: return GF_LOG_STEP_ROWS(2, 1, 1, 1);
+    case 0x8: return GF_LOG_STEP_ROWS(1, 0, 0, 0);
+    case 0x9: return GF_LOG_STEP_ROWS(1, 0, 0, 1);
+    case 0xa: return GF_LOG_STEP_ROWS(1, 0, 1, 0);
+    case 0xb: return GF_LOG_STEP_ROWS(1, 0, 1, 1);
+    case 0xc: return GF_LOG_STEP_ROWS(1, 1, 0, 0);
+    case 0xd: return GF_LOG_STEP_ROWS(1, 1, 0, 1);
+    case 0xe: return GF_LOG_STEP_ROWS(1, 1, 1, 0);
+    default: return GF_LOG_STEP_ROWS(1, 1, 1, 1);
+    }
+#undef GF_LOG_STEP_ROWS
 }
 
 MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, int64_t intercept, const double *dense,
@@ -291,20 +323,19 @@ MULTIVERSION int gf_log_step(int64_t start, int64_t stop, int64_t pd, int64_t in
     double units[TILE], ones[TILE];
     double total = 0.0;
     const int64_t ic = intercept ? 1 : 0;
+    const int p = power == 1 ? 1 : 2, logs_here = log_y == NULL, write_w = w != NULL;
     int bad = 0;
+    if (!write_w && (p != 1 || prior != NULL))
+        return 1; /* the means are the working weights only for p = 1 without prior weights */
     for (int64_t t = 0; t < TILE; t++)
         ones[t] = 1.0;
     for (int64_t first = start; first < stop; first += TILE) {
         const int64_t count = stop - first < TILE ? stop - first : TILE;
-        const double *p = prior ? prior + first : ones;
+        const double *pt = prior ? prior + first : ones;
         for (int64_t i = first; i < first + count && !eta_known; i++)
             eta[i] = row_dot(i, pd, ic, dense, beta_dense, n_blocks, codes, beta_blocks, NULL);
-        if (eta_known)
-            bad |= power == 1 ? log_step_rows(first, count, 1, 0, offset, y, log_y, p, eta, mu, z, w, units)
-                              : log_step_rows(first, count, 2, 0, offset, y, log_y, p, eta, mu, z, w, units);
-        else
-            bad |= power == 1 ? log_step_rows(first, count, 1, 1, offset, y, log_y, p, eta, mu, z, w, units)
-                              : log_step_rows(first, count, 2, 1, offset, y, log_y, p, eta, mu, z, w, units);
+        bad |= log_step_tile(first, count, p, !eta_known, logs_here, write_w, offset, y, log_y, pt, eta, mu, z, w,
+                             units);
         for (int64_t t = 0; t < count; t++)
             total += units[t];
     }

@@ -11,7 +11,8 @@ rows they cost more than the cross-product itself.  Two compiled passes do all o
 * the negative binomial's mu + mu^2 / theta: the design's X beta (``Design.dot``, into the
   eta buffer), then ``families.log_link.NegativeBinomialStep``, one pass for the rest.
 
-The next iteration then starts from the z and w it wrote.
+The next iteration then starts from the z and w it wrote.  Under poisson without prior weights the working
+weights are the means (mu^2 / mu), and the step writes the means only (``means_are_weights``).
 
 It serves fits whose family says how (``Family.log_step_response``: a log link on
 a variance the passes know, ``log_link.LogVariance``) with every prior weight
@@ -26,21 +27,34 @@ from __future__ import annotations
 import numpy as np
 
 from glmformula.engine import log_step_kernel as kernels
+from glmformula.engine.unit_weights import are_unit, unit_weights
 from glmformula.families import log_link
 from glmformula.families.base import Family
 
 
 class FusedLogStep:
     """The compiled step for one fit: y, log y, prior weights and offset fixed, and the buffers it writes
-    (eta, mu, z and two working-weight buffers) too; the design and beta change per call."""
+    (eta, mu and z) too; the design, beta and the buffer of the working weights change per call.
+
+    ``means_are_weights``: a poisson fit without prior weights (or with every one 1) has working weights
+    mu^2 / mu = mu, and the step writes its means into the weights' buffer alone (no mu buffer: IRLS reads
+    the means there); ``log_y`` None: the pass takes log y row by row (``log_link.logs_in_pass``), and the
+    fit keeps no array of it.
+    """
 
     def __init__(self, variance: log_link.LogVariance, y: np.ndarray, log_y: np.ndarray | None,
                  prior_weights: np.ndarray, offset: np.ndarray, buffers: tuple):
         self.log_y, self._y, self._variance, self._eta = log_y, y, variance, buffers[0]
+        eta, mu, z, weights = buffers
+        self.means_are_weights = not variance.negative_binomial and variance.power == 1 and _all_one(prior_weights)
+        if self.means_are_weights:  # the kernel reads NULL as every prior weight 1
+            prior_weights, mu = unit_weights(len(y)), None
+        elif callable(mu):
+            mu = mu()
         if variance.negative_binomial:
-            self._pass = log_link.NegativeBinomialStep(variance.theta, offset, y, prior_weights, *buffers)
+            self._pass = log_link.NegativeBinomialStep(variance.theta, offset, y, prior_weights, eta, mu, z, weights)
         else:
-            self._pass = kernels.LogStep(offset, y, log_y, prior_weights, variance.power, *buffers)
+            self._pass = kernels.LogStep(offset, y, log_y, prior_weights, variance.power, eta, mu, z, weights)
 
     @classmethod
     def for_fit(cls, family: Family, y: np.ndarray, prior_weights: np.ndarray, offset: np.ndarray,
@@ -48,7 +62,9 @@ class FusedLogStep:
         """The fused step for this fit, or None when the generic path must do every step.
 
         ``buffers`` are (eta, mu, z, (w, w')): C-contiguous float64 arrays of the data's length that
-        every call overwrites; each call writes its working weights into the one of w, w' it is given.
+        every call overwrites (w, w': the negative binomial's weights go into the one of them it is given).
+        mu may be a function giving its buffer, called only when the step writes means apart from weights
+        (not under ``means_are_weights``).
         """
         if y.ndim != 1 or not (len(y) and prior_weights.min() > 0):
             return None
@@ -75,7 +91,8 @@ class FusedLogStep:
                 and bool(np.array_equal(mustart, y)) and y.min() > 0)
 
     def __call__(self, design, coefficients: np.ndarray, w: np.ndarray) -> float | None:
-        """Write eta, mu, z and ``w`` for ``coefficients``; return the deviance, or None (not usable)."""
+        """Write eta, mu, z and ``w`` for ``coefficients`` (with ``means_are_weights``, the means into ``w``);
+        return the deviance, or None (not usable)."""
         if self._variance.negative_binomial:
             eta = design.dot(coefficients, out=self._eta)
             if eta is not self._eta:
@@ -92,3 +109,9 @@ class FusedLogStep:
         if self._variance.negative_binomial:
             return self._pass(False, w)
         return self._pass(None, None, [], [], w)
+
+
+def _all_one(prior_weights: np.ndarray) -> bool:
+    """Whether every prior weight is 1: the broadcast of unit weights, or an array of ones written out (read the
+    same way, so that both fits are the same to the bit)."""
+    return are_unit(prior_weights) or bool(prior_weights.min() == 1.0 and prior_weights.max() == 1.0)

@@ -8,7 +8,9 @@ the design and family allow:
 * **buffers**: eta, mu, z and two working-weight arrays are allocated once and
   overwritten at every iteration (fresh arrays the data's length cost their page
   faults each time); the weights alternate between two buffers, so those of the
-  solve that is kept survive one more iteration;
+  solve that is kept survive one more iteration.  A poisson fit without prior
+  weights on the fused step has no mu buffer: its working weights are its means
+  (``FusedLogStep.means_are_weights``), which alternate between the two;
 * **the fused step** (``FusedLogStep``, log link on a variance mu^p): one
   compiled pass computes eta, mu, the deviance and the next z and w while
   reading X once; when it cannot vouch for a point the generic path takes over;
@@ -34,25 +36,42 @@ from glmformula.families.base import Family, chunks
 
 @dataclass
 class _Workspace:
-    """Arrays of the data's length that every IRLS iteration writes again."""
+    """Arrays of the data's length that every IRLS iteration writes again: z, eta, mu and a pool of
+    working-weight buffers, of which each iteration takes one not in use (``free``): the kept solve's
+    weights survive the next step.  Under ``means_are_weights`` the means live in the pool too (they are the
+    weights), and ``mu`` is only allocated if a step takes the generic path."""
 
     z: np.ndarray
     eta: np.ndarray
-    mu: np.ndarray
-    weight_buffers: tuple[np.ndarray, np.ndarray]
+    weight_buffers: list[np.ndarray]
+    _mu: np.ndarray | None = None
 
     @classmethod
     def like(cls, y: np.ndarray, eta: np.ndarray | None = None) -> _Workspace:
         """Buffers of y's length; ``eta``, when given, is the eta buffer (an array the fit may overwrite)."""
         return cls(np.empty_like(y, dtype=float), np.empty_like(y, dtype=float) if eta is None else eta,
-                   np.empty_like(y, dtype=float), (np.empty_like(y, dtype=float), np.empty_like(y, dtype=float)))
+                   [np.empty_like(y, dtype=float), np.empty_like(y, dtype=float)])
 
-    def weights(self, n_iter: int) -> np.ndarray:
-        return self.weight_buffers[n_iter % 2]
+    @property
+    def mu(self) -> np.ndarray:
+        """The buffer of the means when they are not the weights (allocated when first asked for)."""
+        if self._mu is None:
+            self._mu = np.empty_like(self.z)
+        return self._mu
+
+    def free(self, *in_use: np.ndarray | None) -> np.ndarray:
+        """A weight buffer that is none of ``in_use`` (a new one when every buffer is: only when a step of
+        ``means_are_weights`` takes the generic path, whose means and weights are then two arrays)."""
+        for buffer in self.weight_buffers:
+            if not any(buffer is array for array in in_use):
+                return buffer
+        self.weight_buffers.append(np.empty_like(self.z))
+        return self.weight_buffers[-1]
 
     def buffers(self) -> tuple:
-        """(eta, mu, z, weight buffers), as the fused step writes them."""
-        return self.eta, self.mu, self.z, self.weight_buffers
+        """(eta, mu, z, weight buffers), as the fused step takes them (mu: a function giving its buffer, which
+        a step whose means are its weights never calls)."""
+        return self.eta, lambda: self.mu, self.z, tuple(self.weight_buffers)
 
 
 class InMemoryPass:
@@ -78,6 +97,7 @@ class InMemoryPass:
         self.all_positive = bool(self.positive_weight.all())
         self.eta = self.mu = self.z = self.working_weights = None
         self.precomputed = False  # whether a fused pass left the current point's z and w in the workspace
+        self._fused_weights = None  # the buffer where it wrote w (under ``means_are_weights``, the means too)
         self.n_iter = 0
         self._products = self._gram_buffer = None
         self._solve: SolveResult | None = None  # the kept solve, its weights, and whether they came fused
@@ -104,11 +124,11 @@ class InMemoryPass:
         if self.fused is not None:  # mu, the deviance and the first working response in one pass
             if eta is not workspace.eta:
                 np.copyto(workspace.eta, eta)
-            deviance = self.fused.start(workspace.weights(1))
-        self.precomputed = deviance is not None  # and then eta is finite and mu positive: both valid
-        if self.precomputed:
-            self.eta, self.mu = workspace.eta, workspace.mu
+            deviance = self.fused.start(workspace.free())
+        if deviance is not None:  # then eta is finite and mu positive: both valid
+            self._took_fused_step(workspace.free())
             return deviance
+        self.precomputed = False
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             self.eta, self.mu = eta, link.inverse(eta)
         if not (link.valid_eta(self.eta) and self.family.valid_mu(self.mu)):
@@ -120,11 +140,12 @@ class InMemoryPass:
     def working(self, n_iter: int) -> bool:
         self.n_iter = n_iter
         if self.precomputed:
-            self.z, self.working_weights = self.workspace.z, self.workspace.weights(n_iter)
+            self.z, self.working_weights = self.workspace.z, self._fused_weights
             return True
+        weights_out = self.workspace.free(self._solve_weights, self.mu)  # the kept solve's weights stay
         self.z, self.working_weights = _working_response(
             self.family, self.y, self.eta, self.mu, self.offset, self.prior_weights, self.positive_weight,
-            self.all_positive, n_iter, self.workspace.z, self.workspace.weights(n_iter), self.working_at)
+            self.all_positive, n_iter, self.workspace.z, weights_out, self.working_at)
         return self.z is not None
 
     def aliased(self, tol: float) -> np.ndarray:
@@ -161,17 +182,24 @@ class InMemoryPass:
             self._candidate = None
         workspace = self.workspace
         deviance = None
-        if self.fused is not None and not generic:  # the next weights go to the other buffer: the kept stay
-            deviance = self.fused(self.kept_design, coefficients, workspace.weights(self.n_iter + 1))
-        self.precomputed = deviance is not None
-        if self.precomputed:  # and then eta is finite and mu positive: both valid
-            self.eta, self.mu = workspace.eta, workspace.mu
+        if self.fused is not None and not generic:  # the next weights go to another buffer: the kept stay
+            deviance = self.fused(self.kept_design, coefficients, workspace.free(self._solve_weights))
+        if deviance is not None:  # then eta is finite and mu positive: both valid
+            self._took_fused_step(workspace.free(self._solve_weights))
             return deviance, True
+        self.precomputed = False
         self.eta = self.kept_design.dot(coefficients, out=workspace.eta)
         self.eta += self.offset
         self.mu = self.family.link.inverse_into(self.eta, workspace.mu)
         valid = self.family.link.valid_eta(self.eta) and self.family.valid_mu(self.mu)
         return _deviance(self.deviance_at, self.eta, self.mu), valid
+
+    def _took_fused_step(self, weights: np.ndarray) -> None:
+        """The fused step wrote the current point's eta, mu, z and, into ``weights``, w (with its means as
+        weights, mu there too: no buffer of its own)."""
+        self.precomputed, self._fused_weights = True, weights
+        self.eta = self.workspace.eta
+        self.mu = weights if self.fused.means_are_weights else self.workspace.mu
 
     def largest_response(self) -> float:
         return float(np.max(np.abs(self.y)))

@@ -41,12 +41,15 @@ int gf_log_working(int64_t n, int64_t power, const double *y, const double *eta,
     return 0;
 }
 
+/* log_y NULL: log y is taken here (gf_log_response; the caller has checked that every y is 0 or in gf_vlog's
+ * range), so that a fit keeps no array of it. */
 double gf_log_deviance(int64_t n, int64_t power, const double *y, const double *log_y, const double *weights,
                        const double *eta, const double *mu)
 {
     double total = 0.0;
     for (int64_t i = 0; i < n; i++) {
-        const double unit = gf_log_half_unit_deviance((int)power, y[i], log_y[i], gf_log_mean(eta[i]), mu[i]);
+        const double ly = log_y ? log_y[i] : gf_log_response(y[i]);
+        const double unit = gf_log_half_unit_deviance((int)power, y[i], ly, gf_log_mean(eta[i]), mu[i]);
         total += (weights ? weights[i] : 1.0) * unit;
     }
     return 2.0 * total;
@@ -64,40 +67,6 @@ double gf_log_deviance(int64_t n, int64_t power, const double *y, const double *
 
 /* Each entry point is also compiled for AVX2 + FMA where the build allows it (log_link_math.h). */
 #define MULTIVERSION GF_MULTIVERSION
-
-#define GF_DBL_MIN 2.2250738585072014e-308
-#define GF_DBL_MAX 1.7976931348623157e308
-
-/* log(x) for positive normal x, within about an ulp: fdlibm's __ieee754_log without its branches.  x = 2^k m with
- * m in [sqrt(2)/2, sqrt(2)), f = m - 1, s = f / (2 + f), log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))). */
-GF_LOG_LINK_INLINE double gf_vlog(double x)
-{
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    const double lg1 = 6.666666666666735130e-01, lg2 = 3.999999999940941908e-01, lg3 = 2.857142874366239149e-01,
-                 lg4 = 2.222219843214978396e-01, lg5 = 1.818357216161805012e-01, lg6 = 1.531383769920937332e-01,
-                 lg7 = 1.479819860511658591e-01;
-    uint64_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    const uint64_t mantissa = bits & 0x000fffffffffffffULL;
-    const uint64_t half = (mantissa + 0x00095f6400000000ULL) & 0x0010000000000000ULL; /* m >= sqrt(2): halve it */
-    const uint64_t exponent_bits = (bits >> 52) | 0x4330000000000000ULL; /* 2^52 + the biased exponent */
-    const uint64_t m_bits = mantissa | (half ^ 0x3ff0000000000000ULL);
-    double exponent, m;
-    memcpy(&exponent, &exponent_bits, sizeof exponent);
-    memcpy(&m, &m_bits, sizeof m);
-    const double k = (exponent - 4503599627370496.0) - 1023.0 + (half ? 1.0 : 0.0);
-    const double f = m - 1.0;
-    const double s = f / (2.0 + f), z = s * s, w = z * z;
-    const double r = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7))) + w * (lg2 + w * (lg4 + w * lg6));
-    const double hfsq = 0.5 * f * f;
-    return k * ln2_hi - ((hfsq - (s * (hfsq + r) + k * ln2_lo)) - f);
-}
-
-/* Whether gf_vlog takes x: positive, normal and finite (NaN fails). */
-GF_LOG_LINK_INLINE int gf_vlog_takes(double x)
-{
-    return x >= GF_DBL_MIN && x <= GF_DBL_MAX;
-}
 
 /* The sum of a tile's terms, in four interleaved partial sums. */
 static inline double gf_tile_sum(const double *terms, int64_t count)

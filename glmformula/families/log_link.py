@@ -101,14 +101,37 @@ def working_function(power: int, y: np.ndarray, prior_weights: np.ndarray, offse
     return working
 
 
-def deviance_function(power: int, y: np.ndarray, log_y: np.ndarray, weights: np.ndarray):
-    """(eta, mu) -> the deviance (see the module docstring); ``log_y`` is log(y), 0 where y = 0."""
+#: The range of y a compiled pass takes its log in (``gf_log_response`` in ``log_link_math.h``): 0, or positive,
+#: normal and finite.
+_SMALLEST_NORMAL, _LARGEST = float(np.finfo(float).tiny), float(np.finfo(float).max)
+
+
+def logs_in_pass(y: np.ndarray) -> bool:
+    """Whether the compiled passes may take log y themselves, row by row, instead of reading an array of it:
+    every y is 0 or positive, normal and finite (the range of their vectorised log).  By row chunks: no
+    temporary the data's length."""
+    for rows in chunks(len(y)):
+        chunk = y[rows]
+        if chunk.size and not (chunk.min() >= 0 and chunk.max() <= _LARGEST
+                               and np.min(chunk, where=chunk > 0, initial=1.0) >= _SMALLEST_NORMAL):
+            return False
+    return True
+
+
+def deviance_function(power: int, y: np.ndarray, log_y: np.ndarray | None, weights: np.ndarray, log_response=None):
+    """(eta, mu) -> the deviance (see the module docstring); ``log_y`` is log(y), 0 where y = 0.
+
+    ``log_y`` None: no array of it is kept.  The compiled pass then takes log y row by row when ``logs_in_pass``
+    allows (else ``log_response(y)``, the family's log y, is taken once), numpy's by row chunks."""
     if in_use():
-        (y, log_y), weights = _contiguous(y, log_y), contiguous_or_none(weights)
+        if log_y is None and not logs_in_pass(y):
+            log_y = log_response(y)
+        (y,), weights = _contiguous(y), contiguous_or_none(weights)
+        log_y = None if log_y is None else _contiguous(log_y)[0]
 
         def compiled(eta, mu) -> float:
             eta, mu = _contiguous(eta, mu)
-            return float(_LIBRARY.gf_log_deviance(len(y), power, y.ctypes.data, log_y.ctypes.data,
+            return float(_LIBRARY.gf_log_deviance(len(y), power, y.ctypes.data, _address(log_y),
                                                   _address(weights), eta.ctypes.data, mu.ctypes.data))
 
         return compiled
@@ -119,13 +142,14 @@ def deviance_function(power: int, y: np.ndarray, log_y: np.ndarray, weights: np.
         total = 0.0
         for rows in chunks(len(y), size):
             log_mu = log_of_mean(eta[rows], out=scratch[: len(y[rows])])
+            chunk_log_y = log_response(y[rows]) if log_y is None else log_y[rows]
             if power == 1:
-                unit = np.subtract(log_y[rows], log_mu, out=log_mu)
+                unit = np.subtract(chunk_log_y, log_mu, out=log_mu)
                 unit *= y[rows]
                 unit -= y[rows]
                 unit += mu[rows]
             else:
-                unit = np.subtract(log_mu, log_y[rows], out=log_mu)
+                unit = np.subtract(log_mu, chunk_log_y, out=log_mu)
                 unit += np.divide(y[rows], mu[rows], out=ratio[: len(unit)])
                 unit -= 1.0
             total += weighted_sum(weights[rows], unit)

@@ -168,11 +168,10 @@ class _LogLinkPasses:
         raise NotImplementedError
 
     def deviance_function(self, y, weights, log_y=None):
-        """Under the log link: log y once and log mu = eta (see ``log_link``)."""
+        """Under the log link: log mu = eta, and log y given, or taken by the pass (see ``log_link``)."""
         if self.link.name != "log":
             return super().deviance_function(y, weights)
-        log_y = self._log_response(y) if log_y is None else log_y
-        return log_link.deviance_function(int(self.variance_power), y, log_y, weights)
+        return log_link.deviance_function(int(self.variance_power), y, log_y, weights, self._log_response)
 
     def working_function(self, y, prior_weights, offset):
         if self.link.name != "log":
@@ -181,11 +180,14 @@ class _LogLinkPasses:
 
     def log_step_response(self, y):
         """(p, log y) under the log link while ``glmformula.settings`` allow the fused step (``kernels``,
-        ``design_kernels`` and ``fused_log_step``), else None: the generic path takes every step."""
+        ``design_kernels`` and ``fused_log_step``), else None: the generic path takes every step.  log y is
+        None when the compiled passes take it row by row themselves (``log_link.logs_in_pass``): a fit then
+        keeps no array of it (a third of a poisson frame of a few columns)."""
         current = settings.current()
         if self.link.name != "log" or not (current.kernels and current.design_kernels and current.fused_log_step):
             return None
-        return log_link.LogVariance(int(self.variance_power)), self._log_response(y)
+        log_y = None if log_link.logs_in_pass(y) else self._log_response(y)
+        return log_link.LogVariance(int(self.variance_power)), log_y
 
 
 class Poisson(_LogLinkPasses, Family):
