@@ -7,8 +7,8 @@ glmformula/families/_log_link.c IRLS's elementwise work under the log link (pois
 glmformula/count/_zero_kernels.c a zero-inflated model's log-likelihood, score and information in one
                                 pass over the rows (logit zero link; and the binary logit start's)
 
-The two log-link passes share their per-row math, glmformula/families/log_link_math.h
-(MANIFEST.in ships it in the sdist).
+The two log-link passes share their per-row math, glmformula/families/log_link_math.h, and the
+zero-inflated pass its compensated sums and build attributes (MANIFEST.in ships it in the sdist).
 
 All four are optional: without a C compiler the install still succeeds and glmformula
 uses its numpy and Python paths (the ``AVAILABLE`` flags of
@@ -24,7 +24,8 @@ flags = [] if sys.platform == "win32" else ["-O3"]
 # FP operations may be taken as not trapping (no effect on any result): the compiler may then vectorise the
 # fused log-link steps, whose loops have selects and comparisons that could raise FP exceptions
 kernel_flags = flags if sys.platform == "win32" else [*flags, "-fno-trapping-math"]
-# the log link's per-row math, included by _kernels.c and _log_link.c (a change to it rebuilds both)
+# the log link's per-row math, included by _kernels.c, _log_link.c and _zero_kernels.c (a change to it rebuilds
+# all three)
 log_link_math = {"include_dirs": ["glmformula/families"], "depends": ["glmformula/families/log_link_math.h"]}
 setup(ext_modules=[Extension("glmformula.design._kernels", ["glmformula/design/_kernels.c"],
                              extra_compile_args=kernel_flags, optional=True, **log_link_math),
@@ -33,4 +34,4 @@ setup(ext_modules=[Extension("glmformula.design._kernels", ["glmformula/design/_
                    Extension("glmformula.families._log_link", ["glmformula/families/_log_link.c"],
                              extra_compile_args=kernel_flags, optional=True, **log_link_math),
                    Extension("glmformula.count._zero_kernels", ["glmformula/count/_zero_kernels.c"],
-                             extra_compile_args=flags, optional=True)])
+                             extra_compile_args=flags, optional=True, **log_link_math)])

@@ -99,13 +99,13 @@ def test_the_term_bound_reads_dotted_keywords():
     check_term_count("(a + b + bs(x, Boundary.knots = c(0, 1)))^2")
 
 
-@pytest.mark.xfail(reason="needs RContrastsMaterializer._evaluate to read R's keywords (materializer.py)",
-                   strict=False)
 def test_dotted_keywords_in_a_trusted_formula(data):
     fit = _fit("y ~ ns(x, df = 3, Boundary.knots = c(0, 10))", data, blocks=False, trusted=True)
     untrusted = _fit("y ~ ns(x, df = 3, Boundary.knots = c(0, 10))", data, blocks=False)
     assert list(fit.params.index) == list(untrusted.params.index)
     np.testing.assert_allclose(fit.params.to_numpy(), untrusted.params.to_numpy(), rtol=1e-10)
+    newdata = data.iloc[::5].reset_index(drop=True)  # the spec's text is evaluated again, keywords and all
+    np.testing.assert_allclose(fit.predict(newdata), fit.fittedvalues.to_numpy()[::5], rtol=1e-9)
 
 
 # --- levels of factors of numeric columns -------------------------------------------------------------------
@@ -127,6 +127,28 @@ def test_factor_of_a_double_column_names_levels_as_r(data, spelling):
         assert list(fit.params.index) == ["Intercept", "C(g)[T.2]", "C(g)[T.3]", "C(h)[T.0.5]", "C(h)[T.1e+05]"]
         newdata = data.iloc[:40].assign(g=data["g"].iloc[:40].astype(int))  # integers match the levels too
         np.testing.assert_allclose(fit.predict(newdata), fit.fittedvalues.to_numpy()[:40], rtol=1e-9)
+
+
+def test_a_categorical_column_of_doubles_names_levels_as_r(data):
+    """A pandas Categorical of doubles, without C(): the same labels on both paths, trusted or not, and
+    prediction matches new data's levels by value (a different order of categories, a plain float column)."""
+    frame = data.assign(g=pd.Categorical(data["g"]), h=pd.Categorical(data["h"], ordered=True))
+    newdata = frame.iloc[::7].reset_index(drop=True)
+    reordered = newdata.assign(g=pd.Categorical(newdata["g"].astype(float), categories=[3.0, 1.0, 2.0]))
+    expected = {"y ~ g + x:g": ["Intercept", "g[T.2]", "g[T.3]", "x:g[1]", "x:g[2]", "x:g[3]"],
+                "y ~ 0 + g": ["g[1]", "g[2]", "g[3]"],
+                "y ~ 0 + h": ["h[1e-20]", "h[0.5]", "h[1e+05]"]}
+    for formula, names in expected.items():
+        fits = [_fit(formula, frame, blocks=blocks, trusted=trusted) for blocks in (False, True)
+                for trusted in (False, True)]
+        if formula != "y ~ 0 + h":  # an ordered factor (contr.poly) is coded on formulaic's path
+            assert type(fits[2].model_data.design).__name__ == "CategoricalDesign"
+        for fit in fits:
+            assert list(fit.params.index) == names
+            np.testing.assert_allclose(fit.params.to_numpy(), fits[0].params.to_numpy(), rtol=1e-8)
+            for new in (newdata, reordered):
+                np.testing.assert_allclose(fit.predict(new), fit.fittedvalues.to_numpy()[::7], rtol=1e-9)
+    assert r_coefficient_names(expected["y ~ g + x:g"], "y ~ g + x:g")[1:3] == ["g2", "g3"]
 
 
 def test_factor_levels_in_interactions_and_contrasts(data):
@@ -152,4 +174,23 @@ def test_raw_polynomials_are_numbered_from_one(data):
     assert list(fit.params.index) == ["Intercept", "poly(x, 2, raw=TRUE)[1]", "poly(x, 2, raw=TRUE)[2]"]
     assert r_coefficient_names(list(fit.params.index), fit.formula)[1:] == [
         "poly(x, 2, raw = TRUE)1", "poly(x, 2, raw = TRUE)2"]
+    np.testing.assert_allclose(fit.predict(data.iloc[:5]), fit.fittedvalues.to_numpy()[:5], rtol=1e-9)
+
+
+def test_raw_polynomials_are_numbered_from_one_in_a_trusted_formula(data):
+    formula = "y ~ poly(x, 2, raw = TRUE)"
+    fit, untrusted = _fit(formula, data, blocks=False, trusted=True), _fit(formula, data, blocks=False)
+    assert list(fit.params.index) == list(untrusted.params.index) == [
+        "Intercept", "poly(x, 2, raw=TRUE)[1]", "poly(x, 2, raw=TRUE)[2]"]
+    np.testing.assert_allclose(fit.params.to_numpy(), untrusted.params.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(fit.predict(data.iloc[:5]), fit.fittedvalues.to_numpy()[:5], rtol=1e-9)
+
+
+def test_a_trusted_formula_takes_rs_bs(data):
+    """Trusted formulas call glmformula's bs (R's splines::bs basis and names), as untrusted ones do, not
+    formulaic's."""
+    formula = "y ~ bs(x, df = 4)"
+    fit, untrusted = _fit(formula, data, blocks=False, trusted=True), _fit(formula, data, blocks=False)
+    assert list(fit.params.index) == list(untrusted.params.index)
+    np.testing.assert_allclose(fit.params.to_numpy(), untrusted.params.to_numpy(), rtol=1e-10)
     np.testing.assert_allclose(fit.predict(data.iloc[:5]), fit.fittedvalues.to_numpy()[:5], rtol=1e-9)

@@ -238,3 +238,53 @@ def test_a_product_of_two_one_column_splines_is_their_product(frame):
                               materializer=InterpretingMaterializer)
     assert np.shares_memory(np.asarray(matrix), target)
     np.testing.assert_allclose(target[:, 0], product, rtol=1e-15, atol=1e-15)
+
+
+def test_a_spline_term_is_written_straight_into_the_output_target(frame, monkeypatch):
+    """``bs(x, df=5)`` and ``ns(x, df=3)`` terms materialised under ``output_into``: the basis is written into the
+    target by the transform itself (``output_target.claim``) and the materializer copies none of its columns;
+    the values are those of a new array.  A spline in a product (``bs(x, df=3):x``) claims the target too, and
+    the product written over it is right."""
+    from formulaic import model_matrix
+
+    from glmformula.formula import materializer, output_target
+    from glmformula.formula.materializer import InterpretingMaterializer, output_into
+
+    claimed, copies = [], []  # what each claim returned; whether each column was copied into the target
+    claim, in_place = output_target.claim, materializer._is_column
+    monkeypatch.setattr(output_target, "claim", lambda shape: claimed.append(claim(shape)) or claimed[-1])
+    monkeypatch.setattr(materializer, "_is_column", lambda values, out, position: copies.append(
+        not in_place(values, out, position)) or not copies[-1])
+    x = frame["x"].to_numpy()
+    cases = [("bs(x, df=5)", _basis(bs(x, df=5, _state={}))), ("ns(x, df=3)", _basis(ns(x, df=3, _state={}))),
+             ("bs(x, df=3):x", _basis(bs(x, df=3, _state={})) * x[:, None])]
+    for formula, expected in cases:
+        claimed.clear()
+        copies.clear()
+        block = np.full((len(frame), expected.shape[1] + 2), np.nan)
+        target = block[:, 1:-1]
+        with output_into(target):
+            matrix = model_matrix(f"0 + {formula}", frame, output="numpy", materializer=InterpretingMaterializer)
+        assert np.shares_memory(np.asarray(matrix), target) and claimed[0] is target
+        assert copies == [":" in formula] * expected.shape[1]  # a basis in place is not copied; a product is
+        np.testing.assert_allclose(target, expected, rtol=1e-15, atol=1e-15)
+        assert np.isnan(block[:, [0, -1]]).all()  # nothing written beside the target
+
+
+def test_an_output_target_is_claimed_once_and_taken_once():
+    """``output_target``: the target goes to the first transform of its shape only, to the materializer once
+    (claimed or not), to nothing after it was taken, and not at all outside a block or inside a nested None."""
+    from glmformula.formula import output_target
+
+    target = np.empty((4, 2))
+    assert output_target.claim((4, 2)) is None and output_target.take((4, 2)) is None
+    with output_target.output_into(target):
+        assert output_target.claim((4, 3)) is None and output_target.take((5, 2)) is None
+        with output_target.output_into(None):
+            assert output_target.claim((4, 2)) is None
+        assert output_target.claim((4, 2)) is target and output_target.claim((4, 2)) is None
+        assert output_target.take((4, 2)) is target and output_target.take((4, 2)) is None
+    with output_target.output_into(target):
+        assert output_target.take((4, 2)) is target and output_target.claim((4, 2)) is None
+    with output_target.output_into(target.astype(np.float32)):
+        assert output_target.claim((4, 2)) is None

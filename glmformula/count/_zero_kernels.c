@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../families/log_link_math.h" /* gf_add_compensated, GF_EPS, GF_MULTIVERSION */
+#include "log_link_math.h" /* glmformula/families (setup.py): gf_add_compensated, GF_EPS, GF_MULTIVERSION */
 
 #if defined(_MSC_VER) && !defined(restrict)
 #define restrict __restrict

@@ -221,9 +221,10 @@ class _formulaic_errors:
 
 def _trusted_context() -> dict[str, Any]:
     """What Python in a trusted formula may call, besides formulaic's transforms (formulaic evaluates it):
-    the math functions, and glmformula's ``C`` and ``ns`` (R's meaning) in place of formulaic's."""
+    the math functions, and glmformula's ``C``, ``ns``, ``bs`` and ``poly`` (R's meanings and column names) in
+    place of formulaic's."""
     context = {name: function.call for name, function in functions.MATH_FUNCTIONS.items() if name != "I"}
-    context.update({name: functions.lookup(name, transforms=True).call for name in ("C", "ns")})
+    context.update({name: functions.lookup(name, transforms=True).call for name in ("C", "ns", "bs", "poly")})
     context.update(TRUE=True, FALSE=False)  # R's logicals, as in the interpreter of untrusted formulas
     return context
 

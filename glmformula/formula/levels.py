@@ -87,8 +87,9 @@ def level_labels(levels: Sequence[Hashable]) -> dict[Hashable, str]:
 
 
 def with_level_labels(encoded: Any, levels: Sequence[Hashable]) -> Any:
-    """formulaic's encoding of a factor (a ``FactorValues`` of a frame, an array or a sparse matrix) with
-    each column named by a double level renamed by ``level_labels``; other names are left as they are."""
+    """formulaic's encoding of a factor (a ``FactorValues`` of a frame, of a dict of columns, an array or a
+    sparse matrix) with each column named by a double level renamed by ``level_labels``; other names are
+    left as they are."""
     labels = level_labels(levels)
     if not labels:
         return encoded
@@ -101,6 +102,8 @@ def with_level_labels(encoded: Any, levels: Sequence[Hashable]) -> Any:
     values = encoded.__wrapped__ if isinstance(encoded, FactorValues) else encoded
     if isinstance(values, pd.DataFrame):
         values = values.set_axis([rename(name) for name in values.columns], axis=1)
+    elif isinstance(values, dict):  # formulaic's columns of an encoding (``as_columns``), in order
+        values = {rename(name): column for name, column in values.items()}
     names = None if metadata.column_names is None else tuple(rename(name) for name in metadata.column_names)
     drop_field = None if metadata.drop_field is None else rename(metadata.drop_field)
     return FactorValues(values, metadata=metadata, column_names=names, drop_field=drop_field)

@@ -34,17 +34,19 @@ from scipy import special
 from scipy.interpolate import BSpline
 
 from glmformula.exceptions import FormulaError, GLMWarning
+from glmformula.formula import output_target
 
 _ORDER = 4  # cubic
 
 
 @stateful_transform
 def ns(x: Any, df: int | None = None, knots: Any = None, intercept: bool = False, boundary_knots: Any = None,
-       _state: dict | None = None, out: np.ndarray | None = None) -> FactorValues:
+       _state: dict | None = None, out: np.ndarray | None = None, _metadata: Any = None) -> FactorValues:
     """The natural cubic spline basis of ``x`` (R's ``splines::ns``); columns named 1..df.
 
     ``out``: an (n, df) float64 array (or a view of some columns of one, as of a design's dense block) that the
-    basis is written into, its columns returned; else a new array.  Not a formula keyword."""
+    basis is written into, its columns returned; else a new array, or the target of an ``output_into`` block
+    when the call is a whole factor (formulaic passes its ``_metadata``): ``_output``.  Not a formula keyword."""
     state = {} if _state is None else _state
     x = np.ascontiguousarray(x, dtype=float)
     if x.ndim != 1:
@@ -54,8 +56,20 @@ def ns(x: Any, df: int | None = None, knots: Any = None, intercept: bool = False
     interior = np.asarray(state["knots"], dtype=float)
     boundary = np.asarray(state["boundary_knots"], dtype=float)
     intercept = bool(state["intercept"])
+    out = _output(out, _metadata, (len(x), len(interior) + 1 + intercept))
     basis = natural_spline_basis(x, interior, boundary, intercept, out=out)
     return _columns(basis)
+
+
+def _output(out: np.ndarray | None, metadata: Any, shape: tuple[int, int]) -> np.ndarray | None:
+    """Where a basis of ``shape`` is written: ``out`` when given; else, for a call that is a whole factor
+    (formulaic passes the factor's ``metadata`` only then; the interpreter likewise), the target of the
+    enclosing ``output_into`` block if it is of ``shape`` and unclaimed (``output_target.claim``: a factor's
+    columns are then the term's, unless the term is a product, whose columns are computed before they are
+    written there); else None (a new array)."""
+    if out is not None or metadata is None:
+        return out
+    return output_target.claim(shape)
 
 
 def _columns(basis: np.ndarray) -> FactorValues:
@@ -195,7 +209,7 @@ _EXTENSION = 0.25  # R's bs: the Taylor pivot lies a quarter of the way from the
 def bs(x: Any, df: int | None = None, knots: Any = None, degree: int = 3, intercept: bool = False,
        boundary_knots: Any = None, include_intercept: bool | None = None, lower_bound: float | None = None,
        upper_bound: float | None = None, extrapolation: str = "extend", _state: dict | None = None,
-       out: np.ndarray | None = None) -> FactorValues:
+       out: np.ndarray | None = None, _metadata: Any = None) -> FactorValues:
     """The B-spline basis of ``x`` of degree ``degree`` (R's ``splines::bs``); columns named 1..k.
 
     With ``t`` the knot sequence (each boundary knot ``degree + 1`` times, the interior knots between),
@@ -217,7 +231,8 @@ def bs(x: Any, df: int | None = None, knots: Any = None, degree: int = 3, interc
     the full knot sequence), so prediction replays them.
 
     ``out``: an (n, k) float64 array (or a view of some columns of one, as of a design's dense block) that the
-    basis is written into, its columns returned; else a new array.  Not a formula keyword.
+    basis is written into, its columns returned; else a new array, or the target of an ``output_into`` block
+    when the call is a whole factor (formulaic passes its ``_metadata``): ``_output``.  Not a formula keyword.
     """
     state = {} if _state is None else _state
     if extrapolation != "extend":
@@ -238,6 +253,7 @@ def bs(x: Any, df: int | None = None, knots: Any = None, degree: int = 3, interc
     if len(all_knots) < 2 * (degree + 1):
         raise FormulaError(f"bs(): the learned knots do not fit degree = {degree}")
     first = 0 if intercept else 1
+    out = _output(out, _metadata, (len(x), len(all_knots) - degree - 1 - first))
     basis = bspline_basis(x, all_knots, degree, first=first, out=out)
     return _columns(basis)
 
