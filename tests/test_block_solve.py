@@ -564,3 +564,46 @@ def test_the_in_place_products_equal_numpys():
     assert matrix_products.largest_absolute_row_sum(b) == pytest.approx(np.abs(b).sum(axis=1).max(), rel=1e-14)
     assert matrix_products.largest_absolute_row_sum(b_sparse) == pytest.approx(
         np.abs(b_sparse.toarray()).sum(axis=1).max(), rel=1e-14)
+
+
+def _factor_and_dense_inverse(kind: str):
+    """The block factor of the kind's equilibrated X'WX (as the solve forms it) and E^-1 by numpy."""
+    design = _design(kind)
+    w, z = _weights()
+    with settings.override(block_gram_min_columns=1):
+        gram, _ = design.gram_xtw(w, z)
+    scale = np.sqrt(gram.diagonal())
+    rest, rows = linalg.other_rows(gram, scale, gram.orthogonal)
+    factor = linalg._factor(rows, rest, gram.orthogonal, gram.groups)
+    unit = gram.to_dense() / np.outer(scale, scale)
+    return factor, np.linalg.inv(unit)
+
+
+def test_the_inverse_diagonal_by_whitening_equals_the_dense_inverses_for_each_factor_kind(monkeypatch):
+    """diag(E^-1) and b' E^-1 b (dense and sparse b) of every factor kind (plain and packed Cholesky of S, a nested
+    block's scaled block factor of S; dense and sparse E_rd), by chunks of one and of many columns, to 1e-12."""
+    from scipy import sparse
+
+    from glmformula.engine import cholesky
+
+    rng = np.random.default_rng(5)
+    seen = set()
+    for kind in KINDS:
+        factor, inverse = _factor_and_dense_inverse(kind)
+        schur = factor.schur
+        seen.add((type(schur).__name__, type(getattr(schur, "_unit", None)).__name__,
+                  sparse.issparse(factor._e_rd)))
+        schur_inverse = inverse[np.ix_(factor.rest, factor.rest)]  # S^-1 = (E^-1)_rr
+        b, c = rng.normal(size=(len(inverse), 7)), rng.normal(size=(len(factor.rest), 5))
+        b_sparse = sparse.random(len(inverse), 40, density=0.05, random_state=rng, format="csr")
+        expected_sparse = np.einsum("ik,ik->k", b_sparse.toarray(), inverse @ b_sparse.toarray())
+        for entries in (cholesky.FORM_CHUNK_ENTRIES, 1):  # one chunk, and a chunk for each column
+            monkeypatch.setattr(cholesky, "FORM_CHUNK_ENTRIES", entries)
+            np.testing.assert_allclose(factor.inverse_diagonal(), np.diag(inverse), rtol=1e-12)
+            np.testing.assert_allclose(schur.inverse_diagonal(), np.diag(schur_inverse), rtol=1e-12)
+            np.testing.assert_allclose(schur.quadratic_forms(c), np.einsum("ik,ik->k", c, schur_inverse @ c),
+                                       rtol=1e-12)
+            np.testing.assert_allclose(factor.quadratic_forms(b), np.einsum("ik,ik->k", b, inverse @ b), rtol=1e-12)
+            np.testing.assert_allclose(factor.quadratic_forms(b_sparse), expected_sparse, rtol=1e-12)
+    assert {("CholeskyFactor", "NoneType", False), ("PackedCholeskyFactor", "NoneType", False),
+            ("ScaledFactor", "BlockFactor", False), ("ScaledFactor", "BlockFactor", True)} <= seen

@@ -57,14 +57,11 @@ class PairCells:
 def pair_cells(first: np.ndarray, second: np.ndarray, second_size: int) -> PairCells:
     """The observed cells of codes ``first`` and ``second`` (int32, -1 for none; ``second`` has
     ``second_size`` levels): O(n) when ``second`` nests in ``first``, else one sort of the joint codes."""
-    both = (first >= 0) & (second >= 0)
-    a, b = first[both], second[both]
-    owner = np.full(second_size, -1, dtype=np.int64)
-    owner[b] = a
-    if np.array_equal(owner[b], a):  # nested: each level of the second block within one level of the first
+    owner = _nesting_owner(first, second, second_size)
+    if owner is not None:  # nested: each level of the second block within one level of the first
         return PairCells(second, owner, np.arange(second_size), gate=first)
-    joint = a.astype(np.int64) * second_size + b
-    del a, b, owner
+    both = (first >= 0) & (second >= 0)
+    joint = first[both].astype(np.int64) * second_size + second[both]
     table_size = (int(first.max()) + 1) * second_size
     if table_size <= min(MARKED_TABLE_MAX_ENTRIES, 16 * len(first)):
         cells, inverse = _marked_cells(joint, table_size)
@@ -73,6 +70,29 @@ def pair_cells(first: np.ndarray, second: np.ndarray, second_size: int) -> PairC
     index = np.full(len(first), -1, dtype=np.int32)
     index[both] = inverse
     return PairCells(index, cells // second_size, cells % second_size)
+
+
+#: Rows per chunk of the nesting check: its temporaries stay this size, not the data's length.
+NESTING_CHUNK_ROWS = 1 << 16
+
+
+def _nesting_owner(first: np.ndarray, second: np.ndarray, second_size: int) -> np.ndarray | None:
+    """The level of ``first`` each level of ``second`` lies in (-1: never observed with one) when every level of
+    ``second`` is observed within a single level of ``first``, else None.  Two passes over row chunks: the
+    owners written, then read back (a level seen with two owners keeps one, and the other's rows differ)."""
+    owner = np.full(second_size, -1, dtype=np.int64)
+    bounds = [(start, min(start + NESTING_CHUNK_ROWS, len(first))) for start in range(0, len(first),
+                                                                                      NESTING_CHUNK_ROWS)]
+    for start, stop in bounds:
+        a, b = first[start:stop], second[start:stop]
+        both = (a >= 0) & (b >= 0)
+        owner[b[both]] = a[both]
+    for start, stop in bounds:
+        a, b = first[start:stop], second[start:stop]
+        both = (a >= 0) & (b >= 0)
+        if not np.array_equal(owner[b[both]], a[both]):
+            return None
+    return owner
 
 
 #: Pairs whose table of levels has at most this many entries (and 16 per row) find their observed cells by marking

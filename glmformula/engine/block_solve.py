@@ -10,11 +10,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from glmformula.engine.cholesky import cholesky
+from glmformula.engine.cholesky import (
+    _TriangularMethods,
+    by_column_chunks,
+    cholesky,
+    column_squared_norms,
+)
 from glmformula.engine.matrix_products import (
     CHUNK_ENTRIES,
     as_dense,
-    column_quadratic_forms,
     columns_of,
     dense_enough,
     largest_absolute_row_sum,
@@ -123,22 +127,46 @@ class BlockFactor:
         return x
 
     def inverse_diagonal(self) -> np.ndarray:
-        """diag(E^{-1}): diag(S^{-1}) for r and 1 + diag(E_dr S^{-1} E_rd) for d (see ``inverse``), the latter
-        column by column of E_rd in chunks: O(k m^2) dense, O(non-zeros x m) sparse, never an (m, k) array
-        or the (p, p) inverse."""
+        """diag(E^{-1}): diag(S^{-1}) for r and 1 + e_k' E_dr S^{-1} E_rd e_k for d (see ``inverse``), the
+        quadratic forms of S^{-1} on the columns of E_rd (``quadratic_forms``): by whitening chunks of them,
+        O(non-zeros) for a sparse E_rd, never S^{-1}, an (m, k) array or the (p, p) inverse."""
         diagonal = np.ones(len(self.pivots))
         if self._schur is None:
             return diagonal
-        if hasattr(self._schur, "whiten"):  # S = U'U: b' S^-1 b = ||U^-T b||^2, no S^-1 formed
-            upper = self._schur.upper()  # unpacked once for both
+        if isinstance(self._schur, _TriangularMethods):  # U unpacked once for both, then inverted in place
+            upper = self._schur.working_upper()
+            diagonal[self._d] += self._schur.quadratic_forms(self._e_rd, upper)
             diagonal[self._r] = self._schur.inverse_diagonal(upper)
-            diagonal[self._d] += whitened_squared_norms(
-                self._e_rd, lambda block: self._schur.whiten(block, upper, overwrite=True))
             return diagonal
-        schur_inverse = self._schur.inverse()
-        diagonal[self._r] = np.diag(schur_inverse)
-        diagonal[self._d] += column_quadratic_forms(self._e_rd, schur_inverse)
+        diagonal[self._d] += self._schur.quadratic_forms(self._e_rd)
+        diagonal[self._r] = self._schur.inverse_diagonal()
         return diagonal
+
+    def quadratic_forms(self, b) -> np.ndarray:
+        """b' E^{-1} b for each column b of an (p, k) ``b`` (dense or sparse), through the factor of E taken
+        with the columns d first, E = L L' with L = [[I, 0], [E_rd, U']] (S = U'U):
+
+            b' E^{-1} b = ||L^{-1} b||^2 = ||b_d||^2 + (b_r - E_rd b_d)' S^{-1} (b_r - E_rd b_d),
+
+        the latter by S's own ``quadratic_forms``.  Sparse columns stay sparse where E_rd is (O(non-zeros));
+        dense temporaries are bounded by chunks of columns (``by_column_chunks``)."""
+
+        def forms(part) -> np.ndarray:
+            part_d = part[self._d]
+            out = column_squared_norms(part_d)
+            if self._schur is None:
+                return out
+            reduced = self._times(part_d)  # E_rd b_d: sparse when both E_rd and the part are, else a new array
+            del part_d
+            if sparse.issparse(reduced):
+                reduced = part[self._r] - reduced
+            else:  # b_r - E_rd b_d in place
+                np.negative(reduced, out=reduced)
+                reduced += as_dense(part[self._r])
+            return out + self._schur.quadratic_forms(reduced)
+
+        # a sparse b is made dense in the rows r at most (E_rd b_d, m x columns); a dense one is copied whole
+        return by_column_chunks(b, len(self._r) if sparse.issparse(b) else len(self.pivots), forms)
 
     def inverse(self) -> np.ndarray:
         """E^{-1} = [[S^{-1}, -S^{-1} E_rd], [-E_dr S^{-1}, I + E_dr S^{-1} E_rd]].
@@ -183,6 +211,20 @@ class ScaledFactor:
 
     def inverse_diagonal(self) -> np.ndarray:
         return self._unit.inverse_diagonal() / self._scale**2
+
+    def quadratic_forms(self, b) -> np.ndarray:
+        """b' S^{-1} b = (D^{-1} b)' S'^{-1} (D^{-1} b) for each column b of ``b`` (dense or sparse; a sparse one
+        scaled in a copy of its non-zeros, a dense one by chunks of columns)."""
+        if sparse.issparse(b):
+            if b.format == "csc":
+                scaled = b.copy()
+                scaled.data /= self._scale[scaled.indices]  # the row of each stored entry
+            else:
+                scaled = sparse.csr_matrix(b, copy=True)
+                scaled.data /= np.repeat(self._scale, np.diff(scaled.indptr))  # each row's scale, per entry
+            return self._unit.quadratic_forms(scaled)
+        return by_column_chunks(b, len(self._scale),
+                                lambda part: self._unit.quadratic_forms(part / self._scale[:, None]))
 
     def inverse(self) -> np.ndarray:
         inverse = self._unit.inverse()
@@ -242,22 +284,6 @@ def coupling_bound(b_bt, e_rr: np.ndarray) -> float:
     if b_bt.shape[0] <= EXACT_NORM_COLUMNS:
         return max(float(np.linalg.eigvalsh(as_dense(b_bt))[-1]), 0.0) if b_bt.shape[0] else 0.0
     return min(largest_absolute_row_sum(b_bt), largest_absolute_row_sum(e_rr))
-
-
-def whitened_squared_norms(b, whiten) -> np.ndarray:
-    """||whiten(b_k)||^2 for each column b_k of an (m, k) ``b`` (dense or sparse), by chunks of columns made
-    dense (a triangular solve of m^2 per column, by BLAS): no (m, k) array beyond ``b`` itself is formed.
-    Each chunk is a new Fortran-ordered array, which ``whiten`` may overwrite."""
-    m, k = b.shape
-    out = np.empty(k)
-    step = max(1, CHUNK_ENTRIES // max(m, 1))
-    columns = sparse.csc_matrix(b) if sparse.issparse(b) else b
-    for start in range(0, k, step):
-        part = columns[:, start:start + step]
-        part = part.toarray(order="F") if sparse.issparse(part) else np.array(part, order="F")
-        whitened = whiten(part)
-        out[start:start + step] = np.einsum("ik,ik->k", whitened, whitened)
-    return out
 
 
 def local_groups(groups, rest: np.ndarray, p: int) -> list[np.ndarray]:

@@ -3,17 +3,47 @@
 Each exposes what the WLS solve reads: ``pivots`` (the Cholesky pivots, whose spread decides whether the
 normal equations are accurate enough), ``solve`` and ``inverse``.  The Cholesky factors S = U'U also give
 ``inverse_diagonal`` (diag(S^-1): the rows' squared norms of U^-1, from LAPACK's triangular inverse, a third
-of the full inverse's work) and ``whiten`` (U^-T B, so that b' S^-1 b = ||U^-T b||^2 for the standard errors
-of eliminated levels, by a triangular solve instead of a product with S^-1).
+of the full inverse's work, made in place), ``whiten`` (U^-T B) and ``quadratic_forms`` (b' S^-1 b =
+||U^-T b||^2 for each column b of B, by triangular solves of chunks of B's columns instead of a product with
+S^-1: the standard errors of eliminated levels).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, sparse
 from scipy.linalg import lapack
+
+#: The dense temporaries of ``quadratic_forms`` (here and in the block factors) hold about this many entries
+#: (2 MiB; smaller chunks slow the triangular solves of S8's 1,005 x 4,999 E_rd): the columns of B are taken by
+#: chunks of FORM_CHUNK_ENTRIES // (rows made dense).
+FORM_CHUNK_ENTRIES = 1 << 18
+
+
+def by_column_chunks(b, rows: int, forms: Callable[[object], np.ndarray]) -> np.ndarray:
+    """``forms(part)`` (one value per column) for chunks ``part`` of the columns of ``b`` (dense or sparse),
+    each of at most FORM_CHUNK_ENTRIES // ``rows`` columns, ``rows`` being the rows that ``forms`` makes dense;
+    ``b`` itself when it fits in one chunk (else a sparse one is sliced as CSC)."""
+    k = b.shape[1]
+    step = max(1, FORM_CHUNK_ENTRIES // max(rows, 1))
+    if k <= step:
+        return forms(b)
+    if sparse.issparse(b):
+        b = sparse.csc_matrix(b)  # the same arrays when it is CSC already
+    out = np.empty(k)
+    for start in range(0, k, step):
+        out[start:start + step] = forms(b[:, start:start + step])
+    return out
+
+
+def column_squared_norms(b) -> np.ndarray:
+    """||b_k||^2 for each column b_k of ``b`` (dense or sparse)."""
+    if sparse.issparse(b):
+        return np.asarray(b.multiply(b).sum(axis=0)).ravel()
+    return np.einsum("ik,ik->k", b, b)
 
 
 class QRFactor:
@@ -28,29 +58,61 @@ class QRFactor:
 
 
 class _TriangularMethods:
-    """``inverse_diagonal`` and ``whiten`` of a Cholesky factor from its dense upper triangle (``upper``)."""
+    """``inverse_diagonal``, ``whiten`` and ``quadratic_forms`` of a Cholesky factor S = U'U from its dense upper
+    triangle (``upper``; what lies below the diagonal is never read)."""
 
-    #: Whether ``upper()`` is zero below the diagonal (else LAPACK's leftovers are there, and are cleared).
-    _clean_lower = False
+    pivots: np.ndarray
 
     def upper(self) -> np.ndarray:
+        """U, (p, p), Fortran-ordered; not to be written to."""
+        raise NotImplementedError
+
+    def working_upper(self) -> np.ndarray:
+        """U in a new Fortran-ordered (p, p) array, which the caller may overwrite (``inverse_diagonal``)."""
+        raise NotImplementedError
+
+    def inverse(self) -> np.ndarray:
         raise NotImplementedError
 
     def inverse_diagonal(self, upper: np.ndarray | None = None) -> np.ndarray:
-        """diag(S^-1) = the squared 2-norms of the rows of U^-1 (S^-1 = U^-1 U^-T); ``upper``: U when the caller
-        has it (``upper()``), so that a packed factor is unpacked once."""
-        inverse, info = lapack.dtrtri(self.upper() if upper is None else upper, lower=0)
+        """diag(S^-1) = the squared 2-norms of the rows of U^-1 (S^-1 = U^-1 U^-T), U^-1 by LAPACK's dtrtri in
+        place of ``upper`` (from ``working_upper()``, which is overwritten; a new one when None): no (p, p)
+        array but that one, and S^-1 never formed."""
+        upper = self.working_upper() if upper is None else upper
+        inverse, info = lapack.dtrtri(upper, lower=0, overwrite_c=1)
         if info != 0:
             return np.diag(self.inverse()).copy()
-        if not self._clean_lower:  # dtrtri inverts the upper triangle in place and leaves the rest as it was
-            inverse = np.triu(inverse)
-        return np.einsum("ij,ij->i", inverse, inverse)
+        return _upper_row_squared_norms(inverse)
 
     def whiten(self, block: np.ndarray, upper: np.ndarray | None = None, overwrite: bool = False) -> np.ndarray:
         """U^-T ``block`` (a dense (m, k) array), by a triangular solve (``upper``: U, as for ``inverse_diagonal``;
         ``overwrite``: the solve may write into ``block``)."""
         return linalg.solve_triangular(self.upper() if upper is None else upper, block, trans="T", lower=False,
                                        overwrite_b=overwrite, check_finite=False)
+
+    def quadratic_forms(self, b, upper: np.ndarray | None = None) -> np.ndarray:
+        """b_k' S^-1 b_k = ||U^-T b_k||^2 for each column b_k of an (m, k) ``b`` (dense or sparse), by chunks of
+        columns made dense and whitened in place (``by_column_chunks``: no (m, k) array beyond ``b``;
+        ``upper``: U, as for ``whiten``)."""
+        upper = self.upper() if upper is None else upper
+
+        def forms(part) -> np.ndarray:
+            dense = part.toarray(order="F") if sparse.issparse(part) else np.array(part, order="F")
+            return column_squared_norms(self.whiten(dense, upper, overwrite=True))
+
+        return by_column_chunks(b, len(self.pivots), forms)
+
+
+def _upper_row_squared_norms(upper: np.ndarray) -> np.ndarray:
+    """The squared 2-norms of the rows of the upper triangle of ``upper`` (what lies below its diagonal is not
+    read), by chunks of rows: row i's from column i on."""
+    p = len(upper)
+    out = np.empty(p)
+    step = max(1, FORM_CHUNK_ENTRIES // max(p, 1))
+    for start in range(0, p, step):
+        block = np.triu(upper[start:start + step, start:])  # the chunk's rows, from its first diagonal column
+        out[start:start + step] = np.einsum("ij,ij->i", block, block)
+    return out
 
 
 class CholeskyFactor(_TriangularMethods):
@@ -69,6 +131,9 @@ class CholeskyFactor(_TriangularMethods):
     def upper(self) -> np.ndarray:
         return self._upper
 
+    def working_upper(self) -> np.ndarray:
+        return np.array(self._upper, order="F")
+
     def inverse(self) -> np.ndarray:
         upper, info = lapack.dpotri(self._upper, lower=0)  # from the factor: a third of a solve's work
         if info != 0:
@@ -85,8 +150,6 @@ class PackedCholeskyFactor(_TriangularMethods):
     threads: on the benchmark machine, for 200 columns, 60-110 ms in most calls against 0.3 ms
     alone.  The packed routines are LAPACK's own, a few milliseconds up to a thousand columns.
     """
-
-    _clean_lower = True  # ``upper`` unpacks into zeros
 
     def __init__(self, unit: np.ndarray):
         p = len(unit)
@@ -105,6 +168,9 @@ class PackedCholeskyFactor(_TriangularMethods):
         upper = np.zeros((p, p), order="F")
         upper[self._rows, self._columns] = self._packed
         return upper
+
+    def working_upper(self) -> np.ndarray:
+        return self.upper()
 
     def inverse(self) -> np.ndarray:
         """(U'U)^{-1} by LAPACK's blocked dpotri on the factor unpacked (dpptri's level-2 loops take most of a
