@@ -166,10 +166,10 @@ def test_crossed_factors_fit_peak_memory_is_bounded_by_the_frame_size():
     """S7's shape (``x0 + c20:c100 + offset``, 2,000 cells as a block X'WX) at 200,000 rows: the traced peak
     stays under 3.3 times the DataFrame with the compiled kernels, 5.0 with numpy's path.  Measured: 3.14
     and 4.79; before the poisson weights were the means, log y was taken in the passes and the fit released
-    its working residuals, 3.76 and 5.41; before the intercept's 1s were implicit in the kernels' dense block (``CategoricalDesign``'s
-    ``intercept``), 4.06 and 5.41; before the unit prior weights took no memory (``engine.unit_weights``)
-    and the nested pair's cells were read from the blocks' own codes, 4.41 and 5.91.  An array of the
-    data's length is 0.31."""
+    its working residuals, 3.76 and 5.41; before the intercept's 1s were implicit in the kernels' dense
+    block (``CategoricalDesign``'s ``intercept``), 4.06 and 5.41; before the unit prior weights took no
+    memory (``engine.unit_weights``) and the nested pair's cells were read from the blocks' own codes, 4.41
+    and 5.91.  An array of the data's length is 0.31."""
     from glmformula.design import kernels
 
     frame = _crossed_frame(200_000)
