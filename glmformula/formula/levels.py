@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 
 from glmformula.formula.operands import on_index
+from glmformula.report.r_format import scientific
 
 #: R's as.character of a double: 15 significant digits.
 R_DIGITS = 15
-#: R's KP_MAX: powers of ten it tabulates (the rounding-widens test is made within them).
-_KP_MAX = 22
 
 
 def is_double(value: Any) -> bool:
@@ -47,7 +46,7 @@ def r_character(value: float) -> str:
         return "Inf" if value > 0 else "-Inf"
     if value == 0:
         return "0"
-    kpower, nsig, widens = _scientific(value, R_DIGITS)
+    kpower, nsig, widens = scientific(value, R_DIGITS)
     negative = int(value < 0)
     left = kpower + 1 - int(widens)
     sleft = negative + (1 if left <= 0 else left)
@@ -61,17 +60,6 @@ def r_character(value: float) -> str:
     if fixed_width <= scientific_width:
         return f"{value:.{right}f}"
     return f"{value:.{decimals}e}"
-
-
-def _scientific(value: float, digits: int) -> tuple[int, int, bool]:
-    """R's ``scientific()``: the decimal exponent of ``value`` rounded to ``digits`` significant digits, the
-    significant digits needed (trailing zeros dropped), and whether fixed notation's rounding widens it."""
-    mantissa, exponent = f"{abs(value):.{digits - 1}e}".split("e")
-    kpower = int(exponent)
-    nsig = max(1, len(mantissa.replace(".", "").rstrip("0")))
-    right = min(max(digits - kpower, 0), _KP_MAX)
-    widens = 0 < kpower <= _KP_MAX and abs(value) < 10.0**kpower - 0.5 / 10.0**right
-    return kpower, nsig, widens
 
 
 def level_labels(levels: Sequence[Hashable]) -> dict[Hashable, str]:

@@ -28,7 +28,7 @@ SIGNIFICANCE_LEGEND = "0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
 _KP_MAX = 22
 
 
-def _scientific(value: float, digits: int) -> tuple[int, int, bool]:
+def scientific(value: float, digits: int) -> tuple[int, int, bool]:
     """R's ``scientific()``: the decimal exponent of ``value`` rounded to ``digits`` significant digits,
     the significant digits needed (trailing zeros dropped), and whether rounding carried it into
     the next power of ten."""
@@ -51,7 +51,7 @@ def real_format(values: Sequence[float], digits: int = 7, nsmall: int = 0) -> tu
     right_max = left_max = sleft_max = sig_max = -(10**9)
     left_min = 10**9
     for value in finite:
-        kpower, nsig, widens = _scientific(value, digits)
+        kpower, nsig, widens = scientific(value, digits)
         left = kpower + 1 - int(widens)
         sleft = int(value < 0) + (1 if left <= 0 else left)
         right_max = max(right_max, nsig - left)
