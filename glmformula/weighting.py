@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glmformula.engine.unit_weights import all_ones
 from glmformula.exceptions import DataError
 from glmformula.families.base import Family, Response
 from glmformula.formula.validation import ArrayOrColumn, as_dataframe, external_vector
@@ -85,11 +86,6 @@ def _shared_unit_trials(response: Response) -> Response:
     """``response`` with its numbers of trials being its prior weights' array when both are all 1 (every family
     but a binomial of counts, fitted without weights): one array of ones the data's length, not two."""
     trials, weights = response.n_trials, response.prior_weights
-    if trials is weights or trials.shape != weights.shape or not (_all_ones(weights) and _all_ones(trials)):
+    if trials is weights or trials.shape != weights.shape or not (all_ones(weights) and all_ones(trials)):
         return response
     return replace(response, n_trials=weights)
-
-
-def _all_ones(values: np.ndarray) -> bool:
-    """Whether every value is 1: two reductions, no temporary the data's length."""
-    return values.size > 0 and values.dtype.kind == "f" and values.min() == 1.0 and values.max() == 1.0

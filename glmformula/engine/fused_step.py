@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from glmformula.engine import log_step_kernel as kernels
-from glmformula.engine.unit_weights import are_unit, unit_weights
+from glmformula.engine.unit_weights import all_ones, unit_weights
 from glmformula.families import log_link
 from glmformula.families.base import Family
 
@@ -46,7 +46,7 @@ class FusedLogStep:
                  prior_weights: np.ndarray, offset: np.ndarray, buffers: tuple):
         self.log_y, self._y, self._variance, self._eta = log_y, y, variance, buffers[0]
         eta, mu, z, weights = buffers
-        self.means_are_weights = not variance.negative_binomial and variance.power == 1 and _all_one(prior_weights)
+        self.means_are_weights = not variance.negative_binomial and variance.power == 1 and all_ones(prior_weights)
         if self.means_are_weights:  # the kernel reads NULL as every prior weight 1
             prior_weights, mu = unit_weights(len(y)), None
         elif callable(mu):
@@ -109,9 +109,3 @@ class FusedLogStep:
         if self._variance.negative_binomial:
             return self._pass(False, w)
         return self._pass(None, None, [], [], w)
-
-
-def _all_one(prior_weights: np.ndarray) -> bool:
-    """Whether every prior weight is 1: the broadcast of unit weights, or an array of ones written out (read the
-    same way, so that both fits are the same to the bit)."""
-    return are_unit(prior_weights) or bool(prior_weights.min() == 1.0 and prior_weights.max() == 1.0)

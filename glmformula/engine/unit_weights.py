@@ -24,6 +24,14 @@ def are_unit(weights: np.ndarray | None) -> bool:
             and weights.strides == (0,) and (weights.size == 0 or weights[0] == 1.0))
 
 
+def all_ones(values: np.ndarray) -> bool:
+    """Whether every value is a float 1: unit weights (``are_unit``), or ones written out (two reductions, no
+    temporary the data's length).  Weights given as ones are then taken as unit weights, so that a fit with them
+    is the fit without, to the last bit."""
+    return are_unit(values) or bool(values.size > 0 and values.dtype.kind == "f" and values.min() == 1.0
+                                     and values.max() == 1.0)
+
+
 def contiguous_or_none(weights: np.ndarray) -> np.ndarray | None:
     """None for unit weights (a compiled pass reads NULL as all ones), else the weights as a C-contiguous
     float64 array (the array itself when it is one)."""

@@ -31,7 +31,7 @@ import pandas as pd
 
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.design_protocol import Design
-from glmformula.engine.unit_weights import unit_weights
+from glmformula.engine.unit_weights import all_ones, unit_weights
 from glmformula.exceptions import DataError, FormulaError, GLMFormulaError, MissingColumnError
 from glmformula.formula import functions, operators, safe_eval
 from glmformula.formula.categorical import fast_design
@@ -390,26 +390,13 @@ def _offset_and_weights(parsed: ParsedFormula, subset: _UsedRows, external: _Ext
             )
         offset_total = offset_total + np.log(exposure_used)
     check_finite(offset_total, "offset", labels)
-    prior_weights = _unit_weights(subset.n_rows) if external.weights is None else external.weights[complete]
+    prior_weights = unit_weights(subset.n_rows) if external.weights is None else external.weights[complete]
     if np.any(prior_weights < 0):
         raise DataError(f"weights must be non-negative: {int((prior_weights < 0).sum())} row(s) are negative")
     check_finite(prior_weights, "weights", labels)
-    if external.weights is not None and _all_ones(prior_weights):  # the same fit as without, to the last bit
-        prior_weights = _unit_weights(subset.n_rows)
+    if external.weights is not None and all_ones(prior_weights):  # the same fit as without, to the last bit
+        prior_weights = unit_weights(subset.n_rows)
     return offset_total, prior_weights
-
-
-def _all_ones(values: np.ndarray) -> bool:
-    """Whether every value is 1 (two reductions): weights given as ones are then held as unit weights, so that
-    numpy's sums over them (which factor out a broadcast 1) take the same path as without weights."""
-    return values.size > 0 and values.min() == 1.0 and values.max() == 1.0
-
-
-def _unit_weights(n: int) -> np.ndarray:
-    """The prior weights of a fit without weights: ones, read-only and taking no memory
-    (``engine.unit_weights``), so that the fit may share them (``weighting``: the numbers of trials of a
-    family without trials are the same array) and the compiled passes read them as NULL."""
-    return unit_weights(n)
 
 
 def _build_design(rhs_formula, subset: _UsedRows, trusted: bool, transform_state: dict | None = None):
