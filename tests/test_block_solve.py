@@ -86,6 +86,28 @@ def test_block_gram_equals_the_dense_cross_product(kind):
     np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("kind", ["crossed", "wide_crossed", "three"])
+def test_the_kept_sparse_structure_follows_cells_that_empty_and_fill_again(kind):
+    """The other rows' CSR structure is kept between passes (``rows_pattern``); a cell whose rows all weigh 0 leaves
+    it and comes back, and each pass still equals the dense X'WX, with no entry stored for the empty cell."""
+    design = _design(kind)
+    w, z = _weights()
+    X = design.to_dense()
+    first, second = design.blocks[0].codes, design.blocks[1].codes
+    cell = (first == first[0]) & (second == second[0]) & (first >= 0) & (second >= 0)
+    cell = cell if cell.any() else (first == first[1]) & (second == second[1])
+    emptied = np.where(cell, 0.0, w * 1.5)
+    stored = []
+    for weights in (w, emptied, w * 0.5, w):
+        with settings.override(block_gram_min_columns=1):
+            gram, xtw = design.gram_xtw(weights, z)
+        np.testing.assert_allclose(gram.to_dense(), X.T @ (weights[:, None] * X), rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(xtw, X.T @ (weights * z), rtol=1e-12, atol=1e-10)
+        assert gram.rest_rows.has_canonical_format
+        stored.append(gram.rest_rows.nnz)
+    assert stored[1] < stored[0] == stored[2] == stored[3]
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_eliminating_every_orthogonal_block_equals_the_dense_solve(kind):
     """Coefficients, diag((X'WX)^-1) (the standard errors' source) and the full inverse, to 1e-10."""
@@ -561,6 +583,13 @@ def test_the_in_place_products_equal_numpys():
     target, expected = b.copy()[:, :600], b.copy()[:, :600] - (b_sparse @ b_sparse.T).toarray()
     matrix_products.subtract_from(target, matrix_products.outer_rows(b_sparse, keep_sparse=True))
     np.testing.assert_array_equal(target, expected)
+    b_filled = sparse.random(600, 700, density=0.2, random_state=4, format="csr")  # BLAS by chunks of columns
+    for entries in (matrix_products._OUTER_CHUNK_ENTRIES, 600 * 64):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(matrix_products, "_OUTER_CHUNK_ENTRIES", entries)
+            outer = matrix_products.outer_rows(b_filled)
+        np.testing.assert_allclose(outer, (b_filled @ b_filled.T).toarray(), rtol=1e-12, atol=1e-12)
+        assert isinstance(outer, np.ndarray) and np.array_equal(outer, outer.T)
     assert matrix_products.largest_absolute_row_sum(b) == pytest.approx(np.abs(b).sum(axis=1).max(), rel=1e-14)
     assert matrix_products.largest_absolute_row_sum(b_sparse) == pytest.approx(
         np.abs(b_sparse.toarray()).sum(axis=1).max(), rel=1e-14)

@@ -32,7 +32,16 @@ from scipy import sparse
 
 from glmformula import settings
 from glmformula.design import kernels
-from glmformula.design.pairs import CELL_TABLE_MIN_ENTRIES, PairCells, accumulate_cells, pair_cells, table_entries
+from glmformula.design.pairs import (
+    CELL_TABLE_MIN_ENTRIES,
+    PairCells,
+    accumulate_cells,
+    entry_levels,
+    pair_cells,
+    present_entries,
+    table_entries,
+)
+from glmformula.design.rows_pattern import RowsPattern
 from glmformula.engine.block_gram import BlockGram
 
 
@@ -80,9 +89,9 @@ class CategoricalBlock:
                                  shape=(self.size + 1, rows))
 
 
-def _grid(rows: np.ndarray, columns: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, entry) triplets of a dense ``table`` placed at ``rows`` x ``columns``."""
-    return np.repeat(rows, len(columns)), np.tile(columns, len(rows)), np.asarray(table).ravel()
+def _grid(rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each entry of a dense table placed at ``rows`` x ``columns``, row by row."""
+    return np.repeat(rows, len(columns)), np.tile(columns, len(rows))
 
 
 class CategoricalDesign:
@@ -111,6 +120,8 @@ class CategoricalDesign:
         self._chunk_indicators: dict[tuple[int, int], sparse.csc_matrix] = {}
         self._bounds: tuple[int, list[tuple[int, int]]] | None = None
         self._cells: list[PairCells | None] | None = None  # per pair of blocks (``_pair_cells``)
+        self._rows_pattern: RowsPattern | None = None  # ``_block_products``' sparse structure, around block
+        self._rows_pattern_of: int | None = None  # ... this one
 
     @property
     def dense(self) -> np.ndarray:
@@ -133,6 +144,7 @@ class CategoricalDesign:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_full_dense"] = None  # written out again when read: a pickle does not carry it
+        state["_rows_pattern"] = None  # nor the sparse structure of X'WX (built again at the first pass)
         return state
 
     @property
@@ -214,34 +226,58 @@ class CategoricalDesign:
 
     def _block_products(self, w: np.ndarray, z: np.ndarray) -> tuple[BlockGram, np.ndarray]:
         """X'WX as a ``BlockGram`` around the largest block (its diagonal, and the other columns' rows as a
-        sparse matrix: the tables between blocks are mostly zeros) and X'Wz, from the accumulators."""
+        sparse matrix: the tables between blocks are mostly zeros) and X'Wz, from the accumulators.  The sparse
+        rows' structure is kept between calls (``rows_pattern``): a call gathers its entries into it."""
         dense_gram, dense_xtw, diagonals, block_xtw, crosses, pairs = self._accumulators(w, z)
         p, dp = self.shape[1], self.dense_positions
         largest = self.blocks.index(self._largest())
         others = np.ones(p, dtype=bool)
         others[self.blocks[largest].positions] = False
         rest = np.flatnonzero(others)
-        row_of = np.full(p, -1)
-        row_of[rest] = np.arange(len(rest))
         xtw = np.zeros(p)
         xtw[dp] = dense_xtw
-        pieces = [_grid(row_of[dp], dp, dense_gram)]
         for index, block in enumerate(self.blocks):
             xtw[block.positions] = block_xtw[index]
-            pieces.append(_grid(row_of[dp], block.positions, crosses[index].T))
+        cells = self._pair_cells()
+        present = [present_entries(table, pair) for table, pair in zip(pairs, cells)]
+        entries = [np.ravel(dense_gram)]
+        for index in range(len(self.blocks)):
+            entries.append(np.ravel(crosses[index].T))
             if index != largest:
-                pieces.append((row_of[block.positions], block.positions, diagonals[index]))
-                pieces.append(_grid(row_of[block.positions], dp, crosses[index]))
-        for i, j, first, second, sums in self._pair_entries(pairs):
-            a, b = self.blocks[i].positions, self.blocks[j].positions
-            if i != largest:
-                pieces.append((row_of[a[first]], b[second], sums))
-            if j != largest:
-                pieces.append((row_of[b[second]], a[first], sums))
-        rows, columns, entries = (np.concatenate(parts) for parts in zip(*pieces))
-        rest_rows = sparse.csr_matrix((entries, (rows, columns)), shape=(len(rest), p))
+                entries += [diagonals[index], np.ravel(crosses[index])]
+        for (i, j), table, kept in zip(self._block_pairs(), pairs, present):
+            sums = table[kept]
+            entries += [sums] * ((i != largest) + (j != largest))
+
+        def positions() -> tuple[np.ndarray, np.ndarray]:
+            """The (row, column) of each entry, in the order of ``entries``."""
+            row_of = np.full(p, -1)
+            row_of[rest] = np.arange(len(rest))
+            pieces = [_grid(row_of[dp], dp)]
+            for index, block in enumerate(self.blocks):
+                pieces.append(_grid(row_of[dp], block.positions))
+                if index != largest:
+                    pieces.append((row_of[block.positions], block.positions))
+                    pieces.append(_grid(row_of[block.positions], dp))
+            for (i, j), kept, pair in zip(self._block_pairs(), present, cells):
+                a, b = self.blocks[i].positions, self.blocks[j].positions
+                first, second = entry_levels(kept, self.blocks[j].size, pair)
+                if i != largest:
+                    pieces.append((row_of[a[first]], b[second]))
+                if j != largest:
+                    pieces.append((row_of[b[second]], a[first]))
+            rows, columns = (np.concatenate(parts) for parts in zip(*pieces))
+            return rows, columns
+
+        if self._rows_pattern is None or self._rows_pattern_of != largest:
+            self._rows_pattern, self._rows_pattern_of = RowsPattern(), largest
+        rest_rows = self._rows_pattern.matrix(present, positions, np.concatenate(entries), (len(rest), p))
         groups = tuple(block.positions for index, block in enumerate(self.blocks) if index != largest)
         return BlockGram(self.blocks[largest].positions, diagonals[largest], rest, rest_rows, groups), xtw
+
+    def _block_pairs(self) -> list[tuple[int, int]]:
+        """(i, j) of each pair of blocks, i < j, in the order of the pair accumulators."""
+        return [(i, j) for i in range(len(self.blocks)) for j in range(i + 1, len(self.blocks))]
 
     def _products(self, w: np.ndarray, z: np.ndarray | None, out: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:

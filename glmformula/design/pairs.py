@@ -111,15 +111,27 @@ def _marked_cells(joint: np.ndarray, table_size: int) -> tuple[np.ndarray, np.nd
     return cells, position[joint]
 
 
+def present_entries(table: np.ndarray, cells: PairCells | None) -> np.ndarray:
+    """Which entries of a pair's accumulator are kept: the flat indices of a table's non-zero entries, or the
+    mask of ``cells`` reached by a row and of non-zero sum."""
+    if cells is None:
+        return np.flatnonzero(table)
+    return (cells.rows >= 0) & (table != 0)
+
+
+def entry_levels(present: np.ndarray, second_size: int, cells: PairCells | None) -> tuple[np.ndarray, np.ndarray]:
+    """(levels of the first block, levels of the second) of the ``present`` entries (``present_entries``)."""
+    if cells is None:
+        return present // second_size, present % second_size
+    return cells.rows[present], cells.columns[present]
+
+
 def table_entries(table: np.ndarray, first_size: int, second_size: int, cells: PairCells | None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(levels of the first block, levels of the second, sums) of the non-zero entries of a pair's
     accumulator: a flattened first_size x second_size table, or the sums of ``cells``."""
-    if cells is None:
-        flat = np.flatnonzero(table)
-        return flat // second_size, flat % second_size, table[flat]
-    present = (cells.rows >= 0) & (table != 0)
-    return cells.rows[present], cells.columns[present], table[present]
+    present = present_entries(table, cells)
+    return (*entry_levels(present, second_size, cells), table[present])
 
 
 def accumulate_cells(index: np.ndarray, weights: np.ndarray, count: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from glmformula.engine.matrix_products import (
     CHUNK_ENTRIES,
     as_dense,
     columns_of,
-    dense_enough,
+    coupling_operand,
     largest_absolute_row_sum,
     outer_rows,
     product,
@@ -55,7 +55,7 @@ class BlockFactor:
         too where the factor leaves it intact, for the certificate's exact eigenvalue (``release_schur_matrix``)."""
         p = rows.shape[1]
         self._d, self._r = orthogonal, rest
-        self._e_rd = dense_enough(columns_of(rows, orthogonal))
+        self._e_rd = coupling_operand(columns_of(rows, orthogonal))
         # small products with E_rd (m x k, k the levels) by numpy's loops: BLAS would run them on threads that
         # then spin, taking the cores from the row-pass kernels of the next step
         # S = E_rr - B B' is formed in a copy of E_rr; B B' stays sparse when B is (a nested factor's levels)
