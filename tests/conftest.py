@@ -83,6 +83,39 @@ def r_name(name: str) -> str:
     return ":".join(part(p) for p in name.split(":"))
 
 
+@pytest.fixture(scope="module")
+def blocks_frame():
+    """blocks.R's data (tests/data/reference/blocks_data.csv), on which the references of the block designs
+    (blocks.R, prediction_blocks.R, prediction_terms_blocks.R) were computed."""
+    import pandas as pd
+
+    return pd.read_csv(REFERENCE_DIR / "blocks_data.csv")
+
+
+@pytest.fixture(scope="module")
+def blocks_newdata(request, blocks_frame):
+    """The new rows of the prediction references on ``blocks_frame``, made as their R scripts make them: the
+    rows listed in the requesting module's ``REFERENCE["rows"]`` (0-based), with another exposure ``t`` and
+    ``x`` moved."""
+    new = blocks_frame.iloc[request.module.REFERENCE["rows"]].copy()
+    new["t"] *= 1.5
+    new["x"] += 0.25
+    return new
+
+
+def fit_on_blocks(formula: str, data):
+    """A Poisson GLM whose design is kept in blocks (``dense_cells=0``: a ``CategoricalDesign``), aliased
+    columns left as R's NA without the warning."""
+    import warnings
+
+    import glmformula as gf
+    from glmformula import settings
+
+    with settings.override(dense_cells=0), warnings.catch_warnings():
+        warnings.simplefilter("ignore", gf.RankDeficiencyWarning)
+        return gf.glm(formula, data, "poisson")
+
+
 @pytest.fixture
 def insurance():
     import glmformula as gf

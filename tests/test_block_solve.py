@@ -255,6 +255,28 @@ def test_valued_blocks_in_the_kernels_equal_numpys_path():
     np.testing.assert_allclose(fast[2], slow[2], rtol=1e-12, atol=1e-12)
 
 
+def test_an_implicit_intercept_is_read_alike_by_the_kernels_and_numpys_path():
+    """A design whose intercept's 1s are implicit (not stored) gives the same X'WX, X'Wz and X beta by the
+    compiled passes and by numpy's path (which writes the 1s out by chunks, ``dense_rows``), and equals the same
+    design with the 1s stored."""
+    if not kernels.AVAILABLE:
+        pytest.skip("the compiled kernels are not built")
+    stored = _design("valued")
+    implicit = CategoricalDesign(stored.stored[:, 1:], [1], stored.blocks, stored.column_names, intercept=0)
+    w, z = _weights()
+    beta = np.random.default_rng(4).normal(size=stored.n_columns)
+    expected = stored._products(w, z), stored.xtw(w, z), stored.dot(beta)
+    for use in (True, False):
+        with settings.override(design_kernels=use):
+            assert implicit._use_kernels == use
+            got = implicit._products(w, z), implicit.xtw(w, z), implicit.dot(beta)
+        np.testing.assert_allclose(got[0][0], expected[0][0], rtol=1e-12, atol=1e-11)
+        np.testing.assert_allclose(got[0][1], expected[0][1], rtol=1e-12, atol=1e-11)
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-12, atol=1e-11)
+        np.testing.assert_allclose(got[2], expected[2], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(implicit.dense, stored.stored)
+
+
 def _crossed_frame(n: int, seed: int = 5, g_levels: int = 20, h_levels: int = 40) -> pd.DataFrame:
     """S7's data at a small scale: two factors crossed (some cells empty when n is small)."""
     rng = np.random.default_rng(seed)

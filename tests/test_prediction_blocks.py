@@ -10,36 +10,14 @@ import json
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import REFERENCE_DIR
+from conftest import REFERENCE_DIR, fit_on_blocks
 
-import glmformula as gf
-from glmformula import settings
 from glmformula.design.categorical import CategoricalDesign
 from glmformula.formula.block_replay import replay_blocks
 
 REFERENCE = json.loads((REFERENCE_DIR / "prediction_blocks.json").read_text())
 CASES = sorted(name for name in REFERENCE if name != "rows")
-
-
-@pytest.fixture(scope="module")
-def data():
-    return pd.read_csv(REFERENCE_DIR / "blocks_data.csv")
-
-
-@pytest.fixture(scope="module")
-def newdata(data):
-    new = data.iloc[REFERENCE["rows"]].copy()
-    new["t"] *= 1.5
-    new["x"] += 0.25
-    return new
-
-
-def _fit(formula, data, **overrides):
-    with settings.override(dense_cells=0, **overrides), warnings.catch_warnings():
-        warnings.simplefilter("ignore", gf.RankDeficiencyWarning)
-        return gf.glm(formula, data, "poisson")
 
 
 def _predict(fit, newdata=None, **kwargs):
@@ -59,12 +37,12 @@ def _dense_answer(fit, newdata):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_block_prediction_matches_r(case, data, newdata):
+def test_block_prediction_matches_r(case, blocks_frame, blocks_newdata):
     expected = REFERENCE[case]
-    fit = _fit(expected["formula"], data)
+    fit = fit_on_blocks(expected["formula"], blocks_frame)
     assert isinstance(fit.model_data.design, CategoricalDesign)
-    link = _predict(fit, newdata, type="link")
-    response = _predict(fit, newdata)
+    link = _predict(fit, blocks_newdata, type="link")
+    response = _predict(fit, blocks_newdata)
     np.testing.assert_allclose(link["fit"], expected["link"], rtol=1e-8, atol=1e-9)
     np.testing.assert_allclose(link["se"], expected["link_se"], rtol=1e-7)
     np.testing.assert_allclose(response["fit"], expected["response"], rtol=1e-8)
@@ -74,33 +52,33 @@ def test_block_prediction_matches_r(case, data, newdata):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_block_prediction_equals_the_dense_computation(case, data, newdata):
-    fit = _fit(REFERENCE[case]["formula"], data)
-    for rows in (newdata, None):
+def test_block_prediction_equals_the_dense_computation(case, blocks_frame, blocks_newdata):
+    fit = fit_on_blocks(REFERENCE[case]["formula"], blocks_frame)
+    for rows in (blocks_newdata, None):
         eta, se = _dense_answer(fit, rows)
         out = _predict(fit, rows, type="link")
         np.testing.assert_allclose(out["fit"], eta, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(out["se"], se, rtol=1e-10)
 
 
-def test_new_rows_are_encoded_in_blocks(data, newdata):
-    fit = _fit("y ~ x + z + k + g:z + bs(x, df=4) + offset(log(t))", data)
-    design = replay_blocks(fit.model_data.spec.model_spec, newdata)
+def test_new_rows_are_encoded_in_blocks(blocks_frame, blocks_newdata):
+    fit = fit_on_blocks("y ~ x + z + k + g:z + bs(x, df=4) + offset(log(t))", blocks_frame)
+    design = replay_blocks(fit.model_data.spec.model_spec, blocks_newdata)
     assert isinstance(design, CategoricalDesign)
-    expected = fit.model_data.spec.design(newdata).to_numpy(dtype=float)
+    expected = fit.model_data.spec.design(blocks_newdata).to_numpy(dtype=float)
     np.testing.assert_allclose(design.to_dense(), expected, rtol=1e-13, atol=1e-13)
 
 
-def test_sandwich_covariance_on_blocks(data, newdata):
-    fit = _fit("y ~ x + h + k", data).with_cov("HC0")
-    eta, se = _dense_answer(fit, newdata)
-    out = _predict(fit, newdata, type="link")
+def test_sandwich_covariance_on_blocks(blocks_frame, blocks_newdata):
+    fit = fit_on_blocks("y ~ x + h + k", blocks_frame).with_cov("HC0")
+    eta, se = _dense_answer(fit, blocks_newdata)
+    out = _predict(fit, blocks_newdata, type="link")
     np.testing.assert_allclose(out["se"], se, rtol=1e-10)
 
 
-def test_unseen_levels_and_missing_values_on_blocks(data, newdata):
-    fit = _fit("y ~ x + h + g:x", data)
-    rows = newdata.iloc[:4].copy()
+def test_unseen_levels_and_missing_values_on_blocks(blocks_frame, blocks_newdata):
+    fit = fit_on_blocks("y ~ x + h + g:x", blocks_frame)
+    rows = blocks_newdata.iloc[:4].copy()
     rows["h"] = rows["h"].astype(object)
     rows.iloc[1, rows.columns.get_loc("h")] = "never seen"
     rows.iloc[2, rows.columns.get_loc("x")] = np.nan
@@ -111,9 +89,9 @@ def test_unseen_levels_and_missing_values_on_blocks(data, newdata):
     np.testing.assert_allclose(out.iloc[[0, 3]], expected, rtol=1e-12)
 
 
-def test_get_prediction_on_blocks(data, newdata):
-    fit = _fit("y ~ x + h + k", data)
-    frame = fit.get_prediction(newdata).summary_frame()
-    eta, se = _dense_answer(fit, newdata)
+def test_get_prediction_on_blocks(blocks_frame, blocks_newdata):
+    fit = fit_on_blocks("y ~ x + h + k", blocks_frame)
+    frame = fit.get_prediction(blocks_newdata).summary_frame()
+    eta, se = _dense_answer(fit, blocks_newdata)
     np.testing.assert_allclose(frame["mean"], np.exp(eta), rtol=1e-12)
     np.testing.assert_allclose(frame["mean_se"], np.exp(eta) * se, rtol=1e-10)

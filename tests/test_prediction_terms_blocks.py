@@ -13,10 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE_DIR
+from conftest import REFERENCE_DIR, fit_on_blocks
 
 import glmformula as gf
-from glmformula import settings
 from glmformula.design.categorical import CategoricalDesign
 from glmformula.results.prediction_variance import (
     DenseCovariance,
@@ -27,25 +26,6 @@ from glmformula.results.prediction_variance import (
 
 REFERENCE = json.loads((REFERENCE_DIR / "prediction_terms_blocks.json").read_text())
 CASES = sorted(name for name in REFERENCE if name != "rows")
-
-
-@pytest.fixture(scope="module")
-def data():
-    return pd.read_csv(REFERENCE_DIR / "blocks_data.csv")
-
-
-@pytest.fixture(scope="module")
-def newdata(data):
-    new = data.iloc[REFERENCE["rows"]].copy()
-    new["t"] *= 1.5
-    new["x"] += 0.25
-    return new
-
-
-def _fit(formula, data):
-    with settings.override(dense_cells=0), warnings.catch_warnings():
-        warnings.simplefilter("ignore", gf.RankDeficiencyWarning)
-        return gf.glm(formula, data, "poisson")
 
 
 def _terms(fit, newdata=None, **kwargs):
@@ -72,11 +52,11 @@ def _dense_terms(fit, newdata=None):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_block_terms_match_r(case, data, newdata):
+def test_block_terms_match_r(case, blocks_frame, blocks_newdata):
     expected = REFERENCE[case]
-    fit = _fit(expected["formula"], data)
+    fit = fit_on_blocks(expected["formula"], blocks_frame)
     assert isinstance(fit.model_data.design, CategoricalDesign)
-    fitted, new = _terms(fit), _terms(fit, newdata)
+    fitted, new = _terms(fit), _terms(fit, blocks_newdata)
     assert len(fitted.fit.columns) == len(expected["labels"])
     np.testing.assert_allclose(fitted.constant, expected["constant"], rtol=1e-8, atol=1e-12)
     scale = np.abs(np.asarray(expected["fitted_fit"])).max()
@@ -86,48 +66,48 @@ def test_block_terms_match_r(case, data, newdata):
     np.testing.assert_allclose(new.se_fit.to_numpy(), expected["new_se"], rtol=1e-8)
     np.testing.assert_allclose(fitted.fit.sum().to_numpy(), expected["fitted_fit_sums"], atol=1e-9)
     np.testing.assert_allclose(fitted.se_fit.sum().to_numpy(), expected["fitted_se_sums"], rtol=1e-8)
-    plain = fit.predict(newdata, type="terms")
+    plain = fit.predict(blocks_newdata, type="terms")
     np.testing.assert_allclose(plain.to_numpy(), new.fit.to_numpy(), rtol=1e-14, atol=1e-14)
     eta = plain.sum(axis=1) + plain.attrs["constant"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        link = fit.predict(newdata, type="link") - fit.model_data.spec.offset(newdata)
+        link = fit.predict(blocks_newdata, type="link") - fit.model_data.spec.offset(blocks_newdata)
     np.testing.assert_allclose(eta, link, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_block_terms_equal_the_dense_computation(case, data, newdata):
-    fit = _fit(REFERENCE[case]["formula"], data)
-    for rows in (None, newdata):
+def test_block_terms_equal_the_dense_computation(case, blocks_frame, blocks_newdata):
+    fit = fit_on_blocks(REFERENCE[case]["formula"], blocks_frame)
+    for rows in (None, blocks_newdata):
         fits, errors = _dense_terms(fit, rows)
         terms = _terms(fit, rows)
         np.testing.assert_allclose(terms.fit.to_numpy(), fits, rtol=1e-11, atol=1e-12)
         np.testing.assert_allclose(terms.se_fit.to_numpy(), errors, rtol=1e-10, atol=1e-14)
 
 
-def test_block_terms_never_write_the_dense_design(data, newdata, monkeypatch):
-    fit = _fit("y ~ ns(x, df = 3) + h + k + x:g + a * b + offset(log(t))", data)
+def test_block_terms_never_write_the_dense_design(blocks_frame, blocks_newdata, monkeypatch):
+    fit = fit_on_blocks("y ~ ns(x, df = 3) + h + k + x:g + a * b + offset(log(t))", blocks_frame)
 
     def refuse(self):
         raise AssertionError("the block design was written out as dense")
 
     monkeypatch.setattr(CategoricalDesign, "to_dense", refuse)
-    for rows in (None, newdata):
+    for rows in (None, blocks_newdata):
         terms = _terms(fit, rows)
         assert np.isfinite(terms.se_fit.to_numpy()).all()
 
 
-def test_block_terms_with_a_sandwich_covariance(data, newdata):
-    fit = _fit("y ~ x * g + h", data).with_cov("HC0")
-    fits, errors = _dense_terms(fit, newdata)
-    terms = _terms(fit, newdata)
+def test_block_terms_with_a_sandwich_covariance(blocks_frame, blocks_newdata):
+    fit = fit_on_blocks("y ~ x * g + h", blocks_frame).with_cov("HC0")
+    fits, errors = _dense_terms(fit, blocks_newdata)
+    terms = _terms(fit, blocks_newdata)
     np.testing.assert_allclose(terms.fit.to_numpy(), fits, rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(terms.se_fit.to_numpy(), errors, rtol=1e-10)
 
 
-def test_block_terms_of_unseen_levels(data, newdata):
-    fit = _fit("y ~ x + h + g:x", data)
-    rows = newdata.iloc[:4].copy()
+def test_block_terms_of_unseen_levels(blocks_frame, blocks_newdata):
+    fit = fit_on_blocks("y ~ x + h + g:x", blocks_frame)
+    rows = blocks_newdata.iloc[:4].copy()
     rows["h"] = rows["h"].astype(object)
     rows.iloc[1, rows.columns.get_loc("h")] = "never seen"
     terms = _terms(fit, rows, unseen="nan")
@@ -139,9 +119,9 @@ def test_block_terms_of_unseen_levels(data, newdata):
         _terms(fit, rows)
 
 
-def test_row_parts_of_part_of_a_block_and_a_shift(data):
+def test_row_parts_of_part_of_a_block_and_a_shift(blocks_frame):
     """A selection that cuts through blocks (some levels of h, some of x:g, one dense column) and a shift."""
-    fit = _fit("y ~ x + z + h + x:g", data)
+    fit = fit_on_blocks("y ~ x + z + h + x:g", blocks_frame)
     design = fit.model_data.design
     rng = np.random.default_rng(3)
     selected = rng.random(design.shape[1]) < 0.5
@@ -169,8 +149,8 @@ class _CountingSolve:
         return np.column_stack([self.solve.with_rhs(rhs[:, j]).coefficients for j in range(rhs.shape[1])])
 
 
-def test_solved_covariance_columns_and_products(data):
-    fit = _fit("y ~ a * b + x + h", data)  # a:b has an empty cell: an aliased column
+def test_solved_covariance_columns_and_products(blocks_frame):
+    fit = fit_on_blocks("y ~ a * b + x + h", blocks_frame)  # a:b has an empty cell: an aliased column
     covariance = fit.column_covariance()
     assert isinstance(covariance, SolvedCovariance)
     V = np.nan_to_num(fit.cov_params().to_numpy())
@@ -184,21 +164,27 @@ def test_solved_covariance_columns_and_products(data):
     assert counting.calls == 1  # one call for all the columns
 
 
-def test_block_predictions_do_not_write_out_the_implicit_intercept():
+def test_block_predictions_do_not_write_out_the_implicit_intercept(monkeypatch):
     """A block design built for the compiled passes keeps its intercept's 1s implicit; predict(se=True) and
-    type="terms" read the dense part chunk by chunk (``dense_rows``, ``dense_times``), so the design never
-    holds a written-out copy of its dense block beside the stored one."""
+    type="terms" read the dense part chunk by chunk (``dense_rows``, ``dense_times``), never the whole dense
+    block written out (``dense``, a new array the data's length at each read)."""
     rng = np.random.default_rng(3)
     n = 4000
     data = pd.DataFrame({"x": rng.normal(size=n), "h": pd.Categorical(rng.integers(0, 60, n).astype(str))})
     data["y"] = rng.poisson(np.exp(0.3 * data.x)).astype(float)
-    fit = _fit("y ~ x + h", data)
+    fit = fit_on_blocks("y ~ x + h", data)
     design = fit.model_data.design
     if design.intercept is None:
         pytest.skip("the compiled passes are not built: the 1s are stored")
+    reads = []
+    whole = CategoricalDesign.dense
+    monkeypatch.setattr(CategoricalDesign, "dense", property(lambda self: reads.append(1) or whole.fget(self)))
     fit.predict(se=True)
     _terms(fit)
-    assert design._full_dense is None
+    assert not reads
+    monkeypatch.undo()
+    assert design.dense is not design.dense  # written out at each read, never kept
+    np.testing.assert_array_equal(design.dense, np.column_stack([np.ones(n), data.x]))
     dense = np.column_stack([np.ones(n), data.x])
     np.testing.assert_array_equal(design.dense_rows(slice(10, 20)), dense[10:20])
     np.testing.assert_allclose(design.dense_times(np.eye(2)), dense, rtol=0, atol=0)

@@ -116,7 +116,6 @@ class CategoricalDesign:
         self.column_names = list(column_names)
         self._n = (self.stored.shape[0] if self.stored.ndim == 2 and (self.stored.shape[1] or intercept is not None)
                    else len(blocks[0].codes))
-        self._full_dense: np.ndarray | None = None  # ``dense`` with the 1s written out, when first read
         self._chunk_indicators: dict[tuple[int, int], sparse.csc_matrix] = {}
         self._bounds: tuple[int, list[tuple[int, int]]] | None = None
         self._cells: list[PairCells | None] | None = None  # per pair of blocks (``_pair_cells``)
@@ -125,16 +124,15 @@ class CategoricalDesign:
 
     @property
     def dense(self) -> np.ndarray:
-        """The (n, len(dense_positions)) dense part, the implicit 1s written out (once, kept: readers outside
-        the compiled passes, and numpy's path when they are not built); ``stored`` itself without them."""
+        """The (n, len(dense_positions)) dense part: ``stored`` itself without implicit 1s, else a new array with
+        them written out (for readers outside the compiled passes; not kept: the passes and the results read
+        ``stored`` by chunks, ``dense_rows``, ``dense_times``, ``dense_means``)."""
         if self.intercept is None:
             return self.stored
-        if self._full_dense is None:
-            full = np.empty((self._n, self.stored.shape[1] + 1))
-            full[:, 0] = 1.0
-            full[:, 1:] = self.stored
-            self._full_dense = full
-        return self._full_dense
+        full = np.empty((self._n, self.stored.shape[1] + 1))
+        full[:, 0] = 1.0
+        full[:, 1:] = self.stored
+        return full
 
     @property
     def _implicit(self) -> bool:
@@ -143,7 +141,6 @@ class CategoricalDesign:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_full_dense"] = None  # written out again when read: a pickle does not carry it
         state["_rows_pattern"] = None  # nor the sparse structure of X'WX (built again at the first pass)
         return state
 
@@ -320,7 +317,7 @@ class CategoricalDesign:
         pairs = [np.zeros((self.blocks[i].size + 1) * (self.blocks[j].size + 1)) if c is None else np.zeros(c.count)
                  for (i, j), c in zip(pair_blocks, cells)]
         for chunk, (start, stop) in enumerate(self._chunk_bounds()):
-            w_chunk, dense_chunk = w[start:stop], self.dense[start:stop]
+            w_chunk, dense_chunk = w[start:stop], self.dense_rows(slice(start, stop))
             root_w = np.sqrt(w_chunk)
             weighted = dense_chunk * root_w[:, None]  # sqrt(W) D for the chunk
             dense_gram += weighted.T @ weighted
@@ -391,7 +388,7 @@ class CategoricalDesign:
             return out
         wz = w * z
         if len(self.dense_positions):
-            out[self.dense_positions] = self.dense.T @ wz
+            out[self.dense_positions] = self.dense_transposed_times(wz)
         for block in self.blocks:
             out[block.positions] = np.bincount(block.codes + 1, weights=block.weighted(wz),
                                                minlength=block.size + 1)[1:]
@@ -405,7 +402,7 @@ class CategoricalDesign:
                                intercept=self._implicit)
         eta = out if out is not None else np.empty(self._n)
         if len(self.dense_positions):
-            np.matmul(self.dense, beta[self.dense_positions], out=eta)
+            eta[:] = self.dense_times(beta[self.dense_positions])
         else:
             eta[:] = 0.0
         for block in self.blocks:
@@ -473,6 +470,12 @@ class CategoricalDesign:
         if not self._implicit:
             return self.stored @ matrix
         return self.stored @ matrix[1:] + matrix[0]
+
+    def dense_transposed_times(self, vector: np.ndarray) -> np.ndarray:
+        """dense' ``vector`` ((len(dense_positions),)): the implicit 1s' entry is the vector's sum."""
+        if not self._implicit:
+            return self.stored.T @ vector
+        return np.concatenate([[vector.sum()], self.stored.T @ vector])
 
     def dense_means(self) -> np.ndarray:
         """The column means of the dense part (1 for the implicit intercept)."""

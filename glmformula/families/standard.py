@@ -22,8 +22,17 @@ from glmformula.families.ranges import within
 _BOUNDARY_EPS = 10 * np.finfo(float).eps
 
 
+#: Rows per chunk of the integer check: its temporaries stay in cache (three of the data's length cost 20 ms at 1M).
+_CHECK_CHUNK_ROWS = 1 << 16
+
+
 def _warn_non_integer(values: np.ndarray, what: str) -> None:
-    count = int(np.count_nonzero(np.abs(values - np.round(values)) > 1e-3))
+    count = 0
+    for start in range(0, len(values), _CHECK_CHUNK_ROWS):
+        part = values[start:start + _CHECK_CHUNK_ROWS]
+        distance = np.round(part)
+        distance -= part
+        count += int(np.count_nonzero(np.abs(distance, out=distance) > 1e-3))
     if count:
         warnings.warn(
             f"non-integer {what} in {count} row(s); the likelihood is evaluated "

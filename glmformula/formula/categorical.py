@@ -390,7 +390,7 @@ def _matches_formulaic(plan: list[tuple], model_spec, data: FrameColumns, catego
 def _codes_and_levels(values) -> tuple[np.ndarray, list]:
     """int32 codes (-1 for missing) and the sorted levels of a categorical or text column."""
     if isinstance(values, pd.Categorical):
-        return values.codes.astype(np.int32), list(values.categories)
+        return values.codes.astype(np.int32), values.categories.tolist()  # list() iterates: 2 us a level
     if len(values) <= _SMALL_COLUMN:
         values = np.asarray(values, dtype=object)  # small columns: Python objects factorise fastest
         codes, uniques = pd.factorize(values)
