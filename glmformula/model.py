@@ -91,7 +91,7 @@ def fit_glm(
             control=control,
         )
         fit, family, theta, loglik = negbin.fit, negbin.family, negbin.theta, negbin.loglik
-        del negbin  # its fit is ``fit``, whose arrays are released below
+        del negbin  # its fit is ``fit``, whose log y is released below
         null_family = NegativeBinomial(family.link, theta=theta.theta)  # glm.nb: the final theta
     else:
         fit = irls(
@@ -99,8 +99,6 @@ def fit_glm(
             mustart=response.mustart, control=control, start=start, overwrite_mustart=True,
         )
         response = replace(response, mustart=None)  # overwritten by the fit: not to be read again
-    if not _pearson_scale_at_once(family, scale):  # GLMResults computes them again when asked for
-        fit = _released(fit, "working_residuals")
     if fit.aliased.any():
         names = [name for name, flag in zip(frame.column_names, fit.aliased) if flag]
         warnings.warn(
@@ -145,18 +143,10 @@ def _null_deviance(data: ModelData, family: Family, null_family: Family, fit: Fi
     return null_deviance(data, family, control, mustart=None, intercept_design=_intercept_design)
 
 
-def _pearson_scale_at_once(family: Family, scale: float | str | None) -> bool:
-    """Whether the results read the working residuals as soon as they are made: the dispersion is the Pearson
-    estimate (``scale="pearson"``, or the default of a family with a free dispersion), which ``fit_glm`` checks."""
-    return scale == "pearson" or (scale is None and not family.dispersion_fixed)
-
-
 def _released(fit: FitState, name: str) -> FitState:
-    """The fit with its array ``name`` (one of the data's length) set to None, for the results not to hold it:
-    ``log_y`` once the null deviance has read it, or the working residuals, which
-    ``GLMResults._working_residuals`` computes again (the same numbers) in the rare calls that read them (a
-    Pearson dispersion, a sandwich covariance, working or partial residuals, Rao tests).  Values the fit
-    computed already (its cached covariance or standard errors) are kept."""
+    """The fit with its array ``name`` (one of the data's length) set to None, for the results not to hold it
+    (``log_y`` once the null deviance has read it).  Values the fit computed already (its cached covariance or
+    standard errors) are kept."""
     if getattr(fit, name) is None:
         return fit
     lighter = replace(fit, **{name: None})

@@ -37,6 +37,7 @@ from glmformula.exceptions import (
     PerfectSeparationWarning,
 )
 from glmformula.families.base import Family
+from glmformula.families.links import Link
 
 logger = logging.getLogger("glmformula")
 
@@ -77,7 +78,9 @@ class FitState:
     rank : number of estimable coefficients.
     eta, mu : (n,) linear predictor (including offset) and fitted mean.
     working_weights : (n,) weights of the last WLS step (zero where unused).
-    working_residuals : (n,) (y - mu) / mu_eta(eta) at the final fit.
+    working_residuals : a function giving (n,) (y - mu) / mu_eta(eta) at the final fit, computed from y, eta,
+        mu and the link each time it is called (``WorkingResiduals``): a fit that never reads them spends
+        neither a pass over the rows nor an array of the data's length on them.
     covariance : forms cov_unscaled, (p, p) (X'WX)^{-1} with NaN rows/columns where aliased, from the
         last solve's factor when it is first read.
     se_unscaled : (p,) sqrt(diag((X'WX)^{-1})), NaN where aliased, computed so that it
@@ -94,7 +97,7 @@ class FitState:
     eta: np.ndarray
     mu: np.ndarray
     working_weights: np.ndarray
-    working_residuals: np.ndarray
+    working_residuals: WorkingResiduals
     covariance: UnscaledCovariance
     standard_errors: Callable[[], np.ndarray]
     deviance: float
@@ -127,6 +130,24 @@ class UnscaledCovariance:
         cov = np.full((n_columns, n_columns), np.nan)
         cov[np.ix_(kept, kept)] = kept_cov
         return cov
+
+
+@dataclass(frozen=True)
+class WorkingResiduals:
+    """R's working residuals of a fit, (y - mu) / mu_eta(eta), computed when called: a new (n,) array each
+    time, which the caller may keep or drop (``FitState.working_residuals``).  It holds references to the
+    fit's arrays, not copies, and pickles with the fit."""
+
+    y: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    link: Link
+
+    def __call__(self) -> np.ndarray:
+        residuals = np.subtract(self.y, self.mu)
+        with np.errstate(divide="ignore", invalid="ignore"):  # mu_eta = 0: inf or NaN, as R gives
+            residuals /= self.link.mu_eta_at(self.eta, self.mu)
+        return residuals
 
 
 class IRLSPass(Protocol):
@@ -294,7 +315,8 @@ def irls(
         params[kept] = outcome.coefficients
     return FitState(
         params=params, aliased=aliased, rank=int(kept.sum()), eta=data.eta, mu=data.mu,
-        working_weights=data.working_weights, working_residuals=data.working_residuals(),
+        working_weights=data.working_weights,
+        working_residuals=WorkingResiduals(data.y, data.eta, data.mu, family.link),
         covariance=UnscaledCovariance(outcome.solve, aliased),
         standard_errors=data.standard_errors(outcome.solve, aliased),
         deviance=float(outcome.deviance), n_iter=outcome.n_iter, converged=outcome.converged,

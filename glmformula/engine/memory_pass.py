@@ -210,12 +210,6 @@ class InMemoryPass:
         """The kept solve's standard errors, computed when first asked for (``FitState.se_unscaled``)."""
         return StandardErrors(self.kept_design, self._solve_weights, solve, aliased)
 
-    def working_residuals(self) -> np.ndarray:
-        """(y - mu) / mu_eta at the final point, written into z's buffer (free once the loop is done)."""
-        residuals = np.subtract(self.y, self.mu, out=self.workspace.z)
-        residuals /= self.family.link.mu_eta_at(self.eta, self.mu)
-        return residuals
-
 
 @dataclass(frozen=True)
 class StandardErrors:

@@ -19,7 +19,9 @@ original call's data, ``expanded_frame``).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -46,10 +48,12 @@ _TESTS = ("Chisq", "LRT", "F", "Rao", None)
 
 @dataclass(frozen=True)
 class Refit:
+    """What a refit gives the tables; ``working_residuals`` computes them when called (Rao tests only)."""
+
     deviance: float
     rank: int
     aic: float
-    working_residuals: np.ndarray
+    working_residuals: Callable[[], np.ndarray]
     working_weights: np.ndarray
     mu: np.ndarray | None = None
     eta: np.ndarray | None = None
@@ -70,8 +74,8 @@ def refit(results: GLMResults, matrix: np.ndarray | Design, y=None, weights=None
         mu = family.link.inverse(offset)
         deviance = family.deviance(y, mu, weights)
         loglik = family.loglik(y, mu, weights, data.n_trials, deviance)
-        return Refit(deviance, 0, -2 * loglik + 2 * family.n_dispersion_params, np.zeros_like(y), np.zeros_like(y),
-                     mu, offset)
+        return Refit(deviance, 0, -2 * loglik + 2 * family.n_dispersion_params, partial(np.zeros_like, y),
+                     np.zeros_like(y), mu, offset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NonIntegerResponseWarning)
         response = family.initialize(y, weights)
@@ -167,7 +171,8 @@ def sequential_anova(results: GLMResults, test: Test = None) -> pd.DataFrame:
         last = index == len(columns_upto) - 1
         fit = None if last else refit(results, design.select(mask))
         if test == "Rao":
-            scores.append(score_statistic(X[:, mask], previous.working_residuals, previous.working_weights, intercept))
+            residuals = previous.working_residuals()
+            scores.append(score_statistic(X[:, mask], residuals, previous.working_weights, intercept))
             previous = fit
         resid_dev.append(results.deviance if last else fit.deviance)
         resid_df.append(results.df_resid if last else results.nobs - fit.rank)
@@ -274,7 +279,7 @@ def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None
         fit = refit(results, design.select(keep))
         score = np.nan
         if test == "Rao":
-            score = score_statistic(X, fit.working_residuals, fit.working_weights, intercept=True)
+            score = score_statistic(X, fit.working_residuals(), fit.working_weights, intercept=True)
         rows.append((term, fit.rank, fit.deviance, score))
     return _single_term_table(results, rows, test, "Single term deletions", dropping=True, k=k)
 
@@ -308,7 +313,7 @@ def add1(results: GLMResults, scope: str | list[str], test: Test = None, k: floa
         fit = refit(results, design.select(mask))
         score = np.nan
         if test == "Rao":
-            score = score_statistic(X[:, mask], base_fit.working_residuals, base_fit.working_weights, intercept=True)
+            score = score_statistic(X[:, mask], base_fit.working_residuals(), base_fit.working_weights, intercept=True)
         rows.append((term, fit.rank, fit.deviance, score))
     return _single_term_table(results, rows[1:], test, "Single term additions", dropping=False, base=rows[0],
                               k=k)

@@ -460,17 +460,11 @@ class GLMResults(InformationCriteria, NegativeBinomialTheta):
         return pd.Series(self._fit.working_weights, index=self.model_data.row_labels, name="working_weights")
 
     def _working_residuals(self) -> np.ndarray:
-        """R's working residuals (y - mu) / mu_eta(eta) at the final fit, as a numpy array: the fit's own when it
-        kept them, else computed again by the engine's operations (``InMemoryPass.working_residuals``: the same
-        numbers) and not kept, so that a fit that never reads them does not hold an array of the data's length
-        for them (``glmformula.model`` releases them when the dispersion does not need them at once)."""
-        fit = self._fit
-        if fit.working_residuals is not None:
-            return fit.working_residuals
-        residuals = np.subtract(self.model_data.y, fit.mu)
-        with np.errstate(divide="ignore", invalid="ignore"):  # as the fit's own: anything to report it reported
-            residuals /= self.family.link.mu_eta_at(fit.eta, fit.mu)
-        return residuals
+        """R's working residuals (y - mu) / mu_eta(eta) at the final fit, as a new numpy array each call
+        (``engine.irls.WorkingResiduals``), not kept: the results of a fit that never reads them hold no array
+        of the data's length for them; the readers (the Pearson dispersion, a sandwich covariance, working or
+        partial residuals, Rao tests) compute them when they read them."""
+        return self._fit.working_residuals()
 
     def resid(self, type: ResidualType = "deviance"):  # noqa: A002 - statsmodels/R name
         """Residuals of the given type (R's ``residuals.glm``; see ``glmformula.results.residuals``).
