@@ -527,6 +527,29 @@ def test_fused_log_step_hands_an_overflowing_step_to_the_generic_path():
         gf.glm("y ~ x", data, "poisson", start=start)
 
 
+@pytest.mark.parametrize("p", [128, 300])
+def test_the_packed_factor_by_the_blocked_route_equals_lapacks_packed_one(p):
+    """``PackedCholeskyFactor(blocked=True)`` (dpotrf, then U packed: after scipy's BLAS formed the matrix) has
+    the pivots and solves of dpptrf's factor, and refuses a matrix that is not positive definite alike."""
+    from glmformula.engine.cholesky import PackedCholeskyFactor
+
+    rng = np.random.default_rng(p)
+    a = rng.normal(size=(p, 2 * p))
+    gram = a @ a.T
+    unit = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
+    packed, blocked = PackedCholeskyFactor(unit), PackedCholeskyFactor(unit, blocked=True)
+    np.testing.assert_allclose(blocked.pivots, packed.pivots, rtol=1e-12)
+    rhs = rng.normal(size=p)
+    np.testing.assert_allclose(blocked.solve(rhs), np.linalg.solve(unit, rhs), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(blocked.inverse_diagonal(), np.diag(np.linalg.inv(unit)), rtol=1e-10)
+    indefinite = unit.copy()
+    indefinite[:, -1] = indefinite[-1, :] = indefinite[0]
+    indefinite[-1, -1] = 0.5
+    for route in (False, True):
+        with pytest.raises(np.linalg.LinAlgError):
+            PackedCholeskyFactor(indefinite, blocked=route)
+
+
 @pytest.mark.parametrize("p", [128, 201])
 def test_mid_sized_solves_equal_numpy(p):
     """Cross-products of 128 to 1024 columns take the packed Cholesky (``linalg.PACKED_CHOLESKY_COLUMNS``): its

@@ -19,6 +19,7 @@ from glmformula.engine.cholesky import (
 from glmformula.engine.matrix_products import (
     CHUNK_ENTRIES,
     as_dense,
+    by_scipy_blas,
     columns_of,
     coupling_operand,
     largest_absolute_row_sum,
@@ -65,7 +66,8 @@ class BlockFactor:
         self.coupling = coupling_bound(b_bt, schur)
         subtract_from(schur, b_bt)
         del b_bt
-        self._schur = schur_factor(schur, local_groups(groups, rest, p), overwrite=True) if len(self._r) else None
+        self._schur = schur_factor(schur, local_groups(groups, rest, p), overwrite=True,
+                                   after_scipy_blas=by_scipy_blas(self._e_rd)) if len(self._r) else None
         # S is intact unless a nested block's elimination equilibrated it in place
         self._schur_matrix = schur if keep_schur_matrix and not isinstance(self._schur, ScaledFactor) else None
         del schur
@@ -233,12 +235,14 @@ class ScaledFactor:
         return inverse
 
 
-def schur_factor(schur: np.ndarray, groups: list[np.ndarray], overwrite: bool = False):
+def schur_factor(schur: np.ndarray, groups: list[np.ndarray], overwrite: bool = False,
+                 after_scipy_blas: bool = False):
     """Factor a Schur complement S, eliminating first the largest of ``groups`` (sets of its columns) whose
     block of S is diagonal: a factor nested in the one eliminated before (S7's c1000 beside c20:c1000, whose
     cells each fall in one level of c1000) leaves S = [[S_rr, S_ra], [S_ar, diag]], and block elimination of
     the diagonal part costs O(levels m) instead of a dense Cholesky of all of S.  Else a Cholesky of S.
-    With ``overwrite`` S may be equilibrated in place (no second (m, m) array)."""
+    With ``overwrite`` S may be equilibrated in place (no second (m, m) array); ``after_scipy_blas``: S was just
+    formed by scipy's BLAS (see ``cholesky``)."""
     for group in sorted(groups, key=len, reverse=True):
         if len(group) < BLOCK_ELIMINATION_MIN_COLUMNS or not is_diagonal_block(schur, group):
             continue
@@ -253,7 +257,7 @@ def schur_factor(schur: np.ndarray, groups: list[np.ndarray], overwrite: bool = 
         rest = np.flatnonzero(others)
         inner_groups = tuple(g for g in groups if g is not group)
         return ScaledFactor(BlockFactor(rest, unit[rest], group, inner_groups), scale)
-    return cholesky(schur)
+    return cholesky(schur, after_scipy_blas)
 
 
 def is_diagonal_block(matrix: np.ndarray, group: np.ndarray) -> bool:

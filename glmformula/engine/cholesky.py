@@ -151,10 +151,17 @@ class PackedCholeskyFactor(_TriangularMethods):
     alone.  The packed routines are LAPACK's own, a few milliseconds up to a thousand columns.
     """
 
-    def __init__(self, unit: np.ndarray):
+    def __init__(self, unit: np.ndarray, blocked: bool = False):
+        """``blocked``: factor by scipy's threaded dpotrf, then pack U for the solves, when scipy's BLAS has just
+        run on its threads (a Schur complement's B B' by its dsyrk): they are awake and dpotrf takes 11 ms at
+        1,000 columns against dpptrf's 50 (the wait above is for threads of numpy's BLAS, a library of its own)."""
         p = len(unit)
         self._rows, self._columns, diagonal = _packed_upper(p)
-        self._packed, info = lapack.dpptrf(p, unit[self._rows, self._columns])  # upper triangle, by columns
+        if blocked:
+            upper, info = lapack.dpotrf(unit, lower=0, clean=0)
+            self._packed = upper[self._rows, self._columns] if info == 0 else None
+        else:
+            self._packed, info = lapack.dpptrf(p, unit[self._rows, self._columns])  # upper triangle, by columns
         if info != 0:
             raise linalg.LinAlgError("the cross-product is not positive definite")
         self.pivots = np.abs(self._packed[diagonal])
@@ -201,7 +208,8 @@ def _packed_upper(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 PACKED_CHOLESKY_COLUMNS = (128, 1024)
 
 
-def cholesky(unit: np.ndarray):
-    """The Cholesky factor of a positive definite ``unit``: packed for mid-sized ones (see PACKED_CHOLESKY_COLUMNS)."""
+def cholesky(unit: np.ndarray, after_scipy_blas: bool = False):
+    """The Cholesky factor of a positive definite ``unit``: packed for mid-sized ones (see PACKED_CHOLESKY_COLUMNS),
+    factored by the blocked dpotrf when ``after_scipy_blas`` (``PackedCholeskyFactor``)."""
     low, high = PACKED_CHOLESKY_COLUMNS
-    return PackedCholeskyFactor(unit) if low <= len(unit) <= high else CholeskyFactor(unit)
+    return PackedCholeskyFactor(unit, after_scipy_blas) if low <= len(unit) <= high else CholeskyFactor(unit)

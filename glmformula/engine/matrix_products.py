@@ -51,6 +51,17 @@ def coupling_operand(matrix):
     return sparse.csc_matrix(matrix)
 
 
+def by_scipy_blas(b) -> bool:
+    """Whether ``outer_rows(b)`` runs scipy's threaded dsyrk (a sparse B filled enough, by chunks of columns, or
+    a large dense B not mostly zeros)."""
+    m, k = b.shape
+    if m * m * k <= _BLAS_MIN_WORK:
+        return False
+    if sparse.issparse(b):
+        return b.nnz >= _DENSE_SHARE * m * k
+    return not _mostly_zeros(b)
+
+
 def outer_rows(b, keep_sparse: bool = False):
     """B B' for an (m, k) B (the rows of the other columns against an orthogonal block; dense or sparse): a
     dense array, or with ``keep_sparse`` a sparse one when B is sparse (for ``subtract_from``).  A sparse B
