@@ -9,35 +9,33 @@ The tables follow R's ``anova.glm``, ``anova.glmlist``, ``drop1.glm`` and
                 deviance / df_resid in place of phi;
 * Rao:          the score statistic S / phi, S the drop in weighted residual sum
                 of squares when the working residuals of the smaller model are
-                regressed (with its working weights) on the larger design.
+                regressed (with its working weights) on the larger design
+                (``score_statistic``, with R's choices of intercept and offset).
 
 Refits reuse the model's family, prior weights, offset and IRLS settings: every
-one goes through ``refit`` (add1 first builds the larger design from the
-original call's data, ``expanded_frame``).
+one goes through ``results.refit.refit`` (add1 first builds the larger design from the
+original call's data, ``expanded_frame``).  Without an intercept the smallest model
+has no columns: its refit is glm.fit's empty model (mu = linkinv(offset), with the
+working weights and residuals there), against which R scores the first term.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from glmformula.design.dense import DenseDesign
-from glmformula.engine.design_protocol import Design
-from glmformula.engine.irls import irls
-from glmformula.exceptions import DataError, NonIntegerResponseWarning
+from glmformula.exceptions import DataError, GLMWarning
 from glmformula.families.standard import Binomial
 from glmformula.formula.frame import ModelFrame, build_model_frame
 from glmformula.report.r_anova import as_anova_table
 from glmformula.report.r_deparse import deparse
 from glmformula.report.r_summary import R_LINK, family_label
 from glmformula.results import negbin_anova as _negbin
+from glmformula.results.refit import refit
 
 if TYPE_CHECKING:
     from glmformula.results.glm_results import GLMResults
@@ -46,57 +44,30 @@ Test = Literal["Chisq", "LRT", "F", "Rao"] | None
 _TESTS = ("Chisq", "LRT", "F", "Rao", None)
 
 
-@dataclass(frozen=True)
-class Refit:
-    """What a refit gives the tables; ``working_residuals`` computes them when called (Rao tests only)."""
+def score_statistic(matrix: np.ndarray, residuals: np.ndarray, weights: np.ndarray, intercept: bool,
+                    offset: np.ndarray | None = None) -> float:
+    """R's Rao score: null deviance minus deviance of the gaussian ``glm.fit(matrix, residuals, weights,
+    intercept = intercept, offset = offset)`` that R's tables call, r the working residuals and w the working
+    weights of the smaller model, on the larger design.
 
-    deviance: float
-    rank: int
-    aic: float
-    working_residuals: Callable[[], np.ndarray]
-    working_weights: np.ndarray
-    mu: np.ndarray | None = None
-    eta: np.ndarray | None = None
+    deviance = sum w (r - offset - X b)^2, b the weighted least squares fit of r - offset on X;
+    null deviance = sum w (r - c)^2, c the weighted mean of r with an intercept, else the offset (0 if none).
 
-
-def refit(results: GLMResults, matrix: np.ndarray | Design, y=None, weights=None, offset=None,
-          etastart=None) -> Refit:
-    """Fit the model's family to other columns (or another response), as R's ``glm.fit`` calls (from
-    ``etastart``, a linear predictor, when given: profiles start each refit near the fit).  ``matrix`` is a
-    dense array or a design (columns of the fit's own design, ``design.select(mask)``: a categorical
-    block stays codes, so a refit of a large model costs what the fit cost)."""
-    data, family = results.model_data, results.family
-    y = data.y if y is None else y
-    weights = data.prior_weights if weights is None else weights
-    offset = data.offset if offset is None else offset
-    design = DenseDesign(matrix) if isinstance(matrix, np.ndarray) else matrix
-    if design.n_columns == 0:
-        mu = family.link.inverse(offset)
-        deviance = family.deviance(y, mu, weights)
-        loglik = family.loglik(y, mu, weights, data.n_trials, deviance)
-        return Refit(deviance, 0, -2 * loglik + 2 * family.n_dispersion_params, partial(np.zeros_like, y),
-                     np.zeros_like(y), mu, offset)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NonIntegerResponseWarning)
-        response = family.initialize(y, weights)
-    fit = irls(
-        design, response.y, family, prior_weights=response.prior_weights, offset=offset,
-        mustart=response.mustart, control=results.control, etastart=etastart,
-    )
-    loglik = family.loglik(response.y, fit.mu, response.prior_weights, data.n_trials, fit.deviance)
-    aic = -2 * loglik + 2 * (fit.rank + family.n_dispersion_params)
-    return Refit(fit.deviance, fit.rank, aic, fit.working_residuals, fit.working_weights, fit.mu, fit.eta)
-
-
-def score_statistic(matrix: np.ndarray, residuals: np.ndarray, weights: np.ndarray, intercept: bool) -> float:
-    """Drop in weighted RSS of ``residuals`` regressed on ``matrix`` (R's Rao score via a gaussian glm.fit)."""
+    Without an offset this is the drop in weighted RSS of r.  R's callers: anova.glm and anova.glmlist pass
+    the (smaller) model's intercept and no offset; drop1.glm the default intercept = TRUE (even for a model
+    without one: the statistic can then be negative, and the table shows 0) and no offset; add1.glm
+    intercept = TRUE and the model's offset (R 4.2's add.R), which is subtracted from r in the regression
+    but, glm.fit's null deviance ignoring the offset when there is an intercept, not in the null: R's figure,
+    reproduced here, is then not the drop in RSS of r alone.
+    """
     used = weights > 0
     r, w, X = residuals[used], weights[used], matrix[used]
-    centre = np.sum(w * r) / np.sum(w) if intercept else 0.0
+    shift = 0.0 if offset is None else offset[used]
+    centre = np.sum(w * r) / np.sum(w) if intercept else shift
     null = np.sum(w * (r - centre) ** 2)
     sw = np.sqrt(w)
-    coefficients, *_ = np.linalg.lstsq(X * sw[:, None], r * sw, rcond=None)
-    return float(null - np.sum(w * (r - X @ coefficients) ** 2))
+    coefficients, *_ = np.linalg.lstsq(X * sw[:, None], (r - shift) * sw, rcond=None)
+    return float(null - np.sum(w * (r - shift - X @ coefficients) ** 2))
 
 
 def _check_test(test) -> None:
@@ -105,16 +76,15 @@ def _check_test(test) -> None:
 
 
 def _add_test(table: pd.DataFrame, test, dispersion: float, df_dispersion: float) -> pd.DataFrame:
-    """R's ``stat.anova`` on a table with Df and Deviance (and Rao) columns."""
+    """R's ``stat.anova`` on a table with Df and Deviance (and Rao) columns.  Chisq, LRT and Rao alike: the
+    statistic (Deviance, or Rao) over the dispersion times sign(Df), so that a comparison listed larger model
+    first (Df and statistic negative) gets the same p-value; NA where Df is 0 or the signed statistic < 0."""
     dfs = table["Df"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        if test in ("Chisq", "LRT"):
-            values = table["Deviance"].to_numpy(dtype=float) / dispersion * np.sign(dfs)
+        if test in ("Chisq", "LRT", "Rao"):
+            statistic = table["Rao" if test == "Rao" else "Deviance"].to_numpy(dtype=float)
+            values = statistic / dispersion * np.sign(dfs)
             values[(dfs == 0) | (values < 0)] = np.nan
-            table["Pr(>Chi)"] = stats.chi2.sf(values, np.abs(dfs))
-        elif test == "Rao":
-            values = table["Rao"].to_numpy(dtype=float) / dispersion
-            values[dfs == 0] = np.nan
             table["Pr(>Chi)"] = stats.chi2.sf(values, np.abs(dfs))
         elif test == "F":
             f_values = table["Deviance"].to_numpy(dtype=float) / dfs / dispersion
@@ -230,14 +200,16 @@ def compare_models(models: list[GLMResults], test: Test = None) -> pd.DataFrame:
     )
     if test == "Rao":
         scores = [np.nan]
-        for smaller, larger in zip(models[:-1], models[1:]):
-            flip = smaller.df_resid < larger.df_resid
-            small, large = (larger, smaller) if flip else (smaller, larger)
+        for first, second in zip(models[:-1], models[1:]):
+            df = first.df_resid - second.df_resid
+            # anova.glmlist: the first model is the smaller one only when Df > 0 (with Df = 0, the second's
+            # residuals are scored on the first's columns); the score is negated when Df < 0
+            small, large = (first, second) if df > 0 else (second, first)
             value = score_statistic(
                 large.model_data.design.to_dense(), small._working_residuals(), small._fit.working_weights,
                 small.model_data.has_intercept,
             )
-            scores.append(-value if flip else value)
+            scores.append(-value if df < 0 else value)
         table["Rao"] = scores
     if test is not None:
         biggest = models[int(np.argmin(resid_df))]
@@ -286,8 +258,15 @@ def drop1(results: GLMResults, scope: list[str] | None = None, test: Test = None
 
 def add1(results: GLMResults, scope: str | list[str], test: Test = None, k: float = 2.0) -> pd.DataFrame:
     """R's ``add1``: refit with each term of ``scope`` added (a list of terms or ``"~ x + z"``); AIC with
-    penalty ``k``."""
+    penalty ``k``.  The Rao score is add1.glm's, offset included (``score_statistic``): with an offset it is R's
+    figure, which can be 0 where the deviance drops, and a warning says so."""
     _check_test(test)
+    if test == "Rao" and results.model_data.has_offset:
+        warnings.warn(
+            "add1(test='Rao') on a model with an offset gives R's add1.glm figures, which subtract the offset "
+            "in the score regression but not in its baseline: a score can be 0 (p = 1) where the deviance drops. "
+            "For the score of each added term use anova(model, larger, test='Rao') or test='Chisq'",
+            GLMWarning, stacklevel=2)
     present = [sorted(name.replace(" ", "").split(":")) for name in results.term_slices]
     terms = [t for t in _scope_terms(scope) if sorted(t.replace(" ", "").split(":")) not in present]
     if not terms:
@@ -313,7 +292,8 @@ def add1(results: GLMResults, scope: str | list[str], test: Test = None, k: floa
         fit = refit(results, design.select(mask))
         score = np.nan
         if test == "Rao":
-            score = score_statistic(X[:, mask], base_fit.working_residuals(), base_fit.working_weights, intercept=True)
+            score = score_statistic(X[:, mask], base_fit.working_residuals(), base_fit.working_weights,
+                                    intercept=True, offset=results.model_data.offset)
         rows.append((term, fit.rank, fit.deviance, score))
     return _single_term_table(results, rows[1:], test, "Single term additions", dropping=False, base=rows[0],
                               k=k)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from glmformula.results.anova import refit
+from glmformula.results.refit import refit
 from glmformula.results.residuals import row_weights
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from glmformula.exceptions import ConvergenceWarning
-from glmformula.results.anova import refit
+from glmformula.results.refit import refit
 
 if TYPE_CHECKING:
     from glmformula.results.glm_results import GLMResults
