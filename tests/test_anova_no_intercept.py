@@ -120,3 +120,12 @@ def test_add1_rao_with_an_offset_warns_that_it_gives_rs_figures():
         warnings.simplefilter("error", gf.GLMWarning)
         without.add1("~ x", test="Rao")
         with_offset.add1("~ x", test="Chisq")
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_an_invalid_empty_models_null_deviance_is_nan_as_rs():
+    """Gamma's inverse link at eta = 0: the empty model's means are infinite, R's null deviance NaN."""
+    case = R["invalid_empty_model"]
+    assert case["null_deviance"] == "NaN"
+    fit = gf.glm(case["formula"], load_as_read_csv(case["data"]), case["family"])
+    assert np.isnan(fit.null_deviance)

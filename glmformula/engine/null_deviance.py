@@ -64,7 +64,11 @@ def null_deviance(data: NullModelData, family: Family, control: IRLSControl, mus
     y, weights = data.y, data.prior_weights
     kind = null_model(data.has_intercept, data.has_offset)
     if kind == "offset":
-        return family.deviance(y, family.link.inverse(data.offset), weights)
+        with np.errstate(divide="ignore", over="ignore"):
+            mu = family.link.inverse(data.offset)
+        if not family.valid_mu(mu):  # e.g. gamma's inverse link at eta = 0: R's deviance residuals are NaN
+            return float("nan")
+        return family.deviance(y, mu, weights)
     if kind == "mean":
         return _deviance_at_constant_mean(family, y, weights, weighted_sum(weights, y) / np.sum(weights), log_y)
     power = family.variance_power

@@ -84,6 +84,7 @@ out$invalid_empty_model <- list(
   data = "clotting", formula = "lot1 ~ log(u) - 1", family = "Gamma",
   anova_Rao = tryCatch(anova(inverse, test = "Rao"), error = conditionMessage),
   drop1_Rao = tryCatch(drop1(inverse, test = "Rao"), error = conditionMessage),
-  drop1_Chisq = tryCatch(drop1(inverse, test = "Chisq"), error = conditionMessage)
+  drop1_Chisq = tryCatch(drop1(inverse, test = "Chisq"), error = conditionMessage),
+  null_deviance = inverse$null.deviance
 )
 cat(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "string"), "\n")
