@@ -86,10 +86,16 @@ def test_block_gram_equals_the_dense_cross_product(kind):
     np.testing.assert_allclose(xtw, X.T @ (w * z), rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("keep", [0, None])
 @pytest.mark.parametrize("kind", ["crossed", "wide_crossed", "three"])
-def test_the_kept_sparse_structure_follows_cells_that_empty_and_fill_again(kind):
-    """The other rows' CSR structure is kept between passes (``rows_pattern``); a cell whose rows all weigh 0 leaves
-    it and comes back, and each pass still equals the dense X'WX, with no entry stored for the empty cell."""
+def test_the_kept_sparse_structure_follows_cells_that_empty_and_fill_again(kind, keep, monkeypatch):
+    """The other rows' CSR structure is kept between passes (``rows_pattern``; with ``keep`` None, at these sizes,
+    sorted again instead); a cell whose rows all weigh 0 leaves it and comes back, and each pass still equals the
+    dense X'WX, with no entry stored for the empty cell."""
+    from glmformula.design import rows_pattern
+
+    if keep is not None:
+        monkeypatch.setattr(rows_pattern, "KEEP_MIN_ENTRIES", keep)
     design = _design(kind)
     w, z = _weights()
     X = design.to_dense()

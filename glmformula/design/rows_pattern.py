@@ -16,6 +16,11 @@ import numpy as np
 from scipy import sparse
 
 
+#: Structures of fewer entries are sorted again at each call rather than kept (a few ms; S7's 60,000 entries would
+#: hold 0.5 MB beside a fit whose memory is tight).
+KEEP_MIN_ENTRIES = 1 << 18
+
+
 class RowsPattern:
     """A CSR structure and the permutation that takes triplets, in the order they are listed, to it; kept
     while the ``key`` it was built for (arrays saying which table entries are present) stays the same."""
@@ -31,7 +36,11 @@ class RowsPattern:
         if self._key is None or len(key) != len(self._key) or not all(
                 np.array_equal(new, old) for new, old in zip(key, self._key)):
             rows, columns = positions()
-            listed = sparse.csr_matrix((np.arange(1, len(rows) + 1, dtype=np.int64), (rows, columns)), shape=shape)
+            if len(rows) < KEEP_MIN_ENTRIES:  # cheap to sort again: nothing is kept (S7's memory is tight)
+                self._key = self._order = self._indices = self._indptr = None
+                return sparse.csr_matrix((entries, (rows, columns)), shape=shape)
+            order_type = np.int32 if len(rows) < np.iinfo(np.int32).max else np.int64
+            listed = sparse.csr_matrix((np.arange(1, len(rows) + 1, dtype=order_type), (rows, columns)), shape=shape)
             listed.sum_duplicates()  # sorts the indices (there are no duplicates to sum)
             self._order = listed.data - 1
             self._indices, self._indptr = listed.indices, listed.indptr
