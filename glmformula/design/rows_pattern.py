@@ -15,7 +15,6 @@ from collections.abc import Callable
 import numpy as np
 from scipy import sparse
 
-
 #: Structures of fewer entries are sorted again at each call rather than kept (a few ms; S7's 60,000 entries would
 #: hold 0.5 MB beside a fit whose memory is tight).
 KEEP_MIN_ENTRIES = 1 << 18
