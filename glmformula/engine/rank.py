@@ -1,9 +1,12 @@
 """R's ordered rank rule on X'WX, and certificates that it aliases nothing without running it.
 
 A column is aliased when its squared residual on the kept earlier columns, relative to its squared norm,
-is below tol^2 (``rank_qr.aliased_columns`` is the same rule on sqrt(W) X).  The certificates bound the
-smallest eigenvalue of the unit-diagonal cross-product from its block structure, so that a full-rank design
-of thousands of columns is proved so without a column-by-column factorisation.
+is below tol^2 (``rank_qr.aliased_columns`` is the same rule on sqrt(W) X), or within the rounding of
+X'WX's entries (``ordered_aliasing.within_rounding``: an exact dependence shows a residual of
+O(eps ||v||^2) on X'WX, where R's QR on X sees ~0).  The certificates bound the smallest eigenvalue of the
+unit-diagonal cross-product from its block structure, so that a full-rank design of thousands of columns is
+proved so without a column-by-column factorisation; when they fail, a categorical's levels are eliminated
+first (``ordered_aliasing.block_aliased_columns``), so that no p x p matrix is formed either.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ from glmformula.engine.block_solve import (
     schur_factor,
 )
 from glmformula.engine.matrix_products import columns_of, dense_enough, outer_rows
+from glmformula.engine.ordered_aliasing import (
+    ROUNDING_FLOOR,
+    SUSPECT_PIVOT,
+    block_aliased_columns,
+    within_rounding,
+)
 from glmformula.exceptions import FitError
 
 
@@ -178,12 +187,15 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
 
     A column is aliased when its squared residual on the kept earlier columns,
     relative to its squared norm, is below tol^2 (the pivots of a Cholesky taken
-    in column order on the unit-diagonal cross-product).  One LAPACK Cholesky
-    settles the usual full-rank case; only a deficient matrix takes the
-    column-by-column route.  With ``overwrite`` the caller's ``gram`` is scaled
-    in place (no copy of a large cross-product); with ``orthogonal`` (columns of
-    one categorical) a full-rank design is usually proved so without the Cholesky
-    (``certainly_full_rank``).
+    in column order on the unit-diagonal cross-product), or within the rounding
+    of X'WX (``ordered_aliasing``).  With ``orthogonal`` (columns of one categorical;
+    a ``BlockGram`` names its own) a full-rank design is usually proved so without
+    a factorisation (``certainly_full_rank``, asked for lambda_min > ROUNDING_FLOOR
+    too, below which the rounding criterion could alias), else the rule runs with
+    those columns eliminated first (``block_aliased_columns``: O(k m^2), no p x p
+    matrix).  Otherwise one LAPACK Cholesky settles the usual full-rank case and
+    only a deficient matrix takes the column-by-column route; with ``overwrite`` the
+    caller's ``gram`` is scaled in place (no copy of a large cross-product).
     """
     n_columns = len(gram)
     norms = np.sqrt(gram.diagonal())
@@ -192,15 +204,17 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     if isinstance(gram, BlockGram):
         orthogonal = gram.orthogonal
     groups = gram.groups if isinstance(gram, BlockGram) else ()
-    if (orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS
-            and _certainly_only_empty_aliased(gram, norms, empty, orthogonal, tol, groups)):
-        return empty.copy()  # an empty column is aliased (R's rule) and changes no other column's residual
+    if orthogonal is not None and len(orthogonal) >= BLOCK_ELIMINATION_MIN_COLUMNS:
+        rest, rows = other_rows(gram, norms, orthogonal)
+        if _certainly_only_empty_aliased(gram, norms, empty, orthogonal, max(tol, np.sqrt(ROUNDING_FLOOR)), groups,
+                                         (rest, rows)):
+            return empty.copy()  # an empty column is aliased (R's rule) and changes no other column's residual
+        aliased = block_aliased_columns(rest, rows, orthogonal, empty, tol)
+        if aliased is not None:
+            return aliased
+        del rest, rows
     if n_columns - int(empty.sum()) > ORDERED_RULE_MAX_COLUMNS:
-        raise FitError(
-            f"the design's {n_columns:,} columns are (nearly) linearly dependent beyond its empty cells, and "
-            f"R's ordered rule for which to alias needs a dense {n_columns:,} x {n_columns:,} factorisation; drop "
-            "the terms that nest in others (e.g. the main effects beside a:b), or merge sparse levels"
-        )
+        raise FitError(_too_wide_message(n_columns, orthogonal is not None))
     if isinstance(gram, BlockGram):
         gram, overwrite = gram.to_dense(), True
     unit = gram if overwrite else gram.copy()
@@ -208,15 +222,36 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     unit /= norms
     if not empty.any():
         factor, info = lapack.dpotrf(unit, lower=0, clean=0)
-        if info == 0 and np.min(np.abs(np.diag(factor))) ** 2 > tol**2:
+        if info == 0 and _all_kept(factor, tol):
             return np.zeros(n_columns, dtype=bool)
     return _ordered_rule(unit, empty, tol)
 
 
+def _all_kept(upper: np.ndarray, tol: float) -> bool:
+    """Whether the Cholesky factor U of all columns (E = U'U) keeps every one: each pivot u_jj^2 above tol^2, and
+    those at most ``SUSPECT_PIVOT`` not within rounding of their coefficients x = U[:j, :j]^-1 U[:j, j]."""
+    pivots = np.diag(upper) ** 2
+    if not np.all(pivots > tol**2):
+        return False
+    return not any(within_rounding(pivots[j], _squared_coefficients(upper[:j, :j].T, upper[:j, j]))
+                   for j in np.flatnonzero(pivots <= SUSPECT_PIVOT))
+
+
+def _too_wide_message(n_columns: int, blocks: bool) -> str:
+    """The FitError of a rank-deficient design too wide for the dense rule."""
+    why = ("the block elimination of its largest categorical met a Schur complement that is not numerically "
+           "positive definite (columns dependent at the tolerance's edge), and the dense rule "
+           if blocks else "R's ordered rule for which to alias ")
+    return (f"the design's {n_columns:,} columns are (nearly) linearly dependent beyond its empty cells, and {why}"
+            f"needs a dense {n_columns:,} x {n_columns:,} factorisation; drop the terms that nest in others (e.g. "
+            "the main effects beside a:b), or merge sparse levels")
+
+
 def _ordered_rule(unit: np.ndarray, empty: np.ndarray, tol: float) -> np.ndarray:
     """R's ordered rule on a unit-diagonal X'WX, column by column: column j is aliased when its squared
-    residual on the kept columns before it, 1 - ||L^-1 E[kept, j]||^2, is at most tol^2.  The kept
-    columns' Cholesky factor L is held compacted (kept columns in order), so that each step is one
+    residual on the kept columns before it, 1 - ||L^-1 E[kept, j]||^2, is at most tol^2, or at most
+    ``SUSPECT_PIVOT`` and within rounding of its coefficients x = L^-T L^-1 E[kept, j] (``within_rounding``).
+    The kept columns' Cholesky factor L is held compacted (kept columns in order), so that each step is one
     triangular solve on a view of it: O(p^3 / 3) in all."""
     aliased = empty.copy()
     candidates = np.flatnonzero(~empty)
@@ -229,7 +264,8 @@ def _ordered_rule(unit: np.ndarray, empty: np.ndarray, tol: float) -> np.ndarray
             pivot = unit[j, j] - row @ row
         else:
             row, pivot = np.zeros(0), unit[j, j]
-        if pivot <= tol**2:
+        if pivot <= tol**2 or (pivot <= SUSPECT_PIVOT and within_rounding(pivot, _squared_coefficients(
+                lower[:size, :size], row))):
             aliased[j] = True
             continue
         lower[size, :size] = row
@@ -238,16 +274,24 @@ def _ordered_rule(unit: np.ndarray, empty: np.ndarray, tol: float) -> np.ndarray
     return aliased
 
 
-#: Rank-deficient designs wider than this (empty columns aside) are refused: the ordered rule on their
-#: cross-product would take a dense p x p factorisation, column by column.
+def _squared_coefficients(lower: np.ndarray, row: np.ndarray) -> float:
+    """||x||^2 for x = L^-T ``row``: a column's coefficients on the kept columns before it."""
+    if not len(row):
+        return 0.0
+    x = linalg.solve_triangular(lower, row, lower=True, trans="T", check_finite=False)
+    return float(x @ x)
+
+
+#: Rank-deficient designs wider than this (empty columns aside) are refused when no large categorical's levels
+#: can be eliminated first (``block_aliased_columns``): the ordered rule would take a dense p x p factorisation.
 ORDERED_RULE_MAX_COLUMNS = 5000
 
 
 def _certainly_only_empty_aliased(gram, norms: np.ndarray, empty: np.ndarray, orthogonal: np.ndarray,
-                                  tol: float, groups: tuple = ()) -> bool:
+                                  tol: float, groups: tuple = (), other: tuple | None = None) -> bool:
     """``certainly_full_rank`` on the columns that are not empty (all zero): when it holds, the empty
-    columns are the only aliased ones."""
-    rest, rows = other_rows(gram, norms, orthogonal)
+    columns are the only aliased ones.  ``other``: ``other_rows``'s (rest, rows) when the caller has them."""
+    rest, rows = other if other is not None else other_rows(gram, norms, orthogonal)
     if not empty.any():
         proved, factor = full_rank_proof(rest, rows, orthogonal, tol, groups)
         if factor is not None and isinstance(gram, BlockGram):
