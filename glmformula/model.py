@@ -107,7 +107,7 @@ def fit_glm(
             RankDeficiencyWarning,
             stacklevel=3,  # the caller of gf.glm
         )
-    _warn_separation(family, fit, frame.column_names)
+    _warn_separation(fit, frame.column_names)
     model_data = ModelData(
         y=response.y, prior_weights=response.prior_weights, n_trials=response.n_trials,
         offset=frame.offset, row_labels=frame.row_labels, n_dropped=frame.n_dropped,
@@ -172,15 +172,16 @@ def _check_scale(scale: float | str | None) -> None:
                         f"got {scale!r}")
 
 
-def _warn_separation(family: Family, fit, names: list[str]) -> None:
+def _warn_separation(fit: FitState, names: list[str]) -> None:
     """Name the terms behind fitted values on the boundary (perfect or quasi-separation).
 
     Under separation the likelihood keeps rising as some coefficients run off to
     infinity; IRLS stops with those estimates large and their standard errors
     huge.  The coefficients whose standard error exceeds 10 on the link scale (or
-    whose estimate exceeds 15 in absolute value) are the ones named.
+    whose estimate exceeds 15 in absolute value) are the ones named.  Whether fitted values sit on the
+    boundary is the fit's own finding (``FitState.boundary_message``): no second pass over mu.
     """
-    if family.boundary_message(fit.mu) is None:
+    if fit.boundary_message is None:
         return
     se = fit.se_unscaled
     suspects = [name for name, b, s in zip(names, fit.params, se) if np.isfinite(b) and (s > 10 or abs(b) > 15)]

@@ -238,3 +238,24 @@ def test_partition_text_is_cast_to_the_learned_levels_as_pandas_does(dtype):
     expected = pd.Categorical(["south", None, "east", "west", "south", "east"], categories=levels)
     np.testing.assert_array_equal(cast.codes, [2, -1, 0, 3, 2, 0])
     assert cast.dtype == expected.dtype
+
+
+@pytest.mark.parametrize(("family", "null_is_nan"), [
+    ("gamma", True),  # the inverse link at eta = 0 (no intercept, no offset): mu = inf, R's null deviance NaN
+    ("gamma(link=log)", False),  # mu = exp(0) = 1 is valid: a number, the same as in memory
+])
+def test_null_deviance_without_intercept_is_nan_when_the_empty_models_means_are_invalid(family, null_is_nan,
+                                                                                        cluster_client):
+    rng = np.random.default_rng(8)
+    n = 400
+    data = pd.DataFrame({"x": rng.uniform(0.5, 2.0, n)})
+    data["y"] = rng.gamma(4.0, 1 / (0.8 * data.x) / 4.0)
+    formula = "y ~ x - 1"
+    memory = gf.glm(formula, data, family)
+    partitioned = gf.glm(formula, dd.from_pandas(data, npartitions=3), family)
+    assert np.isnan(memory.null_deviance) == null_is_nan
+    assert np.isnan(partitioned.null_deviance) == null_is_nan
+    if not null_is_nan:
+        np.testing.assert_allclose(partitioned.null_deviance, memory.null_deviance, rtol=1e-8)
+    np.testing.assert_allclose(partitioned.params, memory.params, rtol=1e-8)
+    np.testing.assert_allclose(partitioned.deviance, memory.deviance, rtol=1e-8)

@@ -71,8 +71,8 @@ def _memory_after_irls(monkeypatch, frame: pd.DataFrame, formula: str) -> tuple[
 
 def test_results_release_arrays_of_the_data_length_after_irls(monkeypatch):
     """From the end of IRLS to ``bse`` read (null deviance by chunks of 4,096 rows, results, standard errors)
-    nothing of the data's length is allocated but the separation check's mask of bools (``_warn_separation``:
-    an eighth of an array), so the peak stays within 0.2 of an array of what IRLS left (measured: +0.125; by
+    nothing of the data's length is allocated (the boundary check's mask of bools, an eighth of an array, is made
+    inside IRLS: ``FitState.boundary_message``), so the peak stays within 0.2 of an array of what IRLS left (by
     chunks of 16,384 rows +0.27), and the results hold no more than the fit did (measured: +0.005; log y,
     released when the fit keeps it, is not held at all when the compiled passes take it row by row).  When
     IRLS computed the working residuals at the end of every fit, ``fit_glm`` released them here (held: -1.00,

@@ -125,7 +125,8 @@ def _warn_aliased(aliased: np.ndarray, names: list[str]) -> None:
 
 class NullDeviance:
     """R's null model (``engine.null_deviance.null_model``) by distributed passes, as the in-memory fitter
-    finds it: the deviance at the weighted mean, at mu = linkinv(offset), or of the intercept-only fit
+    finds it: the deviance at the weighted mean, at mu = linkinv(offset) (NaN when those means are not valid
+    for the family, as R's), or of the intercept-only fit
     beside an offset, in closed form under a log link on a variance mu^p.  Its sums ride on the fit's own
     passes: the exposure sums of the closed form on the first, the null deviance on the pass of the final
     summaries (``DaskFitter.attach``).  Only an intercept-only fit without a closed form takes passes of
@@ -162,13 +163,13 @@ class NullDeviance:
 
     def deviance(self, fit: DaskFit) -> float:
         """The null deviance of ``fit`` (after its final summaries)."""
-        null = self.fitter.attached.get("null")
-        if null is not None and null.get("valid", True):
-            return null["deviance"]
         kind = null_model(self.has_intercept, fit.final["has_offset"])
+        null = self.fitter.attached.get("null")
+        if null is not None and (null["valid"] or kind != "intercept fit"):  # not valid there: IRLS decides
+            return _null_deviance_of(null, kind)
         family = fit.null_family if fit.theta is not None and kind == "intercept fit" else fit.family
         if kind == "offset":
-            return self.fitter.run(ops.deviance_at, family=family, mu=None)["deviance"]
+            return _null_deviance_of(self.fitter.run(ops.deviance_at, family=family, mu=None), kind)
         if kind == "mean":
             return self.fitter.run(ops.deviance_at, family=family,
                                    mu=fit.final["sum_wy"] / fit.final["sum_w"])["deviance"]
@@ -180,3 +181,11 @@ class NullDeviance:
             start = ("initialize",) if fit.theta is not None else ("fitted", fit.beta, None)
         _, outcome, _ = self.fitter.irls(family, start, keep=self.intercept, label="null model")
         return outcome.deviance
+
+
+def _null_deviance_of(sums: dict, kind: str) -> float:
+    """The null deviance from ``deviance_at``'s sums: NaN for the "offset" model when mu = linkinv(offset) is
+    not valid for the family (as ``engine.null_deviance.null_deviance``: gamma's inverse link at eta = 0)."""
+    if kind == "offset" and not sums["valid"]:
+        return float("nan")
+    return sums["deviance"]

@@ -27,6 +27,7 @@ import pandas as pd
 from glmformula.design.categorical import CategoricalDesign
 from glmformula.design.dense import DenseDesign
 from glmformula.engine.block_gram import BlockGram
+from glmformula.engine.irls import WorkingResiduals
 from glmformula.engine.memory_pass import InMemoryPass
 from glmformula.exceptions import FormulaError
 from glmformula.families.base import Family
@@ -225,7 +226,7 @@ def summaries(data: PartitionData, family: Family, beta: np.ndarray, beta_previo
                         else data.design.dot(beta_previous) + data.offset)
         mu_previous = link.inverse(eta_previous)
         last_weights = weights * link.mu_eta_at(eta_previous, mu_previous) ** 2 / family.variance(mu_previous)
-        working_residuals = (y - mu) / link.mu_eta_at(eta, mu)
+        working_residuals = WorkingResiduals(y, eta, mu, link)()  # the in-memory fit's definition
         used = last_weights > 0
         out = {"deviance": float(deviance),
                "pearson_working": float(np.sum((last_weights * working_residuals**2)[used])),
@@ -244,10 +245,13 @@ def deviance_at_rate(data: PartitionData, family: Family, log_rate: float) -> di
 
 
 def deviance_at(data: PartitionData, family: Family, mu: float | None) -> dict:
-    """The deviance at a constant mean ``mu``, or at mu = linkinv(offset) when ``mu`` is None."""
+    """The deviance at a constant mean ``mu``, or at mu = linkinv(offset) when ``mu`` is None; ``valid``:
+    whether those means are in the family's range (the null deviance is NaN when not, as in memory:
+    ``engine.null_deviance.null_deviance``)."""
     with np.errstate(all="ignore"):
         means = family.link.inverse(data.offset) if mu is None else np.full(len(data.y), mu)
-        return {"deviance": float(family.deviance(data.y, means, data.prior_weights))}
+        return {"deviance": float(family.deviance(data.y, means, data.prior_weights)),
+                "valid": bool(family.valid_mu(means))}
 
 
 def exposure_sums(data: PartitionData, power: float) -> dict:

@@ -89,6 +89,9 @@ class FitState:
     deviance : sum of weighted unit deviances at the final fit.
     n_iter, converged, boundary : loop diagnostics as R reports them.
     log_y : log of the response (0 where y = 0) when the fit took it, for the null deviance; else None.
+    boundary_message : the family's warning text when fitted values sit on the boundary of the mean space
+        (``Family.boundary_message`` at mu, computed once at the end of every fit, warnings on or not), else
+        None; ``glmformula.model`` reads it to name the separating terms.
     """
 
     params: np.ndarray
@@ -105,6 +108,7 @@ class FitState:
     converged: bool
     boundary: bool
     log_y: np.ndarray | None = None
+    boundary_message: str | None = None
 
     @cached_property
     def cov_unscaled(self) -> np.ndarray:
@@ -304,10 +308,9 @@ def irls(
             raise FitError(f"start has {start.size} values but the design has {n_columns} columns")
     data = InMemoryPass(design, y, family, prior_weights, offset, spare=mustart if overwrite_mustart else None)
     outcome = run_irls(data, data.start(mustart, start, etastart), control, start=start, warn=warn)
-    if warn:
-        message = family.boundary_message(data.mu)
-        if message:
-            warnings.warn(message, PerfectSeparationWarning, stacklevel=2)
+    boundary_message = family.boundary_message(data.mu)
+    if warn and boundary_message:
+        warnings.warn(boundary_message, PerfectSeparationWarning, stacklevel=2)
     aliased, kept = outcome.aliased, ~outcome.aliased
     params = outcome.coefficients
     if aliased.any():  # NaN for the aliased coefficients
@@ -320,7 +323,7 @@ def irls(
         covariance=UnscaledCovariance(outcome.solve, aliased),
         standard_errors=data.standard_errors(outcome.solve, aliased),
         deviance=float(outcome.deviance), n_iter=outcome.n_iter, converged=outcome.converged,
-        boundary=outcome.boundary, log_y=data.log_y,
+        boundary=outcome.boundary, log_y=data.log_y, boundary_message=boundary_message,
     )
 
 
