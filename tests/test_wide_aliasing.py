@@ -1,9 +1,11 @@
 """R's ordered aliasing on block designs whose deficiency goes beyond empty cells (``engine.ordered_aliasing``).
 
-Checked against R's glm (``tests/data/reference/wide_aliasing.R``), against the dense column-by-column rule
-(``rank._ordered_rule``) and R's QR rule on sqrt(W) X (``rank_qr.aliased_columns``) on random block designs,
-and, beyond 5,000 columns, against the connected components of two crossed factors (each component without
-the large factor's reference level aliases its last level), with no p x p array allocated.
+Checked against R's glm (``tests/data/reference/wide_aliasing.R``), against the rule transcribed column by column
+(``ordered_rule_by_columns``, one triangular solve per column) and R's QR rule on sqrt(W) X
+(``rank_qr.aliased_columns``) on random block designs; the dense route (``ordered_cholesky``) against the
+transcription on random rank-deficient designs; and, beyond 5,000 columns, against the connected components
+of two crossed factors (each component without the large factor's reference level aliases its last level), with
+no p x p array allocated.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REFERENCE_DIR
-from scipy import sparse
+from scipy import linalg, sparse
 from scipy.sparse import csgraph
 
 import glmformula as gf
@@ -25,6 +27,7 @@ from glmformula import settings
 from glmformula.design.categorical import CategoricalBlock, CategoricalDesign
 from glmformula.engine import ordered_aliasing, rank
 from glmformula.engine.block_gram import BlockGram
+from glmformula.engine.ordered_aliasing import SUSPECT_PIVOT, within_rounding
 from glmformula.engine.rank_qr import aliased_columns as aliased_by_qr
 from glmformula.exceptions import FitError
 
@@ -119,6 +122,26 @@ def _random_block_design(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return x, rng.gamma(2.0, 0.5, n), np.arange(position, position + large - 1)
 
 
+def ordered_rule_by_columns(unit: np.ndarray, empty: np.ndarray, tol: float) -> np.ndarray:
+    """R's ordered rule on a unit-diagonal X'WX, transcribed column by column (the former dense route): column j
+    is aliased when its pivot 1 - ||L^-1 E[kept, j]||^2 on the kept columns before it is at most tol^2, or at
+    most ``SUSPECT_PIVOT`` and within rounding of its coefficients x = L^-T L^-1 E[kept, j]; L is the kept
+    columns' Cholesky factor, grown by one row per kept column."""
+    aliased = empty.copy()
+    lower = np.zeros((0, 0))
+    kept: list[int] = []
+    for j in np.flatnonzero(~empty):
+        row = linalg.solve_triangular(lower, unit[kept, j], lower=True) if kept else np.zeros(0)
+        pivot = unit[j, j] - row @ row
+        x = linalg.solve_triangular(lower, row, lower=True, trans="T") if kept else np.zeros(0)
+        if pivot <= tol**2 or (pivot <= SUSPECT_PIVOT and within_rounding(pivot, float(x @ x))):
+            aliased[j] = True
+            continue
+        lower = np.block([[lower, np.zeros((len(kept), 1))], [row[None, :], np.sqrt(pivot)]])
+        kept.append(j)
+    return aliased
+
+
 def _unit(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     norms = np.sqrt(np.diag(gram))
     empty = norms == 0
@@ -133,7 +156,7 @@ def test_block_rule_equals_the_dense_rule_and_r_qr(seed, chunk, monkeypatch):
     x, w, orthogonal = _random_block_design(seed)
     gram = x.T @ (w[:, None] * x)
     unit, norms, empty = _unit(gram)
-    dense_rule = rank._ordered_rule(unit.copy(), empty, TOL)
+    dense_rule = ordered_rule_by_columns(unit.copy(), empty, TOL)
     assert dense_rule.tolist() == aliased_by_qr(x * np.sqrt(w)[:, None], TOL).tolist()
     rest, rows = rank.other_rows(gram, norms, orthogonal)
     for given in (rows, sparse.csr_matrix(rows)):
@@ -144,10 +167,12 @@ def test_block_rule_equals_the_dense_rule_and_r_qr(seed, chunk, monkeypatch):
     assert rank.aliased_columns_from_gram(block_gram, TOL).tolist() == dense_rule.tolist()
 
 
+@pytest.mark.parametrize("panel", [512, 4])
 @pytest.mark.parametrize("seed", range(6))
-def test_ordered_cholesky_equals_the_column_by_column_rule(seed):
-    """Dependent columns planted first, last and in runs: the same kept columns as ``_ordered_rule``, and the
-    factor of the kept ones."""
+def test_ordered_cholesky_equals_the_column_by_column_rule(seed, panel, monkeypatch):
+    """Dependent columns planted first, last and in runs: the same kept columns as ``ordered_rule_by_columns``,
+    and the factor of the kept ones, whole or factored by panels after the first restart."""
+    monkeypatch.setattr(ordered_aliasing, "_PANEL", panel)
     rng = np.random.default_rng(seed)
     n, p = 400, 60
     x = rng.normal(size=(n, p))
@@ -157,7 +182,7 @@ def test_ordered_cholesky_equals_the_column_by_column_rule(seed):
     x[:, 0] = 0.0 if seed % 2 else x[:, 0]  # an empty first column
     unit, _, empty = _unit(x.T @ x)
     kept, factor = ordered_aliasing.ordered_cholesky(np.where(empty[:, None] | empty, 0.0, unit), TOL)
-    expected = rank._ordered_rule(unit.copy(), empty, TOL)
+    expected = ordered_rule_by_columns(unit.copy(), empty, TOL)
     assert (~kept).tolist() == expected.tolist()
     chosen = np.flatnonzero(kept)
     np.testing.assert_allclose(factor @ factor.T, unit[np.ix_(chosen, chosen)], atol=1e-12)
@@ -177,7 +202,7 @@ def test_a_nearly_collinear_column_is_kept_as_r_does():
     orthogonal = np.arange(3, 3 + levels - 1)
     rest, rows = rank.other_rows(gram, norms, orthogonal)
     assert not aliased_by_qr(x * np.sqrt(w)[:, None], TOL).any()
-    assert not rank._ordered_rule(unit.copy(), empty, TOL).any()
+    assert not ordered_rule_by_columns(unit.copy(), empty, TOL).any()
     assert not ordered_aliasing.block_aliased_columns(rest, rows, orthogonal, empty, TOL).any()
 
 
@@ -200,7 +225,58 @@ def test_the_dense_route_takes_the_same_rounding_rule(seed):
         assert by_qr.any() == expect_aliased
         assert rank.aliased_columns_from_gram(gram, TOL).tolist() == by_qr.tolist()
         unit, _, empty = _unit(gram)
-        assert rank._ordered_rule(unit, empty, TOL).tolist() == by_qr.tolist()
+        assert ordered_rule_by_columns(unit, empty, TOL).tolist() == by_qr.tolist()
+
+
+def _random_deficient_design(rng: np.random.Generator, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """(X, weights), X's columns: 1, then in shuffled order a (all its levels: the last aliased), x, z constant
+    within a's levels, b, a:b cells (some empty), covariates; a few columns after the first two are then made exact
+    combinations of earlier ones or nearly so, with a residual ratio of 0.3 or 3 times ``tol`` (log-uniform in
+    [0.1, 10] times it when tol is large enough for the pivots' rounding to be far below tol^2)."""
+    n, k_a, k_b = 400, int(rng.integers(3, 12)), int(rng.integers(2, 5))
+    a, b = rng.integers(0, k_a, n), rng.integers(0, k_b, n)
+    cells = np.eye(k_a * k_b)[a * k_b + b][:, rng.random(k_a * k_b) < 0.7]
+    cells[:, rng.random(cells.shape[1]) < 0.1] = 0.0  # cells with no rows: empty columns
+    blocks = [np.eye(k_a)[a], rng.normal(size=(n, 1)), rng.normal(size=k_a)[a][:, None], np.eye(k_b)[b], cells,
+              rng.normal(size=(n, int(rng.integers(20, 120))))]
+    x = np.column_stack([np.ones(n)] + [blocks[i] for i in rng.permutation(len(blocks))])
+    w = rng.gamma(2.0, 0.5, n)
+    for j in rng.choice(np.arange(2, x.shape[1]), x.shape[1] // 8, replace=False):
+        combination = x[:, :j] @ (rng.normal(size=j) * (rng.random(j) < 0.3))
+        x[:, j] = combination if rng.random() < 0.5 else _nearly(x[:, :j], combination, w, tol, rng)
+    return x, w
+
+
+def _nearly(earlier: np.ndarray, combination: np.ndarray, w: np.ndarray, tol: float, rng: np.random.Generator
+            ) -> np.ndarray:
+    """``combination`` plus noise orthogonal to the ``earlier`` columns (weights ``w``), sized so that the
+    column's residual ratio on them is 0.3 or 3 (or between 0.1 and 10) times ``tol``."""
+    ratio = rng.choice([0.3, 3.0]) if tol < 1e-6 else 10 ** rng.uniform(-1, 1)
+    root = np.sqrt(w)
+    noise = rng.normal(size=len(w)) * root
+    noise -= root[:, None] * earlier @ np.linalg.lstsq(root[:, None] * earlier, noise, rcond=None)[0]
+    size = ratio * tol * np.linalg.norm(root * combination) / np.sqrt(1 - (ratio * tol) ** 2)
+    return combination + noise / root * size / np.linalg.norm(noise)
+
+
+@pytest.mark.parametrize("panel", [512, 5])
+@pytest.mark.parametrize("tol", [1e-7, 1e-4])
+@pytest.mark.parametrize("seed", range(25))
+def test_the_dense_route_equals_the_column_by_column_rule(seed, tol, panel, monkeypatch):
+    """Exact and near dependencies, empty columns, a factor's full set of levels beside the intercept, a
+    covariate constant within levels, interaction cells: ``aliased_columns_from_gram`` (``ordered_cholesky``)
+    aliases exactly the columns ``ordered_rule_by_columns`` does, and leaves X'WX as it is.  Panels of 5: the
+    restarts' factorisations end at panel bounds too, and aliased columns fall on them."""
+    monkeypatch.setattr(ordered_aliasing, "_PANEL", panel)
+    x, w = _random_deficient_design(np.random.default_rng(seed), tol)
+    gram = x.T @ (w[:, None] * x)
+    before = gram.copy()
+    unit, _, empty = _unit(gram)
+    expected = ordered_rule_by_columns(unit, empty, tol)
+    assert expected.sum() > empty.sum()
+    assert rank.aliased_columns_from_gram(gram, tol).tolist() == expected.tolist()
+    assert np.array_equal(gram, before)
+    assert rank.aliased_columns_from_gram(gram.copy(), tol, overwrite=True).tolist() == expected.tolist()
 
 
 # -- beyond 5,000 columns --------------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ ROUNDING_FLOOR = float(np.sqrt(ROUNDING_FACTOR * np.finfo(float).eps))
 SUSPECT_PIVOT = 1e-5
 #: Levels per chunk: at least this many, at most the second (the chunk's |J| x |J| Schur complement: 32 MB).
 _CHUNK = (256, 2048)
+#: Columns factored at a time once a column was aliased (``ordered_cholesky``): few enough that a factorisation
+#: cut short by the next aliased column wastes little, enough that each reduction of the rest is a BLAS-3 update.
+_PANEL = 512
 
 
 def within_rounding(pivot: float, coefficients_squared: float) -> bool:
@@ -181,7 +184,9 @@ def ordered_cholesky(matrix: np.ndarray, tol: float, outer: Callable[[np.ndarray
     coefficients on those kept columns, c = e_j - sum y_i e_i, ``outer`` the squared coefficients on the
     columns ``matrix`` is a Schur complement on (none by default).  One LAPACK Cholesky gives every pivot up to
     the first such column q; the columns after it are reduced by the kept ones (Z_22 - L_21 L_21',
-    L_21 = Z_21 L_11^-T) and factored again: O(n^2 q) for the q columns a restart settles, O(n^3) in all.
+    L_21 = Z_21 L_11^-T) and factored again, ``_PANEL`` columns at a time (LAPACK does not stop at a small
+    positive pivot, so a factorisation of all of them would be redone after each aliased column): O(n^3) in
+    all, plus O(n^2) per aliased column and per panel.
     """
     n = len(matrix)
     kept = np.zeros(n, dtype=bool)
@@ -189,8 +194,9 @@ def ordered_cholesky(matrix: np.ndarray, tol: float, outer: Callable[[np.ndarray
     start = count = 0
     factor = panel = None
     while start < n:
-        chol, info = lapack.dpotrf(work, lower=1, clean=1)
-        valid = info - 1 if info > 0 else len(work)
+        size = len(work) if factor is None else min(len(work), _PANEL)  # after a restart: one panel at a time
+        chol, info = lapack.dpotrf(work if size == len(work) else work[:size, :size], lower=1, clean=1)
+        valid = info - 1 if info > 0 else size
         pivots = np.diagonal(chol)[:valid] ** 2
         doubtful = np.flatnonzero(~(pivots > max(tol * tol, SUSPECT_PIVOT)))  # NaN-safe
         q = int(doubtful[0]) if len(doubtful) else valid
@@ -199,19 +205,20 @@ def ordered_cholesky(matrix: np.ndarray, tol: float, outer: Callable[[np.ndarray
         if factor is None:
             factor = np.zeros((n, n))  # the kept columns' factor, compacted
             panel = np.zeros((n, n))  # row i: the factor's entries of column i against the kept columns so far
-        if q < valid and pivots[q] > tol * tol and not _rounding(
+        if q == size:
+            settled = after = size  # the whole panel kept
+        elif q < valid and pivots[q] > tol * tol and not _rounding(
                 chol, q, panel[start + q, :count], factor[:count, :count], panel[start:start + q, :count],
                 kept[:start], start, outer):
-            settled = q + 1  # a small pivot above its rounding: kept with the q before it
+            settled = after = q + 1  # a small pivot above its rounding: kept with the q before it
         else:
-            settled = q  # the q columns before it kept; column start + q aliased (or none left: q == len(work))
+            settled, after = q, q + 1  # the q columns before it kept, column start + q aliased
         kept[start:start + settled] = True
         factor[count:count + settled, :count] = panel[start:start + settled, :count]
         factor[count:count + settled, count:count + settled] = chol[:settled, :settled]
-        if settled == len(work):
+        if after >= len(work):
             count += settled
             break
-        after = q + 1  # the columns after q, reduced by those kept since start
         if settled:
             l21 = linalg.solve_triangular(chol[:settled, :settled], work[after:, :settled].T, lower=True,
                                           check_finite=False).T

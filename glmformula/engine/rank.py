@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg, sparse
-from scipy.linalg import lapack
 
 from glmformula.engine.block_gram import BlockGram
 from glmformula.engine.block_solve import (
@@ -25,12 +24,7 @@ from glmformula.engine.block_solve import (
     schur_factor,
 )
 from glmformula.engine.matrix_products import columns_of, dense_enough, outer_rows
-from glmformula.engine.ordered_aliasing import (
-    ROUNDING_FLOOR,
-    SUSPECT_PIVOT,
-    block_aliased_columns,
-    within_rounding,
-)
+from glmformula.engine.ordered_aliasing import ROUNDING_FLOOR, block_aliased_columns, ordered_cholesky
 from glmformula.exceptions import FitError
 
 
@@ -193,9 +187,10 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     a factorisation (``certainly_full_rank``, asked for lambda_min > ROUNDING_FLOOR
     too, below which the rounding criterion could alias), else the rule runs with
     those columns eliminated first (``block_aliased_columns``: O(k m^2), no p x p
-    matrix).  Otherwise one LAPACK Cholesky settles the usual full-rank case and
-    only a deficient matrix takes the column-by-column route; with ``overwrite`` the
-    caller's ``gram`` is scaled in place (no copy of a large cross-product).
+    matrix).  Otherwise the rule runs on the dense matrix (``ordered_cholesky``: one
+    LAPACK Cholesky when no column is aliased, else factorisations restarted after
+    each aliased column); with ``overwrite`` the caller's ``gram`` is scaled in place
+    (no copy of a large cross-product).
     """
     n_columns = len(gram)
     norms = np.sqrt(gram.diagonal())
@@ -220,21 +215,7 @@ def aliased_columns_from_gram(gram: np.ndarray, tol: float, overwrite: bool = Fa
     unit = gram if overwrite else gram.copy()
     unit /= norms[:, None]
     unit /= norms
-    if not empty.any():
-        factor, info = lapack.dpotrf(unit, lower=0, clean=0)
-        if info == 0 and _all_kept(factor, tol):
-            return np.zeros(n_columns, dtype=bool)
-    return _ordered_rule(unit, empty, tol)
-
-
-def _all_kept(upper: np.ndarray, tol: float) -> bool:
-    """Whether the Cholesky factor U of all columns (E = U'U) keeps every one: each pivot u_jj^2 above tol^2, and
-    those at most ``SUSPECT_PIVOT`` not within rounding of their coefficients x = U[:j, :j]^-1 U[:j, j]."""
-    pivots = np.diag(upper) ** 2
-    if not np.all(pivots > tol**2):
-        return False
-    return not any(within_rounding(pivots[j], _squared_coefficients(upper[:j, :j].T, upper[:j, j]))
-                   for j in np.flatnonzero(pivots <= SUSPECT_PIVOT))
+    return _dense_ordered_rule(unit, empty, tol)
 
 
 def _too_wide_message(n_columns: int, blocks: bool) -> str:
@@ -247,39 +228,20 @@ def _too_wide_message(n_columns: int, blocks: bool) -> str:
             "the main effects beside a:b), or merge sparse levels")
 
 
-def _ordered_rule(unit: np.ndarray, empty: np.ndarray, tol: float) -> np.ndarray:
-    """R's ordered rule on a unit-diagonal X'WX, column by column: column j is aliased when its squared
-    residual on the kept columns before it, 1 - ||L^-1 E[kept, j]||^2, is at most tol^2, or at most
-    ``SUSPECT_PIVOT`` and within rounding of its coefficients x = L^-T L^-1 E[kept, j] (``within_rounding``).
-    The kept columns' Cholesky factor L is held compacted (kept columns in order), so that each step is one
-    triangular solve on a view of it: O(p^3 / 3) in all."""
+def _dense_ordered_rule(unit: np.ndarray, empty: np.ndarray, tol: float) -> np.ndarray:
+    """R's ordered rule on a unit-diagonal X'WX, read from its upper triangle: ``ordered_cholesky`` on the columns
+    that are not empty (those are aliased, and change no other column's pivot).  One LAPACK Cholesky settles the
+    usual full-rank case; a deficient matrix is factored again after each aliased or doubtful column (one panel
+    at a time): O(p^3) in all, plus O(p^2) per aliased column, where the former column-by-column rule took one
+    triangular solve per column in a Python loop."""
     aliased = empty.copy()
-    candidates = np.flatnonzero(~empty)
-    lower = np.zeros((len(candidates), len(candidates)))
-    kept: list[int] = []
-    for j in candidates:
-        size = len(kept)
-        if size:
-            row = linalg.solve_triangular(lower[:size, :size], unit[kept, j], lower=True, check_finite=False)
-            pivot = unit[j, j] - row @ row
-        else:
-            row, pivot = np.zeros(0), unit[j, j]
-        if pivot <= tol**2 or (pivot <= SUSPECT_PIVOT and within_rounding(pivot, _squared_coefficients(
-                lower[:size, :size], row))):
-            aliased[j] = True
-            continue
-        lower[size, :size] = row
-        lower[size, size] = np.sqrt(pivot)
-        kept.append(j)
+    filled = np.flatnonzero(~empty)
+    if not len(filled):
+        return aliased
+    filled_unit = unit if len(filled) == len(unit) else unit[np.ix_(filled, filled)]
+    kept, _ = ordered_cholesky(filled_unit.T, tol, overwrite=True)  # its lower triangle: unit's upper one
+    aliased[filled[~kept]] = True
     return aliased
-
-
-def _squared_coefficients(lower: np.ndarray, row: np.ndarray) -> float:
-    """||x||^2 for x = L^-T ``row``: a column's coefficients on the kept columns before it."""
-    if not len(row):
-        return 0.0
-    x = linalg.solve_triangular(lower, row, lower=True, trans="T", check_finite=False)
-    return float(x @ x)
 
 
 #: Rank-deficient designs wider than this (empty columns aside) are refused when no large categorical's levels
