@@ -24,6 +24,7 @@ from glmformula.design.pairs import pair_cells
 from glmformula.engine import linalg, schur_pcg
 from glmformula.engine.block_gram import BlockGram
 from glmformula.engine.block_solve import BlockFactor
+from glmformula.engine.block_solve import cholesky as block_solve_cholesky
 
 N = 6000
 
@@ -664,3 +665,39 @@ def test_the_inverse_diagonal_by_whitening_equals_the_dense_inverses_for_each_fa
             np.testing.assert_allclose(factor.quadratic_forms(b_sparse), expected_sparse, rtol=1e-12)
     assert {("CholeskyFactor", "NoneType", False), ("PackedCholeskyFactor", "NoneType", False),
             ("ScaledFactor", "BlockFactor", False), ("ScaledFactor", "BlockFactor", True)} <= seen
+
+
+def test_a_filled_coupling_block_takes_blas_by_chunks_and_the_blocked_factor(monkeypatch):
+    """S8's route at a small size: two crossed factors whose table is about a fifth filled, so that E_rd stays
+    sparse, B B' runs in dsyrk on chunks of its columns and the Schur complement is factored by the blocked
+    dpotrf (``by_scipy_blas``); the solve, diag(E^-1) and the pivots equal numpy's on the dense X'WX."""
+    from scipy import sparse
+
+    from glmformula.engine import block_solve, matrix_products
+
+    rng = np.random.default_rng(8)
+    n = 20_000
+    x = rng.normal(size=n)
+    blocks = [CategoricalBlock(_codes(rng, 300, n), np.arange(2, 301)),
+              CategoricalBlock(_codes(rng, 320, n), np.arange(301, 620))]
+    design = CategoricalDesign(np.column_stack([np.ones(n), x]), np.arange(2), blocks,
+                               [f"c{j}" for j in range(620)])
+    w, z = rng.uniform(0.2, 3.0, n), rng.normal(size=n)
+    with settings.override(block_gram_min_columns=1):
+        gram, xtw = design.gram_xtw(w, z)
+    scale = np.sqrt(gram.diagonal())
+    rest, rows = linalg.other_rows(gram, scale, gram.orthogonal)
+    routes = []
+    monkeypatch.setattr(block_solve, "cholesky", lambda unit, blocked=False: routes.append(blocked) or
+                        block_solve_cholesky(unit, blocked))
+    monkeypatch.setattr(matrix_products, "_OUTER_CHUNK_ENTRIES", 300 * 64)  # several chunks
+    factor = linalg._factor(rows, rest, gram.orthogonal, gram.groups)
+    assert sparse.issparse(factor._e_rd) and routes == [True]
+    unit = gram.to_dense() / np.outer(scale, scale)
+    rhs = xtw / scale
+    np.testing.assert_allclose(factor.solve(rhs), np.linalg.solve(unit, rhs), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(factor.inverse_diagonal(), np.diag(np.linalg.inv(unit)), rtol=1e-10)
+    pivots = np.sort(factor.pivots)
+    expected = np.linalg.cholesky(unit[np.ix_(np.concatenate([gram.orthogonal, rest]),
+                                              np.concatenate([gram.orthogonal, rest]))])
+    np.testing.assert_allclose(pivots, np.sort(np.abs(np.diag(expected))), rtol=1e-10)
