@@ -66,6 +66,16 @@ def _design(kind: str, seed: int = 0) -> CategoricalDesign:
     return CategoricalDesign(dense, np.arange(2), blocks, [f"c{j}" for j in range(start)])
 
 
+def _block_gram(design: CategoricalDesign, w: np.ndarray, z: np.ndarray):
+    """The design's X'WX as a ``BlockGram`` and X'Wz, the columns' scales, and the other columns' rows of the
+    equilibrated X'WX (``other_rows``), as the solve forms them."""
+    with settings.override(block_gram_min_columns=1):
+        gram, xtw = design.gram_xtw(w, z)
+    scale = np.sqrt(gram.diagonal())
+    rest, rows = linalg.other_rows(gram, scale, gram.orthogonal)
+    return gram, xtw, scale, rest, rows
+
+
 KINDS = ["nested", "crossed", "three", "valued", "wide_nested", "wide_crossed", "wide_rest"]
 
 
@@ -133,18 +143,11 @@ def test_eliminating_every_orthogonal_block_equals_the_dense_solve(kind):
 
 def test_a_nested_block_is_eliminated_after_the_largest():
     """S7's shape: the factor's block of the Schur complement stays diagonal, and is eliminated in turn."""
-    design = _design("nested")
     w, z = _weights()
-    with settings.override(block_gram_min_columns=1):
-        gram, xtw = design.gram_xtw(w, z)
-    scale = np.sqrt(gram.diagonal())
-    rest, rows = linalg.other_rows(gram, scale, gram.orthogonal)
+    gram, xtw, scale, rest, rows = _block_gram(_design("nested"), w, z)
     factor = linalg._factor(rows, rest, gram.orthogonal, gram.groups)
     assert isinstance(factor._schur, linalg._ScaledFactor)  # the nested factor's levels eliminated too
-    crossed = _design("crossed")
-    with settings.override(block_gram_min_columns=1):
-        gram, _ = crossed.gram_xtw(w, z)
-    rest, rows = linalg.other_rows(gram, np.sqrt(gram.diagonal()), gram.orthogonal)
+    gram, _, _, rest, rows = _block_gram(_design("crossed"), w, z)
     assert not isinstance(linalg._factor(rows, rest, gram.orthogonal, gram.groups)._schur, linalg._ScaledFactor)
 
 
@@ -570,12 +573,8 @@ def test_a_failed_trace_bound_takes_the_exact_eigenvalue_from_the_same_factorisa
     trace bound fails, the exact one proves full rank, and S is formed and factored once."""
     from glmformula.engine import block_solve, rank
 
-    design = _design("wide_rest")
     w, z = _weights()
-    with settings.override(block_gram_min_columns=1):
-        gram, _ = design.gram_xtw(w, z)
-    norms = np.sqrt(gram.diagonal())
-    rest, rows = linalg.other_rows(gram, norms, gram.orthogonal)
+    gram, _, norms, rest, rows = _block_gram(_design("wide_rest"), w, z)
     factor = BlockFactor(rest, rows, gram.orthogonal, gram.groups, keep_schur_matrix=True)
     schur = factor.release_schur_matrix()
     scale = (1.0 + np.sqrt(factor.coupling)) ** 2
@@ -626,12 +625,8 @@ def test_the_in_place_products_equal_numpys():
 
 def _factor_and_dense_inverse(kind: str):
     """The block factor of the kind's equilibrated X'WX (as the solve forms it) and E^-1 by numpy."""
-    design = _design(kind)
     w, z = _weights()
-    with settings.override(block_gram_min_columns=1):
-        gram, _ = design.gram_xtw(w, z)
-    scale = np.sqrt(gram.diagonal())
-    rest, rows = linalg.other_rows(gram, scale, gram.orthogonal)
+    gram, _, scale, rest, rows = _block_gram(_design(kind), w, z)
     factor = linalg._factor(rows, rest, gram.orthogonal, gram.groups)
     unit = gram.to_dense() / np.outer(scale, scale)
     return factor, np.linalg.inv(unit)
@@ -683,10 +678,7 @@ def test_a_filled_coupling_block_takes_blas_by_chunks_and_the_blocked_factor(mon
     design = CategoricalDesign(np.column_stack([np.ones(n), x]), np.arange(2), blocks,
                                [f"c{j}" for j in range(620)])
     w, z = rng.uniform(0.2, 3.0, n), rng.normal(size=n)
-    with settings.override(block_gram_min_columns=1):
-        gram, xtw = design.gram_xtw(w, z)
-    scale = np.sqrt(gram.diagonal())
-    rest, rows = linalg.other_rows(gram, scale, gram.orthogonal)
+    gram, xtw, scale, rest, rows = _block_gram(design, w, z)
     routes = []
     monkeypatch.setattr(block_solve, "cholesky", lambda unit, blocked=False: routes.append(blocked) or
                         block_solve_cholesky(unit, blocked))

@@ -29,7 +29,15 @@ def _poisson_frame(n: int, seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(10)})
     eta = 0.05 * frame.to_numpy() @ rng.uniform(-1, 1, 10)
-    for name, levels in (("c10", 10), ("c1000", 1000)):
+    return _with_factors_and_counts(frame, eta, rng, (("c10", 10), ("c1000", 1000)))
+
+
+def _with_factors_and_counts(frame: pd.DataFrame, eta: np.ndarray, rng: np.random.Generator,
+                             factors: tuple[tuple[str, int], ...]) -> pd.DataFrame:
+    """``frame`` with the named factors (random levels, each with a random effect on eta), an exposure and
+    Poisson counts of mean exp(eta - 1) times the exposure."""
+    n = len(frame)
+    for name, levels in factors:
         codes = rng.integers(0, levels, n)
         frame[name] = pd.Categorical.from_codes(codes, [f"L{j:04d}" for j in range(levels)])
         eta = eta + rng.normal(scale=0.2, size=levels)[codes]
@@ -153,13 +161,7 @@ def _crossed_frame(n: int, seed: int = 11) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({"x0": rng.normal(size=n)})
     eta = 0.05 * frame["x0"].to_numpy()
-    for name, levels in (("c20", 20), ("c100", 100)):
-        codes = rng.integers(0, levels, n)
-        frame[name] = pd.Categorical.from_codes(codes, [f"L{j:04d}" for j in range(levels)])
-        eta = eta + rng.normal(scale=0.2, size=levels)[codes]
-    frame["exposure"] = rng.uniform(0.5, 2.0, n)
-    frame["y"] = rng.poisson(np.exp(eta - 1) * frame["exposure"]).astype(float)
-    return frame
+    return _with_factors_and_counts(frame, eta, rng, (("c20", 20), ("c100", 100)))
 
 
 def test_crossed_factors_fit_peak_memory_is_bounded_by_the_frame_size():
