@@ -665,7 +665,7 @@ def test_the_inverse_diagonal_by_whitening_equals_the_dense_inverses_for_each_fa
 def test_a_filled_coupling_block_takes_blas_by_chunks_and_the_blocked_factor(monkeypatch):
     """S8's route at a small size: two crossed factors whose table is about a fifth filled, so that E_rd stays
     sparse, B B' runs in dsyrk on chunks of its columns and the Schur complement is factored by the blocked
-    dpotrf (``by_scipy_blas``); the solve, diag(E^-1) and the pivots equal numpy's on the dense X'WX."""
+    dpotrf (``outer_route`` "blas"); the solve, diag(E^-1) and the pivots equal numpy's on the dense X'WX."""
     from scipy import sparse
 
     from glmformula.engine import block_solve, matrix_products

@@ -19,10 +19,10 @@ from glmformula.engine.cholesky import (
 from glmformula.engine.matrix_products import (
     CHUNK_ENTRIES,
     as_dense,
-    by_scipy_blas,
     columns_of,
     coupling_operand,
     largest_absolute_row_sum,
+    outer_route,
     outer_rows,
     product,
     subtract_from,
@@ -62,12 +62,13 @@ class BlockFactor:
         # S = E_rr - B B' is formed in a copy of E_rr; B B' stays sparse when B is (a nested factor's levels)
         e_rr = columns_of(rows, rest)
         schur = e_rr.toarray() if sparse.issparse(e_rr) else np.array(e_rr)
-        b_bt = outer_rows(self._e_rd, keep_sparse=True)
+        route = outer_route(self._e_rd)
+        b_bt = outer_rows(self._e_rd, keep_sparse=True, route=route)
         self.coupling = coupling_bound(b_bt, schur)
         subtract_from(schur, b_bt)
         del b_bt
         self._schur = schur_factor(schur, local_groups(groups, rest, p), overwrite=True,
-                                   after_scipy_blas=by_scipy_blas(self._e_rd)) if len(self._r) else None
+                                   after_scipy_blas=route == "blas") if len(self._r) else None
         # S is intact unless a nested block's elimination equilibrated it in place
         self._schur_matrix = schur if keep_schur_matrix and not isinstance(self._schur, ScaledFactor) else None
         del schur

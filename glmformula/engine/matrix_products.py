@@ -51,33 +51,35 @@ def coupling_operand(matrix):
     return sparse.csc_matrix(matrix)
 
 
-def by_scipy_blas(b) -> bool:
-    """Whether ``outer_rows(b)`` runs scipy's threaded dsyrk (a sparse B filled enough, by chunks of columns, or
-    a large dense B not mostly zeros)."""
+def outer_route(b) -> str:
+    """How ``outer_rows`` forms B B' for an (m, k) B: "blas" (scipy's threaded dsyrk: a large dense B not mostly
+    zeros, or a large sparse one filled enough, by chunks of its columns), "sparse" (scipy.sparse: a sparse B,
+    or a large dense one mostly zeros) or "small" (numpy's loops)."""
     m, k = b.shape
-    if m * m * k <= _BLAS_MIN_WORK:
-        return False
+    large = m * m * k > _BLAS_MIN_WORK
     if sparse.issparse(b):
-        return b.nnz >= _DENSE_SHARE * m * k
-    return not _mostly_zeros(b)
+        return "blas" if large and b.nnz >= _DENSE_SHARE * m * k else "sparse"
+    if not large:
+        return "small"
+    return "sparse" if _mostly_zeros(b) else "blas"
 
 
-def outer_rows(b, keep_sparse: bool = False):
+def outer_rows(b, keep_sparse: bool = False, route: str | None = None):
     """B B' for an (m, k) B (the rows of the other columns against an orthogonal block; dense or sparse): a
-    dense array, or with ``keep_sparse`` a sparse one when B is sparse (for ``subtract_from``).  A sparse B
-    filled enough for BLAS goes to it by chunks of columns (``_outer_by_column_chunks``)."""
-    if sparse.issparse(b):
-        m, k = b.shape
-        if m * m * k > _BLAS_MIN_WORK and b.nnz >= _DENSE_SHARE * m * k:
+    dense array, or with ``keep_sparse`` a sparse one when B is sparse (for ``subtract_from``), by the route
+    ``outer_route`` gives (``route``: the caller's, already found)."""
+    route = outer_route(b) if route is None else route
+    if route == "blas":
+        if sparse.issparse(b):
             return _outer_by_column_chunks(b)
-        outer = b @ b.T
-        return outer if keep_sparse else outer.toarray()
-    if b.shape[0] * b.shape[0] * b.shape[1] > _BLAS_MIN_WORK:
-        if _mostly_zeros(b):
-            rows = sparse.csr_matrix(b)
-            return (rows @ rows.T).toarray()
         # B B', one triangle (half a general product; the other left zero), mirrored in place
         return symmetrize_upper(blas.dsyrk(1.0, np.asfortranarray(b.T), trans=1))
+    if route == "sparse":
+        if not sparse.issparse(b):
+            rows = sparse.csr_matrix(b)
+            return (rows @ rows.T).toarray()
+        outer = b @ b.T
+        return outer if keep_sparse else outer.toarray()
     return product(b, b.T)
 
 
