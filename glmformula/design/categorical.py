@@ -182,13 +182,8 @@ class CategoricalDesign:
 
     def _pair_entries(self, pairs: list[np.ndarray]) -> Iterator[tuple]:
         """(i, j, levels in block i, levels in block j, sums) of each pair's non-zero cross-products."""
-        cells = self._pair_cells()
-        index = 0
-        for i, a in enumerate(self.blocks):
-            for j in range(i + 1, len(self.blocks)):
-                b = self.blocks[j]
-                yield (i, j, *table_entries(pairs[index], a.size, b.size, cells[index]))
-                index += 1
+        for (i, j), table, pair in zip(self._block_pairs(), pairs, self._pair_cells()):
+            yield (i, j, *table_entries(table, self.blocks[i].size, self.blocks[j].size, pair))
 
     @property
     def _sizes(self) -> list[int]:
@@ -313,7 +308,7 @@ class CategoricalDesign:
         crosses = [np.zeros((block.size + 1, n_dense)) for block in self.blocks]
         diagonals = [np.zeros(block.size + 1) for block in self.blocks]
         block_xtw = [np.zeros(block.size + 1) for block in self.blocks]
-        pair_blocks = [(i, j) for i in range(len(self.blocks)) for j in range(i + 1, len(self.blocks))]
+        pair_blocks = self._block_pairs()
         pairs = [np.zeros((self.blocks[i].size + 1) * (self.blocks[j].size + 1)) if c is None else np.zeros(c.count)
                  for (i, j), c in zip(pair_blocks, cells)]
         for chunk, (start, stop) in enumerate(self._chunk_bounds()):

@@ -124,9 +124,10 @@ class InMemoryPass:
         if self.fused is not None:  # mu, the deviance and the first working response in one pass
             if eta is not workspace.eta:
                 np.copyto(workspace.eta, eta)
-            deviance = self.fused.start(workspace.free())
+            weights = workspace.free()
+            deviance = self.fused.start(weights)
         if deviance is not None:  # then eta is finite and mu positive: both valid
-            self._took_fused_step(workspace.free())
+            self._took_fused_step(weights)
             return deviance
         self.precomputed = False
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -183,9 +184,10 @@ class InMemoryPass:
         workspace = self.workspace
         deviance = None
         if self.fused is not None and not generic:  # the next weights go to another buffer: the kept stay
-            deviance = self.fused(self.kept_design, coefficients, workspace.free(self._solve_weights))
+            weights = workspace.free(self._solve_weights)
+            deviance = self.fused(self.kept_design, coefficients, weights)
         if deviance is not None:  # then eta is finite and mu positive: both valid
-            self._took_fused_step(workspace.free(self._solve_weights))
+            self._took_fused_step(weights)
             return deviance, True
         self.precomputed = False
         self.eta = self.kept_design.dot(coefficients, out=workspace.eta)
